@@ -1,0 +1,440 @@
+//! Decoders for the two CDC message formats a BladePipe-style producer writes to Kafka:
+//! CloudCanal JSON ([`cloudcanal`]) and Canal JSON / "AlibabaCanal" ([`canal`]), as specified in
+//! `shared/spec/formats.md`.
+//!
+//! A [`Decoder`] turns one record value (`&mut [u8]`, parsed in place by simd-json) into a
+//! [`Decoded`] view: row changes ready for a Primary Key table (upsert / delete by key), a DDL
+//! event, or a control marker. Values are borrowed from the record or from the decoder's arena,
+//! so the steady state allocates nothing per row. A message decodes whole or fails whole
+//! ([`DecodeError`] carries the class names of formats.md §4.1).
+//!
+//! Shared decisions (format-specific ones are in each format's module, value rules in
+//! [`value`]):
+//! - Classification follows formats.md §2.3 / Appendix B in order.
+//! - The key that detects a key-changing UPDATE is the caller's (the target table's PK, or
+//!   `--pk`) through [`KeyResolver`]; the message's `pkNames` / `pks` are only a fallback
+//!   (§4.2). A key change yields DELETE(before image) then UPSERT(after image) (§4.3).
+//! - `old` / `before` is overlaid on the after image by index (§2.4): absent = unchanged,
+//!   present (even `null`) = the old value. An empty or missing before image means the key
+//!   change cannot be detected: UPSERT with a warning.
+//! - A key column absent from a row is `MissingKey`; an INSERT/UPDATE row missing a column that
+//!   the message's own type map lists is `PartialRow` (§2.4, §4.4: never fill with NULL).
+
+pub mod canal;
+pub mod cloudcanal;
+mod envelope;
+mod json;
+mod rows;
+pub mod value;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::model::{
+    ChangeOp, Column, DdlEvent, DmlKind, IgnoreReason, SourceTable, Value, ValueKind, Warnings,
+};
+pub use value::{ZeroDatePolicy, ZoneSettings, parse_time_zone};
+
+/// Which of the two formats a topic carries (`schemaFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// `AlibabaCanal`: canal-json flat messages (canal, BladePipe, TiCDC variants).
+    Canal,
+    /// `CloudCanal`: CloudCanal JSON (`CLOUDCANAL_JSON_FOR_MQ`).
+    CloudCanal,
+}
+
+/// Settings that change how values are decoded.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    pub format: Format,
+    pub zero_date: ZeroDatePolicy,
+    pub zones: ZoneSettings,
+    /// `db.table` for producers that omit the identity fields (Flink canal-json sink output,
+    /// formats.md §2.6); without it such messages are `Envelope` errors.
+    pub fallback_table: Option<(String, String)>,
+}
+
+impl DecodeOptions {
+    pub fn new(format: Format) -> Self {
+        DecodeOptions {
+            format,
+            zero_date: ZeroDatePolicy::default(),
+            zones: ZoneSettings::default(),
+            fallback_table: None,
+        }
+    }
+}
+
+/// Supplies the key columns of a source table (authoritative: the target's PRIMARY KEY).
+pub trait KeyResolver {
+    /// The key columns, or `None` to fall back to the message's own key hint.
+    fn key_columns(&self, table: &SourceTable<'_>) -> Option<&[String]>;
+}
+
+/// No external keys: the message's `pkNames` / `pks` are used.
+pub struct MessageKeys;
+
+impl KeyResolver for MessageKeys {
+    fn key_columns(&self, _: &SourceTable<'_>) -> Option<&[String]> {
+        None
+    }
+}
+
+/// Keys by `db.table` (or `db.schema.table`), e.g. from `--pk`.
+impl KeyResolver for HashMap<String, Vec<String>> {
+    fn key_columns(&self, table: &SourceTable<'_>) -> Option<&[String]> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut name = String::with_capacity(table.db.len() + table.table.len() + 1);
+        name.push_str(table.db);
+        name.push('.');
+        name.push_str(table.table);
+        self.get(&name)
+            .or_else(|| self.get(&table.to_string()))
+            .map(Vec::as_slice)
+    }
+}
+
+/// The error classes of formats.md §4.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    Malformed,
+    DuplicateKey,
+    Envelope,
+    UnknownType,
+    StatementDml,
+    MissingKey,
+    PartialRow,
+    Value,
+    Unsupported,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Malformed => "Malformed",
+            ErrorClass::DuplicateKey => "DuplicateKey",
+            ErrorClass::Envelope => "Envelope",
+            ErrorClass::UnknownType => "UnknownType",
+            ErrorClass::StatementDml => "StatementDml",
+            ErrorClass::MissingKey => "MissingKey",
+            ErrorClass::PartialRow => "PartialRow",
+            ErrorClass::Value => "Value",
+            ErrorClass::Unsupported => "Unsupported",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a message could not be decoded. The message is not applied at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct DecodeError {
+    pub class: ErrorClass,
+    /// What is wrong, with the table, row index and column where known.
+    pub message: String,
+}
+
+impl DecodeError {
+    pub(crate) fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        DecodeError {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+/// The result of decoding one record value; borrows the record and the decoder.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    /// Row changes of one table.
+    Rows(RowBatch<'a>),
+    /// A DDL statement (never applied as rows).
+    Ddl(DdlEvent<'a>),
+    /// CloudCanal `TRANSACTIONEND`: a source transaction ended (optional flush boundary).
+    TxnEnd { db: Option<&'a str> },
+    /// TiCDC `TIDB_WATERMARK`: every event with a smaller commit ts has been sent.
+    Watermark { ts: u64 },
+    /// Nothing to do.
+    Ignore(IgnoreReason),
+}
+
+/// Where a value's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValRec {
+    Null,
+    Input { start: u32, len: u32, bytes: bool },
+    Arena { start: u32, len: u32, bytes: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CellRec {
+    pub name_start: u32,
+    pub name_len: u32,
+    pub kind: ValueKind,
+    pub val: ValRec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChangeRec {
+    pub op: ChangeOp,
+    pub cells_start: u32,
+    pub cells_end: u32,
+}
+
+/// The row changes of one DML message, in order.
+#[derive(Clone, Copy)]
+pub struct RowBatch<'a> {
+    pub table: SourceTable<'a>,
+    pub kind: DmlKind,
+    pub warnings: Warnings,
+    changes: &'a [ChangeRec],
+    store: Store<'a>,
+}
+
+#[derive(Clone, Copy)]
+struct Store<'a> {
+    input: &'a [u8],
+    arena: &'a [u8],
+    cells: &'a [CellRec],
+}
+
+impl<'a> Store<'a> {
+    fn column(&self, c: &CellRec) -> Column<'a> {
+        let name = json::str_at(self.input, c.name_start, c.name_len);
+        let value = match c.val {
+            ValRec::Null => Value::Null,
+            ValRec::Input { start, len, bytes } => {
+                text_or_bytes(&self.input[start as usize..(start + len) as usize], bytes)
+            }
+            ValRec::Arena { start, len, bytes } => {
+                text_or_bytes(&self.arena[start as usize..(start + len) as usize], bytes)
+            }
+        };
+        Column {
+            name,
+            kind: c.kind,
+            value,
+        }
+    }
+}
+
+fn text_or_bytes(b: &[u8], bytes: bool) -> Value<'_> {
+    if bytes {
+        Value::Bytes(b)
+    } else {
+        // Text values are input strings or arena text the converters wrote from valid UTF-8.
+        Value::Text(std::str::from_utf8(b).unwrap_or(""))
+    }
+}
+
+impl fmt::Debug for RowBatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RowBatch")
+            .field("table", &self.table)
+            .field("kind", &self.kind)
+            .field("warnings", &self.warnings)
+            .field("changes", &self.changes().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<'a> RowBatch<'a> {
+    /// Number of row changes (a key-changing UPDATE row counts twice).
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn changes(&self) -> impl Iterator<Item = Change<'a>> + 'a {
+        let store = self.store;
+        self.changes.iter().map(move |c| Change {
+            op: c.op,
+            row: Row {
+                cells: &store.cells[c.cells_start as usize..c.cells_end as usize],
+                store,
+            },
+        })
+    }
+}
+
+/// One row change: an upsert of a full row, or a delete carrying the before image.
+#[derive(Clone, Copy)]
+pub struct Change<'a> {
+    pub op: ChangeOp,
+    pub row: Row<'a>,
+}
+
+impl fmt::Debug for Change<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} ", self.op)?;
+        f.debug_map()
+            .entries(self.row.columns().map(|c| (c.name, c.value)))
+            .finish()
+    }
+}
+
+/// The columns of a row, in message order. Absent columns are not listed.
+#[derive(Clone, Copy)]
+pub struct Row<'a> {
+    cells: &'a [CellRec],
+    store: Store<'a>,
+}
+
+impl<'a> Row<'a> {
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    pub fn columns(&self) -> impl Iterator<Item = Column<'a>> + 'a {
+        let store = self.store;
+        self.cells.iter().map(move |c| store.column(c))
+    }
+
+    /// The column named exactly `name`.
+    pub fn get(&self, name: &str) -> Option<Column<'a>> {
+        self.columns().find(|c| c.name == name)
+    }
+}
+
+/// Receives what a message decoded to. [`Decoder::decode_into`] calls it only after the whole
+/// message decoded, so a sink never sees half a message.
+pub trait DecodeSink {
+    fn rows(&mut self, batch: &RowBatch<'_>);
+    fn ddl(&mut self, ddl: &DdlEvent<'_>);
+    /// Transaction ends, watermarks and ignored messages.
+    fn control(&mut self, _decoded: &Decoded<'_>) {}
+}
+
+/// Decodes record values of one format. Reuse one per thread: its buffers are kept between
+/// messages.
+pub struct Decoder {
+    options: DecodeOptions,
+    parser: json::Parser,
+    scratch: rows::Scratch,
+}
+
+impl Decoder {
+    pub fn new(options: DecodeOptions) -> Self {
+        Decoder {
+            options,
+            parser: json::Parser::default(),
+            scratch: rows::Scratch::default(),
+        }
+    }
+
+    pub fn options(&self) -> &DecodeOptions {
+        &self.options
+    }
+
+    /// Decodes one record value. `input` is modified (simd-json unescapes strings in place).
+    pub fn decode<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        keys: &'a dyn KeyResolver,
+    ) -> Result<Decoded<'a>, DecodeError> {
+        if input.iter().all(u8::is_ascii_whitespace) {
+            return if input.is_empty() {
+                Ok(Decoded::Ignore(IgnoreReason::Tombstone))
+            } else {
+                Err(DecodeError::new(ErrorClass::Malformed, "blank record value"))
+            };
+        }
+        if let Err(e) = self.parser.parse(input) {
+            let first = input.iter().find(|b| !b.is_ascii_whitespace()).copied();
+            let hint = if first != Some(b'{') {
+                " (not a JSON object: a protobuf canal payload? set canal.mq.flatMessage=true)"
+            } else {
+                ""
+            };
+            return Err(DecodeError::new(
+                ErrorClass::Malformed,
+                format!("invalid JSON: {}{hint}", e.0),
+            ));
+        }
+        let input: &'a [u8] = input;
+        let msg = match self.options.format {
+            Format::Canal => canal::read_envelope(&mut self.parser, input)?,
+            Format::CloudCanal => cloudcanal::read_envelope(&mut self.parser, input)?,
+        };
+        let span = |s: Option<envelope::Span>| s.map(|s| s.get(input));
+        match msg {
+            envelope::Message::Rows(r) => {
+                let table = match (span(r.db), span(r.table), &self.options.fallback_table) {
+                    (Some(db), Some(t), _) if !db.is_empty() && !t.is_empty() => SourceTable {
+                        db,
+                        schema: span(r.schema),
+                        table: t,
+                    },
+                    (_, _, Some((db, t))) => SourceTable {
+                        db,
+                        schema: None,
+                        table: t,
+                    },
+                    _ => {
+                        return Err(DecodeError::new(
+                            ErrorClass::Envelope,
+                            "no table identity (database/table missing or empty) and no fallback table configured",
+                        ));
+                    }
+                };
+                rows::build(
+                    &r,
+                    &table,
+                    &mut self.parser,
+                    input,
+                    &self.options,
+                    keys,
+                    &mut self.scratch,
+                )
+                .map_err(|mut e| {
+                    e.message = format!("{table}: {}", e.message);
+                    e
+                })?;
+                Ok(Decoded::Rows(self.scratch.batch(&r, table, input)))
+            }
+            envelope::Message::Ddl(d) => Ok(Decoded::Ddl(DdlEvent {
+                kind: span(d.kind).unwrap_or("").to_ascii_uppercase(),
+                table: SourceTable {
+                    db: span(d.db).unwrap_or(""),
+                    schema: span(d.schema),
+                    table: span(d.table).unwrap_or(""),
+                },
+                sql: span(d.sql).unwrap_or(""),
+                new_schema: envelope::ddl_schema(&self.parser, input, &d),
+            })),
+            envelope::Message::TxnEnd { db } => Ok(Decoded::TxnEnd { db: span(db) }),
+            envelope::Message::Watermark { ts } => Ok(Decoded::Watermark { ts }),
+            envelope::Message::Ignore(reason) => Ok(Decoded::Ignore(reason)),
+        }
+    }
+
+    /// Decodes one record value and hands the result to `sink`.
+    pub fn decode_into(
+        &mut self,
+        input: &mut [u8],
+        keys: &dyn KeyResolver,
+        sink: &mut dyn DecodeSink,
+    ) -> Result<(), DecodeError> {
+        match self.decode(input, keys)? {
+            Decoded::Rows(batch) => sink.rows(&batch),
+            Decoded::Ddl(ddl) => sink.ddl(&ddl),
+            other => sink.control(&other),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,470 @@
+//! Building row changes from a classified DML message (formats.md §4.3): cells of each row,
+//! the before-image overlay, key-change detection, and the MissingKey / PartialRow checks.
+
+use std::collections::HashMap;
+
+use super::envelope::{RowsMsg, Span, elements, key_span, members};
+use super::json::{Node, Parser, str_at};
+use super::value::{CellContext, CellError, ColType, Converted, Raw, convert, parse_col_type};
+use super::{
+    ChangeRec, CellRec, DecodeError, DecodeOptions, ErrorClass, KeyResolver, RowBatch, Store,
+    ValRec,
+};
+use crate::model::{ChangeOp, DmlKind, SourceTable, Warnings};
+
+/// Buffers reused from message to message.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    arena: Vec<u8>,
+    nested: Vec<u8>,
+    cells: Vec<CellRec>,
+    changes: Vec<ChangeRec>,
+    /// The message's type map: column name and type.
+    types: Vec<(Span, ColType)>,
+    /// Whether `types` has no duplicate names (enables the per-row fast path).
+    types_unique: bool,
+    /// ENUM / SET types by their text: their label lists are the only parse that allocates.
+    labelled_types: HashMap<Box<str>, ColType>,
+    warnings: Warnings,
+    rows: Vec<usize>,
+    before_rows: Vec<usize>,
+}
+
+/// Where a key column name comes from.
+#[derive(Clone, Copy)]
+enum KeyName<'k> {
+    Caller(&'k str),
+    Message(Span),
+}
+
+impl Scratch {
+    pub(crate) fn batch<'a>(
+        &'a self,
+        msg: &RowsMsg,
+        table: SourceTable<'a>,
+        input: &'a [u8],
+    ) -> RowBatch<'a> {
+        RowBatch {
+            table,
+            kind: msg.kind,
+            warnings: self.warnings,
+            changes: &self.changes,
+            store: Store {
+                input,
+                arena: &self.arena,
+                cells: &self.cells,
+            },
+        }
+    }
+
+    fn load_types(&mut self, p: &Parser, input: &[u8], types: Option<usize>) {
+        self.types.clear();
+        self.types_unique = true;
+        let Some(obj) = types else { return };
+        for (k, v) in members(&p.nodes, obj) {
+            let name = key_span(&p.nodes, k);
+            if self.types_unique
+                && self
+                    .types
+                    .iter()
+                    .any(|(n, _)| n.get(input) == name.get(input))
+            {
+                self.types_unique = false;
+            }
+            let ty = match p.nodes[v] {
+                Node::Str { start, len } => {
+                    let text = str_at(input, start, len);
+                    if has_labels(text) {
+                        match self.labelled_types.get(text) {
+                            Some(t) => t.clone(),
+                            None => {
+                                let t = parse_col_type(text);
+                                self.labelled_types.insert(text.into(), t.clone());
+                                t
+                            }
+                        }
+                    } else {
+                        parse_col_type(text)
+                    }
+                }
+                _ => ColType::Unknown,
+            };
+            self.types.push((name, ty));
+        }
+    }
+}
+
+fn has_labels(text: &str) -> bool {
+    let t = text.trim_start().as_bytes();
+    (t.len() >= 4 && t[..4].eq_ignore_ascii_case(b"enum"))
+        || (t.len() >= 3 && t[..3].eq_ignore_ascii_case(b"set"))
+}
+
+/// Decodes the rows of `msg` into `s`.
+pub(crate) fn build(
+    msg: &RowsMsg,
+    table: &SourceTable<'_>,
+    p: &mut Parser,
+    input: &[u8],
+    opts: &DecodeOptions,
+    keys: &dyn KeyResolver,
+    s: &mut Scratch,
+) -> Result<(), DecodeError> {
+    s.arena.clear();
+    s.cells.clear();
+    s.changes.clear();
+    s.warnings = msg.warnings;
+    s.load_types(p, input, msg.types);
+
+    let caller_keys = keys.key_columns(table);
+    let mut key_names: Vec<KeyName<'_>> = Vec::new();
+    if let Some(k) = caller_keys {
+        key_names.extend(k.iter().map(|n| KeyName::Caller(n.as_str())));
+        if let Some(hint) = msg.key_hint {
+            let differs = elements(&p.nodes, hint).count() != k.len()
+                || elements(&p.nodes, hint)
+                    .zip(k)
+                    .any(|(e, n)| key_span(&p.nodes, e).get(input) != n);
+            if differs {
+                s.warnings.insert(Warnings::PK_HINT_MISMATCH);
+            }
+        }
+    } else if let Some(hint) = msg.key_hint {
+        key_names.extend(elements(&p.nodes, hint).map(|e| KeyName::Message(key_span(&p.nodes, e))));
+    }
+
+    let ctx = CellContext {
+        zero_date: &opts.zero_date,
+        zones: &opts.zones,
+        enum_index_default: msg.enum_index_default,
+    };
+    let mut before_rows = std::mem::take(&mut s.before_rows);
+    before_rows.clear();
+    if let Some(b) = msg.before {
+        before_rows.extend(elements(&p.nodes, b));
+    }
+    let mut rows = std::mem::take(&mut s.rows);
+    rows.clear();
+    rows.extend(elements(&p.nodes, msg.data));
+    let result = build_rows(msg, p, input, &ctx, s, &key_names, &rows, &before_rows);
+    s.rows = rows;
+    s.before_rows = before_rows;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_rows(
+    msg: &RowsMsg,
+    p: &mut Parser,
+    input: &[u8],
+    ctx: &CellContext<'_>,
+    s: &mut Scratch,
+    key_names: &[KeyName<'_>],
+    rows: &[usize],
+    before_rows: &[usize],
+) -> Result<(), DecodeError> {
+    for (i, &row) in rows.iter().enumerate() {
+        let after_start = s.cells.len();
+        decode_row(p, input, row, i, ctx, s)?;
+        let after = after_start..s.cells.len();
+        let key_label = |n: KeyName<'_>| match n {
+            KeyName::Caller(c) => c.to_string(),
+            KeyName::Message(sp) => sp.get(input).to_string(),
+        };
+        for &k in key_names {
+            if find_cell(&s.cells[after.clone()], input, k).is_none() {
+                return Err(DecodeError::new(
+                    ErrorClass::MissingKey,
+                    format!("row {i}: key column {:?} is absent", key_label(k)),
+                ));
+            }
+        }
+        match msg.kind {
+            DmlKind::Delete => push_change(s, ChangeOp::Delete, after),
+            DmlKind::Insert => {
+                check_full_row(s, input, after.clone(), i)?;
+                push_change(s, ChangeOp::Upsert, after);
+            }
+            DmlKind::Update => {
+                check_full_row(s, input, after.clone(), i)?;
+                let Some(&old) = before_rows.get(i) else {
+                    push_change(s, ChangeOp::Upsert, after);
+                    continue;
+                };
+                let before_start = s.cells.len();
+                s.cells.extend_from_within(after.clone());
+                overlay(p, input, old, i, ctx, s, before_start)?;
+                let before = before_start..s.cells.len();
+                let changed = key_names.iter().any(|&k| {
+                    let a = find_cell(&s.cells[after.clone()], input, k);
+                    let b = find_cell(&s.cells[before.clone()], input, k);
+                    match (a, b) {
+                        (Some(a), Some(b)) => val_bytes(&a.val, input, &s.arena)
+                            .ne(&val_bytes(&b.val, input, &s.arena)),
+                        _ => false,
+                    }
+                });
+                if changed {
+                    push_change(s, ChangeOp::Delete, before);
+                    push_change(s, ChangeOp::Upsert, after);
+                } else {
+                    // The before image is not needed: drop its cells.
+                    s.cells.truncate(before_start);
+                    push_change(s, ChangeOp::Upsert, after);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_change(s: &mut Scratch, op: ChangeOp, cells: std::ops::Range<usize>) {
+    s.changes.push(ChangeRec {
+        op,
+        cells_start: cells.start as u32,
+        cells_end: cells.end as u32,
+    });
+}
+
+fn name_of<'i>(c: &CellRec, input: &'i [u8]) -> &'i str {
+    str_at(input, c.name_start, c.name_len)
+}
+
+fn find_cell<'c>(cells: &'c [CellRec], input: &[u8], key: KeyName<'_>) -> Option<&'c CellRec> {
+    let name = match key {
+        KeyName::Caller(n) => n,
+        KeyName::Message(sp) => sp.get(input),
+    };
+    cells
+        .iter()
+        .find(|c| name_of(c, input) == name)
+        .or_else(|| {
+            // MySQL column names are case-insensitive (formats.md §4.4).
+            cells
+                .iter()
+                .find(|c| name_of(c, input).eq_ignore_ascii_case(name))
+        })
+}
+
+pub(crate) fn val_bytes<'v>(v: &ValRec, input: &'v [u8], arena: &'v [u8]) -> Option<&'v [u8]> {
+    match *v {
+        ValRec::Null => None,
+        ValRec::Input { start, len, .. } => Some(&input[start as usize..(start + len) as usize]),
+        ValRec::Arena { start, len, .. } => Some(&arena[start as usize..(start + len) as usize]),
+    }
+}
+
+/// An INSERT/UPDATE row must carry every column the message's type map lists: a missing one
+/// would be overwritten with NULL/default by a full-row upsert (formats.md §4.4).
+fn check_full_row(
+    s: &Scratch,
+    input: &[u8],
+    row: std::ops::Range<usize>,
+    i: usize,
+) -> Result<(), DecodeError> {
+    let cells = &s.cells[row];
+    if s.types.is_empty() || (s.types_unique && cells.len() >= s.types.len()) {
+        return Ok(());
+    }
+    for (name, _) in &s.types {
+        let name = name.get(input);
+        if !cells.iter().any(|c| name_of(c, input) == name) {
+            return Err(DecodeError::new(
+                ErrorClass::PartialRow,
+                format!("row {i}: column {name:?} is absent (partial row image); use binlog_row_image=FULL"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Appends the cells of row object `row` to `s.cells`.
+fn decode_row(
+    p: &mut Parser,
+    input: &[u8],
+    row: usize,
+    i: usize,
+    ctx: &CellContext<'_>,
+    s: &mut Scratch,
+) -> Result<(), DecodeError> {
+    let row_start = s.cells.len();
+    // Fast path: the row lists the type map's columns in its order, so the type is found by
+    // position and the cells so far are distinct (the type map has no duplicates).
+    let mut aligned = s.types_unique;
+    let len = match p.nodes[row] {
+        Node::Object { len, .. } => len as usize,
+        _ => 0,
+    };
+    let mut at = row + 1;
+    for j in 0..len {
+        let (k, v) = (at, at + 1);
+        at = v + p.nodes[v].span();
+        let name = key_span(&p.nodes, k);
+        let name_text = name.get(input);
+        aligned = aligned && s.types.get(j).is_some_and(|(n, _)| n.get(input) == name_text);
+        let ty_index = if aligned {
+            Some(j)
+        } else {
+            if s.cells[row_start..]
+                .iter()
+                .any(|c| name_of(c, input) == name_text)
+            {
+                return Err(dup_err(name_text, i));
+            }
+            s.types.iter().position(|(n, _)| n.get(input) == name_text)
+        };
+        let ty = ty_index.map_or(ColType::Unknown, |t| s.types[t].1.clone());
+        let (kind, val) = cell_value(&ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
+            .map_err(|e| cell_err(e, name_text, i))?;
+        s.cells.push(CellRec {
+            name_start: name.start,
+            name_len: name.len,
+            kind,
+            val,
+        });
+    }
+    Ok(())
+}
+
+fn dup_err(name: &str, i: usize) -> DecodeError {
+    DecodeError::new(
+        ErrorClass::DuplicateKey,
+        format!("row {i}: duplicate column key {name:?}"),
+    )
+}
+
+fn cell_err(e: CellError, column: &str, i: usize) -> DecodeError {
+    match e {
+        CellError::Value(m) => {
+            DecodeError::new(ErrorClass::Value, format!("{column}: {m} (row {i})"))
+        }
+        CellError::Unsupported(m) => {
+            DecodeError::new(ErrorClass::Unsupported, format!("{column}: {m} (row {i})"))
+        }
+    }
+}
+
+/// Overlays the before-image object `old` on the cells from `start` (a copy of the after image).
+fn overlay(
+    p: &mut Parser,
+    input: &[u8],
+    old: usize,
+    i: usize,
+    ctx: &CellContext<'_>,
+    s: &mut Scratch,
+    start: usize,
+) -> Result<(), DecodeError> {
+    let len = match p.nodes[old] {
+        Node::Object { len, .. } => len as usize,
+        _ => 0,
+    };
+    let mut at = old + 1;
+    for _ in 0..len {
+        let (k, v) = (at, at + 1);
+        at = v + p.nodes[v].span();
+        let name = key_span(&p.nodes, k);
+        let name_text = name.get(input);
+        if members(&p.nodes, old)
+            .take_while(|&(pk, _)| pk != k)
+            .any(|(pk, _)| key_span(&p.nodes, pk).get(input) == name_text)
+        {
+            return Err(dup_err(name_text, i));
+        }
+        let ty = s
+            .types
+            .iter()
+            .find(|(n, _)| n.get(input) == name_text)
+            .map_or(ColType::Unknown, |(_, t)| t.clone());
+        let (kind, val) = cell_value(&ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
+            .map_err(|e| cell_err(e, name_text, i))?;
+        let cell = CellRec {
+            name_start: name.start,
+            name_len: name.len,
+            kind,
+            val,
+        };
+        match s.cells[start..]
+            .iter()
+            .position(|c| name_of(c, input) == name_text)
+        {
+            Some(at) => s.cells[start + at] = cell,
+            None => s.cells.push(cell),
+        }
+    }
+    Ok(())
+}
+
+/// Converts the value node `v` for a column of type `ty`.
+fn cell_value(
+    ty: &ColType,
+    v: usize,
+    p: &mut Parser,
+    input: &[u8],
+    ctx: &CellContext<'_>,
+    arena: &mut Vec<u8>,
+    nested: &mut Vec<u8>,
+) -> Result<(crate::model::ValueKind, ValRec), CellError> {
+    let mark = arena.len();
+    let (raw, at) = match p.nodes[v] {
+        Node::Null => return Ok((ty.kind(), ValRec::Null)),
+        Node::Str { start, len } => (Raw::Str(str_at(input, start, len)), Some((start, len))),
+        Node::Number => {
+            let (start, len) = p.number_lexeme(input, v);
+            (Raw::Num(str_at(input, start, len)), Some((start, len)))
+        }
+        Node::Bool(b) => (Raw::Bool(b), None),
+        Node::Object { .. } | Node::Array { .. } => {
+            nested.clear();
+            p.write_compact(input, v, nested);
+            let text = std::str::from_utf8(nested).unwrap_or("");
+            let (kind, conv) = convert(ty, Raw::Nested(text), ctx, arena)?;
+            return Ok(match conv {
+                Converted::Null => (kind, ValRec::Null),
+                Converted::Same | Converted::SameBytes => {
+                    let start = arena.len();
+                    arena.extend_from_slice(nested);
+                    (kind, arena_rec(start, arena.len(), false))
+                }
+                Converted::Text => (kind, arena_rec(mark, arena.len(), false)),
+                Converted::Bytes => (kind, arena_rec(mark, arena.len(), true)),
+            });
+        }
+    };
+    let (kind, conv) = convert(ty, raw, ctx, arena)?;
+    Ok(match (conv, at) {
+        (Converted::Null, _) => (kind, ValRec::Null),
+        (Converted::Same, Some((start, len))) => (
+            kind,
+            ValRec::Input {
+                start,
+                len,
+                bytes: false,
+            },
+        ),
+        (Converted::SameBytes, Some((start, len))) => (
+            kind,
+            ValRec::Input {
+                start,
+                len,
+                bytes: true,
+            },
+        ),
+        (Converted::Same | Converted::SameBytes, None) => {
+            // A JSON boolean kept as is (JSON columns): write its text.
+            if let Raw::Bool(b) = raw {
+                arena.extend_from_slice(if b { b"true" } else { b"false" });
+            }
+            (kind, arena_rec(mark, arena.len(), false))
+        }
+        (Converted::Text, _) => (kind, arena_rec(mark, arena.len(), false)),
+        (Converted::Bytes, _) => (kind, arena_rec(mark, arena.len(), true)),
+    })
+}
+
+fn arena_rec(start: usize, end: usize, bytes: bool) -> ValRec {
+    ValRec::Arena {
+        start: start as u32,
+        len: (end - start) as u32,
+        bytes,
+    }
+}

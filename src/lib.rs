@@ -1,0 +1,12 @@
+//! starpipe: replicate CDC messages (CloudCanal JSON, Canal JSON) from AutoMQ / Apache Kafka into
+//! StarRocks Primary Key tables.
+//!
+//! The data path reads as a straight line: source → [`decode`] → route → batch → [`encode`] →
+//! load → commit. See `ARCHITECTURE.md` for the codemap and the invariants.
+
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod encode;
+pub mod model;
+pub mod schema;
