@@ -34,8 +34,19 @@ const FIELDS: [&str; 11] = [
 ];
 
 pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, DecodeError> {
-    let [ty, is_ddl, database, table, data, old, pk_names, mysql_type, sql, table_changes, tidb] =
-        envelope::read_top(p, input, FIELDS)?;
+    let [
+        ty,
+        is_ddl,
+        database,
+        table,
+        data,
+        old,
+        pk_names,
+        mysql_type,
+        sql,
+        table_changes,
+        tidb,
+    ] = envelope::read_top(p, input, FIELDS)?;
     let is_ddl = opt_bool(p, is_ddl, "isDdl")?.unwrap_or(false);
     let kind = opt_str(p, ty, "type")?
         .ok_or_else(|| DecodeError::new(ErrorClass::Envelope, "missing type"))?;
@@ -56,7 +67,11 @@ pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, Dec
     let word = kind.get(input);
     let dml = match envelope::kind_word(word) {
         KindWord::Dml(k) => k,
-        KindWord::Watermark => return Ok(Message::Watermark { ts: watermark(p, input, tidb) }),
+        KindWord::Watermark => {
+            return Ok(Message::Watermark {
+                ts: watermark(p, input, tidb),
+            });
+        }
         KindWord::RowsQuery => return Ok(Message::Ignore(IgnoreReason::RowsQuery)),
         KindWord::Control => return Ok(Message::Ignore(IgnoreReason::ControlType)),
         KindWord::Unknown => {
@@ -113,7 +128,10 @@ fn watermark(p: &mut Parser, input: &[u8], tidb: envelope::Field) -> u64 {
     match tidb_member(p, input, tidb, "watermarkTs") {
         Some(i) if p.nodes[i] == Node::Number => {
             let (start, len) = p.number_lexeme(input, i);
-            envelope::Span { start, len }.get(input).parse().unwrap_or(0)
+            envelope::Span { start, len }
+                .get(input)
+                .parse()
+                .unwrap_or(0)
         }
         _ => 0,
     }

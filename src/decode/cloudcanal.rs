@@ -40,8 +40,21 @@ const FIELDS: [&str; 13] = [
 ];
 
 pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, DecodeError> {
-    let [action, is_ddl, ddl, db, schema, table, data, before, pks, types, sql, changes, entry] =
-        envelope::read_top(p, input, FIELDS)?;
+    let [
+        action,
+        is_ddl,
+        ddl,
+        db,
+        schema,
+        table,
+        data,
+        before,
+        pks,
+        types,
+        sql,
+        changes,
+        entry,
+    ] = envelope::read_top(p, input, FIELDS)?;
     let flag_a = opt_bool(p, is_ddl, "isDdl")?;
     let flag_b = opt_bool(p, ddl, "ddl")?;
     let is_ddl = match (flag_a, flag_b) {

@@ -13,10 +13,19 @@ use simd_json::{Buffers, Node as TapeNode, StaticNode, Tape};
 /// A JSON node, with strings as byte ranges of the (unescaped-in-place) input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Node {
-    Str { start: u32, len: u32 },
+    Str {
+        start: u32,
+        len: u32,
+    },
     /// `len` members; the object spans `count` nodes after this one.
-    Object { len: u32, count: u32 },
-    Array { len: u32, count: u32 },
+    Object {
+        len: u32,
+        count: u32,
+    },
+    Array {
+        len: u32,
+        count: u32,
+    },
     Null,
     Bool(bool),
     /// A number; its lexeme is found through [`Parsed::number_lexeme`].
@@ -69,7 +78,11 @@ impl Parser {
         self.offsets_ready = false;
         let base = input.as_ptr() as usize;
         let input_len = input.len();
-        let mut tape = self.tape.take().unwrap_or_else(|| Tape::null().reset()).reset();
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| Tape::null().reset())
+            .reset();
         let result = simd_json::fill_tape(input, &mut self.buffers, &mut tape);
         if let Err(e) = result {
             self.tape = Some(tape.reset());

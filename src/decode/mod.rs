@@ -351,7 +351,10 @@ impl Decoder {
             return if input.is_empty() {
                 Ok(Decoded::Ignore(IgnoreReason::Tombstone))
             } else {
-                Err(DecodeError::new(ErrorClass::Malformed, "blank record value"))
+                Err(DecodeError::new(
+                    ErrorClass::Malformed,
+                    "blank record value",
+                ))
             };
         }
         if let Err(e) = self.parser.parse(input) {

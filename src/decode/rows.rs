@@ -7,7 +7,7 @@ use super::envelope::{RowsMsg, Span, elements, key_span, members};
 use super::json::{Node, Parser, str_at};
 use super::value::{CellContext, CellError, ColType, Converted, Raw, convert, parse_col_type};
 use super::{
-    ChangeRec, CellRec, DecodeError, DecodeOptions, ErrorClass, KeyResolver, RowBatch, Store,
+    CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, KeyResolver, RowBatch, Store,
     ValRec,
 };
 use crate::model::{ChangeOp, DmlKind, SourceTable, Warnings};
@@ -271,7 +271,9 @@ fn check_full_row(
         if !cells.iter().any(|c| name_of(c, input) == name) {
             return Err(DecodeError::new(
                 ErrorClass::PartialRow,
-                format!("row {i}: column {name:?} is absent (partial row image); use binlog_row_image=FULL"),
+                format!(
+                    "row {i}: column {name:?} is absent (partial row image); use binlog_row_image=FULL"
+                ),
             ));
         }
     }
@@ -301,7 +303,10 @@ fn decode_row(
         at = v + p.nodes[v].span();
         let name = key_span(&p.nodes, k);
         let name_text = name.get(input);
-        aligned = aligned && s.types.get(j).is_some_and(|(n, _)| n.get(input) == name_text);
+        aligned = aligned
+            && s.types
+                .get(j)
+                .is_some_and(|(n, _)| n.get(input) == name_text);
         let ty_index = if aligned {
             Some(j)
         } else {
@@ -416,8 +421,7 @@ fn cell_value(
         Node::Object { .. } | Node::Array { .. } => {
             nested.clear();
             p.write_compact(input, v, nested);
-            let text = std::str::from_utf8(nested).unwrap_or("");
-            let (kind, conv) = convert(ty, Raw::Nested(text), ctx, arena)?;
+            let (kind, conv) = convert(ty, Raw::Nested, ctx, arena)?;
             return Ok(match conv {
                 Converted::Null => (kind, ValRec::Null),
                 Converted::Same | Converted::SameBytes => {

@@ -34,7 +34,10 @@ use crate::model::ValueKind;
 pub(crate) enum ColType {
     /// No type information: decide by the JSON value.
     Unknown,
-    Int { min: i128, max: i128 },
+    Int {
+        min: i128,
+        max: i128,
+    },
     Decimal,
     Float,
     /// BIT(n): an unsigned decimal of up to 64 bits.
@@ -43,7 +46,10 @@ pub(crate) enum ColType {
     /// PostgreSQL `bool` and friends.
     Bool,
     Date,
-    DateTime { fsp: Option<u8>, timestamp: bool },
+    DateTime {
+        fsp: Option<u8>,
+        timestamp: bool,
+    },
     Time,
     Text,
     Binary,
@@ -272,8 +278,8 @@ pub(crate) enum Raw<'a> {
     /// A JSON number, as its exact lexeme.
     Num(&'a str),
     Bool(bool),
-    /// A nested object/array, already re-serialised compactly.
-    Nested(&'a str),
+    /// A nested object/array (re-serialised compactly by the caller).
+    Nested,
 }
 
 /// The canonical result of converting one cell.
@@ -324,7 +330,7 @@ pub(crate) fn convert(
                 out.extend_from_slice(if b { b"true" } else { b"false" });
                 (ValueKind::Boolean, Converted::Text)
             }
-            Raw::Nested(_) => (ValueKind::Json, Converted::Same),
+            Raw::Nested => (ValueKind::Json, Converted::Same),
         }),
         ColType::Int { min, max } => integer(raw, *min, *max, out).map(|c| (ValueKind::Integer, c)),
         ColType::Bit => integer(raw, 0, u64::MAX as i128, out).map(|c| (ValueKind::Integer, c)),
@@ -359,10 +365,10 @@ pub(crate) fn convert(
                 out.extend_from_slice(if b { b"true" } else { b"false" });
                 Ok((ValueKind::Boolean, Converted::Text))
             }
-            Raw::Nested(_) => Err(verr("not a boolean")),
+            Raw::Nested => Err(verr("not a boolean")),
         },
         ColType::Text => match raw {
-            Raw::Str(_) | Raw::Num(_) | Raw::Nested(_) => Ok((ValueKind::Text, Converted::Same)),
+            Raw::Str(_) | Raw::Num(_) | Raw::Nested => Ok((ValueKind::Text, Converted::Same)),
             Raw::Bool(b) => {
                 out.extend_from_slice(if b { b"true" } else { b"false" });
                 Ok((ValueKind::Text, Converted::Text))
@@ -418,7 +424,7 @@ fn integer(raw: Raw<'_>, min: i128, max: i128, out: &mut Vec<u8>) -> Result<Conv
             out.push(if b { b'1' } else { b'0' });
             return Ok(Converted::Text);
         }
-        Raw::Nested(_) => return Err(verr("not an integer")),
+        Raw::Nested => return Err(verr("not an integer")),
     };
     let bytes = s.as_bytes();
     let (neg, digits) = match bytes.first() {
@@ -509,7 +515,7 @@ fn json_value(raw: Raw<'_>) -> Result<(ValueKind, Converted), CellError> {
             Err(e) => Err(verr(format!("not valid JSON: {e}"))),
         },
         // An embedded JSON value (CloudCanal, formats.md §5.6) is already a JSON document.
-        Raw::Num(_) | Raw::Nested(_) => Ok((ValueKind::Json, Converted::Same)),
+        Raw::Num(_) | Raw::Nested => Ok((ValueKind::Json, Converted::Same)),
         Raw::Bool(_) => Ok((ValueKind::Json, Converted::Same)),
     }
 }
@@ -540,7 +546,10 @@ fn enum_value(
                 // MySQL's empty "error value" of an ENUM.
                 Ok(Converted::Text)
             } else {
-                Err(verr(format!("enum index {k} out of range 1..={}", labels.len())))
+                Err(verr(format!(
+                    "enum index {k} out of range 1..={}",
+                    labels.len()
+                )))
             }
         }
         None if is_label || s.is_empty() => Ok(Converted::Same),
@@ -557,7 +566,10 @@ fn set_value(
     let is_label = labels.iter().any(|l| &**l == s);
     if let Some(mask) = parse_u64(s).filter(|_| !is_label || index_default) {
         if labels.len() < 64 && mask >> labels.len() != 0 {
-            return Err(verr(format!("set bitmask {mask} has bits beyond {} labels", labels.len())));
+            return Err(verr(format!(
+                "set bitmask {mask} has bits beyond {} labels",
+                labels.len()
+            )));
         }
         let mut first = true;
         for (i, label) in labels.iter().enumerate().take(64) {
@@ -849,7 +861,8 @@ mod tests {
         let mut out = Vec::new();
         let (_, r) = convert(&parse_col_type(ty), raw, &c, &mut out)?;
         let src = match raw {
-            Raw::Str(s) | Raw::Num(s) | Raw::Nested(s) => s.to_string(),
+            Raw::Str(s) | Raw::Num(s) => s.to_string(),
+            Raw::Nested => String::new(),
             Raw::Bool(b) => b.to_string(),
         };
         Ok(match r {
@@ -884,7 +897,10 @@ mod tests {
         let ColType::Enum(l) = parse_col_type("enum('a,b','it''s',')')") else {
             panic!()
         };
-        assert_eq!(&*l, &["a,b".into(), "it's".into(), ")".into()] as &[Box<str>]);
+        assert_eq!(
+            &*l,
+            &["a,b".into(), "it's".into(), ")".into()] as &[Box<str>]
+        );
         assert_eq!(parse_col_type("enum"), ColType::Text);
         assert_eq!(parse_col_type("bytea"), ColType::Unknown);
     }

@@ -1,0 +1,490 @@
+//! Every line of `shared/spec/examples/{canal,cloudcanal}.jsonl` against the expected result in
+//! formats.md §6, through the `starpipe decode` command (so the CLI contract is tested too).
+//!
+//! Settings as §6.0 assumes: source TIMESTAMP zone +08:00, no target zone conversion, zero dates
+//! → NULL, and the target PKs of §6.0 given with `--pk`.
+//!
+//! Expectation syntax, one string per resulting change, in order:
+//! `"upsert shop.orders id=1001|note=NULL"` — op, table, and the columns to check (`NULL` = SQL
+//! NULL; unlisted columns are not checked); `"ddl ALTER shop.orders"`; `"err Value"`; `""` for
+//! a line that must print nothing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+const PKS: &[&str] = &[
+    "shop.orders=id",
+    "shop.order_items=order_id,line_no",
+    "shop.event_log=ts,level",
+    "shop.users=id",
+    "shop.coupons=id",
+    "lab.num_demo=id",
+    "lab.time_demo=id",
+    "lab.bin_demo=id",
+    "lab.misc_demo=id",
+];
+
+fn examples(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/spec/examples")
+        .join(file)
+}
+
+/// Runs `starpipe decode` and returns, per input line, the rendered changes and errors.
+fn decode(format: &str, file: &str) -> (BTreeMap<usize, Vec<String>>, bool) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_starpipe"));
+    cmd.args(["decode", "--format", format, "--source-timezone", "+08:00"]);
+    for pk in PKS {
+        cmd.args(["--pk", pk]);
+    }
+    let out = cmd
+        .arg(examples(file))
+        .output()
+        .expect("run starpipe decode");
+    let mut lines: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad output {l}: {e}"));
+        let n = v["line"].as_u64().unwrap() as usize;
+        let table = format!(
+            "{}.{}",
+            v["db"].as_str().unwrap(),
+            v["table"].as_str().unwrap()
+        );
+        let rendered = match v["op"].as_str().unwrap() {
+            "ddl" => format!("ddl {} {table}", v["kind"].as_str().unwrap()),
+            op => {
+                let row = v["row"].as_object().unwrap();
+                let cols: Vec<String> = row
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::Null => format!("{k}=NULL"),
+                        Value::String(s) => format!("{k}={s}"),
+                        other => panic!("value must be a string or null: {other}"),
+                    })
+                    .collect();
+                format!("{op} {table} {}", cols.join("|"))
+            }
+        };
+        lines.entry(n).or_default().push(rendered);
+    }
+    for l in String::from_utf8(out.stderr).unwrap().lines() {
+        let rest = l
+            .strip_prefix("line ")
+            .unwrap_or_else(|| panic!("bad stderr {l}"));
+        let (n, msg) = rest.split_once(": ").unwrap();
+        let class = msg.split(':').next().unwrap();
+        lines
+            .entry(n.parse().unwrap())
+            .or_default()
+            .push(format!("err {class}"));
+    }
+    (lines, out.status.code() == Some(1))
+}
+
+/// Checks `actual` (full rendering) against `expected` (subset of columns).
+fn matches(expected: &str, actual: &str) -> bool {
+    let (e_head, e_cols) = split_change(expected);
+    let (a_head, a_cols) = split_change(actual);
+    e_head == a_head
+        && e_cols
+            .iter()
+            .all(|(k, v)| a_cols.iter().any(|(ak, av)| ak == k && av == v))
+}
+
+fn split_change(s: &str) -> (String, Vec<(&str, &str)>) {
+    let mut parts = s.splitn(3, ' ');
+    let op = parts.next().unwrap_or("");
+    let table = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("");
+    if op == "ddl" || op == "err" {
+        return (s.to_string(), Vec::new());
+    }
+    let cols = rest
+        .split('|')
+        .filter(|c| !c.is_empty())
+        .map(|c| c.split_once('=').unwrap())
+        .collect();
+    (format!("{op} {table}"), cols)
+}
+
+fn check(format: &str, file: &str, expected: &[(usize, &[&str])], total_lines: usize) {
+    let (actual, exit_one) = decode(format, file);
+    assert!(exit_one, "exit status must be 1 when a line fails");
+    let mut failures = Vec::new();
+    for n in 1..=total_lines {
+        let exp: &[&str] = expected
+            .iter()
+            .find(|(l, _)| *l == n)
+            .map(|(_, e)| *e)
+            .unwrap_or_else(|| panic!("no expectation for {file} line {n}"));
+        let got = actual.get(&n).cloned().unwrap_or_default();
+        let exp: Vec<&str> = exp.iter().copied().filter(|e| !e.is_empty()).collect();
+        let ok = exp.len() == got.len() && exp.iter().zip(&got).all(|(e, a)| matches(e, a));
+        if !ok {
+            failures.push(format!(
+                "{file} line {n}:\n  expected {exp:#?}\n  got      {got:#?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const ORDERS_1001: &str = "upsert shop.orders id=1001|user_id=42|amount=99.90|status=NEW|note=NULL|created_at=2024-06-01 10:00:00|updated_at=2024-06-01 10:00:00.123";
+const ORDERS_1002: &str = "upsert shop.orders id=1002|user_id=42|amount=10.00|status=NEW|note=gift|created_at=2024-06-01 10:00:01|updated_at=2024-06-01 10:00:01.000";
+const ORDERS_1003: &str = "upsert shop.orders id=1003|user_id=43|amount=10.00|status=PAID|note=NULL|created_at=2024-06-01 10:00:01|updated_at=2024-06-01 10:00:01.000";
+const ORDERS_1004: &str = "upsert shop.orders id=1004|user_id=44|amount=0.00|status=NEW|note=|created_at=2024-06-01 10:00:01|updated_at=2024-06-01 10:00:01.000";
+const PK_CHANGE_2004: [&str; 2] = [
+    "delete shop.orders id=1004",
+    "upsert shop.orders id=2004|user_id=44|amount=0.00|status=NEW|note=|created_at=2024-06-01 10:00:01|updated_at=2024-06-01 10:07:00.000",
+];
+const ITEMS: [&str; 2] = [
+    "upsert shop.order_items order_id=2004|line_no=1|sku=SKU-A|qty=1",
+    "upsert shop.order_items order_id=2004|line_no=2|sku=SKU-B|qty=3",
+];
+const ITEMS_PK_CHANGE: [&str; 2] = [
+    "delete shop.order_items order_id=2004|line_no=2",
+    "upsert shop.order_items order_id=2004|line_no=3|sku=SKU-B|qty=4",
+];
+const EVENT: &str = "upsert shop.event_log ts=2024-06-01 10:11:00.000001|level=INFO|msg=started";
+const EVENT_DEL: &str = "delete shop.event_log ts=2024-06-01 10:11:00.000001|level=INFO";
+const NUM_MAX: &str = "upsert lab.num_demo id=1|c_tiny_u=255|c_int_u=4294967295|c_big_u=18446744073709551615|c_big=9223372036854775807|c_dec=99999999999999999999999999999999999.999999999999999999999999999999|c_float=-0.0|c_double=1.0E308";
+const TIME_ZERO: [&str; 2] = [
+    "upsert lab.time_demo id=1|c_date=NULL|c_time=00:00:00.000|c_year=0|c_dt=NULL|c_dt6=NULL|c_ts=NULL|c_ts3=NULL",
+    "upsert lab.time_demo id=2|c_date=NULL|c_time=NULL|c_year=1901|c_dt=NULL|c_dt6=NULL|c_ts=NULL|c_ts3=NULL",
+];
+const TIME_LIMITS: [&str; 2] = [
+    "upsert lab.time_demo id=3|c_date=2024-02-29|c_time=-838:59:59.000|c_year=2155|c_dt=9999-12-31 23:59:59|c_dt6=2024-02-29 23:59:59.999999|c_ts=2038-01-19 11:14:07|c_ts3=1970-01-01 08:00:01.000",
+    "upsert lab.time_demo id=4|c_date=1000-01-01|c_time=838:59:59.999|c_year=1970|c_dt=1000-01-01 00:00:00|c_dt6=2024-06-01 10:00:00.000001|c_ts=2024-06-01 10:00:00|c_ts3=2024-06-01 10:00:00.050",
+];
+const BIN: [&str; 2] = [
+    "upsert lab.bin_demo id=1|c_char=abc|c_bin=0x00017f80|c_varbin=0xfffe3c262d|c_blob=0x68656c6c6f00776f726c64|c_text=plain text ✓|c_geo=0x000000000101000000000000000000f03f0000000000000040",
+    "upsert lab.bin_demo id=2|c_char=|c_bin=NULL|c_varbin=0x|c_blob=NULL|c_text=|c_geo=NULL",
+];
+const JSON_DOC: &str = r#"{"a": {"b": [1, 2.5, {"c": null}]}, "s": "x\"y", "u": "é"}"#;
+const MISC_ENUMS: [&str; 3] = [
+    "upsert lab.misc_demo id=4|c_json=[]|c_enum=medium|c_set=a,c",
+    "upsert lab.misc_demo id=5|c_json={}|c_enum=|c_set=",
+    "upsert lab.misc_demo id=6|c_json=\"just a string\"|c_enum=large|c_set=a,b,c,d",
+];
+
+#[test]
+fn canal_examples_match_formats_section_6_1() {
+    let misc_22 = [
+        format!(
+            "upsert lab.misc_demo id=1|c_json={JSON_DOC}|c_enum=small|c_set=a|c_bit8=0|c_bit1=0|c_bit64=0"
+        ),
+        "upsert lab.misc_demo id=2|c_json=null|c_enum=NULL|c_set=NULL|c_bit8=NULL".into(),
+        "upsert lab.misc_demo id=3|c_json=NULL|c_enum=NULL|c_set=NULL|c_bit64=NULL".into(),
+    ];
+    let misc_22: Vec<&str> = misc_22.iter().map(String::as_str).collect();
+    let expected: &[(usize, &[&str])] = &[
+        (1, &[ORDERS_1001]),
+        (2, &[ORDERS_1002, ORDERS_1003, ORDERS_1004]),
+        (
+            3,
+            &[
+                "upsert shop.orders id=1001|user_id=42|amount=99.90|status=PAID|note=NULL|updated_at=2024-06-01 10:05:00.456",
+            ],
+        ),
+        (
+            4,
+            &[
+                "upsert shop.orders id=1002|status=PAID|updated_at=2024-06-01 10:06:00.000",
+                "upsert shop.orders id=1003|amount=12.50|status=PAID",
+            ],
+        ),
+        (5, &PK_CHANGE_2004),
+        (6, &["delete shop.orders id=1001"]),
+        (
+            7,
+            &["delete shop.orders id=1002", "delete shop.orders id=1003"],
+        ),
+        (8, &ITEMS),
+        (9, &ITEMS_PK_CHANGE),
+        (10, &[EVENT, EVENT]),
+        (11, &[EVENT_DEL]),
+        (12, &["upsert shop.users id=7|name=NULL|bio=NULL|email="]),
+        (13, &["upsert shop.users id=7|name=Ann|bio=NULL|email=NULL"]),
+        (
+            14,
+            &["upsert shop.users id=8|name=张三 😀 Ünïcödé|email=o'brien@example.com"],
+        ),
+        (15, &["upsert shop.users id=9|name=long|email=NULL"]),
+        (16, &[NUM_MAX]),
+        (
+            17,
+            &[
+                "upsert lab.num_demo id=2|c_tiny_u=0|c_int_u=0|c_big_u=9223372036854775808|c_big=-9223372036854775808|c_dec=-0.000000000000000000000000000001|c_float=1.4E-45|c_double=-4.9E-324",
+                "upsert lab.num_demo id=3|c_tiny_u=128|c_int_u=2147483648|c_big_u=0|c_big=0|c_dec=0.000000000000000000000000000000|c_float=3.4028235E38",
+                "upsert lab.num_demo id=4|c_tiny_u=127|c_int_u=2147483647|c_big_u=9223372036854775807|c_big=-1|c_dec=12.500000000000000000000000000000|c_float=0.1|c_double=100.0",
+            ],
+        ),
+        (18, &TIME_ZERO),
+        (19, &TIME_LIMITS),
+        (
+            20,
+            &[
+                "upsert lab.time_demo id=5|c_date=2024-06-01|c_time=18:00:00.000|c_year=2024|c_dt=2024-06-01 18:00:00|c_dt6=2024-06-01 18:00:00.000000|c_ts=2024-06-01 18:00:00|c_ts3=2024-06-01 18:00:00.000",
+            ],
+        ),
+        (21, &BIN),
+        (22, &misc_22),
+        (23, &MISC_ENUMS),
+        (
+            24,
+            &[
+                "upsert lab.misc_demo id=7|c_bit8=165|c_bit1=1|c_bit64=18446744073709551615",
+                "upsert lab.misc_demo id=8|c_bit8=0|c_bit1=0|c_bit64=9223372036854775808",
+            ],
+        ),
+        (25, &["ddl CREATE shop.coupons"]),
+        (26, &["ddl ALTER shop.orders"]),
+        (27, &["ddl ALTER shop.orders"]),
+        (28, &["ddl ALTER shop.orders"]),
+        (29, &["ddl RENAME shop.vouchers"]),
+        (30, &["ddl TRUNCATE shop.event_log"]),
+        (31, &["ddl ERASE shop.vouchers"]),
+        (32, &["ddl CINDEX shop.orders"]),
+        (33, &["ddl DINDEX shop.orders"]),
+        (34, &["ddl QUERY analytics."]),
+        (35, &[""]),
+        (36, &["err StatementDml"]),
+        (37, &["ddl ALTER shop.orders"]),
+        (
+            38,
+            &[
+                "upsert shop.orders id=2004|user_id=44|amount=5.00|status=PAID|channel=app|created_at=2024-06-01 10:00:01|updated_at=2024-06-01 10:40:00.000",
+            ],
+        ),
+        (
+            39,
+            &["upsert shop.users id=7|name=Ann|bio=NULL|email=ann@example.com"],
+        ),
+        (40, &[""]),
+        (41, &["ddl QUERY analytics."]),
+        (42, &["err Envelope"]),
+        (43, &["err MissingKey"]),
+        (
+            44,
+            &["upsert shop.users id=8|name=Zhang San|bio=b|email=NULL"],
+        ),
+        (45, &[""]),
+        (46, &["delete shop.users id=9"]),
+        (47, &["err Malformed"]),
+        (48, &["err Envelope"]),
+        (49, &["err Envelope"]),
+        (50, &["err Envelope"]),
+        (51, &["err UnknownType"]),
+        (52, &["err Envelope"]),
+        (53, &["err DuplicateKey"]),
+        (54, &["err DuplicateKey"]),
+        (55, &["err Envelope"]),
+        (56, &["err Malformed"]),
+        (57, &["delete shop.users id=8"]),
+        (58, &["err Unsupported"]),
+        (59, &["err Value"]),
+        (60, &["upsert Shop-EU.Order Items Order-ID=1|行号=1|SKU=A"]),
+        (61, &["err Unsupported"]),
+    ];
+    check("canal", "canal.jsonl", expected, 61);
+}
+
+#[test]
+fn cloudcanal_examples_match_formats_section_6_2() {
+    let misc_22 = [
+        format!(
+            "upsert lab.misc_demo id=1|c_json={JSON_DOC}|c_enum=small|c_set=a|c_bit8=0|c_bit1=0|c_bit64=0"
+        ),
+        r#"upsert lab.misc_demo id=2|c_json={"a":{"b":[1,2.5,{"c":null}]},"k":"v"}|c_enum=NULL"#
+            .into(),
+        "upsert lab.misc_demo id=3|c_json=NULL|c_enum=NULL".into(),
+    ];
+    let misc_22: Vec<&str> = misc_22.iter().map(String::as_str).collect();
+    let expected: &[(usize, &[&str])] = &[
+        (1, &[ORDERS_1001]),
+        (2, &[ORDERS_1002, ORDERS_1003, ORDERS_1004]),
+        (
+            3,
+            &["upsert shop.orders id=1001|status=PAID|updated_at=2024-06-01 10:05:00.456"],
+        ),
+        (
+            4,
+            &[
+                "upsert shop.orders id=1002|status=PAID|updated_at=2024-06-01 10:06:00.000",
+                "upsert shop.orders id=1003|amount=12.50|status=PAID|updated_at=2024-06-01 10:06:00.000",
+            ],
+        ),
+        (5, &PK_CHANGE_2004),
+        (6, &["delete shop.orders id=1001"]),
+        (
+            7,
+            &["delete shop.orders id=1002", "delete shop.orders id=1003"],
+        ),
+        (8, &ITEMS),
+        (9, &ITEMS_PK_CHANGE),
+        (10, &[EVENT, EVENT]),
+        (11, &[EVENT_DEL]),
+        (12, &["upsert shop.users id=7|name=NULL|bio=NULL|email="]),
+        (13, &["upsert shop.users id=7|name=Ann|bio=NULL|email=NULL"]),
+        (
+            14,
+            &["upsert shop.users id=8|name=张三 😀 Ünïcödé|email=o'brien@example.com"],
+        ),
+        (15, &["upsert shop.users id=9|name=long|email=NULL"]),
+        (16, &[NUM_MAX]),
+        (
+            17,
+            &[
+                "upsert lab.num_demo id=2|c_tiny_u=0|c_int_u=2147483648|c_big_u=18446744073709551615|c_big=-9223372036854775808|c_dec=-0.000000000000000000000000000001|c_float=-0.0|c_double=1e308",
+                "upsert lab.num_demo id=3|c_tiny_u=128|c_int_u=0|c_big_u=9223372036854775808|c_big=0|c_dec=12345678901234567890123456789012345.123456789012345678901234567890|c_float=3.4028235E38|c_double=4.9E-324",
+            ],
+        ),
+        (18, &TIME_ZERO),
+        (19, &TIME_LIMITS),
+        (
+            20,
+            &[
+                "upsert lab.time_demo id=5|c_date=2024-06-01|c_time=18:00:00|c_year=2024|c_dt=2024-06-01 18:00:00|c_dt6=2024-06-01 18:00:00.000000|c_ts=2024-06-01 18:00:00|c_ts3=2024-06-01 18:00:00.000",
+            ],
+        ),
+        (21, &BIN),
+        (22, &misc_22),
+        (23, &MISC_ENUMS),
+        (
+            24,
+            &[
+                "upsert lab.misc_demo id=7|c_bit8=165|c_bit1=1|c_bit64=18446744073709551615",
+                "upsert lab.misc_demo id=8|c_bit8=0|c_bit1=1|c_bit64=9223372036854775808",
+            ],
+        ),
+        (25, &["ddl CREATE shop.coupons"]),
+        (26, &["ddl ALTER shop.orders"]),
+        (27, &["ddl ALTER shop.orders"]),
+        (28, &["ddl ALTER shop.orders"]),
+        (29, &["ddl RENAME shop.vouchers"]),
+        (30, &["ddl TRUNCATE shop.event_log"]),
+        (31, &["ddl DROP shop.vouchers"]),
+        (32, &[""]),
+        (33, &[""]),
+        (34, &["err Envelope"]),
+        (35, &["err MissingKey"]),
+        (36, &["err Malformed"]),
+        (37, &["err Envelope"]),
+        (38, &["err Envelope"]),
+        (39, &["err UnknownType"]),
+        (40, &["err Envelope"]),
+        (41, &["err DuplicateKey"]),
+        (
+            42,
+            &["upsert shop.users id=8|name=Zhang San|bio=b|email=NULL"],
+        ),
+        (
+            43,
+            &["upsert shop.users id=8|name=Zhang San|bio=c|email=NULL"],
+        ),
+        (
+            44,
+            &[
+                "upsert pgdb.accounts id=5|active=true|balance=12.3400000000|created=2024-06-01 10:00:00.123456",
+            ],
+        ),
+        (
+            45,
+            &["upsert shop.users id=12|name=no-entry-type|bio=NULL|email=NULL"],
+        ),
+        (46, &["err Value"]),
+    ];
+    check("cloudcanal", "cloudcanal.jsonl", expected, 46);
+}
+
+/// Lines 14 and 15 hold values that do not fit the compact syntax above: check them exactly.
+#[test]
+fn unicode_and_long_values_are_exact() {
+    for (format, file) in [("canal", "canal.jsonl"), ("cloudcanal", "cloudcanal.jsonl")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_starpipe"))
+            .args(["decode", "--format", format])
+            .arg(examples(file))
+            .output()
+            .unwrap();
+        let rows: Vec<Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let bio = |id: &str| {
+            rows.iter()
+                .find(|r| {
+                    r["table"] == "users" && r["row"]["id"] == id && r["line"].as_u64() < Some(16)
+                })
+                .map(|r| r["row"]["bio"].as_str().unwrap().to_string())
+                .unwrap()
+        };
+        assert_eq!(
+            bio("8"),
+            "quote:\" backslash:\\ slash:/ nl:\n cr:\r tab:\t nul:\u{0} bell:\u{7} ls:\u{2028} rocket:🚀"
+        );
+        let long = bio("9");
+        assert_eq!(long.chars().count(), 70003);
+        assert!(long.starts_with(&"x".repeat(70000)) && long.ends_with("END"));
+    }
+}
+
+/// With `--enable-time-zone-process --timezone UTC`, TIMESTAMP columns move to UTC and
+/// DATETIME columns do not (formats.md §6.1 line 20).
+#[test]
+fn timestamp_zone_conversion() {
+    let out = Command::new(env!("CARGO_BIN_EXE_starpipe"))
+        .args([
+            "decode",
+            "--format",
+            "canal",
+            "--source-timezone",
+            "+08:00",
+            "--timezone",
+            "UTC",
+            "--enable-time-zone-process",
+        ])
+        .arg(examples("canal.jsonl"))
+        .output()
+        .unwrap();
+    let line20: Value = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["line"] == 20)
+        .unwrap();
+    assert_eq!(line20["row"]["c_ts"], "2024-06-01 10:00:00");
+    assert_eq!(line20["row"]["c_ts3"], "2024-06-01 10:00:00.000");
+    assert_eq!(line20["row"]["c_dt"], "2024-06-01 18:00:00");
+}
+
+/// `--default-zero-date error` fails the zero-date message; a replacement literal is written.
+#[test]
+fn zero_date_policies() {
+    let run = |policy: &str| {
+        Command::new(env!("CARGO_BIN_EXE_starpipe"))
+            .args(["decode", "--format", "canal", "--default-zero-date", policy])
+            .arg(examples("canal.jsonl"))
+            .output()
+            .unwrap()
+    };
+    let err = run("error");
+    assert!(
+        String::from_utf8(err.stderr)
+            .unwrap()
+            .contains("line 18: Value:")
+    );
+    let rep = run("1970-01-01 00:00:00");
+    let line18: Vec<Value> = String::from_utf8(rep.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["line"] == 18)
+        .collect();
+    assert_eq!(line18[0]["row"]["c_date"], "1970-01-01");
+    assert_eq!(line18[0]["row"]["c_dt"], "1970-01-01 00:00:00");
+    assert_eq!(line18[0]["row"]["c_year"], "0");
+}
