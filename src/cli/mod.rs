@@ -1,0 +1,216 @@
+//! Command-line interface (clap): subcommands and their arguments.
+//!
+//! `main.rs` parses [`Cli`] and dispatches; each subcommand's work lives in a function here or
+//! in a submodule, so it can be tested without a process.
+
+pub mod decode;
+pub mod run;
+
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ConfigError, DecodeSettings, Problems};
+
+/// Replicates CDC messages (CloudCanal JSON / Canal JSON) from AutoMQ / Apache Kafka into
+/// StarRocks Primary Key tables via Stream Load.
+#[derive(Debug, Parser)]
+#[command(name = "starpipe", version, propagate_version = true)]
+pub struct Cli {
+    /// Log output format (level from RUST_LOG, default `info`; logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a replication job: consume Kafka, load StarRocks.
+    Run(RunArgs),
+    /// Decode CDC messages (one JSON per line) and print the rows they produce.
+    Decode(DecodeArgs),
+    /// Work with job configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Arguments of `starpipe run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Stop once every assigned partition has been read up to the end it had at assignment
+    /// and all its rows are loaded and committed.
+    #[arg(long)]
+    pub stop_at_end: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a job file and print the effective configuration (defaults filled in, secrets
+    /// masked).
+    Check(CheckArgs),
+}
+
+/// Arguments of `starpipe config check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The job file (TOML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Message format for `starpipe decode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Alibaba Canal JSON (`type`, `data[]`, `old[]`, `pkNames`).
+    Canal,
+    /// CloudCanal JSON (`action`, `data`, `before`, `pks`).
+    Cloudcanal,
+}
+
+/// Arguments of `starpipe decode`.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// Message format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+
+    /// Primary key columns for a table whose messages do not carry them
+    /// (`db.table=col1,col2`); repeatable.
+    #[arg(long, value_name = "DB.TABLE=COLS")]
+    pub pk: Vec<PkOverride>,
+
+    /// Zero-date policy: `null`, `error`, or a replacement `YYYY-MM-DD[ HH:MM:SS[.ffffff]]`
+    /// (as target.defaultZeroDate).
+    #[arg(long, value_name = "POLICY")]
+    pub default_zero_date: Option<String>,
+
+    /// Zone TIMESTAMP text was rendered in by the producer: IANA name or ±HH:MM (as
+    /// target.sourceTimezone; default UTC).
+    #[arg(long, value_name = "ZONE")]
+    pub source_timezone: Option<String>,
+
+    /// Target zone for TIMESTAMP values, used with --enable-time-zone-process (as
+    /// target.timezone).
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+
+    /// Convert TIMESTAMP values from --source-timezone to --timezone (as
+    /// target.enableTimeZoneProcess).
+    #[arg(long, requires = "timezone")]
+    pub enable_time_zone_process: bool,
+
+    /// Input file, one message per line; standard input when absent.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+impl DecodeArgs {
+    /// The decoder settings given by the flags, validated like the job file's keys (problems
+    /// name the flags).
+    pub fn decode_settings(&self) -> Result<DecodeSettings, Problems> {
+        DecodeSettings::from_parts(
+            self.default_zero_date.as_deref(),
+            self.source_timezone.as_deref(),
+            self.timezone.as_deref(),
+            self.enable_time_zone_process,
+            [
+                "--default-zero-date",
+                "--source-timezone",
+                "--timezone",
+                "--enable-time-zone-process",
+            ],
+        )
+    }
+}
+
+/// `--pk db.table=col1,col2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PkOverride {
+    pub db: String,
+    pub table: String,
+    pub columns: Vec<String>,
+}
+
+/// Why a `--pk` value was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected `db.table=col1,col2`, got `{0}`")]
+pub struct BadPkOverride(pub String);
+
+impl FromStr for PkOverride {
+    type Err = BadPkOverride;
+
+    fn from_str(s: &str) -> Result<Self, BadPkOverride> {
+        let bad = || BadPkOverride(s.to_owned());
+        let (name, cols) = s.split_once('=').ok_or_else(bad)?;
+        let (db, table) = name.split_once('.').ok_or_else(bad)?;
+        let columns: Vec<String> = cols.split(',').map(|c| c.trim().to_owned()).collect();
+        if db.trim().is_empty()
+            || table.trim().is_empty()
+            || table.contains('.')
+            || columns.iter().any(String::is_empty)
+        {
+            return Err(bad());
+        }
+        Ok(PkOverride {
+            db: db.trim().to_owned(),
+            table: table.trim().to_owned(),
+            columns,
+        })
+    }
+}
+
+impl fmt::Display for PkOverride {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}={}", self.db, self.table, self.columns.join(","))
+    }
+}
+
+/// `starpipe config check FILE`: on success prints the effective configuration as TOML
+/// (secrets masked) to `out` and returns 0; on invalid configuration prints one line per
+/// problem (`FILE: key.path: message`) to `err` and returns 1.
+pub fn config_check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
+    let file = args.file.display();
+    match Config::load(&args.file) {
+        Ok(config) => {
+            let _ = writeln!(
+                out,
+                "# {file}: valid; effective configuration (secrets masked)"
+            );
+            let _ = write!(out, "{}", config.to_masked_toml());
+            if let Err(e) = config.target.password() {
+                let _ = writeln!(err, "{file}: warning: {e}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid { problems, .. }) => {
+            for p in &problems {
+                let _ = writeln!(err, "{file}: {p}");
+            }
+            let _ = writeln!(err, "{file}: {} problem(s) found", problems.len());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

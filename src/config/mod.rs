@@ -1,0 +1,751 @@
+//! Job configuration: the TOML job file, with BladePipe's parameter names.
+//!
+//! ```toml
+//! onError = "fail"
+//! [source]
+//! brokers = "automq:9092"
+//! topics = ["cdc.shop"]
+//! consumerGroupId = "starpipe-shop"
+//! [source.kafka]
+//! "security.protocol" = "SASL_SSL"
+//! [target]
+//! host = "fe:9030"
+//! httpHost = "fe:8030"
+//! user = "loader"
+//! passwordEnv = "STARROCKS_PASSWORD"
+//! [[tables]]
+//! source = "shop.*"
+//! target = "ods.*"
+//! ```
+//!
+//! [`Config::load`] / [`Config::parse`] read a job; every problem (unknown key, wrong type,
+//! missing key, bad value) is collected with its key path. The defaults live in [`defaults`]
+//! and are documented in README.md's configuration table (a test keeps the two equal).
+
+mod error;
+mod load;
+mod raw;
+mod route;
+mod secret;
+mod zone;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+pub use error::{ConfigError, Location, Problem, Problems};
+pub use route::{TableRoute, TargetName};
+pub use secret::{KafkaProps, MASK, Secret, is_sensitive_kafka_key};
+pub use zone::{BadZeroDate, BadZone, DecodeSettings, ZeroDatePolicy, Zone};
+
+use raw::{RawConfig, RawRoute, RawSource, RawTarget};
+
+/// Default values of the optional keys. README.md documents the same values.
+pub mod defaults {
+    use super::{OnError, SchemaFormat};
+
+    pub const ON_ERROR: OnError = OnError::Fail;
+    pub const SCHEMA_FORMAT: SchemaFormat = SchemaFormat::CloudCanal;
+    /// `source.consumeParallel`: the number of CPUs, 4 when unknown.
+    pub fn consume_parallel() -> usize {
+        std::thread::available_parallelism().map_or(4, |n| n.get())
+    }
+    pub const SESSION_TIMEOUT_MS: u32 = 30_000;
+    pub const MAX_POLL_RECORDS: u32 = 500;
+    pub const START_FROM: &str = "earliest";
+    pub const TOTAL_DATA_IN_MEM_MB: u64 = 512;
+    pub const ASYNC_FLUSH_INTERVAL_SEC: u64 = 5;
+    pub const FLUSH_BATCH_MB: u64 = 64;
+    pub const REAL_FLUSH_PAUSE_SEC: u64 = 0;
+    pub const SO_TIMEOUT_SEC: u64 = 30;
+    pub const HTTP_SO_TIMEOUT_SEC: u64 = 600;
+    pub const ENABLE_TIME_ZONE_PROCESS: bool = false;
+    pub const MAX_IN_SIZE_PER_QUERY: u32 = 1000;
+    pub const DEFAULT_ZERO_DATE: &str = "null";
+    pub const SOURCE_TIMEZONE: &str = "UTC";
+}
+
+/// A validated job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// `onError`: what to do with a message or row StarRocks (or the decoder) rejects.
+    pub on_error: OnError,
+    /// `deadLetterTopic`: where rejected messages go with `onError = "deadLetter"` (then it is
+    /// always `Some`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter_topic: Option<String>,
+    pub source: SourceConfig,
+    pub target: TargetConfig,
+    /// `[[tables]]`, in file order; the first match wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableRoute>,
+}
+
+/// `onError`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum OnError {
+    /// Stop, committing offsets only up to the bad message, and exit non-zero.
+    #[serde(rename = "fail")]
+    Fail,
+    /// Produce the bad message to `deadLetterTopic` and continue.
+    #[serde(rename = "deadLetter")]
+    DeadLetter,
+}
+
+/// `[source]`: the Kafka / AutoMQ subscription.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceConfig {
+    /// `brokers`: bootstrap servers (`host:port[,host:port…]`).
+    pub brokers: String,
+    /// `topics`.
+    pub topics: Vec<String>,
+    /// `schemaFormat`.
+    pub schema_format: SchemaFormat,
+    /// `consumerGroupId`: Kafka consumer group; offsets are committed there.
+    pub consumer_group_id: String,
+    /// `consumeParallel`: partition worker threads.
+    pub consume_parallel: usize,
+    /// `sessionTimeoutMs` (librdkafka `session.timeout.ms`).
+    pub session_timeout_ms: u32,
+    /// `maxPollRecords`: messages a worker takes per poll round.
+    pub max_poll_records: u32,
+    /// `startFrom`: where to start when the group has no committed offset.
+    pub start_from: StartFrom,
+    /// `[source.kafka]`: librdkafka properties, passed through (highest priority except for
+    /// the keys starpipe manages itself).
+    pub kafka: KafkaProps,
+}
+
+/// `schemaFormat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SchemaFormat {
+    /// CloudCanal JSON (`action`, `data`, `before`, …).
+    CloudCanal,
+    /// Alibaba Canal JSON (`type`, `data[]`, `old[]`, …).
+    AlibabaCanal,
+}
+
+/// `startFrom`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+    /// The first offset whose message timestamp is ≥ this instant (epoch milliseconds, UTC).
+    Timestamp {
+        epoch_ms: i64,
+    },
+}
+
+impl FromStr for StartFrom {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "earliest" => Ok(StartFrom::Earliest),
+            "latest" => Ok(StartFrom::Latest),
+            _ => s
+                .parse::<jiff::Timestamp>()
+                .map(|t| StartFrom::Timestamp {
+                    epoch_ms: t.as_millisecond(),
+                })
+                .map_err(|_| {
+                    format!(
+                        "expected `earliest`, `latest` or an RFC 3339 timestamp with an offset \
+                         (e.g. `2024-06-01T00:00:00Z`), got `{s}`"
+                    )
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for StartFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartFrom::Earliest => f.write_str("earliest"),
+            StartFrom::Latest => f.write_str("latest"),
+            StartFrom::Timestamp { epoch_ms } => {
+                match jiff::Timestamp::from_millisecond(*epoch_ms) {
+                    Ok(t) => write!(f, "{t}"),
+                    Err(_) => write!(f, "{epoch_ms}"),
+                }
+            }
+        }
+    }
+}
+
+impl Serialize for StartFrom {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// `[target]`: StarRocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetConfig {
+    /// `host`: FE MySQL-protocol (query) port, `host:port`.
+    pub host: String,
+    /// `httpHost`: FE or BE HTTP port for Stream Load, `host:port`.
+    pub http_host: String,
+    /// `user`.
+    pub user: String,
+    /// `password`, when given inline. Use [`TargetConfig::password`] to get the effective one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// `passwordEnv`: name of the environment variable holding the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// `totalDataInMemMb`: memory budget for buffered and in-flight rows.
+    pub total_data_in_mem_mb: u64,
+    /// `asyncFlushIntervalSec`: maximum age of a table's batch before it is loaded.
+    pub async_flush_interval_sec: u64,
+    /// `flushBatchMb`: a table's batch is loaded when it reaches this size.
+    pub flush_batch_mb: u64,
+    /// `realFlushPauseSec`: pause after each load of a table (0 = none).
+    pub real_flush_pause_sec: u64,
+    /// `soTimeoutSec`: socket timeout on the query port.
+    pub so_timeout_sec: u64,
+    /// `httpSoTimeoutSec`: socket timeout on the HTTP port (Stream Load).
+    pub http_so_timeout_sec: u64,
+    /// `enableTimeZoneProcess`: convert TIMESTAMP values from `sourceTimezone` to `timezone`.
+    pub enable_time_zone_process: bool,
+    /// `timezone`: the target zone (required when `enableTimeZoneProcess`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Zone>,
+    /// `maxInSizePerQuery`: largest IN list in one query.
+    pub max_in_size_per_query: u32,
+    /// `defaultZeroDate`.
+    pub default_zero_date: ZeroDatePolicy,
+    /// `sourceTimezone`: the zone the producer rendered TIMESTAMP text in.
+    pub source_timezone: Zone,
+}
+
+impl TargetConfig {
+    /// The effective password: `password`, or the value of the `passwordEnv` variable, or empty.
+    pub fn password(&self) -> Result<Secret, ConfigError> {
+        match (&self.password, &self.password_env) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Some(var)) => std::env::var(var)
+                .map(Secret::from)
+                .map_err(|_| ConfigError::PasswordEnvMissing { var: var.clone() }),
+            (None, None) => Ok(Secret::default()),
+        }
+    }
+
+    /// The settings the decoder needs (`defaultZeroDate`, `sourceTimezone`, and `timezone` when
+    /// `enableTimeZoneProcess` is on).
+    pub fn decode_settings(&self) -> DecodeSettings {
+        DecodeSettings {
+            default_zero_date: self.default_zero_date.clone(),
+            source_timezone: self.source_timezone.clone(),
+            target_timezone: if self.enable_time_zone_process {
+                self.timezone.clone()
+            } else {
+                None
+            },
+        }
+    }
+
+    pub fn total_data_in_mem_bytes(&self) -> u64 {
+        self.total_data_in_mem_mb.saturating_mul(1 << 20)
+    }
+
+    pub fn flush_batch_bytes(&self) -> u64 {
+        self.flush_batch_mb.saturating_mul(1 << 20)
+    }
+
+    pub fn async_flush_interval(&self) -> Duration {
+        Duration::from_secs(self.async_flush_interval_sec)
+    }
+
+    pub fn real_flush_pause(&self) -> Duration {
+        Duration::from_secs(self.real_flush_pause_sec)
+    }
+
+    pub fn so_timeout(&self) -> Duration {
+        Duration::from_secs(self.so_timeout_sec)
+    }
+
+    pub fn http_so_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_so_timeout_sec)
+    }
+}
+
+/// librdkafka properties that have a dedicated key, or that starpipe must control to keep its
+/// offset guarantees; setting them in `[source.kafka]` is an error.
+pub const MANAGED_KAFKA_KEYS: &[(&str, &str)] = &[
+    ("bootstrap.servers", "set source.brokers instead"),
+    ("metadata.broker.list", "set source.brokers instead"),
+    ("group.id", "set source.consumerGroupId instead"),
+    ("session.timeout.ms", "set source.sessionTimeoutMs instead"),
+    ("auto.offset.reset", "set source.startFrom instead"),
+    (
+        "enable.auto.commit",
+        "starpipe commits offsets itself, only after rows are loaded",
+    ),
+    (
+        "enable.auto.offset.store",
+        "starpipe stores offsets itself, only after rows are loaded",
+    ),
+];
+
+impl Config {
+    /// Reads and validates a job file. Problems are reported with their key paths.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|problems| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
+    }
+
+    /// Parses and validates job text, collecting every problem. Does not read the environment
+    /// (see [`TargetConfig::password`]).
+    pub fn parse(text: &str) -> Result<Config, Problems> {
+        let (raw, mut problems, removed, located) = load::parse_raw(text);
+        let Some(raw) = raw else {
+            return Err(problems);
+        };
+        let mut b = Builder::default();
+        let config = b.config(raw);
+        for p in b.problems {
+            // A key dropped for a type error is not reported again (e.g. as missing).
+            let shadowed = removed.iter().any(|r| {
+                p.path == *r
+                    || p.path
+                        .strip_prefix(r.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            });
+            if !shadowed {
+                let location = located.value_location(text, &p.path);
+                problems.push(p.at(location));
+            }
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            // Problems with a place in the file first, in file order; then missing keys.
+            problems
+                .0
+                .sort_by_key(|p| (p.location.is_none(), p.location));
+            Err(problems)
+        }
+    }
+
+    /// Where rows of source table `db.table` are loaded: the first `[[tables]]` entry that
+    /// matches, else the same database and table name in StarRocks.
+    pub fn route(&self, db: &str, table: &str) -> TargetName {
+        route::route(&self.tables, db, table)
+    }
+
+    /// Like [`Config::route`], but `None` when no `[[tables]]` entry matches.
+    pub fn explicit_route(&self, db: &str, table: &str) -> Option<TargetName> {
+        self.tables.iter().find_map(|r| r.apply(db, table))
+    }
+
+    /// The settings the decoder needs; see [`TargetConfig::decode_settings`].
+    pub fn decode_settings(&self) -> DecodeSettings {
+        self.target.decode_settings()
+    }
+
+    /// The effective configuration (defaults filled in) as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Builds a [`Config`] from the raw file, collecting problems.
+#[derive(Default)]
+struct Builder {
+    problems: Vec<Problem>,
+}
+
+impl Builder {
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    fn required<T>(&mut self, path: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.problem(path, "missing required key");
+        }
+        value
+    }
+
+    fn string(&mut self, path: &str, value: Option<String>) -> String {
+        match self.required(path, value) {
+            Some(s) if s.trim().is_empty() => {
+                self.problem(path, "expected a non-empty string, got \"\"");
+                s
+            }
+            Some(s) => s,
+            None => String::new(),
+        }
+    }
+
+    /// An integer in `min..=max`, or `default` when absent.
+    fn int<T: TryFrom<i64> + Copy>(
+        &mut self,
+        path: &str,
+        value: Option<i64>,
+        min: i64,
+        max: i64,
+        default: T,
+    ) -> T {
+        let Some(v) = value else { return default };
+        if v < min || v > max {
+            let expected = match (min, max) {
+                (0, i64::MAX) => "a non-negative integer".to_owned(),
+                (1, i64::MAX) => "a positive integer".to_owned(),
+                (min, max) => format!("an integer from {min} to {max}"),
+            };
+            self.problem(path, format!("expected {expected}, got {v}"));
+            return default;
+        }
+        T::try_from(v).unwrap_or(default)
+    }
+
+    fn host_port(&mut self, path: &str, value: Option<String>) -> String {
+        let s = self.string(path, value);
+        if !s.trim().is_empty() && !is_host_port(&s) {
+            self.problem(path, format!("expected `host:port`, got `{s}`"));
+        }
+        s
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let on_error = match raw.on_error.as_deref() {
+            None => defaults::ON_ERROR,
+            Some("fail") => OnError::Fail,
+            Some("deadLetter") => OnError::DeadLetter,
+            Some(other) => {
+                self.problem(
+                    "onError",
+                    format!("expected `fail` or `deadLetter`, got `{other}`"),
+                );
+                defaults::ON_ERROR
+            }
+        };
+        let dead_letter_topic = raw.dead_letter_topic;
+        match (&dead_letter_topic, on_error) {
+            (None, OnError::DeadLetter) => {
+                self.problem("deadLetterTopic", "required when onError = \"deadLetter\"")
+            }
+            (Some(t), _) if t.trim().is_empty() => self.problem(
+                "deadLetterTopic",
+                "expected a non-empty topic name, got \"\"",
+            ),
+            _ => {}
+        }
+        let source = match self.required("source", raw.source) {
+            Some(s) => self.source(s),
+            None => self.source(RawSource::default()),
+        };
+        let target = match self.required("target", raw.target) {
+            Some(t) => self.target(t),
+            None => self.target(RawTarget::default()),
+        };
+        let tables = raw
+            .tables
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| self.table_route(i, r))
+            .collect();
+        Config {
+            on_error,
+            dead_letter_topic,
+            source,
+            target,
+            tables,
+        }
+    }
+
+    fn source(&mut self, raw: RawSource) -> SourceConfig {
+        let brokers = self.string("source.brokers", raw.brokers);
+        if !brokers.trim().is_empty() && brokers.split(',').any(|b| b.trim().is_empty()) {
+            self.problem(
+                "source.brokers",
+                format!("expected a comma-separated list of `host:port`, got `{brokers}`"),
+            );
+        }
+        let topics = self
+            .required("source.topics", raw.topics)
+            .unwrap_or_default();
+        if topics.is_empty() && !self.problems.iter().any(|p| p.path == "source.topics") {
+            self.problem("source.topics", "expected at least one topic, got []");
+        }
+        for (i, t) in topics.iter().enumerate() {
+            if t.trim().is_empty() {
+                self.problem(
+                    format!("source.topics[{i}]"),
+                    "expected a non-empty topic name, got \"\"",
+                );
+            }
+        }
+        let schema_format = match raw.schema_format.as_deref() {
+            None => defaults::SCHEMA_FORMAT,
+            Some("CloudCanal") => SchemaFormat::CloudCanal,
+            Some("AlibabaCanal") => SchemaFormat::AlibabaCanal,
+            Some(other) => {
+                self.problem(
+                    "source.schemaFormat",
+                    format!("expected `CloudCanal` or `AlibabaCanal`, got `{other}`"),
+                );
+                defaults::SCHEMA_FORMAT
+            }
+        };
+        let consumer_group_id = self.string("source.consumerGroupId", raw.consumer_group_id);
+        let consume_parallel = self.int(
+            "source.consumeParallel",
+            raw.consume_parallel,
+            1,
+            1024,
+            defaults::consume_parallel(),
+        );
+        let session_timeout_ms = self.int(
+            "source.sessionTimeoutMs",
+            raw.session_timeout_ms,
+            1,
+            3_600_000,
+            defaults::SESSION_TIMEOUT_MS,
+        );
+        let max_poll_records = self.int(
+            "source.maxPollRecords",
+            raw.max_poll_records,
+            1,
+            i64::from(u32::MAX),
+            defaults::MAX_POLL_RECORDS,
+        );
+        let start_from = match raw.start_from {
+            None => StartFrom::Earliest,
+            Some(v) => {
+                let text = match &v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Datetime(d) => d.to_string(),
+                    other => other.to_string(),
+                };
+                match text.parse() {
+                    Ok(s) => s,
+                    Err(msg) => {
+                        self.problem("source.startFrom", msg);
+                        StartFrom::Earliest
+                    }
+                }
+            }
+        };
+        let kafka = load::kafka_strings(raw.kafka.unwrap_or_default());
+        for key in kafka.keys() {
+            if let Some((_, why)) = MANAGED_KAFKA_KEYS.iter().find(|(k, _)| k == key) {
+                self.problem(
+                    format!("source.kafka.{}", load::render_key(key)),
+                    format!("not allowed in [source.kafka]: {why}"),
+                );
+            }
+        }
+        SourceConfig {
+            brokers,
+            topics,
+            schema_format,
+            consumer_group_id,
+            consume_parallel,
+            session_timeout_ms,
+            max_poll_records,
+            start_from,
+            kafka: KafkaProps::new(kafka),
+        }
+    }
+
+    fn zone(&mut self, path: &str, value: Option<String>) -> Option<Zone> {
+        match value?.parse::<Zone>() {
+            Ok(z) => Some(z),
+            Err(e) => {
+                self.problem(path, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn target(&mut self, raw: RawTarget) -> TargetConfig {
+        let host = self.host_port("target.host", raw.host);
+        let http_host = self.host_port("target.httpHost", raw.http_host);
+        let user = self.string("target.user", raw.user);
+        if raw.password.is_some() && raw.password_env.is_some() {
+            self.problem(
+                "target.passwordEnv",
+                "give either target.password or target.passwordEnv, not both",
+            );
+        }
+        if let Some(var) = &raw.password_env
+            && (var.is_empty() || var.contains(['=', '\0']))
+        {
+            self.problem(
+                "target.passwordEnv",
+                format!("expected an environment variable name, got `{var}`"),
+            );
+        }
+        let max = i64::MAX;
+        let total_data_in_mem_mb = self.int(
+            "target.totalDataInMemMb",
+            raw.total_data_in_mem_mb,
+            1,
+            max,
+            defaults::TOTAL_DATA_IN_MEM_MB,
+        );
+        let async_flush_interval_sec = self.int(
+            "target.asyncFlushIntervalSec",
+            raw.async_flush_interval_sec,
+            1,
+            max,
+            defaults::ASYNC_FLUSH_INTERVAL_SEC,
+        );
+        let flush_batch_mb = self.int(
+            "target.flushBatchMb",
+            raw.flush_batch_mb,
+            1,
+            max,
+            defaults::FLUSH_BATCH_MB,
+        );
+        if raw.flush_batch_mb.is_some_and(|v| v >= 1) && flush_batch_mb > total_data_in_mem_mb {
+            self.problem(
+                "target.flushBatchMb",
+                format!(
+                    "expected at most target.totalDataInMemMb ({total_data_in_mem_mb}), got \
+                     {flush_batch_mb}"
+                ),
+            );
+        }
+        let real_flush_pause_sec = self.int(
+            "target.realFlushPauseSec",
+            raw.real_flush_pause_sec,
+            0,
+            max,
+            defaults::REAL_FLUSH_PAUSE_SEC,
+        );
+        let so_timeout_sec = self.int(
+            "target.soTimeoutSec",
+            raw.so_timeout_sec,
+            1,
+            max,
+            defaults::SO_TIMEOUT_SEC,
+        );
+        let http_so_timeout_sec = self.int(
+            "target.httpSoTimeoutSec",
+            raw.http_so_timeout_sec,
+            1,
+            max,
+            defaults::HTTP_SO_TIMEOUT_SEC,
+        );
+        let enable_time_zone_process = raw
+            .enable_time_zone_process
+            .unwrap_or(defaults::ENABLE_TIME_ZONE_PROCESS);
+        let timezone_given = raw.timezone.is_some();
+        let timezone = self.zone("target.timezone", raw.timezone);
+        if enable_time_zone_process && !timezone_given {
+            self.problem(
+                "target.timezone",
+                "required when target.enableTimeZoneProcess = true",
+            );
+        }
+        let max_in_size_per_query = self.int(
+            "target.maxInSizePerQuery",
+            raw.max_in_size_per_query,
+            1,
+            i64::from(u32::MAX),
+            defaults::MAX_IN_SIZE_PER_QUERY,
+        );
+        let default_zero_date = match raw.default_zero_date {
+            None => ZeroDatePolicy::Null,
+            Some(s) => s.parse().unwrap_or_else(|e: BadZeroDate| {
+                self.problem("target.defaultZeroDate", e.to_string());
+                ZeroDatePolicy::Null
+            }),
+        };
+        let source_timezone = self
+            .zone("target.sourceTimezone", raw.source_timezone)
+            .unwrap_or_else(Zone::utc);
+        TargetConfig {
+            host,
+            http_host,
+            user,
+            password: raw.password.map(Secret::from),
+            password_env: raw.password_env,
+            total_data_in_mem_mb,
+            async_flush_interval_sec,
+            flush_batch_mb,
+            real_flush_pause_sec,
+            so_timeout_sec,
+            http_so_timeout_sec,
+            enable_time_zone_process,
+            timezone,
+            max_in_size_per_query,
+            default_zero_date,
+            source_timezone,
+        }
+    }
+
+    fn table_route(&mut self, i: usize, raw: RawRoute) -> Option<TableRoute> {
+        let source = self.required(&format!("tables[{i}].source"), raw.source);
+        let target = self.required(&format!("tables[{i}].target"), raw.target);
+        match TableRoute::new(&source?, &target?) {
+            Ok(r) => Some(r),
+            Err((key, msg)) => {
+                self.problem(format!("tables[{i}].{key}"), msg);
+                None
+            }
+        }
+    }
+}
+
+/// `host:port` (IPv6 as `[addr]:port`), port 1–65535.
+fn is_host_port(s: &str) -> bool {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner.ends_with(']') && inner.len() > 1
+    } else {
+        !host.is_empty()
+            && !host.contains(['/', ' ', ':', '[', ']'])
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    };
+    host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port() {
+        for ok in [
+            "fe:9030",
+            "10.0.0.1:8030",
+            "[::1]:8040",
+            "fe-1.example.com:9030",
+        ] {
+            assert!(is_host_port(ok), "{ok}");
+        }
+        for bad in [
+            "fe",
+            "fe:",
+            ":9030",
+            "fe:0",
+            "fe:70000",
+            "http://fe:8030",
+            "a b:1",
+        ] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `[[tables]]`: routing source `db.table` names (globs allowed) to StarRocks `db.table`.
+
+use std::fmt;
+
+use glob::{MatchOptions, Pattern};
+use serde::{Serialize, Serializer};
+
+/// A StarRocks table to load into.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetName {
+    pub db: String,
+    pub table: String,
+}
+
+impl fmt::Display for TargetName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.db, self.table)
+    }
+}
+
+/// One `[[tables]]` entry, compiled.
+#[derive(Clone, Debug)]
+pub struct TableRoute {
+    source_text: String,
+    target_text: String,
+    db: Pattern,
+    table: Pattern,
+    target_db: NameTemplate,
+    target_table: NameTemplate,
+}
+
+/// A target name part: literal text with at most one `*`, which stands for the corresponding
+/// source name part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NameTemplate {
+    prefix: String,
+    /// `Some(suffix)` when the template contains `*`.
+    suffix: Option<String>,
+}
+
+impl NameTemplate {
+    fn render(&self, source: &str) -> String {
+        match &self.suffix {
+            None => self.prefix.clone(),
+            Some(suffix) => format!("{}{source}{suffix}", self.prefix),
+        }
+    }
+}
+
+const MATCH: MatchOptions = MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: false,
+    require_literal_leading_dot: false,
+};
+
+impl TableRoute {
+    /// Compiles `source = "db.table"` (each part a glob: `*`, `?`, `[abc]`) and
+    /// `target = "db.table"` (each part literal, or containing one `*` that is replaced by the
+    /// source's db or table name). Errors name the offending key (`source` or `target`).
+    pub fn new(source: &str, target: &str) -> Result<Self, (&'static str, String)> {
+        let (sdb, stable) = split_name(source).ok_or_else(|| {
+            (
+                "source",
+                format!(
+                    "expected `db.table` (each part may be a glob such as `shop.*`), got `{source}`"
+                ),
+            )
+        })?;
+        let compile = |part: &str| {
+            Pattern::new(part)
+                .map_err(|e| ("source", format!("invalid glob `{source}`: {}", e.msg)))
+        };
+        let (db, table) = (compile(sdb)?, compile(stable)?);
+        let bad_target = || {
+            (
+                "target",
+                format!(
+                    "expected `db.table` where each part is a name optionally containing one `*` \
+                     (the source's name), got `{target}`"
+                ),
+            )
+        };
+        let (tdb, ttable) = split_name(target).ok_or_else(bad_target)?;
+        let template = |part: &str| {
+            if part.contains(['?', '[', ']', '`']) || part.matches('*').count() > 1 {
+                return Err(bad_target());
+            }
+            Ok(match part.split_once('*') {
+                None => NameTemplate {
+                    prefix: part.to_owned(),
+                    suffix: None,
+                },
+                Some((p, s)) => NameTemplate {
+                    prefix: p.to_owned(),
+                    suffix: Some(s.to_owned()),
+                },
+            })
+        };
+        Ok(TableRoute {
+            source_text: source.to_owned(),
+            target_text: target.to_owned(),
+            db,
+            table,
+            target_db: template(tdb)?,
+            target_table: template(ttable)?,
+        })
+    }
+
+    /// The `source` pattern as written.
+    pub fn source(&self) -> &str {
+        &self.source_text
+    }
+
+    /// The `target` as written.
+    pub fn target(&self) -> &str {
+        &self.target_text
+    }
+
+    /// The target for `db.table` if this entry matches it.
+    pub fn apply(&self, db: &str, table: &str) -> Option<TargetName> {
+        if self.db.matches_with(db, MATCH) && self.table.matches_with(table, MATCH) {
+            Some(TargetName {
+                db: self.target_db.render(db),
+                table: self.target_table.render(table),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+impl PartialEq for TableRoute {
+    fn eq(&self, other: &Self) -> bool {
+        self.source_text == other.source_text && self.target_text == other.target_text
+    }
+}
+
+impl Eq for TableRoute {}
+
+impl Serialize for TableRoute {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("TableRoute", 2)?;
+        s.serialize_field("source", &self.source_text)?;
+        s.serialize_field("target", &self.target_text)?;
+        s.end()
+    }
+}
+
+/// Splits `db.table` at the only `.`; both parts non-empty.
+fn split_name(s: &str) -> Option<(&str, &str)> {
+    let (db, table) = s.split_once('.')?;
+    if db.is_empty() || table.is_empty() || table.contains('.') || s.trim() != s {
+        return None;
+    }
+    Some((db, table))
+}
+
+/// Routes with the first matching entry of `routes`; with none, the same db and table name.
+pub fn route(routes: &[TableRoute], db: &str, table: &str) -> TargetName {
+    routes
+        .iter()
+        .find_map(|r| r.apply(db, table))
+        .unwrap_or_else(|| TargetName {
+            db: db.to_owned(),
+            table: table.to_owned(),
+        })
+}
