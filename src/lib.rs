@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod encode;
+pub mod engine;
 pub mod model;
 pub mod schema;

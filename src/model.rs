@@ -71,7 +71,10 @@ pub enum ValueKind {
 impl ValueKind {
     /// Whether the canonical text of this kind is a bare number.
     pub fn is_numeric(self) -> bool {
-        matches!(self, ValueKind::Integer | ValueKind::Decimal | ValueKind::Float)
+        matches!(
+            self,
+            ValueKind::Integer | ValueKind::Decimal | ValueKind::Float
+        )
     }
 }
 
@@ -183,7 +186,10 @@ impl Warnings {
             (Warnings::SOURCE_WITHOUT_PK, "source has no PK"),
             (Warnings::LOWER_CASE_TYPE, "operation type not upper case"),
             (Warnings::PKS_EMPTY, "pks empty"),
-            (Warnings::PK_HINT_MISMATCH, "message key hint differs from key used"),
+            (
+                Warnings::PK_HINT_MISMATCH,
+                "message key hint differs from key used",
+            ),
         ];
         ALL.into_iter()
             .filter(move |(w, _)| self.contains(*w))

@@ -1,0 +1,134 @@
+//! The SQL side of StarRocks (MySQL protocol, `mysql` crate): reading target table schemas and
+//! checking that they are Primary Key tables (starrocks.md §5.6).
+
+use mysql::prelude::Queryable;
+use mysql::{OptsBuilder, Pool, Row};
+use parking_lot::Mutex;
+
+use crate::schema::{StarRocksType, TableModel, TargetColumn, TargetTable};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot reach StarRocks at {host}: {source}")]
+    Connect { host: String, source: mysql::Error },
+    #[error("reading the schema of {table}: {source}")]
+    Query { table: String, source: mysql::Error },
+    #[error("target table {0} does not exist; create it as a Primary Key table first")]
+    Missing(String),
+    #[error(
+        "target table {table} is a {model:?} table; starpipe writes only to Primary Key tables (upserts and deletes by key)"
+    )]
+    NotPrimaryKey { table: String, model: TableModel },
+    #[error("target table {table}: {reason}")]
+    Schema { table: String, reason: String },
+}
+
+pub struct Catalog {
+    host: String,
+    pool: Mutex<Option<Pool>>,
+    opts: OptsBuilder,
+}
+
+/// A SQL string literal.
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// A back-quoted identifier.
+fn ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+impl Catalog {
+    pub fn new(host: &str, user: &str, password: &str) -> Self {
+        let (h, port) = match host.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(9030)),
+            None => (host.to_string(), 9030),
+        };
+        let opts = OptsBuilder::new()
+            .ip_or_hostname(Some(h))
+            .tcp_port(port)
+            .user(Some(user))
+            .pass(Some(password))
+            .prefer_socket(false);
+        Catalog {
+            host: host.to_string(),
+            pool: Mutex::new(None),
+            opts,
+        }
+    }
+
+    fn conn(&self) -> Result<mysql::PooledConn, CatalogError> {
+        let err = |source| CatalogError::Connect {
+            host: self.host.clone(),
+            source,
+        };
+        let pool = {
+            let mut guard = self.pool.lock();
+            match &*guard {
+                Some(p) => p.clone(),
+                None => {
+                    let p = Pool::new(self.opts.clone()).map_err(err)?;
+                    *guard = Some(p.clone());
+                    p
+                }
+            }
+        };
+        pool.get_conn().map_err(err)
+    }
+
+    /// Reads `db.table` and checks it is a Primary Key table.
+    pub fn table(&self, db: &str, table: &str) -> Result<TargetTable, CatalogError> {
+        let name = format!("{db}.{table}");
+        let q = |source| CatalogError::Query {
+            table: name.clone(),
+            source,
+        };
+        let mut conn = self.conn()?;
+        let model: Option<String> = conn
+            .query_first(format!(
+                "SELECT TABLE_MODEL FROM information_schema.tables_config WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
+                lit(db),
+                lit(table)
+            ))
+            .map_err(q)?;
+        let Some(model) = model else {
+            return Err(CatalogError::Missing(name));
+        };
+        let model = TableModel::parse(&model).map_err(|e| CatalogError::Schema {
+            table: name.clone(),
+            reason: e.to_string(),
+        })?;
+        if model != TableModel::PrimaryKeys {
+            return Err(CatalogError::NotPrimaryKey { table: name, model });
+        }
+        let rows: Vec<Row> = conn
+            .query(format!("DESC {}.{}", ident(db), ident(table)))
+            .map_err(q)?;
+        let mut columns = Vec::with_capacity(rows.len());
+        for row in rows {
+            let get = |i: usize| -> String {
+                row.get_opt::<String, usize>(i)
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
+            };
+            let (field, ty, null, key, default) = (get(0), get(1), get(2), get(3), get(4));
+            let ty = StarRocksType::parse(&ty).map_err(|e| CatalogError::Schema {
+                table: name.clone(),
+                reason: format!("column {field}: {e}"),
+            })?;
+            let mut col = TargetColumn::new(
+                field,
+                ty,
+                null.eq_ignore_ascii_case("YES"),
+                key.eq_ignore_ascii_case("true"),
+            );
+            col.has_default = col.nullable || !default.is_empty();
+            columns.push(col);
+        }
+        TargetTable::new(db, table, columns, model).map_err(|e| CatalogError::Schema {
+            table: name,
+            reason: e.to_string(),
+        })
+    }
+}

@@ -1,0 +1,348 @@
+//! `TableFlusher`: one thread per target table. It gathers the blocks partition workers send,
+//! keeps the last operation per key (invariant 2), and loads the batch with one Stream Load at a
+//! time; only a successful load releases the batch's memory and completes its offsets
+//! (invariant 1).
+//!
+//! Triggers: batch bytes ≥ the target size (`flushBatchMb`), batch age ≥ the interval
+//! (`asyncFlushIntervalSec`), memory pressure, an explicit flush request (revocation, stop).
+//! Adaptation (engine.md §4): version/transaction pressure or a load slower than half the
+//! interval multiplies interval and size by 1.5 up to a ceiling; a run of healthy loads steps
+//! back toward the configured values. Every adjustment is logged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::load::{Feedback, LoadError, LoadRequest, StreamLoader};
+use super::memory::MemoryBudget;
+use super::offsets::OffsetTracker;
+use super::{Fatal, Metrics};
+use crate::encode::{BodyBuilder, BodyFormat, EncodedBlock};
+use crate::schema::TargetTable;
+
+/// Rows of one (partition, table) over a contiguous offset range: the unit a worker hands over.
+#[derive(Debug)]
+pub struct Block {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    /// Offset of the first message with rows in this block (outstanding in `tracker`).
+    pub first: i64,
+    pub last: i64,
+    pub rows: EncodedBlock,
+    /// Bytes reserved in the memory budget for this block.
+    pub reserved: u64,
+    pub tracker: Arc<OffsetTracker>,
+}
+
+/// What travels on a flusher's channel.
+pub enum FlushItem {
+    Block(Block),
+    /// Load everything received before this item, then answer.
+    Flush(Sender<()>),
+}
+
+/// Settings shared by all flushers.
+#[derive(Debug, Clone)]
+pub struct FlushSettings {
+    /// Names the job in labels (the consumer group).
+    pub job: String,
+    pub batch_bytes: u64,
+    pub interval: Duration,
+    pub pause: Duration,
+}
+
+pub struct TableFlusher {
+    table: Arc<TargetTable>,
+    rx: Receiver<FlushItem>,
+    loader: Arc<StreamLoader>,
+    budget: Arc<MemoryBudget>,
+    settings: FlushSettings,
+    fatal: Arc<Fatal>,
+    hard_stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    batch: Vec<Block>,
+    batch_bytes: u64,
+    opened: Option<Instant>,
+    interval: Duration,
+    target_bytes: u64,
+    healthy_run: u32,
+    /// Blocks whose rows StarRocks rejected: never loaded, never committed past.
+    failed: bool,
+}
+
+impl TableFlusher {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        table: Arc<TargetTable>,
+        rx: Receiver<FlushItem>,
+        loader: Arc<StreamLoader>,
+        budget: Arc<MemoryBudget>,
+        settings: FlushSettings,
+        fatal: Arc<Fatal>,
+        hard_stop: Arc<AtomicBool>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        TableFlusher {
+            interval: settings.interval,
+            target_bytes: settings.batch_bytes,
+            table,
+            rx,
+            loader,
+            budget,
+            settings,
+            fatal,
+            hard_stop,
+            metrics,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            opened: None,
+            healthy_run: 0,
+            failed: false,
+        }
+    }
+
+    /// Runs until every sender is gone, loading what is left.
+    pub fn run(mut self) {
+        loop {
+            let wait = match self.opened {
+                Some(t) => self.interval.saturating_sub(t.elapsed()),
+                None => Duration::from_millis(100),
+            }
+            .min(Duration::from_millis(100));
+            match self.rx.recv_timeout(wait) {
+                Ok(FlushItem::Block(b)) => {
+                    self.batch_bytes += b.rows.byte_size() as u64;
+                    self.opened.get_or_insert_with(Instant::now);
+                    self.batch.push(b);
+                }
+                Ok(FlushItem::Flush(ack)) => {
+                    self.flush();
+                    let _ = ack.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.flush();
+                    return;
+                }
+            }
+            let due = self.batch_bytes >= self.target_bytes
+                || self.opened.is_some_and(|t| t.elapsed() >= self.interval)
+                || (!self.batch.is_empty() && self.budget.under_pressure());
+            if due {
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.hard_stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.failed {
+            // Rows of this table were rejected and the engine is stopping: later rows must not
+            // overtake them (their offsets stay uncommitted and are replayed).
+            return;
+        }
+        let blocks = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.opened = None;
+        match self.load(&blocks) {
+            Ok(()) => {
+                let mut reserved = 0;
+                for b in &blocks {
+                    reserved += b.reserved;
+                    b.tracker.complete(b.first);
+                }
+                self.budget.release(reserved);
+                if !self.settings.pause.is_zero() {
+                    super::load::sleep_unless_stopped(self.settings.pause, &self.hard_stop);
+                }
+            }
+            Err(e) => {
+                self.failed = true;
+                let reserved: u64 = blocks.iter().map(|b| b.reserved).sum();
+                self.budget.release(reserved);
+                let ranges = ranges(&blocks);
+                self.fatal.set(format!(
+                    "loading {} failed ({ranges}): {e}",
+                    display(&self.table)
+                ));
+            }
+        }
+    }
+
+    fn load(&mut self, blocks: &[Block]) -> Result<(), LoadError> {
+        let started = Instant::now();
+        // Keep the last operation per key: walk backwards, remember keys seen.
+        let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
+        let mut seen: HashMap<u64, Vec<(usize, usize)>> = HashMap::with_capacity(total);
+        let mut keep: Vec<Vec<bool>> = blocks.iter().map(|b| vec![false; b.rows.len()]).collect();
+        let mut kept = 0usize;
+        for (bi, b) in blocks.iter().enumerate().rev() {
+            for (ri, span) in b.rows.rows().iter().enumerate().rev() {
+                let key = b.rows.key_bytes(span);
+                let same = seen.entry(span.key_hash).or_default();
+                if same
+                    .iter()
+                    .any(|&(ob, or)| blocks[ob].rows.key_bytes(&blocks[ob].rows.rows()[or]) == key)
+                {
+                    continue;
+                }
+                same.push((bi, ri));
+                keep[bi][ri] = true;
+                kept += 1;
+            }
+        }
+        let format = blocks
+            .iter()
+            .fold(BodyFormat::Csv, |f, b| f.combine(b.rows.format()));
+        let mut body = BodyBuilder::new(&self.table, format).map_err(|e| LoadError::Permanent {
+            label: String::new(),
+            message: e.to_string(),
+        })?;
+        for (bi, b) in blocks.iter().enumerate() {
+            for (ri, span) in b.rows.rows().iter().enumerate() {
+                if keep[bi][ri] {
+                    body.push_span(&b.rows, span)
+                        .map_err(|e| LoadError::Permanent {
+                            label: String::new(),
+                            message: e.to_string(),
+                        })?;
+                }
+            }
+        }
+        let mut headers = body.headers();
+        headers.push(("max_filter_ratio", "0".into()));
+        let body = body.finish();
+        let label = label(&self.settings.job, &self.table, blocks);
+        let mut feedback = Feedback::default();
+        let request = LoadRequest {
+            db: &self.table.db,
+            table: &self.table.table,
+            label: &label,
+            headers: &headers,
+            body: &body,
+        };
+        let loaded = self.loader.load(&request, &self.hard_stop, &mut feedback)?;
+        self.metrics
+            .rows_loaded
+            .fetch_add(kept as u64, Ordering::Relaxed);
+        self.metrics
+            .bytes_loaded
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        self.metrics.loads.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            table = %display(&self.table), %label, rows = kept, collapsed = total - kept,
+            bytes = body.len(), status = %loaded.status, attempts = loaded.attempts,
+            ms = loaded.took.as_millis() as u64, "loaded"
+        );
+        self.adapt(feedback, started.elapsed());
+        Ok(())
+    }
+
+    fn adapt(&mut self, feedback: Feedback, took: Duration) {
+        let base_interval = self.settings.interval;
+        let base_bytes = self.settings.batch_bytes;
+        if feedback.pressure || took > self.interval / 2 {
+            self.healthy_run = 0;
+            let interval = (self.interval.mul_f64(1.5)).min(base_interval * 8);
+            let bytes = ((self.target_bytes as f64 * 1.5) as u64).min(base_bytes * 4);
+            if interval != self.interval || bytes != self.target_bytes {
+                tracing::info!(
+                    table = %display(&self.table),
+                    interval_ms = interval.as_millis() as u64, batch_bytes = bytes,
+                    pressure = feedback.pressure, load_ms = took.as_millis() as u64,
+                    "StarRocks is slow or under version pressure: larger, fewer loads"
+                );
+                self.interval = interval;
+                self.target_bytes = bytes;
+            }
+        } else {
+            self.healthy_run += 1;
+            if self.healthy_run >= 10
+                && (self.interval > base_interval || self.target_bytes > base_bytes)
+            {
+                self.healthy_run = 0;
+                self.interval = self.interval.div_f64(1.5).max(base_interval);
+                self.target_bytes = ((self.target_bytes as f64 / 1.5) as u64).max(base_bytes);
+                tracing::info!(
+                    table = %display(&self.table),
+                    interval_ms = self.interval.as_millis() as u64, batch_bytes = self.target_bytes,
+                    "StarRocks healthy again: stepping back toward the configured batching"
+                );
+            }
+        }
+    }
+}
+
+fn display(t: &TargetTable) -> String {
+    format!("{}.{}", t.db, t.table)
+}
+
+fn ranges(blocks: &[Block]) -> String {
+    let mut parts: Vec<String> = blocks
+        .iter()
+        .map(|b| format!("{}[{}] {}..={}", b.topic, b.partition, b.first, b.last))
+        .collect();
+    parts.sort();
+    parts.dedup();
+    parts.join(", ")
+}
+
+/// A deterministic label: the same batch (same job, table and offset ranges) always gets the same
+/// label, so a retry — even after a restart that rebuilds the same batch — is recognised by
+/// StarRocks. Labels allow `[-_A-Za-z0-9]`, at most 128 characters.
+pub(crate) fn label(job: &str, table: &TargetTable, blocks: &[Block]) -> String {
+    let mut ranges: Vec<(&str, i32, i64, i64)> = blocks
+        .iter()
+        .map(|b| (&*b.topic, b.partition, b.first, b.last))
+        .collect();
+    ranges.sort();
+    let mut h = Fnv::default();
+    h.write(job.as_bytes());
+    h.write(table.db.as_bytes());
+    h.write(table.table.as_bytes());
+    for (t, p, f, l) in &ranges {
+        h.write(t.as_bytes());
+        h.write(&p.to_le_bytes());
+        h.write(&f.to_le_bytes());
+        h.write(&l.to_le_bytes());
+    }
+    let readable: String = format!("sp-{}-{}", table.table, ranges.first().map_or(0, |r| r.2))
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    format!("{readable}-{:016x}", h.finish())
+}
+
+/// FNV-1a, 64 bit: stable across processes and versions (unlike `DefaultHasher`).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        // Separate fields so ("ab","c") and ("a","bc") differ.
+        self.0 = (self.0 ^ 0xff).wrapping_mul(0x100_0000_01b3);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
