@@ -14,8 +14,8 @@ use super::offsets::OffsetTracker;
 use super::{Fatal, Metrics};
 use crate::config::Config;
 
-/// What a delivery report completes: the source partition's tracker and offset.
-type Opaque = Box<(Arc<OffsetTracker>, i64)>;
+/// What a delivery report completes: outstanding items (tracker, first offset) it holds open.
+type Opaque = Box<Vec<(Arc<OffsetTracker>, i64)>>;
 
 pub struct DeadLetterContext {
     fatal: Arc<Fatal>,
@@ -28,17 +28,17 @@ impl ProducerContext for DeadLetterContext {
     type DeliveryOpaque = Opaque;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
-        let (tracker, offset) = *opaque;
         match result {
             Ok(_) => {
                 self.metrics
                     .dead_letters
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracker.complete(offset);
+                for (tracker, offset) in opaque.iter() {
+                    tracker.complete(*offset);
+                }
             }
-            Err((e, _)) => self.fatal.set(format!(
-                "dead letter for offset {offset} not delivered: {e}"
-            )),
+            // The items stay outstanding: nothing past them is committed.
+            Err((e, _)) => self.fatal.set(format!("dead letter not delivered: {e}")),
         }
     }
 }
@@ -116,14 +116,56 @@ impl DeadLetters {
                 value: Some(ts.as_str()),
             });
         let mut record: BaseRecord<'_, [u8], [u8], Opaque> =
-            BaseRecord::with_opaque_to(&self.topic, Box::new((tracker, offset))).headers(headers);
+            BaseRecord::with_opaque_to(&self.topic, Box::new(vec![(tracker, offset)]))
+                .headers(headers);
         if let Some(k) = msg.key() {
             record = record.key(k);
         }
         if let Some(v) = msg.payload() {
             record = record.payload(v);
         }
-        let mut record = record;
+        self.produce(record, &format!("{topic}[{partition}]@{offset}"));
+    }
+
+    /// Rows StarRocks rejected in a load (`ErrorURL` text); the batch's offsets stay
+    /// outstanding through `completions` until the dead letter is acknowledged.
+    pub fn send_rejected(
+        &self,
+        table: &str,
+        label: &str,
+        ranges: &str,
+        rejected: &str,
+        completions: Vec<(Arc<OffsetTracker>, i64)>,
+    ) {
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "starpipe.error.class",
+                value: Some("Filtered"),
+            })
+            .insert(Header {
+                key: "starpipe.error.message",
+                value: Some("rows rejected by StarRocks"),
+            })
+            .insert(Header {
+                key: "starpipe.target.table",
+                value: Some(table),
+            })
+            .insert(Header {
+                key: "starpipe.load.label",
+                value: Some(label),
+            })
+            .insert(Header {
+                key: "starpipe.source.ranges",
+                value: Some(ranges),
+            });
+        let record: BaseRecord<'_, [u8], [u8], Opaque> =
+            BaseRecord::with_opaque_to(&self.topic, Box::new(completions))
+                .headers(headers)
+                .payload(rejected.as_bytes());
+        self.produce(record, label);
+    }
+
+    fn produce(&self, mut record: BaseRecord<'_, [u8], [u8], Opaque>, what: &str) {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return,
@@ -137,9 +179,8 @@ impl DeadLetters {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err((e, _)) => {
-                    self.fatal.set(format!(
-                        "cannot produce dead letter for {topic}[{partition}]@{offset}: {e}"
-                    ));
+                    self.fatal
+                        .set(format!("cannot produce the dead letter for {what}: {e}"));
                     return;
                 }
             }

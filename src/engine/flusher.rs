@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::deadletter::DeadLetters;
 use super::load::{Feedback, LoadError, LoadRequest, StreamLoader};
 use super::memory::MemoryBudget;
 use super::offsets::OffsetTracker;
@@ -63,6 +64,7 @@ pub struct TableFlusher {
     fatal: Arc<Fatal>,
     hard_stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    dead_letters: Option<Arc<DeadLetters>>,
     batch: Vec<Block>,
     batch_bytes: u64,
     opened: Option<Instant>,
@@ -84,6 +86,7 @@ impl TableFlusher {
         fatal: Arc<Fatal>,
         hard_stop: Arc<AtomicBool>,
         metrics: Arc<Metrics>,
+        dead_letters: Option<Arc<DeadLetters>>,
     ) -> Self {
         TableFlusher {
             interval: settings.interval,
@@ -96,6 +99,7 @@ impl TableFlusher {
             fatal,
             hard_stop,
             metrics,
+            dead_letters,
             batch: Vec::new(),
             batch_bytes: 0,
             opened: None,
@@ -176,26 +180,8 @@ impl TableFlusher {
 
     fn load(&mut self, blocks: &[Block]) -> Result<(), LoadError> {
         let started = Instant::now();
-        // Keep the last operation per key: walk backwards, remember keys seen.
         let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
-        let mut seen: HashMap<u64, Vec<(usize, usize)>> = HashMap::with_capacity(total);
-        let mut keep: Vec<Vec<bool>> = blocks.iter().map(|b| vec![false; b.rows.len()]).collect();
-        let mut kept = 0usize;
-        for (bi, b) in blocks.iter().enumerate().rev() {
-            for (ri, span) in b.rows.rows().iter().enumerate().rev() {
-                let key = b.rows.key_bytes(span);
-                let same = seen.entry(span.key_hash).or_default();
-                if same
-                    .iter()
-                    .any(|&(ob, or)| blocks[ob].rows.key_bytes(&blocks[ob].rows.rows()[or]) == key)
-                {
-                    continue;
-                }
-                same.push((bi, ri));
-                keep[bi][ri] = true;
-                kept += 1;
-            }
-        }
+        let (keep, kept) = collapse(blocks);
         let format = blocks
             .iter()
             .fold(BodyFormat::Csv, |f, b| f.combine(b.rows.format()));
@@ -219,14 +205,51 @@ impl TableFlusher {
         let body = body.finish();
         let label = label(&self.settings.job, &self.table, blocks);
         let mut feedback = Feedback::default();
-        let request = LoadRequest {
+        let mut request = LoadRequest {
             db: &self.table.db,
             table: &self.table.table,
             label: &label,
             headers: &headers,
             body: &body,
+            accept_filtered: false,
         };
-        let loaded = self.loader.load(&request, &self.hard_stop, &mut feedback)?;
+        let first_try = self.loader.load(&request, &self.hard_stop, &mut feedback);
+        let loaded = match (first_try, &self.dead_letters) {
+            (Err(LoadError::Data { message, .. }), Some(dl)) => {
+                // onError = deadLetter: load the good rows under a new label (new content as far
+                // as StarRocks is concerned) and dead-letter the rejected ones. The batch's
+                // offsets stay outstanding until the dead letter is acknowledged.
+                let retry_label = format!("{label}-f");
+                let mut lenient = headers.clone();
+                lenient.retain(|(k, _)| *k != "max_filter_ratio");
+                lenient.push(("max_filter_ratio", "1".into()));
+                request.label = &retry_label;
+                request.headers = &lenient;
+                request.accept_filtered = true;
+                let loaded = self.loader.load(&request, &self.hard_stop, &mut feedback)?;
+                let rejected = loaded.rejected.clone().unwrap_or_default();
+                tracing::warn!(
+                    table = %display(&self.table), label = %retry_label,
+                    "rows rejected by StarRocks ({message}) sent to the dead-letter topic"
+                );
+                let completions = blocks
+                    .iter()
+                    .map(|b| {
+                        b.tracker.open(b.first);
+                        (Arc::clone(&b.tracker), b.first)
+                    })
+                    .collect();
+                dl.send_rejected(
+                    &display(&self.table),
+                    &retry_label,
+                    &ranges(blocks),
+                    &rejected,
+                    completions,
+                );
+                loaded
+            }
+            (result, _) => result?,
+        };
         self.metrics
             .rows_loaded
             .fetch_add(kept as u64, Ordering::Relaxed);
@@ -276,6 +299,32 @@ impl TableFlusher {
             }
         }
     }
+}
+
+/// Keeps the last operation per key across the batch (a delete is an operation): walks the
+/// rows backwards and keeps the first row seen for each key (hash first, bytes to confirm).
+/// Rows of different keys keep their relative order. Returns the keep mask and its count.
+pub(crate) fn collapse(blocks: &[Block]) -> (Vec<Vec<bool>>, usize) {
+    let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
+    let mut seen: HashMap<u64, Vec<(usize, usize)>> = HashMap::with_capacity(total);
+    let mut keep: Vec<Vec<bool>> = blocks.iter().map(|b| vec![false; b.rows.len()]).collect();
+    let mut kept = 0usize;
+    for (bi, b) in blocks.iter().enumerate().rev() {
+        for (ri, span) in b.rows.rows().iter().enumerate().rev() {
+            let key = b.rows.key_bytes(span);
+            let same = seen.entry(span.key_hash).or_default();
+            if same
+                .iter()
+                .any(|&(ob, or)| blocks[ob].rows.key_bytes(&blocks[ob].rows.rows()[or]) == key)
+            {
+                continue;
+            }
+            same.push((bi, ri));
+            keep[bi][ri] = true;
+            kept += 1;
+        }
+    }
+    (keep, kept)
 }
 
 fn display(t: &TargetTable) -> String {
@@ -344,5 +393,97 @@ impl Fnv {
     }
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::BodyEncoder;
+    use crate::model::{ChangeOp, Column, Value, ValueKind};
+    use crate::schema::{StarRocksType, TableModel, TargetColumn};
+
+    fn table() -> TargetTable {
+        TargetTable::new(
+            "db",
+            "t",
+            vec![
+                TargetColumn::new("id", StarRocksType::parse("int").unwrap(), false, true),
+                TargetColumn::new(
+                    "v",
+                    StarRocksType::parse("varchar(10)").unwrap(),
+                    true,
+                    false,
+                ),
+            ],
+            TableModel::PrimaryKeys,
+        )
+        .unwrap()
+    }
+
+    fn block(rows: &[(ChangeOp, &str, &str)], first: i64) -> Block {
+        let t = table();
+        let mut enc = BodyEncoder::new(&t).unwrap();
+        for (op, id, v) in rows {
+            let cols = [
+                Column {
+                    name: "id",
+                    kind: ValueKind::Integer,
+                    value: Value::Text(id),
+                },
+                Column {
+                    name: "v",
+                    kind: ValueKind::Text,
+                    value: Value::Text(v),
+                },
+            ];
+            enc.push_row(*op, cols).unwrap();
+        }
+        Block {
+            topic: Arc::from("t"),
+            partition: 0,
+            first,
+            last: first + rows.len() as i64 - 1,
+            rows: enc.take_block(None),
+            reserved: 0,
+            tracker: Arc::new(OffsetTracker::new(None)),
+        }
+    }
+
+    #[test]
+    fn last_op_per_key_wins_across_blocks() {
+        use ChangeOp::*;
+        // UPDATE A->B then B->A: DEL 1, UPS 2, DEL 2, UPS 1 => {1: UPS, 2: DEL} (formats.md 4.3).
+        let blocks = [
+            block(
+                &[(Upsert, "1", "a"), (Delete, "1", "a"), (Upsert, "2", "b")],
+                0,
+            ),
+            block(
+                &[(Delete, "2", "b"), (Upsert, "1", "c"), (Upsert, "3", "x")],
+                3,
+            ),
+        ];
+        let (keep, kept) = collapse(&blocks);
+        assert_eq!(kept, 3);
+        assert_eq!(keep[0], vec![false, false, false]);
+        assert_eq!(keep[1], vec![true, true, true]);
+    }
+
+    #[test]
+    fn labels_are_deterministic_and_valid() {
+        let t = table();
+        let a = [block(&[(ChangeOp::Upsert, "1", "a")], 7)];
+        let b = [block(&[(ChangeOp::Upsert, "1", "zzz")], 7)];
+        let c = [block(&[(ChangeOp::Upsert, "1", "a")], 8)];
+        assert_eq!(label("job", &t, &a), label("job", &t, &b));
+        assert_ne!(label("job", &t, &a), label("job", &t, &c));
+        assert_ne!(label("job", &t, &a), label("other", &t, &a));
+        let l = label("job", &t, &a);
+        assert!(
+            l.len() <= 128
+                && l.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
     }
 }

@@ -39,6 +39,9 @@ pub struct LoadRequest<'a> {
     /// authorization are added by the loader.
     pub headers: &'a [(&'static str, String)],
     pub body: &'a [u8],
+    /// Load the good rows and report the rejected ones instead of failing (`max_filter_ratio`
+    /// must allow it); used to dead-letter rejected rows.
+    pub accept_filtered: bool,
 }
 
 /// How a load ended.
@@ -46,6 +49,8 @@ pub struct LoadRequest<'a> {
 pub struct Loaded {
     pub status: String,
     pub loaded_rows: u64,
+    /// With `accept_filtered`: the rows StarRocks rejected, from `ErrorURL`.
+    pub rejected: Option<String>,
     pub attempts: u32,
     pub took: Duration,
 }
@@ -74,6 +79,7 @@ enum Verdict {
     Done {
         status: String,
         loaded: u64,
+        rejected_url: Option<String>,
     },
     /// The label is in a running transaction: poll its state.
     Running,
@@ -139,22 +145,28 @@ impl StreamLoader {
             label,
             headers,
             body,
+            accept_filtered,
         } = *req;
         let started = Instant::now();
         let mut attempts = 0u32;
         let mut backoff = Backoff::new(label);
         loop {
             attempts += 1;
-            let verdict = self.attempt(db, table, label, headers, body);
+            let verdict = self.attempt(db, table, label, headers, body, accept_filtered);
             let verdict = match verdict {
                 Verdict::Running => self.await_running(db, label, stop),
                 v => v,
             };
             match verdict {
-                Verdict::Done { status, loaded } => {
+                Verdict::Done {
+                    status,
+                    loaded,
+                    rejected_url,
+                } => {
                     return Ok(Loaded {
                         status,
                         loaded_rows: loaded,
+                        rejected: rejected_url.map(|u: String| self.fetch_error_log(&u)),
                         attempts,
                         took: started.elapsed(),
                     });
@@ -205,6 +217,7 @@ impl StreamLoader {
         label: &str,
         headers: &[(&'static str, String)],
         body: &[u8],
+        accept_filtered: bool,
     ) -> Verdict {
         let mut url = self.url(&format!("/api/{db}/{table}/_stream_load"));
         // The FE answers 307 to a BE; ureq will not replay a body, so follow it ourselves.
@@ -252,7 +265,7 @@ impl StreamLoader {
                 .as_reader()
                 .take(1 << 20)
                 .read_to_string(&mut text);
-            return classify(status, &text);
+            return classify(status, &text, accept_filtered);
         }
         Verdict::Retry {
             message: "too many redirects".into(),
@@ -287,6 +300,7 @@ impl StreamLoader {
                     return Verdict::Done {
                         status: "Label Already Exists".into(),
                         loaded: 0,
+                        rejected_url: None,
                     };
                 }
                 Some("ABORTED" | "UNKNOWN") => {
@@ -328,7 +342,7 @@ fn field(v: &Value, names: &[&str]) -> Option<String> {
 }
 
 /// Classifies a Stream Load answer (starrocks.md §2.2–§2.5).
-fn classify(http: u16, body: &str) -> Verdict {
+fn classify(http: u16, body: &str, accept_filtered: bool) -> Verdict {
     if http == 401 || http == 403 {
         return Verdict::Permanent {
             message: format!("HTTP {http}: access denied: {}", body.trim()),
@@ -358,8 +372,13 @@ fn classify(http: u16, body: &str) -> Verdict {
         .unwrap_or(0);
     let error_url = field(&v, &["ErrorURL"]);
     match status.as_str() {
-        "Success" | "Publish Timeout" if filtered == 0 => {
-            return Verdict::Done { status, loaded };
+        "Success" | "Publish Timeout" if filtered == 0 || accept_filtered => {
+            let rejected_url = if filtered > 0 { error_url } else { None };
+            return Verdict::Done {
+                status,
+                loaded,
+                rejected_url,
+            };
         }
         "Success" | "Publish Timeout" => {
             return Verdict::Data {
@@ -370,7 +389,11 @@ fn classify(http: u16, body: &str) -> Verdict {
         "Label Already Exists" => {
             let existing = field(&v, &["ExistingJobStatus"]).unwrap_or_default();
             return if existing.eq_ignore_ascii_case("FINISHED") {
-                Verdict::Done { status, loaded }
+                Verdict::Done {
+                    status,
+                    loaded,
+                    rejected_url: None,
+                }
             } else {
                 Verdict::Running
             };
@@ -471,31 +494,56 @@ impl Backoff {
 mod tests {
     use super::*;
 
+    fn classify_strict(http: u16, body: &str) -> Verdict {
+        classify(http, body, false)
+    }
+
     #[test]
     fn classification_follows_the_spec() {
         let ok = r#"{"TxnId":1,"Label":"l","Status":"Success","Message":"OK","NumberLoadedRows":3,"NumberFilteredRows":0}"#;
-        assert!(matches!(classify(200, ok), Verdict::Done { loaded: 3, .. }));
+        assert!(matches!(
+            classify_strict(200, ok),
+            Verdict::Done { loaded: 3, .. }
+        ));
         let publish = r#"{"Status":"Publish Timeout","Message":"Publish timeout"}"#;
-        assert!(matches!(classify(200, publish), Verdict::Done { .. }));
+        assert!(matches!(
+            classify_strict(200, publish),
+            Verdict::Done { .. }
+        ));
         let finished =
             r#"{"Status":"Label Already Exists","ExistingJobStatus":"FINISHED","Message":"x"}"#;
-        assert!(matches!(classify(200, finished), Verdict::Done { .. }));
+        assert!(matches!(
+            classify_strict(200, finished),
+            Verdict::Done { .. }
+        ));
         let running =
             r#"{"Status":"Label Already Exists","ExistingJobStatus":"RUNNING","Message":"x"}"#;
-        assert_eq!(classify(200, running), Verdict::Running);
+        assert_eq!(classify_strict(200, running), Verdict::Running);
         let versions = r#"{"Status":"Fail","Message":"Failed to load data into tablet 1, because of too many versions, current/limit: 1001/1000."}"#;
         assert!(matches!(
-            classify(200, versions),
+            classify_strict(200, versions),
             Verdict::Retry { pressure: true, .. }
         ));
         let filtered = r#"{"Status":"Fail","Message":"too many filtered rows","NumberFilteredRows":1,"ErrorURL":"http://be/x"}"#;
-        assert!(matches!(classify(200, filtered), Verdict::Data { .. }));
+        assert!(matches!(
+            classify_strict(200, filtered),
+            Verdict::Data { .. }
+        ));
         let fe = r#"{"status":"FAILED","msg":"Access denied for user"}"#;
-        assert!(matches!(classify(200, fe), Verdict::Permanent { .. }));
-        assert!(matches!(classify(401, ""), Verdict::Permanent { .. }));
-        assert!(matches!(classify(503, ""), Verdict::Retry { .. }));
-        assert!(matches!(classify(200, "{}"), Verdict::Retry { .. }));
+        assert!(matches!(
+            classify_strict(200, fe),
+            Verdict::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify_strict(401, ""),
+            Verdict::Permanent { .. }
+        ));
+        assert!(matches!(classify_strict(503, ""), Verdict::Retry { .. }));
+        assert!(matches!(classify_strict(200, "{}"), Verdict::Retry { .. }));
         let no_continue = r#"{"Status":"FAILED","Message":"class com.starrocks.common.DdlException: There is no 100-continue header"}"#;
-        assert!(matches!(classify(200, no_continue), Verdict::Retry { .. }));
+        assert!(matches!(
+            classify_strict(200, no_continue),
+            Verdict::Retry { .. }
+        ));
     }
 }

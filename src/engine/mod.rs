@@ -91,6 +91,7 @@ pub struct TableRegistry {
     fatal: Arc<Fatal>,
     hard_stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    dead_letters: Option<Arc<deadletter::DeadLetters>>,
     tables: Mutex<HashMap<String, Arc<TableHandle>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -120,6 +121,7 @@ impl TableRegistry {
             Arc::clone(&self.fatal),
             Arc::clone(&self.hard_stop),
             Arc::clone(&self.metrics),
+            self.dead_letters.clone(),
         );
         let thread = std::thread::Builder::new()
             .name(format!("flush-{}", target.table))
@@ -166,7 +168,7 @@ pub struct Shared {
     pub hard_stop: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub tables: TableRegistry,
-    pub dead_letters: Option<deadletter::DeadLetters>,
+    pub dead_letters: Option<Arc<deadletter::DeadLetters>>,
 }
 
 impl Shared {
@@ -182,6 +184,17 @@ impl Shared {
             connect_timeout: config.target.so_timeout(),
             load_timeout: config.target.http_so_timeout(),
         }));
+        let dead_letters = match (&config.on_error, &config.dead_letter_topic) {
+            (crate::config::OnError::DeadLetter, Some(topic)) => {
+                Some(Arc::new(deadletter::DeadLetters::new(
+                    &config,
+                    topic,
+                    Arc::clone(&fatal),
+                    Arc::clone(&metrics),
+                )?))
+            }
+            _ => None,
+        };
         let tables = TableRegistry {
             catalog: Catalog::new(&config.target.host, &config.target.user, password.expose()),
             loader,
@@ -195,19 +208,9 @@ impl Shared {
             fatal: Arc::clone(&fatal),
             hard_stop: Arc::clone(&hard_stop),
             metrics: Arc::clone(&metrics),
+            dead_letters: dead_letters.clone(),
             tables: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
-        };
-        let dead_letters = match (&config.on_error, &config.dead_letter_topic) {
-            (crate::config::OnError::DeadLetter, Some(topic)) => {
-                Some(deadletter::DeadLetters::new(
-                    &config,
-                    topic,
-                    Arc::clone(&fatal),
-                    Arc::clone(&metrics),
-                )?)
-            }
-            _ => None,
         };
         Ok(Arc::new(Shared {
             config,
