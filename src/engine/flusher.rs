@@ -33,6 +33,8 @@ pub struct Block {
     pub first: i64,
     pub last: i64,
     pub rows: EncodedBlock,
+    /// The target schema the rows were encoded with.
+    pub schema: Arc<TargetTable>,
     /// Bytes reserved in the memory budget for this block.
     pub reserved: u64,
     pub tracker: Arc<OffsetTracker>,
@@ -118,6 +120,11 @@ impl TableFlusher {
             .min(Duration::from_millis(100));
             match self.rx.recv_timeout(wait) {
                 Ok(FlushItem::Block(b)) => {
+                    if !Arc::ptr_eq(&b.schema, &self.table) {
+                        // The schema changed (DDL): rows of one load share one column list.
+                        self.flush();
+                        self.table = Arc::clone(&b.schema);
+                    }
                     self.batch_bytes += b.rows.byte_size() as u64;
                     self.opened.get_or_insert_with(Instant::now);
                     self.batch.push(b);

@@ -78,8 +78,23 @@ pub struct Metrics {
 
 /// A target table with its flusher.
 pub struct TableHandle {
-    pub schema: Arc<TargetTable>,
+    /// `db.table` of the target.
+    pub name: Arc<str>,
+    schema: Mutex<Arc<TargetTable>>,
+    /// Bumped when the schema is re-read after a DDL; workers start new blocks with the new
+    /// schema when they see it move.
+    generation: AtomicU64,
     pub tx: Sender<FlushItem>,
+}
+
+impl TableHandle {
+    pub fn schema(&self) -> Arc<TargetTable> {
+        Arc::clone(&self.schema.lock())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
 }
 
 /// Target tables by name: schema read from StarRocks and a flusher thread, created on first use.
@@ -128,9 +143,31 @@ impl TableRegistry {
             .spawn(move || flusher.run())
             .expect("spawn flusher thread");
         self.threads.lock().push(thread);
-        let handle = Arc::new(TableHandle { schema, tx });
+        let handle = Arc::new(TableHandle {
+            name: Arc::from(key.as_str()),
+            schema: Mutex::new(schema),
+            generation: AtomicU64::new(0),
+            tx,
+        });
         tables.insert(key, Arc::clone(&handle));
         Ok(handle)
+    }
+
+    /// Re-reads the schema of `target` (after a DDL); returns whether it changed. Blocks carry
+    /// the schema they were encoded with, so the flusher never mixes old and new rows in a load.
+    pub fn refresh(&self, target: &TargetName) -> Result<bool, CatalogError> {
+        let Some(handle) = self.tables.lock().get(&target.to_string()).cloned() else {
+            return Ok(false);
+        };
+        let fresh = self.catalog.table(&target.db, &target.table)?;
+        let mut current = handle.schema.lock();
+        if **current == fresh {
+            return Ok(false);
+        }
+        tracing::info!(table = %target, "target schema changed; new blocks use it");
+        *current = Arc::new(fresh);
+        handle.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
     }
 
     /// Asks every flusher to load what it has and waits (up to `deadline`) for all of them.

@@ -53,6 +53,8 @@ pub enum WorkerCmd {
 
 struct OpenBlock {
     encoder: BodyEncoder,
+    schema: Arc<crate::schema::TargetTable>,
+    generation: u64,
     handle: Arc<TableHandle>,
     tracker: Arc<OffsetTracker>,
     first: i64,
@@ -70,9 +72,11 @@ pub struct PartitionWorker {
     /// Source `db.table` → target handle.
     routes: HashMap<String, Arc<TableHandle>>,
     /// (partition slot topic, partition, target) → block being filled.
-    open: HashMap<(Arc<str>, i32, String), OpenBlock>,
+    open: HashMap<BlockKey, OpenBlock>,
     /// Set after a fatal error: consume nothing more.
     halted: bool,
+    /// (source table, warning) pairs already logged: each is reported once.
+    warned: std::collections::HashSet<(String, &'static str)>,
 }
 
 pub fn decode_options(shared: &Shared) -> DecodeOptions {
@@ -106,6 +110,7 @@ impl PartitionWorker {
             routes: HashMap::new(),
             open: HashMap::new(),
             halted: false,
+            warned: std::collections::HashSet::new(),
         }
     }
 
@@ -241,11 +246,22 @@ impl PartitionWorker {
                     %topic, partition, offset, kind = %ddl.kind, table = %ddl.table, sql = ddl.sql,
                     "DDL received; not applied (apply it to the target yourself)"
                 );
+                // The target may have been altered to match: re-read its schema.
+                let target = self.shared.config.route(ddl.table.db, ddl.table.table);
+                if let Err(e) = self.shared.tables.refresh(&target) {
+                    tracing::warn!(table = %target, "re-reading the schema failed: {e}");
+                }
                 return Ok(());
             }
             _ => return Ok(()),
         };
         let source = batch.table.to_string();
+        for warning in batch.warnings.names() {
+            if !self.warned.contains(&(source.clone(), warning)) {
+                tracing::warn!(table = %source, %topic, partition, offset, "{warning} (reported once per table)");
+                self.warned.insert((source.clone(), warning));
+            }
+        }
         let handle = match self.routes.get(&source) {
             Some(h) => Arc::clone(h),
             None => {
@@ -259,18 +275,27 @@ impl PartitionWorker {
                 h
             }
         };
-        let key = (
-            Arc::clone(topic),
-            partition,
-            format!("{}.{}", handle.schema.db, handle.schema.table),
-        );
+        let key = (Arc::clone(topic), partition, Arc::clone(&handle.name));
+        let generation = handle.generation();
+        if self
+            .open
+            .get(&key)
+            .is_some_and(|o| o.generation != generation)
+        {
+            // The target schema changed: close the block encoded with the old one.
+            send_block(&mut self.open, &self.shared.hard_stop, &key);
+            self.open.remove(&key);
+        }
         let open = match self.open.get_mut(&key) {
             Some(o) => o,
             None => {
-                let encoder = BodyEncoder::new(&handle.schema)
-                    .map_err(|e| BadMessage::Target(e.to_string()))?;
+                let schema = handle.schema();
+                let encoder =
+                    BodyEncoder::new(&schema).map_err(|e| BadMessage::Target(e.to_string()))?;
                 self.open.entry(key.clone()).or_insert(OpenBlock {
                     encoder,
+                    schema,
+                    generation,
                     handle: Arc::clone(&handle),
                     tracker: Arc::clone(tracker),
                     first: -1,
@@ -413,41 +438,53 @@ impl PartitionWorker {
 
     /// Sends the open block of `key` to its flusher (blocking: the flusher's channel is the
     /// backpressure).
-    fn send(&mut self, key: &(Arc<str>, i32, String)) {
-        let Some(open) = self.open.get_mut(key) else {
-            return;
-        };
-        if open.first < 0 {
-            return;
-        }
-        let tracker = Arc::clone(&open.tracker);
-        let block = Block {
-            topic: Arc::clone(&key.0),
-            partition: key.1,
-            first: open.first,
-            last: open.last,
-            rows: open.encoder.take_block(None),
-            reserved: std::mem::take(&mut open.reserved),
-            tracker,
-        };
-        open.first = -1;
-        open.last = -1;
-        let mut item = FlushItem::Block(block);
-        loop {
-            match open
-                .handle
-                .tx
-                .send_timeout(item, Duration::from_millis(200))
-            {
-                Ok(()) => return,
-                Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                    if self.shared.hard_stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    item = back;
+    fn send(&mut self, key: &BlockKey) {
+        send_block(&mut self.open, &self.shared.hard_stop, key);
+    }
+}
+
+type BlockKey = (Arc<str>, i32, Arc<str>);
+
+/// Hands the open block of `key` to its flusher. A free function so it can run while the
+/// decoder's output (borrowing the worker's decoder) is alive.
+fn send_block(
+    open_blocks: &mut HashMap<BlockKey, OpenBlock>,
+    hard_stop: &std::sync::atomic::AtomicBool,
+    key: &BlockKey,
+) {
+    let Some(open) = open_blocks.get_mut(key) else {
+        return;
+    };
+    if open.first < 0 {
+        return;
+    }
+    let block = Block {
+        topic: Arc::clone(&key.0),
+        partition: key.1,
+        first: open.first,
+        last: open.last,
+        rows: open.encoder.take_block(None),
+        schema: Arc::clone(&open.schema),
+        reserved: std::mem::take(&mut open.reserved),
+        tracker: Arc::clone(&open.tracker),
+    };
+    open.first = -1;
+    open.last = -1;
+    let mut item = FlushItem::Block(block);
+    loop {
+        match open
+            .handle
+            .tx
+            .send_timeout(item, Duration::from_millis(200))
+        {
+            Ok(()) => return,
+            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                if hard_stop.load(Ordering::Relaxed) {
+                    return;
                 }
-                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                item = back;
             }
+            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
         }
     }
 }
