@@ -9,7 +9,11 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc reads its options from the environment when the process starts.
+const MIMALLOC_EAGER_COMMIT: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+
 fn main() -> ExitCode {
+    lazy_arena_commit();
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     match dispatch(&cli) {
@@ -30,6 +34,25 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         )),
+    }
+}
+
+/// On Linux mimalloc commits its first arena eagerly: ~60 MiB of RSS before starpipe holds a
+/// single row. starpipe promises RSS ≈ `totalDataInMemMb` + a fixed margin, so it asks for lazy
+/// commits. The option is only read at process start (the first arena exists before `main`),
+/// hence the re-exec with the variable set; a user's own setting is left alone.
+fn lazy_arena_commit() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(MIMALLOC_EAGER_COMMIT).is_some() {
+        return;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(MIMALLOC_EAGER_COMMIT, "0")
+            .exec();
+        // exec only returns on failure: run with the eager arena then.
+        eprintln!("warning: could not re-exec with lazy allocator commits: {err}");
     }
 }
 

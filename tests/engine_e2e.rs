@@ -1,0 +1,527 @@
+//! `starpipe run` end to end: a real Kafka broker, starrocks-sim, the real binary. Every test
+//! compares the final StarRocks state with a model computed independently from the produced
+//! messages (the workload generator in `perf/`), and checks the committed group offsets.
+
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use starpipe_perf::model::ExpectedState;
+use starpipe_perf::workload::{Format, Message, Workload};
+
+/// One test's world: its own database, topic and group.
+struct World {
+    name: String,
+    db: String,
+    topic: String,
+    group: String,
+    dir: PathBuf,
+    partitions: i32,
+}
+
+fn world(name: &str, partitions: i32) -> World {
+    let unique = support::unique_name(name).replace(['-', '.'], "_");
+    let dir = std::env::temp_dir().join(format!("starpipe-e2e-{unique}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = World {
+        name: name.to_string(),
+        db: format!("db_{unique}"),
+        topic: support::unique_topic(name),
+        group: support::unique_group(name),
+        dir,
+        partitions,
+    };
+    support::create_topic(&w.topic, partitions);
+    w
+}
+
+fn mysql_conn() -> mysql::Conn {
+    let sim = support::sim();
+    let (host, port) = sim.query.rsplit_once(':').unwrap();
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some(host))
+        .tcp_port(port.parse().unwrap())
+        .user(Some(sim.user.clone()))
+        .pass(Some(sim.password.clone()))
+        .prefer_socket(false);
+    mysql::Conn::new(opts).expect("connect to starrocks-sim")
+}
+
+fn execute_sql(script: &str) {
+    let mut conn = mysql_conn();
+    for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        conn.query_drop(stmt)
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+}
+
+impl World {
+    /// A workload over this world's database and partitions.
+    fn workload(&self, format: Format, messages: u64, seed: u64) -> Workload {
+        let mut w = Workload::new(seed, format)
+            .with_tables(&["orders", "order_items", "sbtest"])
+            .unwrap();
+        w.database = self.db.clone();
+        w.messages = messages;
+        w.partitions = self.partitions as u32;
+        w
+    }
+
+    fn create_tables(&self, w: &Workload) {
+        execute_sql(&starpipe_perf::schema::ddl(&self.db, &w.tables));
+    }
+
+    fn produce(&self, messages: &[Message]) {
+        let stats = starpipe_perf::kafka::produce(
+            &support::brokers(),
+            &self.topic,
+            self.partitions,
+            messages,
+            None,
+        )
+        .unwrap();
+        assert_eq!(stats.failed, 0, "produce failures");
+    }
+
+    /// Writes a job file; `extra` lines are appended to `[target]`, `top` lines at the top.
+    fn job(&self, format: Format, top: &str, target_extra: &str) -> PathBuf {
+        let sim = support::sim();
+        let schema_format = match format {
+            Format::Canal => "AlibabaCanal",
+            Format::Cloudcanal => "CloudCanal",
+        };
+        let text = format!(
+            r#"{top}
+[source]
+brokers = "{brokers}"
+topics = ["{topic}"]
+schemaFormat = "{schema_format}"
+consumerGroupId = "{group}"
+consumeParallel = 2
+sessionTimeoutMs = 6000
+
+[target]
+host = "{query}"
+httpHost = "{fe}"
+user = "{user}"
+password = "{password}"
+asyncFlushIntervalSec = 1
+{target_extra}
+"#,
+            brokers = support::brokers(),
+            topic = self.topic,
+            group = self.group,
+            query = sim.query,
+            fe = sim.fe_http,
+            user = sim.user,
+            password = sim.password,
+        );
+        let path = self.dir.join("job.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn log(&self, run: &str) -> PathBuf {
+        self.dir.join(format!("{}-{run}.log", self.name))
+    }
+
+    /// Starts `starpipe run`; its log goes to a file (shown when an assertion fails).
+    fn spawn(&self, job: &Path, run: &str, stop_at_end: bool) -> Child {
+        let log = std::fs::File::create(self.log(run)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_starpipe"));
+        cmd.args(["run", "--config"]).arg(job);
+        if stop_at_end {
+            cmd.arg("--stop-at-end");
+        }
+        cmd.env("RUST_LOG", "info,starpipe=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start starpipe")
+    }
+
+    /// Runs `starpipe run --stop-at-end` to completion (bounded).
+    fn run_to_end(&self, job: &Path, run: &str) -> Output {
+        let child = self.spawn(job, run, true);
+        let out = wait_bounded(child, Duration::from_secs(180));
+        out.unwrap_or_else(|| panic!("starpipe did not stop; log:\n{}", self.log_text(run)))
+    }
+
+    fn log_text(&self, run: &str) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.log(run)) {
+            let _ = f.read_to_string(&mut s);
+        }
+        let tail: Vec<&str> = s.lines().rev().take(60).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    fn assert_state(&self, expected: &ExpectedState) {
+        let sim = support::sim();
+        let report =
+            starpipe_perf::verify::verify(expected, &sim.query, &sim.user, &sim.password).unwrap();
+        assert!(
+            report.ok(),
+            "{}: final state differs:\n{}",
+            self.name,
+            report.summary()
+        );
+    }
+
+    /// Committed group offsets, per partition.
+    fn committed(&self) -> Vec<Option<i64>> {
+        let consumer: BaseConsumer = support::consumer_config(&self.group).create().unwrap();
+        let result = {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..self.partitions {
+                tpl.add_partition(&self.topic, p);
+            }
+            let c = consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .unwrap();
+            c.elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+                .collect()
+        };
+        drop(consumer);
+        result
+    }
+
+    fn end_offsets(&self) -> Vec<i64> {
+        let consumer: BaseConsumer = support::consumer_config(&self.group).create().unwrap();
+        let ends = (0..self.partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(&self.topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        drop(consumer);
+        ends
+    }
+
+    fn assert_all_committed(&self) {
+        let ends = self.end_offsets();
+        let committed = self.committed();
+        for (p, end) in ends.iter().enumerate() {
+            if *end > 0 {
+                assert_eq!(
+                    committed[p],
+                    Some(*end),
+                    "{}: partition {p} not committed to its end",
+                    self.name
+                );
+            }
+        }
+    }
+}
+
+fn wait_bounded(mut child: Child, limit: Duration) -> Option<Output> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(Output {
+                status,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            });
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn add_fault(rule: serde_json::Value) -> u64 {
+    let sim = support::sim();
+    let text = ureq::post(&format!("http://{}/faults", sim.control))
+        .header("Content-Type", "application/json")
+        .send(rule.to_string())
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let resp: serde_json::Value = serde_json::from_str(&text).unwrap();
+    resp["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("fault not accepted: {text}"))
+}
+
+fn remove_fault(id: u64) {
+    let sim = support::sim();
+    let _ = ureq::delete(&format!("http://{}/faults/{id}", sim.control)).call();
+}
+
+fn replicate(format: Format) {
+    let w = world(&format!("replicate-{format:?}").to_lowercase(), 3);
+    let workload = w.workload(format, 400, 7);
+    let (messages, expected, stats) = starpipe_perf::workload::generate(&workload);
+    assert!(stats.key_changes > 0 && stats.deleted_rows > 0 && stats.update_messages > 0);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let job = w.job(format, "", "");
+    let out = w.run_to_end(&job, "run");
+    assert!(
+        out.status.success(),
+        "starpipe failed:\n{}",
+        w.log_text("run")
+    );
+    w.assert_state(&expected);
+    w.assert_all_committed();
+}
+
+#[test]
+fn replicates_canal_exactly() {
+    replicate(Format::Canal);
+}
+
+#[test]
+fn replicates_cloudcanal_exactly() {
+    replicate(Format::Cloudcanal);
+}
+
+/// The example messages with zero dates, big numbers, unicode, binary and identifiers that need
+/// quoting, into tables typed as starrocks.md §5.3 recommends.
+#[test]
+fn example_values_arrive_exactly() {
+    let w = world("examples", 1);
+    let db = &w.db;
+    execute_sql(&format!(
+        "CREATE DATABASE {db};
+         CREATE TABLE {db}.num_demo (id INT NOT NULL, c_tiny_u SMALLINT, c_int_u BIGINT, c_big_u LARGEINT,
+           c_big BIGINT, c_dec VARCHAR(80), c_float FLOAT, c_double DOUBLE)
+           PRIMARY KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1;
+         CREATE TABLE {db}.time_demo (id INT NOT NULL, c_date DATE, c_time VARCHAR(16), c_year SMALLINT,
+           c_dt DATETIME, c_dt6 DATETIME, c_ts DATETIME, c_ts3 DATETIME)
+           PRIMARY KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1;
+         CREATE TABLE {db}.users (id INT NOT NULL, name VARCHAR(256), bio VARCHAR(1048576), email VARCHAR(512))
+           PRIMARY KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1"
+    ));
+    let examples = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/examples/canal.jsonl"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = examples.lines().collect();
+    // Lines 12-20: users (NULL vs "", unicode, 70003 chars), numbers, zero dates, time zones.
+    let messages: Vec<Message> = lines[11..20]
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let mut v = v;
+            v["database"] = serde_json::Value::String(db.clone());
+            Message {
+                seq: 0,
+                table: "x",
+                partition: 0,
+                op: starpipe_perf::workload::Op::Insert,
+                rows: 1,
+                key_changes: 0,
+                payload: v.to_string(),
+            }
+        })
+        .collect();
+    w.produce(&messages);
+    let job = w.job(Format::Canal, "", "sourceTimezone = \"+08:00\"");
+    let out = w.run_to_end(&job, "run");
+    assert!(
+        out.status.success(),
+        "starpipe failed:\n{}",
+        w.log_text("run")
+    );
+    let mut conn = mysql_conn();
+    let num: Vec<(i32, Option<String>, Option<String>, Option<String>)> = conn
+        .query(format!(
+            "SELECT id, c_big_u, c_big, c_dec FROM {db}.num_demo ORDER BY id"
+        ))
+        .unwrap();
+    assert_eq!(
+        num[0],
+        (
+            1,
+            Some("18446744073709551615".into()),
+            Some("9223372036854775807".into()),
+            Some("99999999999999999999999999999999999.999999999999999999999999999999".into()),
+        )
+    );
+    assert_eq!(num.len(), 4);
+    let zero: Vec<(i32, Option<String>, Option<String>, Option<i32>)> = conn
+        .query(format!(
+            "SELECT id, c_date, c_dt, c_year FROM {db}.time_demo WHERE id IN (1, 2) ORDER BY id"
+        ))
+        .unwrap();
+    assert_eq!(
+        zero,
+        vec![(1, None, None, Some(0)), (2, None, None, Some(1901))]
+    );
+    let users: Vec<(i32, Option<String>, Option<String>)> = conn
+        .query(format!(
+            "SELECT id, name, email FROM {db}.users ORDER BY id"
+        ))
+        .unwrap();
+    assert_eq!(users[0], (7, Some("Ann".into()), None));
+    assert_eq!(users[1].1.as_deref(), Some("张三 😀 Ünïcödé"));
+    let long: Option<String> = conn
+        .query_first(format!("SELECT bio FROM {db}.users WHERE id = 9"))
+        .unwrap();
+    assert_eq!(long.unwrap().len(), 70003);
+}
+
+/// Counts rows loaded into tables of `db` according to the sim's counters.
+fn rows_loaded(db: &str) -> u64 {
+    let sim = support::sim();
+    let text = ureq::get(&format!("http://{}/counters", sim.control))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["tables"]
+        .as_object()
+        .map(|t| {
+            t.iter()
+                .filter(|(name, _)| name.starts_with(&format!("{db}.")))
+                .map(|(_, c)| c["rows_loaded"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn wait_for_rows(db: &str, at_least: u64, limit: Duration) {
+    let start = Instant::now();
+    while rows_loaded(db) < at_least {
+        assert!(start.elapsed() < limit, "no progress loading into {db}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// Stopped with SIGTERM mid-run, then killed with SIGKILL mid-run, then run to the end: the
+/// final state equals the model; nothing is lost, replays converge.
+#[test]
+fn restart_after_sigterm_and_kill9_loses_nothing() {
+    let w = world("restart", 2);
+    let workload = w.workload(Format::Canal, 1500, 11);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    // Slow loads so the stops land mid-run.
+    let slow = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 150, "phase": "before_commit"}
+    }));
+    let job = w.job(Format::Canal, "", "flushBatchMb = 1");
+
+    let child = w.spawn(&job, "sigterm", false);
+    wait_for_rows(&w.db, 1, Duration::from_secs(60));
+    signal(&child, libc::SIGTERM);
+    let out = wait_bounded(child, Duration::from_secs(120)).expect("graceful stop");
+    assert!(
+        out.status.success(),
+        "SIGTERM must exit 0:\n{}",
+        w.log_text("sigterm")
+    );
+    let after_term = w.committed();
+    assert!(
+        after_term.iter().any(|c| c.is_some()),
+        "graceful stop commits"
+    );
+
+    let child = w.spawn(&job, "sigkill", false);
+    let before = rows_loaded(&w.db);
+    wait_for_rows(&w.db, before + 1, Duration::from_secs(60));
+    signal(&child, libc::SIGKILL);
+    let _ = wait_bounded(child, Duration::from_secs(10));
+
+    remove_fault(slow);
+    let out = w.run_to_end(&job, "final");
+    assert!(
+        out.status.success(),
+        "final run failed:\n{}",
+        w.log_text("final")
+    );
+    w.assert_state(&expected);
+    w.assert_all_committed();
+}
+
+/// Every load is slow and the budget is small: the process stays within the budget plus a
+/// fixed margin while a backlog many times the budget goes through, and nothing is lost.
+#[test]
+fn backpressure_keeps_memory_bounded() {
+    let w = world("backpressure", 2);
+    let mut workload = w.workload(Format::Cloudcanal, 6000, 5);
+    workload.min_rows = 20;
+    workload.max_rows = 50;
+    let (messages, expected, stats) = starpipe_perf::workload::generate(&workload);
+    assert!(
+        stats.bytes > 40 << 20,
+        "backlog must dwarf the budget: {} bytes",
+        stats.bytes
+    );
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let slow = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 200, "phase": "before_commit"}
+    }));
+    let job = w.job(
+        Format::Cloudcanal,
+        "",
+        "totalDataInMemMb = 8\nflushBatchMb = 2\n[source.kafka]\n\"queued.max.messages.kbytes\" = \"2048\"\n\"max.partition.fetch.bytes\" = \"524288\"\n\"fetch.max.bytes\" = \"1048576\"",
+    );
+    let child = w.spawn(&job, "run", true);
+    let pid = child.id();
+    let mut peak_kb = 0u64;
+    let start = Instant::now();
+    let mut child = child;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(line) = s.lines().find(|l| l.starts_with("VmRSS:"))
+        {
+            let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            peak_kb = peak_kb.max(kb);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "run did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    remove_fault(slow);
+    assert!(status.success(), "starpipe failed:\n{}", w.log_text("run"));
+    w.assert_state(&expected);
+    w.assert_all_committed();
+    // Budget 8 MiB + 2 partitions × (2 MiB queue + 0.5 MiB fetch) + a fixed margin for the
+    // binary, librdkafka and allocator slack. An unbounded engine would hold the backlog.
+    let limit_kb = (8 + 5 + 60) * 1024;
+    eprintln!(
+        "peak RSS {peak_kb} KiB, limit {limit_kb} KiB, backlog {} MiB",
+        stats.bytes >> 20
+    );
+    assert!(
+        peak_kb < limit_kb,
+        "peak RSS {peak_kb} KiB over {limit_kb} KiB (backlog {} MiB)",
+        stats.bytes >> 20
+    );
+}
