@@ -261,6 +261,22 @@ fn add_fault(rule: serde_json::Value) -> u64 {
         .unwrap_or_else(|| panic!("fault not accepted: {text}"))
 }
 
+/// `fired` of every fault rule, by id.
+fn fired_counts() -> std::collections::HashMap<u64, u64> {
+    let sim = support::sim();
+    let text = ureq::get(&format!("http://{}/faults", sim.control))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let rules: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    rules
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), r["fired"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
 fn remove_fault(id: u64) {
     let sim = support::sim();
     let _ = ureq::delete(&format!("http://{}/faults/{id}", sim.control)).call();
@@ -524,4 +540,317 @@ fn backpressure_keeps_memory_bounded() {
         "peak RSS {peak_kb} KiB over {limit_kb} KiB (backlog {} MiB)",
         stats.bytes >> 20
     );
+}
+
+/// Runs a workload through `faults` (scoped to the world's database) and checks the result is
+/// exactly the model with every offset committed.
+fn converges_through(name: &str, faults: &[serde_json::Value]) {
+    let w = world(name, 2);
+    let workload = w.workload(Format::Canal, 1500, 3);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let ids: Vec<u64> = faults
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            f["db"] = serde_json::Value::String(w.db.clone());
+            add_fault(f)
+        })
+        .collect();
+    let job = w.job(Format::Canal, "", "flushBatchMb = 1");
+    let out = w.run_to_end(&job, "run");
+    let fired = fired_counts();
+    for id in &ids {
+        remove_fault(*id);
+    }
+    assert!(
+        out.status.success(),
+        "{name}: starpipe failed:\n{}",
+        w.log_text("run")
+    );
+    for (rule, id) in faults.iter().zip(&ids) {
+        // A rule limited to one firing must have fired: otherwise the test proved nothing.
+        if rule.get("times").is_some() {
+            assert_eq!(fired.get(id), Some(&1), "{name}: fault {rule} never fired");
+        }
+    }
+    w.assert_state(&expected);
+    w.assert_all_committed();
+}
+
+fn fault(target: &str, nth: u64, action: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"target": target, "op": "stream_load", "nth": nth, "times": 1, "action": action})
+}
+
+/// starrocks.md §9.4 #1–#5: latency, 5xx, connection resets at every phase, bad redirects.
+#[test]
+fn converges_through_transport_faults() {
+    use serde_json::json;
+    converges_through(
+        "faults-transport",
+        &[
+            fault(
+                "be",
+                1,
+                json!({"kind": "latency", "ms": 3500, "phase": "before_continue"}),
+            ),
+            fault(
+                "be",
+                2,
+                json!({"kind": "http_error", "status": 503, "body": "<html>busy</html>"}),
+            ),
+            fault("fe", 3, json!({"kind": "http_error", "status": 500})),
+            fault(
+                "be",
+                4,
+                json!({"kind": "reset", "phase": "before_continue"}),
+            ),
+            fault("be", 5, json!({"kind": "reset", "phase": "mid_body"})),
+            fault("be", 6, json!({"kind": "reset", "phase": "after_commit"})),
+            fault("be", 7, json!({"kind": "reset", "phase": "after_abort"})),
+            fault(
+                "fe",
+                8,
+                json!({"kind": "redirect_to", "location": "http://127.0.0.1:1/api/x/y/_stream_load"}),
+            ),
+            fault("fe", 9, json!({"kind": "redirect_loop"})),
+            fault(
+                "be",
+                10,
+                json!({"kind": "latency", "ms": 500, "phase": "body"}),
+            ),
+        ],
+    );
+}
+
+/// starrocks.md §9.4 #6–#10, #16, #17, #19: StarRocks' own failure answers.
+#[test]
+fn converges_through_starrocks_answers() {
+    use serde_json::json;
+    converges_through(
+        "faults-answers",
+        &[
+            fault(
+                "fe",
+                1,
+                json!({"kind": "fe_failed", "message": "No backend alive."}),
+            ),
+            fault(
+                "be",
+                2,
+                json!({"kind": "publish_timeout", "visible_after_ms": 300}),
+            ),
+            fault(
+                "be",
+                3,
+                json!({"kind": "label_exists", "existing_job_status": "RUNNING"}),
+            ),
+            fault(
+                "be",
+                4,
+                json!({"kind": "label_exists", "existing_job_status": "PREPARE", "new_style": true}),
+            ),
+            fault("be", 5, json!({"kind": "too_many_versions"})),
+            fault("be", 6, json!({"kind": "memory_limit"})),
+            fault(
+                "be",
+                7,
+                json!({"kind": "fail", "message": "[E1008]Reached timeout=7200000ms"}),
+            ),
+            fault(
+                "be",
+                8,
+                json!({"kind": "fail", "message": "current running txns on db 10001 is 1000, larger than limit 1000"}),
+            ),
+            fault(
+                "be",
+                9,
+                json!({"kind": "fail", "message": "Stream Load exceed http cuncurrent limit 100, please try again later"}),
+            ),
+            fault(
+                "fe",
+                10,
+                json!({"kind": "fe_failed", "message": "current fe is not master"}),
+            ),
+            fault(
+                "be",
+                11,
+                json!({"kind": "response_variant", "variant": "lowercase"}),
+            ),
+            fault(
+                "be",
+                12,
+                json!({"kind": "response_variant", "variant": "truncated"}),
+            ),
+            fault(
+                "be",
+                13,
+                json!({"kind": "response_variant", "variant": "invalid_json"}),
+            ),
+            fault(
+                "be",
+                14,
+                json!({"kind": "response_variant", "variant": "put_time"}),
+            ),
+            json!({"target": "be", "op": "stream_load", "action": {"kind": "drop_reupsert_after_delete"}}),
+        ],
+    );
+}
+
+/// Truncated JSON: `Malformed`.
+const BAD_RECORD: &[u8] = b"{\"type\":\"INSERT\",\"data\":[{\"id\":\"1\"}";
+
+/// Produces the workload with one bad record spliced into partition 0; returns its offset.
+fn with_bad_record(w: &World, messages: &[Message]) -> i64 {
+    let (first, rest) = messages.split_at(messages.len() / 2);
+    w.produce(first);
+    let bad = support::produce(&w.topic, Some(0), None, BAD_RECORD, None);
+    w.produce(rest);
+    bad.offset
+}
+
+/// `onError = fail`: the run stops with the position and class of the bad message, and the
+/// committed offset of its partition never passes it (invariants 1 and 4).
+#[test]
+fn bad_message_with_fail_stops_before_it() {
+    let w = world("bad-fail", 2);
+    let workload = w.workload(Format::Canal, 200, 9);
+    let (messages, _, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    let bad = with_bad_record(&w, &messages);
+    let job = w.job(Format::Canal, "onError = \"fail\"", "");
+    let out = w.run_to_end(&job, "run");
+    assert!(!out.status.success(), "a bad message must fail the run");
+    let log = w.log_text("run");
+    assert!(
+        log.contains(&format!("{}[0]@{bad}: Malformed", w.topic)),
+        "error must name topic, partition, offset and class:\n{log}"
+    );
+    let committed = w.committed();
+    assert!(
+        committed[0].is_none_or(|c| c <= bad),
+        "partition 0 committed past the bad message: {committed:?} > {bad}"
+    );
+}
+
+/// `onError = deadLetter`: the bad record goes to the dead-letter topic with its headers, the
+/// run goes on and ends with everything loaded and committed.
+#[test]
+fn bad_message_with_dead_letter_continues() {
+    let w = world("bad-dlq", 2);
+    let dlq = support::unique_topic("dlq");
+    support::create_topic(&dlq, 1);
+    let workload = w.workload(Format::Canal, 200, 9);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    let bad = with_bad_record(&w, &messages);
+    let job = w.job(
+        Format::Canal,
+        &format!("onError = \"deadLetter\"\ndeadLetterTopic = \"{dlq}\""),
+        "",
+    );
+    let out = w.run_to_end(&job, "run");
+    assert!(
+        out.status.success(),
+        "starpipe failed:\n{}",
+        w.log_text("run")
+    );
+    w.assert_state(&expected);
+    w.assert_all_committed();
+    let consumer: BaseConsumer = support::consumer_config(&support::unique_group("dlq-read"))
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&dlq]).unwrap();
+    let start = Instant::now();
+    let (value, headers) = loop {
+        assert!(start.elapsed() < Duration::from_secs(30), "no dead letter");
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            use rdkafka::Message as _;
+            use rdkafka::message::Headers as _;
+            let headers: Vec<(String, String)> = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            let v = h.value.map(|v| String::from_utf8_lossy(v).into_owned());
+                            (h.key.to_string(), v.unwrap_or_default())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            break (m.payload().map(<[u8]>::to_vec), headers);
+        }
+    };
+    drop(consumer);
+    assert_eq!(value.as_deref(), Some(BAD_RECORD));
+    let header = |k: &str| {
+        headers
+            .iter()
+            .find(|(hk, _)| hk == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("starpipe.error.class").as_deref(), Some("Malformed"));
+    assert_eq!(
+        header("starpipe.source.topic").as_deref(),
+        Some(w.topic.as_str())
+    );
+    assert_eq!(header("starpipe.source.partition").as_deref(), Some("0"));
+    assert_eq!(header("starpipe.source.offset"), Some(bad.to_string()));
+    assert!(header("starpipe.error.message").is_some_and(|m| !m.is_empty()));
+}
+
+/// A second instance joins the group mid-run and leaves again; partitions move both ways and
+/// the final state is exact.
+#[test]
+fn rebalance_join_and_leave() {
+    let w = world("rebalance", 4);
+    let workload = w.workload(Format::Cloudcanal, 1200, 13);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let slow = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 100, "phase": "before_commit"}
+    }));
+    let job = w.job(Format::Cloudcanal, "", "flushBatchMb = 1");
+    let a = w.spawn(&job, "a", false);
+    wait_for_rows(&w.db, 1, Duration::from_secs(60));
+    let b = w.spawn(&job, "b", false);
+    let start = Instant::now();
+    while !w.log_text("b").contains("partition assigned") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "b never got partitions"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = rows_loaded(&w.db);
+    wait_for_rows(&w.db, before + 1, Duration::from_secs(60));
+    signal(&b, libc::SIGTERM);
+    let out_b = wait_bounded(b, Duration::from_secs(120)).expect("b stops");
+    assert!(out_b.status.success(), "b:\n{}", w.log_text("b"));
+    remove_fault(slow);
+    // A takes everything back and finishes the backlog.
+    let ends = w.end_offsets();
+    let start = Instant::now();
+    loop {
+        let committed = w.committed();
+        if ends
+            .iter()
+            .zip(&committed)
+            .all(|(e, c)| *e == 0 || *c == Some(*e))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "a did not finish: {committed:?} of {ends:?}\n{}",
+            w.log_text("a")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&a, libc::SIGTERM);
+    let out_a = wait_bounded(a, Duration::from_secs(120)).expect("a stops");
+    assert!(out_a.status.success(), "a:\n{}", w.log_text("a"));
+    w.assert_state(&expected);
 }
