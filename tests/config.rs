@@ -71,7 +71,7 @@ fn starpipe(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn example_job_file_is_valid() {
-    let config = Config::load(manifest_dir().join("examples/job.toml")).unwrap();
+    let config = Config::load(manifest_dir().join("perf/demo/example-job.toml")).unwrap();
     assert_eq!(config.on_error, OnError::DeadLetter);
     assert_eq!(
         config.dead_letter_topic.as_deref(),
@@ -625,7 +625,7 @@ fn config_check_reports_every_problem_and_exits_1() {
 
 #[test]
 fn config_check_accepts_the_example() {
-    let example = manifest_dir().join("examples/job.toml");
+    let example = manifest_dir().join("perf/demo/example-job.toml");
     let out = starpipe(&["config", "check", example.to_str().unwrap()]);
     assert!(
         out.status.success(),

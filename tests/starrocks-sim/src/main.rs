@@ -1,0 +1,155 @@
+//! starrocks-sim: an in-memory StarRocks emulator for starpipe's tests.
+//!
+//! `starrocks-sim --fe-http ADDR --be-http ADDR --query ADDR --control ADDR [--user U --password P]`
+//! prints `ready` once every listener accepts connections.
+
+mod catalog;
+mod control;
+mod eval;
+mod faults;
+mod http;
+mod http_be;
+mod http_fe;
+mod mysql_front;
+mod query;
+mod sql;
+mod state;
+mod stream_load;
+mod txn;
+mod types;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use state::{Limits, Sim, StaticConfig};
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("missing value for {0}")]
+    MissingValue(String),
+    #[error("unknown argument {0}")]
+    Unknown(String),
+    #[error("required argument {0} is missing")]
+    Required(&'static str),
+    #[error("invalid value for {0}: {1}")]
+    Invalid(String, String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+struct Args {
+    fe: String,
+    be: Vec<String>,
+    query: String,
+    control: String,
+    user: String,
+    password: String,
+    limits: Limits,
+}
+
+const USAGE: &str = "usage: starrocks-sim --fe-http ADDR --be-http ADDR [--be-http ADDR ...] --query ADDR --control ADDR \
+[--user U] [--password P] [--schema-change-ms N] [--tablet-max-versions N] [--json-max-bytes N]";
+
+fn parse_args() -> Result<Args, CliError> {
+    let mut it = std::env::args().skip(1);
+    let (mut fe, mut be, mut query, mut control) = (None, Vec::new(), None, None);
+    let mut user = "root".to_string();
+    let mut password = String::new();
+    let mut limits = Limits::default();
+    while let Some(a) = it.next() {
+        if a == "--help" || a == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = || -> Result<String, CliError> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| CliError::MissingValue(name.clone()))
+        };
+        let num = |v: String| -> Result<u64, CliError> {
+            v.parse().map_err(|_| CliError::Invalid(name.clone(), v))
+        };
+        match name.as_str() {
+            "--fe-http" => fe = Some(value()?),
+            "--be-http" => be.push(value()?),
+            "--query" => query = Some(value()?),
+            "--control" => control = Some(value()?),
+            "--user" => user = value()?,
+            "--password" => password = value()?,
+            "--schema-change-ms" => limits.schema_change_ms = num(value()?)?,
+            "--tablet-max-versions" => limits.tablet_max_versions = num(value()?)?,
+            "--json-max-bytes" => limits.json_max_bytes = num(value()?)?,
+            _ => return Err(CliError::Unknown(a)),
+        }
+    }
+    if be.is_empty() {
+        return Err(CliError::Required("--be-http"));
+    }
+    Ok(Args {
+        fe: fe.ok_or(CliError::Required("--fe-http"))?,
+        be,
+        query: query.ok_or(CliError::Required("--query"))?,
+        control: control.ok_or(CliError::Required("--control"))?,
+        user,
+        password,
+        limits,
+    })
+}
+
+fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), CliError> {
+    let l = TcpListener::bind(addr).map_err(|e| CliError::Bind(addr.into(), e))?;
+    let a = l.local_addr().map_err(|e| CliError::Bind(addr.into(), e))?;
+    Ok((l, a))
+}
+
+fn run() -> Result<(), CliError> {
+    let args = parse_args()?;
+    // Bind everything first so `ready` means all listeners accept connections.
+    let (fe_l, fe_addr) = bind(&args.fe)?;
+    let mut bes = Vec::new();
+    for b in &args.be {
+        bes.push(bind(b)?);
+    }
+    let (q_l, _) = bind(&args.query)?;
+    let (c_l, _) = bind(&args.control)?;
+    let sim = Arc::new(Sim::new(
+        StaticConfig {
+            user: args.user,
+            password: args.password,
+            fe_addr,
+            be_addrs: bes.iter().map(|(_, a)| *a).collect(),
+        },
+        args.limits,
+    ));
+    http::serve(fe_l, Arc::new(http_fe::FeHandler { sim: sim.clone() }));
+    for (idx, (l, _)) in bes.into_iter().enumerate() {
+        http::serve(
+            l,
+            Arc::new(http_be::BeHandler {
+                sim: sim.clone(),
+                idx,
+            }),
+        );
+    }
+    http::serve(c_l, Arc::new(control::ControlHandler { sim: sim.clone() }));
+    mysql_front::serve(q_l, sim).map_err(|e| CliError::Bind(args.query.clone(), e))?;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "ready");
+    let _ = out.flush();
+    loop {
+        std::thread::park();
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("starrocks-sim: {e}\n{USAGE}");
+        std::process::exit(2);
+    }
+}
