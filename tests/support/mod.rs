@@ -640,10 +640,8 @@ fn sim_binary() -> Result<PathBuf, String> {
     }
     let dir = target_profile_dir().ok_or("cannot locate the target directory of this test")?;
     let bin = dir.join("starrocks-sim");
-    if bin.exists() {
-        return Ok(bin);
-    }
-    // Not built yet (e.g. `cargo test --test x` builds only the root package): build it now.
+    // Always ask cargo (a no-op when fresh): `cargo test --test x` builds only the root package,
+    // and a stale emulator binary would silently test old behaviour.
     let cargo = std::env::var("CARGO")
         .ok()
         .or(option_env!("CARGO").map(str::to_string))
