@@ -952,7 +952,7 @@ fn cli_parses_subcommands() {
 }
 
 #[test]
-fn help_lists_subcommands_and_run_is_not_implemented() {
+fn help_lists_subcommands_and_run_reports_a_missing_job_file() {
     let out = starpipe(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
@@ -971,7 +971,7 @@ fn help_lists_subcommands_and_run_is_not_implemented() {
         let out = starpipe(args);
         assert!(out.status.success(), "{args:?}");
     }
-    let out = starpipe(&["run", "--config", "x.toml"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+    let out = starpipe(&["run", "--config", "does-not-exist.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.toml"));
 }

@@ -124,6 +124,10 @@ impl TableFlusher {
                         // The schema changed (DDL): rows of one load share one column list.
                         self.flush();
                         self.table = Arc::clone(&b.schema);
+                    } else if !self.fits_batch(&b) {
+                        // A JSON block cannot share a body with a CSV block that JSON cannot
+                        // carry: load what came before first (loads stay in order).
+                        self.flush();
                     }
                     self.batch_bytes += b.rows.byte_size() as u64;
                     self.opened.get_or_insert_with(Instant::now);
@@ -146,6 +150,16 @@ impl TableFlusher {
                 self.flush();
             }
         }
+    }
+
+    /// Whether `b` can share a load body with the current batch (`BodyFormat::combine`).
+    fn fits_batch(&self, b: &Block) -> bool {
+        let format = self
+            .batch
+            .iter()
+            .fold(b.rows.format(), |f, x| f.combine(x.rows.format()));
+        format == BodyFormat::Csv
+            || (b.rows.json_compatible() && self.batch.iter().all(|x| x.rows.json_compatible()))
     }
 
     fn flush(&mut self) {
@@ -452,6 +466,7 @@ mod tests {
             first,
             last: first + rows.len() as i64 - 1,
             rows: enc.take_block(None),
+            schema: Arc::new(table()),
             reserved: 0,
             tracker: Arc::new(OffsetTracker::new(None)),
         }

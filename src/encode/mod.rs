@@ -1,0 +1,1001 @@
+//! Stream Load body encoding: decoded rows → the bytes StarRocks loads into a Primary Key table.
+//!
+//! # Body format: CSV without quoting, JSON only as a per-block fallback
+//!
+//! StarRocks ingests CSV 2.5–4× cheaper than JSON, and for CSV it has two readers
+//! (`be/src/exec/csv_scanner.cpp`):
+//!
+//! * with neither `enclose` nor `escape` set, a plain splitter (`memmem` for the row delimiter,
+//!   then for the column separator) — the fast one;
+//! * with either set, a byte-at-a-time state machine (`CSVReader::more_rows`) that is slower and
+//!   has sharp edges: with `escape` set and `enclose` unset the enclose byte is `\0`, so every
+//!   U+0000 in a value is taken as a quote; an escape followed by an ordinary byte silently drops
+//!   the escape; an unpaired quote inside an unquoted field swallows itself and the next byte.
+//!
+//! In both readers NULL is the *field after unquoting/unescaping* being exactly `\N`
+//! (`NullableConverter::read_string`), so a text value that is exactly the two bytes `\N` cannot be
+//! told from NULL by any CSV spelling. Quoting buys nothing there.
+//!
+//! So the encoder writes **unquoted CSV** with `column_separator` `\x01` and `row_delimiter`
+//! `\x02`: every value StarRocks parses (numbers, dates, booleans, base64) is validated ASCII
+//! without control bytes, and valid JSON text cannot contain raw U+0001/U+0002, so only free text
+//! (VARCHAR/CHAR/unknown types) can ever hold those bytes — and real text almost never does.
+//! Each free-text value is scanned for them (and for being exactly `\N`), so framing is exact,
+//! never probabilistic. The separators are control characters, hence the hex header form, which
+//! the FE decodes for both headers (`Delimiter.convertDelimiter`); bytes ≥ 0x80 are not an option
+//! because the FE turns them into U+FFxx and the BE rejects rows that are not valid UTF-8.
+//!
+//! A row holding such a "hard" value switches its [`EncodedBlock`] to JSON (`strip_outer_array`):
+//! the rows already in the block are transcoded in place (unquoted CSV rows split trivially and the
+//! column types are known), and the block stays JSON. [`BodyBuilder`] builds a load body from rows
+//! of several blocks and transcodes CSV rows when any of them is JSON ([`BodyFormat::combine`]).
+//! JSON cannot carry VARBINARY (starrocks.md §1.5), so for a table with a VARBINARY column a hard
+//! value is an [`EncodeError::Unrepresentable`] instead.
+//!
+//! # Values (for the target column type, starrocks.md §5.3, §6, §7)
+//!
+//! * Integers: exact text, range-checked against TINYINT…LARGEINT, leading zeros dropped.
+//! * DECIMAL(p,s): exact text; integer digits must fit p−s, fraction digits beyond s must be zeros
+//!   (they are dropped) — anything StarRocks would round is an error.
+//! * FLOAT/DOUBLE: the producer's text (Java `1.0E308`, `-0.0` parse fine in StarRocks) after a
+//!   JSON-number grammar check and a range check for FLOAT and for exponents.
+//! * BOOLEAN: `1`/`0`, from `1/0/true/false`.
+//! * DATE / DATETIME: canonical text, calendar- and range-checked (zero dates are errors — the
+//!   decoders apply the zero-date policy); a DATETIME with a time of day into a DATE is an error;
+//!   sub-microsecond digits must be zeros. Time zones were applied by the decoder; text is naive.
+//! * JSON: validated JSON text (≤ 16 MB), written as is (in JSON bodies: embedded as a JSON value).
+//! * VARBINARY: **base64**, not hex: the BE's CSV VARBINARY reader base64-decodes the field and,
+//!   when that fails, silently stores the field bytes as they are
+//!   (`be/src/formats/csv/varbinary_converter.cpp`); hex would load as its ASCII digits, or worse,
+//!   decode as base64. (starrocks.md §1.5 says hex; the BE source says otherwise.)
+//! * Binary into VARCHAR/CHAR: upper-case hex without prefix, i.e. MySQL `HEX(col)`, reversible
+//!   with StarRocks `unhex()`; ASCII, so it never collides with the framing, and the length check
+//!   counts the hex digits.
+//! * VARCHAR/CHAR: byte length checked against the declared length.
+//!
+//! # Rows
+//!
+//! Message columns are matched to target columns by name, exact then case-insensitive. Unknown
+//! message columns are dropped and reported once per encoder ([`BodyEncoder::take_unknown_columns`]).
+//! An upsert must carry every target column ([`EncodeError::PartialRow`]: a full-row upsert
+//! would overwrite the absent ones with defaults). A delete needs the key columns only; its
+//! non-key columns are written as NULL, or as a valid placeholder for NOT NULL columns, because
+//! StarRocks ignores them for deletes but still parses them — an odd before-image value must not
+//! fail a delete. Every row ends with `__op` (0 upsert, 1 delete).
+//!
+//! Per row the encoder also records the row's key: the key columns' rendered values,
+//! length-prefixed, with DATETIME fractions normalised (`…:00.000` and `…:00` are one key), in a
+//! side arena, plus a 64-bit hash, so a flusher can keep the last row per key without parsing.
+//!
+//! Steady state allocates nothing per row: the arenas, the slot vector and the name→column cache
+//! are reused; only errors and first sightings of column names allocate.
+
+mod rollback;
+mod value;
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::model::{ChangeOp, Column};
+use crate::schema::{TableModel, TargetTable};
+use value::Target;
+
+/// Byte between fields of a CSV row.
+pub const COLUMN_SEPARATOR: u8 = 0x01;
+/// Byte after every CSV row (including the last).
+pub const ROW_DELIMITER: u8 = 0x02;
+/// The CSV spelling of NULL.
+pub const CSV_NULL: &[u8] = b"\\N";
+/// The Stream Load virtual column that carries upsert (0) / delete (1).
+pub const OP_COLUMN: &str = "__op";
+
+/// The format of an encoded block or a load body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BodyFormat {
+    /// Unquoted CSV, `\x01` between fields, `\x02` after each row, `\N` for NULL.
+    #[default]
+    Csv,
+    /// A JSON array of objects (`strip_outer_array: true`).
+    Json,
+}
+
+impl BodyFormat {
+    /// The format of a body holding rows of both: JSON as soon as one side is JSON.
+    pub fn combine(self, other: BodyFormat) -> BodyFormat {
+        if self == BodyFormat::Json || other == BodyFormat::Json {
+            BodyFormat::Json
+        } else {
+            BodyFormat::Csv
+        }
+    }
+
+    /// The `format` header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyFormat::Csv => "csv",
+            BodyFormat::Json => "json",
+        }
+    }
+}
+
+/// Where one encoded row lives in its [`EncodedBlock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowSpan {
+    /// Hash of the key bytes ([`key_hash`]); compare the bytes to confirm equality.
+    pub key_hash: u64,
+    /// Range of the key bytes in [`EncodedBlock::keys`].
+    pub key: Range<usize>,
+    /// Range of the row in [`EncodedBlock::data`] (a CSV row with its delimiter, or one JSON
+    /// object without separators).
+    pub row: Range<usize>,
+    pub op: ChangeOp,
+}
+
+/// Encoded rows of one table: the unit handed from a worker to a flusher.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedBlock {
+    format: BodyFormat,
+    /// Some row holds a value a JSON body would change (see [`EncodedBlock::json_compatible`]).
+    json_incompatible: bool,
+    data: Vec<u8>,
+    keys: Vec<u8>,
+    rows: Vec<RowSpan>,
+}
+
+impl EncodedBlock {
+    pub fn format(&self) -> BodyFormat {
+        self.format
+    }
+    /// Whether the rows can go into a JSON body. A CSV block cannot when a row holds a value a
+    /// JSON load would change: the JSON literal `null` in a JSON column (StarRocks' JSON reader
+    /// turns it into SQL NULL), unknown-type text that is not JSON, or a VARBINARY value. A
+    /// flusher must not put such a block into one load with a JSON block: it ends the batch
+    /// before the JSON block instead (a table's loads are sequential, so order is kept).
+    pub fn json_compatible(&self) -> bool {
+        !self.json_incompatible
+    }
+    /// The rows, back to back.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+    /// The key arena.
+    pub fn keys(&self) -> &[u8] {
+        &self.keys
+    }
+    pub fn rows(&self) -> &[RowSpan] {
+        &self.rows
+    }
+    pub fn row_bytes(&self, span: &RowSpan) -> &[u8] {
+        &self.data[span.row.clone()]
+    }
+    pub fn key_bytes(&self, span: &RowSpan) -> &[u8] {
+        &self.keys[span.key.clone()]
+    }
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    /// Bytes held (for the memory budget).
+    pub fn byte_size(&self) -> usize {
+        self.data.len() + self.keys.len() + self.rows.len() * std::mem::size_of::<RowSpan>()
+    }
+    /// Empties the block, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.format = BodyFormat::Csv;
+        self.json_incompatible = false;
+        self.data.clear();
+        self.keys.clear();
+        self.rows.clear();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EncodeError {
+    #[error(
+        "table {table}: an upsert lacks target columns {missing:?}; a full-row upsert would \
+         overwrite them with their defaults"
+    )]
+    PartialRow { table: String, missing: Vec<String> },
+    #[error("table {table}: key column `{column}` is missing from the row")]
+    MissingKey { table: String, column: String },
+    #[error("table {table}, column `{column}`: {reason}")]
+    Value {
+        table: String,
+        column: String,
+        reason: String,
+    },
+    #[error(
+        "table {table}: message columns `{first}` and `{second}` both map to column `{target}`"
+    )]
+    DuplicateColumn {
+        table: String,
+        first: String,
+        second: String,
+        target: String,
+    },
+    #[error("table {table}, column `{column}`: {reason}")]
+    Unrepresentable {
+        table: String,
+        column: String,
+        reason: String,
+    },
+    #[error("table {table} is a {model:?} table; only Primary Key tables take upserts and deletes")]
+    NotPrimaryKey { table: String, model: TableModel },
+    #[error("table {table} has no key columns")]
+    NoKey { table: String },
+    #[error("a JSON row cannot go into a CSV body")]
+    FormatMismatch,
+}
+
+#[derive(Debug)]
+struct ColPlan {
+    name: String,
+    target: Target,
+    nullable: bool,
+    is_key: bool,
+    /// `"name":` as JSON.
+    json_key: Vec<u8>,
+}
+
+/// What the encoder needs from a [`TargetTable`], computed once.
+#[derive(Debug)]
+struct Plan {
+    table: TargetTable,
+    display: String,
+    cols: Vec<ColPlan>,
+    has_varbinary: bool,
+    columns_header: String,
+}
+
+impl Plan {
+    fn new(table: &TargetTable) -> Result<Plan, EncodeError> {
+        let display = table.to_string();
+        if table.model != TableModel::PrimaryKeys {
+            return Err(EncodeError::NotPrimaryKey {
+                table: display,
+                model: table.model,
+            });
+        }
+        if table.key.is_empty() {
+            return Err(EncodeError::NoKey { table: display });
+        }
+        let cols: Vec<ColPlan> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut json_key = Vec::with_capacity(c.name.len() + 3);
+                value::json_string(c.name.as_bytes(), &mut json_key);
+                json_key.push(b':');
+                ColPlan {
+                    name: c.name.clone(),
+                    target: Target::of(&c.ty),
+                    nullable: c.nullable,
+                    is_key: table.key.contains(&i),
+                    json_key,
+                }
+            })
+            .collect();
+        let has_varbinary = cols
+            .iter()
+            .any(|c| matches!(c.target, Target::VarBinary { .. }));
+        let columns_header = columns_header(table);
+        Ok(Plan {
+            table: table.clone(),
+            display,
+            cols,
+            has_varbinary,
+            columns_header,
+        })
+    }
+
+    fn headers(&self, format: BodyFormat) -> Vec<(&'static str, String)> {
+        let mut h = vec![("format", format.as_str().to_string())];
+        match format {
+            BodyFormat::Csv => {
+                h.push(("column_separator", format!("\\x{COLUMN_SEPARATOR:02x}")));
+                h.push(("row_delimiter", format!("\\x{ROW_DELIMITER:02x}")));
+            }
+            BodyFormat::Json => {
+                h.push(("strip_outer_array", "true".into()));
+                // The engine sizes its own batches; the 100 MB JSON check would only split
+                // them differently from CSV.
+                h.push(("ignore_json_size", "true".into()));
+            }
+        }
+        h.push(("columns", self.columns_header.clone()));
+        // Values are validated here; anything StarRocks still cannot parse must fail the load
+        // rather than turn into a silent NULL (non-strict mode's behaviour).
+        h.push(("strict_mode", "true".into()));
+        h
+    }
+
+    fn unrepresentable(&self, col: usize, reason: &str) -> EncodeError {
+        EncodeError::Unrepresentable {
+            table: self.display.clone(),
+            column: self.cols[col].name.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn value_error(&self, col: usize, reason: String) -> EncodeError {
+        EncodeError::Value {
+            table: self.display.clone(),
+            column: self.cols[col].name.clone(),
+            reason,
+        }
+    }
+}
+
+/// The `columns` header: every table column back-quoted (a back quote inside a name doubled, as in
+/// SQL — the header is parsed as SQL, so reserved words and `-`, spaces, CJK need the quotes),
+/// then `__op`.
+pub fn columns_header(table: &TargetTable) -> String {
+    let mut s = String::new();
+    for c in &table.columns {
+        s.push('`');
+        s.push_str(&c.name.replace('`', "``"));
+        s.push_str("`,");
+    }
+    s.push_str(OP_COLUMN);
+    s
+}
+
+/// The format-related Stream Load headers for a body of `format` into `table` (`format`,
+/// separators or `strip_outer_array`/`ignore_json_size`, `columns`, `strict_mode`). Label,
+/// timeout, `max_filter_ratio`, `Expect` and authorization are the loader's.
+pub fn headers(
+    table: &TargetTable,
+    format: BodyFormat,
+) -> Result<Vec<(&'static str, String)>, EncodeError> {
+    Ok(Plan::new(table)?.headers(format))
+}
+
+/// The hash stored in [`RowSpan::key_hash`]: fast, deterministic across processes.
+pub fn key_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (bytes.len() as u64) ^ 0x243F_6A88_85A3_08D3;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let rem = chunks.remainder();
+    if !rem.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rem.len()].copy_from_slice(rem);
+        h = (h ^ u64::from_le_bytes(buf))
+            .wrapping_mul(K)
+            .rotate_left(29);
+    }
+    // murmur3 finaliser: spreads the last multiply over all bits for hash-table use.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+/// Whether free text cannot be written as an unquoted CSV field.
+fn csv_hard(field: &[u8]) -> bool {
+    // `|` rather than `||` so the loop vectorises; the common case scans the whole value anyway.
+    field == CSV_NULL
+        || field.iter().fold(false, |acc, &b| {
+            acc | (b == COLUMN_SEPARATOR) | (b == ROW_DELIMITER)
+        })
+}
+
+enum Field<'a> {
+    Null,
+    Placeholder,
+    Value(Column<'a>),
+}
+
+enum RowError {
+    /// Column index and reason.
+    Value(usize, String),
+    /// Column index whose value cannot be unquoted CSV.
+    Hard(usize),
+    /// Column index whose value a JSON body would change.
+    NotJson(usize),
+}
+
+/// Whether a JSON body would load a rendered (non-NULL) value differently from CSV.
+fn json_unsafe(target: Target, raw: &[u8]) -> bool {
+    match target {
+        // StarRocks' JSON reader maps a JSON null to SQL NULL before looking at the column type.
+        Target::Json => raw.trim_ascii() == b"null",
+        // Unknown types (ARRAY, MAP, …) are embedded as JSON values; text that is not JSON
+        // cannot be.
+        Target::Other => {
+            raw.trim_ascii() == b"null"
+                || serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_err()
+        }
+        Target::VarBinary { .. } => true,
+        _ => false,
+    }
+}
+
+fn field_source<'a>(
+    op: ChangeOp,
+    c: &ColPlan,
+    slot: Option<Column<'a>>,
+) -> Result<Field<'a>, String> {
+    match slot {
+        Some(col) if c.is_key => {
+            if col.value.is_null() {
+                Err("NULL in a primary key column".into())
+            } else {
+                Ok(Field::Value(col))
+            }
+        }
+        _ if op == ChangeOp::Delete => Ok(if c.nullable {
+            Field::Null
+        } else {
+            Field::Placeholder
+        }),
+        Some(col) if col.value.is_null() => {
+            if c.nullable {
+                Ok(Field::Null)
+            } else {
+                Err("NULL in a NOT NULL column".into())
+            }
+        }
+        Some(col) => Ok(Field::Value(col)),
+        // Completeness is checked before encoding starts.
+        None => Err("column missing from the row".into()),
+    }
+}
+
+fn push_key(target: Target, rendered: &[u8], keys: &mut Vec<u8>) {
+    let len_at = keys.len();
+    keys.extend_from_slice(&[0; 4]);
+    value::normalize_key(target, rendered, keys);
+    let len = (keys.len() - len_at - 4) as u32;
+    keys[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+fn op_digit(op: ChangeOp) -> u8 {
+    b'0' + op.op_code()
+}
+
+fn encode_csv(
+    plan: &Plan,
+    op: ChangeOp,
+    slots: &[Option<Column<'_>>],
+    data: &mut Vec<u8>,
+    keys: &mut Vec<u8>,
+    json_incompatible: &mut bool,
+) -> Result<(), RowError> {
+    // A hard value is reported only after the whole row validated, so that a row that fails
+    // anyway does not switch the block to JSON.
+    let mut hard = None;
+    for (i, c) in plan.cols.iter().enumerate() {
+        let start = data.len();
+        match field_source(op, c, slots[i]).map_err(|r| RowError::Value(i, r))? {
+            Field::Null => data.extend_from_slice(CSV_NULL),
+            Field::Placeholder => data.extend_from_slice(c.target.placeholder()),
+            Field::Value(col) => {
+                value::render(c.target, col.kind, col.value, data)
+                    .map_err(|r| RowError::Value(i, r))?;
+                if hard.is_none()
+                    && c.target.free_text()
+                    && (csv_hard(&data[start..])
+                        // Readers may drop a UTF-8 BOM at the start of a body (the `csv` crate
+                        // does; StarRocks is unverified), and any row can end up first.
+                        || (i == 0 && data[start..].starts_with("\u{feff}".as_bytes())))
+                {
+                    hard = Some(i);
+                }
+                if !*json_incompatible {
+                    *json_incompatible = json_unsafe(c.target, &data[start..]);
+                }
+            }
+        }
+        if c.is_key {
+            push_key(c.target, &data[start..], keys);
+        }
+        data.push(COLUMN_SEPARATOR);
+    }
+    if let Some(i) = hard {
+        return Err(RowError::Hard(i));
+    }
+    data.push(op_digit(op));
+    data.push(ROW_DELIMITER);
+    Ok(())
+}
+
+/// Appends a rendered value as a JSON value of the type StarRocks' JSON reader expects.
+fn emit_json(target: Target, raw: &[u8], out: &mut Vec<u8>) {
+    match target {
+        Target::Bool | Target::Int { large: false, .. } | Target::Json | Target::Other => {
+            out.extend_from_slice(raw)
+        }
+        // Strings go through the same text parsers as CSV fields: LARGEINT and DECIMAL stay off
+        // any 64-bit path, and FLOAT avoids the BE's number → double → float double rounding
+        // (`formats/json/numeric_column.cpp`).
+        _ => value::json_string(raw, out),
+    }
+}
+
+fn encode_json(
+    plan: &Plan,
+    op: ChangeOp,
+    slots: &[Option<Column<'_>>],
+    data: &mut Vec<u8>,
+    keys: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), RowError> {
+    data.push(b'{');
+    for (i, c) in plan.cols.iter().enumerate() {
+        data.extend_from_slice(&c.json_key);
+        match field_source(op, c, slots[i]).map_err(|r| RowError::Value(i, r))? {
+            Field::Null => data.extend_from_slice(b"null"),
+            // Unknown types have no JSON placeholder; their text one is an empty string.
+            Field::Placeholder if c.target == Target::Other => data.extend_from_slice(b"\"\""),
+            Field::Placeholder => emit_json(c.target, c.target.placeholder(), data),
+            Field::Value(col) => {
+                scratch.clear();
+                value::render(c.target, col.kind, col.value, scratch)
+                    .map_err(|r| RowError::Value(i, r))?;
+                if json_unsafe(c.target, scratch) {
+                    return Err(RowError::NotJson(i));
+                }
+                emit_json(c.target, scratch, data);
+                if c.is_key {
+                    push_key(c.target, scratch, keys);
+                }
+            }
+        }
+        data.push(b',');
+    }
+    data.extend_from_slice(b"\"__op\":");
+    data.push(op_digit(op));
+    data.push(b'}');
+    Ok(())
+}
+
+/// Rewrites one CSV row of this encoder's making as a JSON object. On error (a value JSON would
+/// change, see [`json_unsafe`]) returns the column index; `out` is then partly written.
+fn transcode_csv_row(plan: &Plan, row: &[u8], out: &mut Vec<u8>) -> Result<(), usize> {
+    let body = row.strip_suffix(&[ROW_DELIMITER]).unwrap_or(row);
+    let mut fields = body.split(|&b| b == COLUMN_SEPARATOR);
+    out.push(b'{');
+    for (i, c) in plan.cols.iter().enumerate() {
+        let f = fields.next().unwrap_or(CSV_NULL);
+        out.extend_from_slice(&c.json_key);
+        if f == CSV_NULL {
+            out.extend_from_slice(b"null");
+        } else if json_unsafe(c.target, f) {
+            return Err(i);
+        } else {
+            emit_json(c.target, f, out);
+        }
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"__op\":");
+    out.extend_from_slice(fields.next().unwrap_or(b"0"));
+    out.push(b'}');
+    Ok(())
+}
+
+fn block_to_json(plan: &Plan, block: &mut EncodedBlock) {
+    if block.format == BodyFormat::Json {
+        return;
+    }
+    // Quoting and key names make JSON larger; a rough reserve avoids most regrowth.
+    let per_row: usize = plan
+        .cols
+        .iter()
+        .map(|c| c.json_key.len() + 3)
+        .sum::<usize>()
+        + 10;
+    let mut out = Vec::with_capacity(block.data.len() + block.rows.len() * per_row);
+    for span in &mut block.rows {
+        let start = out.len();
+        transcode_csv_row(plan, &block.data[span.row.clone()], &mut out)
+            .expect("only JSON-compatible blocks are transcoded");
+        span.row = start..out.len();
+    }
+    block.data = out;
+    block.format = BodyFormat::Json;
+}
+
+/// Gives a vector of slots back its allocation under a new lifetime.
+fn recycle<'x, 'y>(mut v: Vec<Option<Column<'x>>>) -> Vec<Option<Column<'y>>> {
+    v.clear();
+    // In-place collection reuses the buffer: same element layout, and nothing to iterate.
+    v.into_iter().map(|_| None).collect()
+}
+
+/// Encodes rows for one target table into a reusable [`EncodedBlock`].
+#[derive(Debug)]
+pub struct BodyEncoder {
+    plan: Arc<Plan>,
+    block: EncodedBlock,
+    slots: Vec<Option<Column<'static>>>,
+    /// Message column position → (name, target column), from the last message that had a
+    /// column at that position; messages of one table normally repeat the same order.
+    names: Vec<(String, Option<usize>)>,
+    warned: HashSet<String>,
+    unknown: Vec<String>,
+    scratch: Vec<u8>,
+    row_buf: Vec<u8>,
+}
+
+impl BodyEncoder {
+    /// Fails for tables that are not Primary Key tables or have no key.
+    pub fn new(table: &TargetTable) -> Result<BodyEncoder, EncodeError> {
+        Ok(BodyEncoder {
+            plan: Arc::new(Plan::new(table)?),
+            block: EncodedBlock::default(),
+            slots: Vec::new(),
+            names: Vec::new(),
+            warned: HashSet::new(),
+            unknown: Vec::new(),
+            scratch: Vec::new(),
+            row_buf: Vec::new(),
+        })
+    }
+
+    pub fn table(&self) -> &TargetTable {
+        &self.plan.table
+    }
+
+    /// The block being filled.
+    pub fn block(&self) -> &EncodedBlock {
+        &self.block
+    }
+
+    /// Hands the filled block over and starts an empty one (reusing `spare`'s allocations when
+    /// given a block that came back from a flusher).
+    pub fn take_block(&mut self, spare: Option<EncodedBlock>) -> EncodedBlock {
+        let mut next = spare.unwrap_or_default();
+        next.clear();
+        std::mem::replace(&mut self.block, next)
+    }
+
+    /// Message columns that the target lacks, each reported once per encoder; drained.
+    pub fn take_unknown_columns(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.unknown)
+    }
+
+    /// Headers for a body of `format` into this table.
+    pub fn headers(&self, format: BodyFormat) -> Vec<(&'static str, String)> {
+        self.plan.headers(format)
+    }
+
+    /// A builder for a load body into this table.
+    pub fn body_builder(&self, format: BodyFormat) -> Result<BodyBuilder, EncodeError> {
+        BodyBuilder::with_plan(Arc::clone(&self.plan), format)
+    }
+
+    /// Encodes one row change. On error the block is unchanged.
+    pub fn push_row<'a, I>(&mut self, op: ChangeOp, columns: I) -> Result<RowSpan, EncodeError>
+    where
+        I: IntoIterator<Item = Column<'a>>,
+    {
+        let mut slots: Vec<Option<Column<'a>>> = recycle(std::mem::take(&mut self.slots));
+        let result = self.push_slots(op, columns, &mut slots);
+        self.slots = recycle(slots);
+        result
+    }
+
+    fn push_slots<'a, I>(
+        &mut self,
+        op: ChangeOp,
+        columns: I,
+        slots: &mut Vec<Option<Column<'a>>>,
+    ) -> Result<RowSpan, EncodeError>
+    where
+        I: IntoIterator<Item = Column<'a>>,
+    {
+        let plan = &*self.plan;
+        slots.resize(plan.cols.len(), None);
+        for (pos, col) in columns.into_iter().enumerate() {
+            let Some(idx) = resolve(
+                plan,
+                &mut self.names,
+                &mut self.warned,
+                &mut self.unknown,
+                pos,
+                col.name,
+            ) else {
+                continue;
+            };
+            if let Some(prev) = &slots[idx] {
+                return Err(EncodeError::DuplicateColumn {
+                    table: plan.display.clone(),
+                    first: prev.name.to_string(),
+                    second: col.name.to_string(),
+                    target: plan.cols[idx].name.clone(),
+                });
+            }
+            slots[idx] = Some(col);
+        }
+        match op {
+            ChangeOp::Upsert => {
+                if slots.iter().any(Option::is_none) {
+                    return Err(EncodeError::PartialRow {
+                        table: plan.display.clone(),
+                        missing: plan
+                            .cols
+                            .iter()
+                            .zip(slots.iter())
+                            .filter(|(_, s)| s.is_none())
+                            .map(|(c, _)| c.name.clone())
+                            .collect(),
+                    });
+                }
+            }
+            ChangeOp::Delete => {
+                if let Some(&k) = plan.table.key.iter().find(|&&k| slots[k].is_none()) {
+                    return Err(EncodeError::MissingKey {
+                        table: plan.display.clone(),
+                        column: plan.cols[k].name.clone(),
+                    });
+                }
+            }
+        }
+
+        let block = &mut self.block;
+        let mut row_start = block.data.len();
+        let key_start = block.keys.len();
+        let incompatible_before = block.json_incompatible;
+        let attempt = match block.format {
+            BodyFormat::Csv => encode_csv(
+                plan,
+                op,
+                slots,
+                &mut block.data,
+                &mut block.keys,
+                &mut block.json_incompatible,
+            ),
+            BodyFormat::Json => encode_json(
+                plan,
+                op,
+                slots,
+                &mut block.data,
+                &mut block.keys,
+                &mut self.scratch,
+            ),
+        };
+        let Err(e) = attempt else {
+            // JSON loads store VARBINARY strings as they are, not decoded: such tables stay CSV.
+            block.json_incompatible |= plan.has_varbinary;
+            return Ok(finish_row(block, op, row_start, key_start));
+        };
+        block.data.truncate(row_start);
+        block.keys.truncate(key_start);
+        block.json_incompatible = incompatible_before;
+        let i = match e {
+            RowError::Value(i, reason) => return Err(plan.value_error(i, reason)),
+            RowError::NotJson(i) => {
+                return Err(plan.unrepresentable(i, "a JSON body would change this value"));
+            }
+            RowError::Hard(i) => i,
+        };
+        if block.json_incompatible || plan.has_varbinary {
+            return Err(plan.unrepresentable(
+                i,
+                "the value is exactly `\\N` or contains byte 0x01/0x02, which needs a JSON body, \
+                 and this block (or table) holds values JSON loads cannot carry (VARBINARY, or \
+                 JSON null in a JSON column)",
+            ));
+        }
+        // Encode the row as JSON aside first: if that fails too, the block stays CSV.
+        let mut row = std::mem::take(&mut self.row_buf);
+        row.clear();
+        let attempt = encode_json(
+            plan,
+            op,
+            slots,
+            &mut row,
+            &mut block.keys,
+            &mut self.scratch,
+        );
+        if let Err(e) = attempt {
+            block.keys.truncate(key_start);
+            self.row_buf = row;
+            return Err(match e {
+                RowError::Value(i, reason) => plan.value_error(i, reason),
+                RowError::NotJson(j) => plan.unrepresentable(
+                    j,
+                    "the row needs a JSON body (another value is exactly `\\N` or contains \
+                     byte 0x01/0x02) and a JSON body would change this value",
+                ),
+                RowError::Hard(j) => plan.unrepresentable(j, "unencodable value"),
+            });
+        }
+        block_to_json(plan, block);
+        row_start = block.data.len();
+        block.data.extend_from_slice(&row);
+        self.row_buf = row;
+        Ok(finish_row(block, op, row_start, key_start))
+    }
+}
+
+fn finish_row(
+    block: &mut EncodedBlock,
+    op: ChangeOp,
+    row_start: usize,
+    key_start: usize,
+) -> RowSpan {
+    let key = key_start..block.keys.len();
+    let span = RowSpan {
+        key_hash: key_hash(&block.keys[key.clone()]),
+        key,
+        row: row_start..block.data.len(),
+        op,
+    };
+    block.rows.push(span.clone());
+    span
+}
+
+fn resolve(
+    plan: &Plan,
+    names: &mut Vec<(String, Option<usize>)>,
+    warned: &mut HashSet<String>,
+    unknown: &mut Vec<String>,
+    pos: usize,
+    name: &str,
+) -> Option<usize> {
+    if let Some((cached, idx)) = names.get(pos)
+        && cached == name
+    {
+        return *idx;
+    }
+    let idx = plan.table.column_index(name);
+    if idx.is_none() && !warned.contains(name) {
+        warned.insert(name.to_string());
+        unknown.push(name.to_string());
+    }
+    if let Some(entry) = names.get_mut(pos) {
+        entry.0.clear();
+        entry.0.push_str(name);
+        entry.1 = idx;
+    } else {
+        names.push((name.to_string(), idx));
+    }
+    idx
+}
+
+/// Builds one Stream Load body from encoded rows (typically the rows a flusher kept after
+/// collapsing by key), transcoding CSV rows when the body is JSON.
+#[derive(Debug)]
+pub struct BodyBuilder {
+    plan: Arc<Plan>,
+    format: BodyFormat,
+    out: Vec<u8>,
+    rows: usize,
+}
+
+impl BodyBuilder {
+    pub fn new(table: &TargetTable, format: BodyFormat) -> Result<BodyBuilder, EncodeError> {
+        BodyBuilder::with_plan(Arc::new(Plan::new(table)?), format)
+    }
+
+    fn with_plan(plan: Arc<Plan>, format: BodyFormat) -> Result<BodyBuilder, EncodeError> {
+        if format == BodyFormat::Json
+            && let Some(c) = plan
+                .cols
+                .iter()
+                .find(|c| matches!(c.target, Target::VarBinary { .. }))
+        {
+            return Err(EncodeError::Unrepresentable {
+                table: plan.display.clone(),
+                column: c.name.clone(),
+                reason: "JSON loads cannot carry VARBINARY".into(),
+            });
+        }
+        Ok(BodyBuilder {
+            plan,
+            format,
+            out: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    /// Reuses `buf`'s allocation for the body.
+    pub fn with_buffer(mut self, mut buf: Vec<u8>) -> BodyBuilder {
+        buf.clear();
+        buf.extend_from_slice(&self.out);
+        self.out = buf;
+        self
+    }
+
+    pub fn format(&self) -> BodyFormat {
+        self.format
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one row as encoded in a block of `row_format`.
+    pub fn push(&mut self, row_format: BodyFormat, row: &[u8]) -> Result<(), EncodeError> {
+        match (self.format, row_format) {
+            (BodyFormat::Csv, BodyFormat::Csv) => self.out.extend_from_slice(row),
+            (BodyFormat::Csv, BodyFormat::Json) => return Err(EncodeError::FormatMismatch),
+            (BodyFormat::Json, f) => {
+                self.out.push(if self.rows == 0 { b'[' } else { b',' });
+                if f == BodyFormat::Csv {
+                    let start = self.out.len() - 1;
+                    if let Err(i) = transcode_csv_row(&self.plan, row, &mut self.out) {
+                        self.out.truncate(start);
+                        return Err(self
+                            .plan
+                            .unrepresentable(i, "a JSON body would change this value"));
+                    }
+                } else {
+                    self.out.extend_from_slice(row);
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Appends the row `span` of `block`.
+    pub fn push_span(&mut self, block: &EncodedBlock, span: &RowSpan) -> Result<(), EncodeError> {
+        self.push(block.format, block.row_bytes(span))
+    }
+
+    /// Appends every row of `block`.
+    pub fn push_block(&mut self, block: &EncodedBlock) -> Result<(), EncodeError> {
+        if self.format == block.format && self.format == BodyFormat::Csv {
+            self.out.extend_from_slice(&block.data);
+            self.rows += block.rows.len();
+            return Ok(());
+        }
+        for span in &block.rows {
+            self.push_span(block, span)?;
+        }
+        Ok(())
+    }
+
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        self.plan.headers(self.format)
+    }
+
+    /// The body.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.format == BodyFormat::Json {
+            if self.rows == 0 {
+                self.out.push(b'[');
+            }
+            self.out.push(b']');
+        }
+        self.out
+    }
+}
+
+/// Debug rendering of a CSV row with visible separators, for logs and error excerpts.
+pub fn printable_csv_row(row: &[u8]) -> String {
+    let mut s = String::with_capacity(row.len());
+    for chunk in row.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            match ch {
+                '\u{1}' => s.push('|'),
+                '\u{2}' => s.push('⏎'),
+                c if c.is_control() => {
+                    let _ = write!(s, "\\u{{{:x}}}", c as u32);
+                }
+                c => s.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(s, "\\x{b:02x}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;

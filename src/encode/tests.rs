@@ -1,0 +1,498 @@
+use super::*;
+use crate::model::{Value, ValueKind};
+use crate::schema::{StarRocksType, TargetColumn};
+
+fn col(name: &str, ty: &str, nullable: bool, key: bool) -> TargetColumn {
+    TargetColumn::new(name, StarRocksType::parse(ty).unwrap(), nullable, key)
+}
+
+fn orders() -> TargetTable {
+    TargetTable::new(
+        "shop",
+        "orders",
+        vec![
+            col("id", "bigint(20)", false, true),
+            col("status", "varchar(16)", false, false),
+            col("amount", "decimal(10,2)", true, false),
+            col("created_at", "datetime", false, false),
+            col("attrs", "json", true, false),
+        ],
+        TableModel::PrimaryKeys,
+    )
+    .unwrap()
+}
+
+fn c<'a>(name: &'a str, kind: ValueKind, v: &'a str) -> Column<'a> {
+    Column {
+        name,
+        kind,
+        value: Value::Text(v),
+    }
+}
+
+fn n(name: &str) -> Column<'_> {
+    Column {
+        name,
+        kind: ValueKind::Text,
+        value: Value::Null,
+    }
+}
+
+fn order_row<'a>(id: &'a str, status: &'a str) -> Vec<Column<'a>> {
+    vec![
+        c("id", ValueKind::Integer, id),
+        c("status", ValueKind::Text, status),
+        c("amount", ValueKind::Decimal, "99.90"),
+        c("created_at", ValueKind::DateTime, "2024-06-01 10:00:00"),
+        n("attrs"),
+    ]
+}
+
+#[test]
+fn csv_row_bytes_and_headers() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    let span = enc
+        .push_row(ChangeOp::Upsert, order_row("1001", "NEW"))
+        .unwrap();
+    assert_eq!(
+        enc.block().row_bytes(&span),
+        b"1001\x01NEW\x0199.90\x012024-06-01 10:00:00\x01\\N\x010\x02"
+    );
+    assert_eq!(enc.block().format(), BodyFormat::Csv);
+    let h = enc.headers(BodyFormat::Csv);
+    let get = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("format"), Some("csv"));
+    assert_eq!(get("column_separator"), Some("\\x01"));
+    assert_eq!(get("row_delimiter"), Some("\\x02"));
+    assert_eq!(
+        get("columns"),
+        Some("`id`,`status`,`amount`,`created_at`,`attrs`,__op")
+    );
+    assert_eq!(get("strict_mode"), Some("true"));
+    assert_eq!(get("enclose"), None);
+    let h = enc.headers(BodyFormat::Json);
+    let get = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("format"), Some("json"));
+    assert_eq!(get("strip_outer_array"), Some("true"));
+    assert_eq!(get("ignore_json_size"), Some("true"));
+    assert_eq!(get("column_separator"), None);
+}
+
+#[test]
+fn columns_header_quotes_every_identifier() {
+    let t = TargetTable::new(
+        "Shop-EU",
+        "Order Items",
+        vec![
+            col("Order-ID", "bigint", false, true),
+            col("行号", "int", false, true),
+            col("with space", "varchar(8)", true, false),
+            col("back`tick", "varchar(8)", true, false),
+            col("create", "int", true, false),
+        ],
+        TableModel::PrimaryKeys,
+    )
+    .unwrap();
+    assert_eq!(
+        columns_header(&t),
+        "`Order-ID`,`行号`,`with space`,`back``tick`,`create`,__op"
+    );
+}
+
+#[test]
+fn json_rows_and_body() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("1", "a")).unwrap();
+    // A separator byte in text forces JSON; the earlier row is transcoded.
+    let span = enc
+        .push_row(ChangeOp::Upsert, order_row("2", "x\u{1}y"))
+        .unwrap();
+    assert_eq!(enc.block().format(), BodyFormat::Json);
+    assert_eq!(
+        enc.block().row_bytes(&span),
+        br#"{"id":2,"status":"x\u0001y","amount":"99.90","created_at":"2024-06-01 10:00:00","attrs":null,"__op":0}"#
+    );
+    enc.push_row(ChangeOp::Delete, [c("id", ValueKind::Integer, "3")])
+        .unwrap();
+    let block = enc.take_block(None);
+    let mut b = BodyBuilder::new(&orders(), BodyFormat::Json).unwrap();
+    b.push_block(&block).unwrap();
+    let body = b.finish();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([
+            {"id":1,"status":"a","amount":"99.90","created_at":"2024-06-01 10:00:00","attrs":null,"__op":0},
+            {"id":2,"status":"x\u{1}y","amount":"99.90","created_at":"2024-06-01 10:00:00","attrs":null,"__op":0},
+            {"id":3,"status":"","amount":null,"created_at":"1970-01-01 00:00:00","attrs":null,"__op":1},
+        ])
+    );
+    // The encoder keeps producing JSON until the block is taken.
+    assert_eq!(enc.block().format(), BodyFormat::Csv);
+}
+
+#[test]
+fn literal_backslash_n_is_not_null() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("1", "\\N"))
+        .unwrap();
+    assert_eq!(enc.block().format(), BodyFormat::Json);
+    // Only the exact two bytes collide with NULL.
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("1", "\\N "))
+        .unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("2", "\\\\N"))
+        .unwrap();
+    assert_eq!(enc.block().format(), BodyFormat::Csv);
+}
+
+#[test]
+fn mixed_blocks_make_a_json_body() {
+    let mut a = BodyEncoder::new(&orders()).unwrap();
+    let mut b = BodyEncoder::new(&orders()).unwrap();
+    a.push_row(ChangeOp::Upsert, order_row("1", "plain"))
+        .unwrap();
+    b.push_row(ChangeOp::Upsert, order_row("2", "x\u{2}"))
+        .unwrap();
+    let (ba, bb) = (a.take_block(None), b.take_block(None));
+    let format = ba.format().combine(bb.format());
+    assert_eq!(format, BodyFormat::Json);
+    let mut body = a.body_builder(format).unwrap();
+    body.push_span(&ba, &ba.rows()[0]).unwrap();
+    body.push_span(&bb, &bb.rows()[0]).unwrap();
+    assert_eq!(body.rows(), 2);
+    let v: serde_json::Value = serde_json::from_slice(&body.finish()).unwrap();
+    assert_eq!(v[0]["status"], "plain");
+    assert_eq!(v[1]["status"], "x\u{2}");
+    // JSON rows cannot go into a CSV body.
+    let mut csv = BodyBuilder::new(&orders(), BodyFormat::Csv).unwrap();
+    assert_eq!(
+        csv.push_span(&bb, &bb.rows()[0]),
+        Err(EncodeError::FormatMismatch)
+    );
+    assert_eq!(
+        BodyBuilder::new(&orders(), BodyFormat::Json)
+            .unwrap()
+            .finish(),
+        b"[]"
+    );
+}
+
+#[test]
+fn partial_rows_missing_keys_duplicates() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    let err = enc
+        .push_row(
+            ChangeOp::Upsert,
+            [
+                c("id", ValueKind::Integer, "1"),
+                c("status", ValueKind::Text, "x"),
+            ],
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EncodeError::PartialRow {
+            table: "shop.orders".into(),
+            missing: vec!["amount".into(), "created_at".into(), "attrs".into()],
+        }
+    );
+    let err = enc
+        .push_row(ChangeOp::Delete, [c("status", ValueKind::Text, "x")])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EncodeError::MissingKey {
+            table: "shop.orders".into(),
+            column: "id".into()
+        }
+    );
+    let mut row = order_row("1", "x");
+    row.push(c("ID", ValueKind::Integer, "2"));
+    assert!(matches!(
+        enc.push_row(ChangeOp::Upsert, row),
+        Err(EncodeError::DuplicateColumn { .. })
+    ));
+    assert!(enc.block().is_empty());
+}
+
+#[test]
+fn null_rules() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    let mut row = order_row("1", "x");
+    row[0] = n("id");
+    let err = enc.push_row(ChangeOp::Upsert, row).unwrap_err();
+    assert!(
+        matches!(err, EncodeError::Value { ref column, .. } if column == "id"),
+        "{err}"
+    );
+    let err = enc.push_row(ChangeOp::Delete, [n("id")]).unwrap_err();
+    assert!(
+        matches!(err, EncodeError::Value { ref column, .. } if column == "id"),
+        "{err}"
+    );
+    let mut row = order_row("1", "x");
+    row[1] = n("status");
+    let err = enc.push_row(ChangeOp::Upsert, row).unwrap_err();
+    assert!(
+        matches!(err, EncodeError::Value { ref column, .. } if column == "status"),
+        "{err}"
+    );
+    // NULL in a nullable column is fine.
+    let mut row = order_row("1", "x");
+    row[2] = n("amount");
+    enc.push_row(ChangeOp::Upsert, row).unwrap();
+}
+
+#[test]
+fn deletes_ignore_non_key_values() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    // A before image with values that would not even load: only the key matters.
+    let span = enc
+        .push_row(
+            ChangeOp::Delete,
+            [
+                c("status", ValueKind::Text, "far too long for varchar(16)"),
+                c("id", ValueKind::Integer, "7"),
+                c("created_at", ValueKind::DateTime, "0000-00-00 00:00:00"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        enc.block().row_bytes(&span),
+        b"7\x01\x01\\N\x011970-01-01 00:00:00\x01\\N\x011\x02"
+    );
+    assert_eq!(span.op, ChangeOp::Delete);
+}
+
+#[test]
+fn value_errors_name_the_column_and_leave_the_block_alone() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("1", "ok"))
+        .unwrap();
+    let before = enc.block().data().to_vec();
+    let err = enc
+        .push_row(ChangeOp::Upsert, order_row("1", "seventeen bytes!!"))
+        .unwrap_err();
+    match err {
+        EncodeError::Value {
+            table,
+            column,
+            reason,
+        } => {
+            assert_eq!(table, "shop.orders");
+            assert_eq!(column, "status");
+            assert!(reason.contains("17 bytes"), "{reason}");
+        }
+        e => panic!("{e}"),
+    }
+    let mut row = order_row("99999999999999999999", "x");
+    let err = enc.push_row(ChangeOp::Upsert, row.clone()).unwrap_err();
+    assert!(matches!(err, EncodeError::Value { ref column, .. } if column == "id"));
+    row[0] = c("id", ValueKind::Integer, "1");
+    row[2] = c("amount", ValueKind::Decimal, "1.005");
+    let err = enc.push_row(ChangeOp::Upsert, row.clone()).unwrap_err();
+    assert!(matches!(err, EncodeError::Value { ref column, .. } if column == "amount"));
+    row[2] = c("amount", ValueKind::Decimal, "1.00");
+    row[4] = c("attrs", ValueKind::Json, "JSON_REPLACE(attrs, '$.a', 7)");
+    let err = enc.push_row(ChangeOp::Upsert, row.clone()).unwrap_err();
+    assert!(matches!(err, EncodeError::Value { ref column, .. } if column == "attrs"));
+    // A value error after a hard value: still nothing written, still CSV.
+    row[1] = c("status", ValueKind::Text, "\u{1}");
+    let err = enc.push_row(ChangeOp::Upsert, row).unwrap_err();
+    assert!(matches!(err, EncodeError::Value { ref column, .. } if column == "attrs"));
+    assert_eq!(enc.block().data(), &before[..]);
+    assert_eq!(enc.block().len(), 1);
+}
+
+#[test]
+fn unknown_columns_are_dropped_and_reported_once() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    for _ in 0..3 {
+        let mut row = order_row("1", "x");
+        row.insert(2, c("channel", ValueKind::Text, "web"));
+        enc.push_row(ChangeOp::Upsert, row).unwrap();
+    }
+    // Different position, same name: still reported once.
+    let mut row = order_row("1", "x");
+    row.insert(0, c("channel", ValueKind::Text, "web"));
+    enc.push_row(ChangeOp::Upsert, row).unwrap();
+    assert_eq!(enc.take_unknown_columns(), vec!["channel".to_string()]);
+    assert!(enc.take_unknown_columns().is_empty());
+}
+
+#[test]
+fn names_match_case_insensitively() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    let row = vec![
+        c("ID", ValueKind::Integer, "1"),
+        c("Status", ValueKind::Text, "x"),
+        c("AMOUNT", ValueKind::Decimal, "1"),
+        c("created_AT", ValueKind::DateTime, "2024-06-01 10:00:00"),
+        n("Attrs"),
+    ];
+    enc.push_row(ChangeOp::Upsert, row).unwrap();
+    assert!(enc.take_unknown_columns().is_empty());
+}
+
+#[test]
+fn keys_are_normalised_and_hashed() {
+    let t = TargetTable::new(
+        "d",
+        "t",
+        vec![
+            col("ts", "datetime", false, true),
+            col("level", "varchar(8)", false, true),
+            col("msg", "varchar(64)", true, false),
+        ],
+        TableModel::PrimaryKeys,
+    )
+    .unwrap();
+    let mut enc = BodyEncoder::new(&t).unwrap();
+    let row = |ts: &'static str, level: &'static str, msg: &'static str| {
+        vec![
+            c("ts", ValueKind::DateTime, ts),
+            c("level", ValueKind::Text, level),
+            c("msg", ValueKind::Text, msg),
+        ]
+    };
+    let a = enc
+        .push_row(
+            ChangeOp::Upsert,
+            row("2024-06-01 10:11:00.000100", "INFO", "a"),
+        )
+        .unwrap();
+    let b = enc
+        .push_row(
+            ChangeOp::Upsert,
+            row("2024-06-01 10:11:00.0001", "INFO", "b"),
+        )
+        .unwrap();
+    let c2 = enc
+        .push_row(
+            ChangeOp::Upsert,
+            row("2024-06-01 10:11:00.0001", "INFO2", "c"),
+        )
+        .unwrap();
+    // Length prefixes keep ("ab","c") and ("a","bc") apart.
+    let d = enc
+        .push_row(ChangeOp::Delete, row("2024-06-01 10:11:00", "I", "x"))
+        .unwrap();
+    let block = enc.block();
+    assert_eq!(block.key_bytes(&a), block.key_bytes(&b));
+    assert_eq!(a.key_hash, b.key_hash);
+    assert_ne!(block.key_bytes(&a), block.key_bytes(&c2));
+    assert_ne!(a.key_hash, c2.key_hash);
+    assert_eq!(
+        block.key_bytes(&d),
+        b"\x13\0\0\x002024-06-01 10:11:00\x01\0\0\0I"
+    );
+    assert_eq!(key_hash(block.key_bytes(&d)), d.key_hash);
+}
+
+#[test]
+fn varbinary_tables_refuse_hard_text() {
+    let t = TargetTable::new(
+        "d",
+        "t",
+        vec![
+            col("id", "int", false, true),
+            col("name", "varchar(8)", true, false),
+            col("blob", "varbinary", true, false),
+        ],
+        TableModel::PrimaryKeys,
+    )
+    .unwrap();
+    let mut enc = BodyEncoder::new(&t).unwrap();
+    let err = enc
+        .push_row(
+            ChangeOp::Upsert,
+            [
+                c("id", ValueKind::Integer, "1"),
+                c("name", ValueKind::Text, "\\N"),
+                Column {
+                    name: "blob",
+                    kind: ValueKind::Binary,
+                    value: Value::Bytes(&[1, 2]),
+                },
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(err, EncodeError::Unrepresentable { ref column, .. } if column == "name"));
+    assert!(enc.block().is_empty());
+    assert!(BodyBuilder::new(&t, BodyFormat::Json).is_err());
+    let span = enc
+        .push_row(
+            ChangeOp::Upsert,
+            [
+                c("id", ValueKind::Integer, "1"),
+                c("name", ValueKind::Text, "ok"),
+                Column {
+                    name: "blob",
+                    kind: ValueKind::Binary,
+                    value: Value::Bytes(&[0xFF, 0xFE, 0x3C, 0x26, 0x2D]),
+                },
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        enc.block().row_bytes(&span),
+        b"1\x01ok\x01//48Ji0=\x010\x02"
+    );
+}
+
+#[test]
+fn only_primary_key_tables() {
+    let mut t = orders();
+    t.model = TableModel::Duplicate;
+    assert!(matches!(
+        BodyEncoder::new(&t),
+        Err(EncodeError::NotPrimaryKey { .. })
+    ));
+    let t = TargetTable::new(
+        "d",
+        "t",
+        vec![col("a", "int", true, false)],
+        TableModel::PrimaryKeys,
+    )
+    .unwrap();
+    assert!(matches!(
+        BodyEncoder::new(&t),
+        Err(EncodeError::NoKey { .. })
+    ));
+}
+
+#[test]
+fn take_block_reuses_spare_allocations() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    for i in 0..100 {
+        let id = i.to_string();
+        enc.push_row(ChangeOp::Upsert, order_row(&id, "x")).unwrap();
+    }
+    let full = enc.take_block(None);
+    assert_eq!(full.len(), 100);
+    assert!(enc.block().is_empty());
+    let cap = full.data().len();
+    let mut spare = full;
+    spare.clear();
+    let _ = enc.take_block(Some(spare));
+    assert!(enc.block.data.capacity() >= cap);
+}
+
+#[test]
+fn recycled_slots_keep_their_buffer() {
+    let mut v: Vec<Option<Column<'static>>> = Vec::with_capacity(16);
+    v.push(None);
+    let p = v.as_ptr() as usize;
+    let w: Vec<Option<Column<'_>>> = recycle(v);
+    assert_eq!(w.as_ptr() as usize, p);
+    assert!(w.capacity() >= 16);
+}
+
+#[test]
+fn printable_rows() {
+    assert_eq!(
+        printable_csv_row(b"1\x01a\tb\x01\\N\x010\x02"),
+        "1|a\\u{9}b|\\N|0⏎"
+    );
+}

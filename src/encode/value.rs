@@ -1,0 +1,817 @@
+//! One value → the text StarRocks parses for the target column type.
+//!
+//! Every function appends to a caller-owned buffer and allocates only to describe an error.
+
+use crate::model::{Value, ValueKind};
+use crate::schema::{MAX_VARCHAR_LEN, StarRocksType};
+
+/// What a target column needs, precomputed from its [`StarRocksType`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    Bool,
+    Int { min: i128, max: i128, large: bool },
+    Float { single: bool },
+    Decimal { precision: u8, scale: u8 },
+    Date,
+    DateTime,
+    Text { max: u32 },
+    Json,
+    VarBinary { max: u32 },
+    Other,
+}
+
+/// JSON column values are capped at 16 MB (starrocks.md §5.3).
+const MAX_JSON_LEN: usize = 16 * 1024 * 1024;
+
+impl Target {
+    pub(crate) fn of(ty: &StarRocksType) -> Target {
+        match ty {
+            StarRocksType::Boolean => Target::Bool,
+            StarRocksType::TinyInt => Target::int(i8::MIN as i128, i8::MAX as i128),
+            StarRocksType::SmallInt => Target::int(i16::MIN as i128, i16::MAX as i128),
+            StarRocksType::Int => Target::int(i32::MIN as i128, i32::MAX as i128),
+            StarRocksType::BigInt => Target::int(i64::MIN as i128, i64::MAX as i128),
+            StarRocksType::LargeInt => Target::Int {
+                min: i128::MIN,
+                max: i128::MAX,
+                large: true,
+            },
+            StarRocksType::Float => Target::Float { single: true },
+            StarRocksType::Double => Target::Float { single: false },
+            StarRocksType::Decimal { precision, scale } => Target::Decimal {
+                precision: *precision,
+                scale: *scale,
+            },
+            StarRocksType::Date => Target::Date,
+            StarRocksType::DateTime => Target::DateTime,
+            StarRocksType::Char(n) | StarRocksType::Varchar(n) => Target::Text { max: *n },
+            StarRocksType::Json => Target::Json,
+            StarRocksType::VarBinary(n) => Target::VarBinary {
+                max: n.unwrap_or(MAX_VARCHAR_LEN),
+            },
+            StarRocksType::Other(_) => Target::Other,
+        }
+    }
+
+    fn int(min: i128, max: i128) -> Target {
+        Target::Int {
+            min,
+            max,
+            large: false,
+        }
+    }
+
+    /// Whether the rendered text can be arbitrary user text (and so may collide with the CSV
+    /// framing). Every other rendering is validated ASCII without control bytes.
+    pub(crate) fn free_text(self) -> bool {
+        matches!(self, Target::Text { .. } | Target::Json | Target::Other)
+    }
+
+    /// A valid value for a NOT NULL column whose content does not matter (non-key columns of a
+    /// delete row, which StarRocks ignores but still parses).
+    pub(crate) fn placeholder(self) -> &'static [u8] {
+        match self {
+            Target::Bool | Target::Int { .. } | Target::Float { .. } | Target::Decimal { .. } => {
+                b"0"
+            }
+            Target::Date => b"1970-01-01",
+            Target::DateTime => b"1970-01-01 00:00:00",
+            // Not `null`: a JSON load reads that as SQL NULL.
+            Target::Json => b"{}",
+            Target::Text { .. } | Target::VarBinary { .. } | Target::Other => b"",
+        }
+    }
+}
+
+/// Appends the StarRocks text of a non-NULL value for `target`. On error `out` may hold a partial
+/// value; the caller truncates.
+pub(crate) fn render(
+    target: Target,
+    kind: ValueKind,
+    value: Value<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let text = match value {
+        Value::Null => return Err("NULL where a value is required".into()),
+        Value::Text(s) => s,
+        Value::Bytes(b) => return render_bytes(target, b, out),
+    };
+    match target {
+        Target::Bool => render_bool(text, out),
+        Target::Int { min, max, large } => render_int(text, kind, min, max, large, out),
+        Target::Float { single } => render_float(text, single, out),
+        Target::Decimal { precision, scale } => render_decimal(text, precision, scale, out),
+        Target::Date => render_date(text, out),
+        Target::DateTime => render_datetime(text, out),
+        Target::Text { max } => {
+            check_len(text.len(), max, "VARCHAR/CHAR")?;
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+        Target::Json => {
+            if text.len() > MAX_JSON_LEN {
+                return Err(format!(
+                    "JSON value of {} bytes exceeds StarRocks' 16 MB limit",
+                    text.len()
+                ));
+            }
+            // IgnoredAny validates without building anything, so this stays allocation-free.
+            if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+                return Err(format!("not a JSON document: {}", excerpt(text)));
+            }
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+        Target::VarBinary { .. } => render_bytes(target, text.as_bytes(), out),
+        Target::Other => {
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
+        }
+    }
+}
+
+fn render_bytes(target: Target, b: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    match target {
+        Target::VarBinary { max } => {
+            check_len(b.len(), max, "VARBINARY")?;
+            base64_encode(b, out);
+            Ok(())
+        }
+        Target::Text { max } => {
+            check_len(b.len() * 2, max, "VARCHAR/CHAR (as hex)")?;
+            hex_upper(b, out);
+            Ok(())
+        }
+        _ => Err("binary value for a column that is neither VARBINARY nor VARCHAR/CHAR".into()),
+    }
+}
+
+fn check_len(len: usize, max: u32, what: &str) -> Result<(), String> {
+    if len > max as usize {
+        Err(format!("{len} bytes do not fit {what}({max})"))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn excerpt(s: &str) -> String {
+    let mut end = s.len().min(64);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < s.len() {
+        format!("{:?}…", &s[..end])
+    } else {
+        format!("{s:?}")
+    }
+}
+
+fn render_bool(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    let v = match text {
+        "1" => true,
+        "0" => false,
+        t if t.eq_ignore_ascii_case("true") => true,
+        t if t.eq_ignore_ascii_case("false") => false,
+        _ => {
+            return Err(format!(
+                "{} is not a BOOLEAN (1/0/true/false)",
+                excerpt(text)
+            ));
+        }
+    };
+    out.push(if v { b'1' } else { b'0' });
+    Ok(())
+}
+
+/// Splits `-?digits(.zeros)?` into (negative, digits without leading zeros). A fraction is
+/// accepted only when it is all zeros (an exact integer written as a decimal).
+fn split_integer(text: &str) -> Option<(bool, &str)> {
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if let Some(f) = frac
+        && (f.is_empty() || !f.bytes().all(|b| b == b'0'))
+    {
+        return None;
+    }
+    let digits = int.trim_start_matches('0');
+    Some((neg, if digits.is_empty() { "0" } else { digits }))
+}
+
+fn render_int(
+    text: &str,
+    kind: ValueKind,
+    min: i128,
+    max: i128,
+    large: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    if kind == ValueKind::Boolean {
+        return render_bool(text, out);
+    }
+    let Some((neg, digits)) = split_integer(text) else {
+        return Err(format!("{} is not an integer", excerpt(text)));
+    };
+    let range_err = || {
+        format!(
+            "{} is out of range [{min}, {max}]{}",
+            excerpt(text),
+            if large { " (LARGEINT)" } else { "" }
+        )
+    };
+    // 39 digits is the widest i128; anything longer is out of every integer range.
+    if digits.len() > 39 {
+        return Err(range_err());
+    }
+    let mut v: i128 = 0;
+    for b in digits.bytes() {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| {
+                if neg {
+                    v.checked_sub((b - b'0') as i128)
+                } else {
+                    v.checked_add((b - b'0') as i128)
+                }
+            })
+            .ok_or_else(range_err)?;
+    }
+    if v < min || v > max {
+        return Err(range_err());
+    }
+    if neg && digits != "0" {
+        out.push(b'-');
+    }
+    out.extend_from_slice(digits.as_bytes());
+    Ok(())
+}
+
+/// The JSON number grammar, which is also what Java's `Double.toString` produces and what
+/// StarRocks' float parser accepts.
+pub(crate) fn is_json_number(s: &[u8]) -> bool {
+    let mut i = 0;
+    if s.first() == Some(&b'-') {
+        i += 1;
+    }
+    match s.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            while s.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        _ => return false,
+    }
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while s.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(s.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let start = i;
+        while s.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    i == s.len()
+}
+
+fn render_float(text: &str, single: bool, out: &mut Vec<u8>) -> Result<(), String> {
+    if !is_json_number(text.as_bytes()) {
+        return Err(format!("{} is not a finite number", excerpt(text)));
+    }
+    // Only an exponent can push a value past the type's range; plain digits up to ~300 chars
+    // cannot come from a FLOAT/DOUBLE source.
+    if single || text.bytes().any(|b| b == b'e' || b == b'E') || text.len() > 300 {
+        // Parse at the target width: Java's shortest FLOAT text (`3.4028235E38`) is above
+        // f32::MAX as an f64 but rounds to it as an f32, as in StarRocks.
+        let finite = if single {
+            text.parse::<f32>().is_ok_and(f32::is_finite)
+        } else {
+            text.parse::<f64>().is_ok_and(f64::is_finite)
+        };
+        if !finite {
+            return Err(format!(
+                "{} is out of range for {}",
+                excerpt(text),
+                if single { "FLOAT" } else { "DOUBLE" }
+            ));
+        }
+    }
+    out.extend_from_slice(text.as_bytes());
+    Ok(())
+}
+
+fn render_decimal(text: &str, precision: u8, scale: u8, out: &mut Vec<u8>) -> Result<(), String> {
+    let bad = || format!("{} is not a plain decimal number", excerpt(text));
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (body.contains('.') && frac.is_empty())
+    {
+        return Err(bad());
+    }
+    let int = int.trim_start_matches('0');
+    let int_room = (precision - scale) as usize;
+    if int.len() > int_room {
+        return Err(format!(
+            "{} does not fit DECIMAL({precision},{scale}): {} integer digits, room for {int_room}",
+            excerpt(text),
+            int.len()
+        ));
+    }
+    let keep = frac.len().min(scale as usize);
+    if !frac.as_bytes()[keep..].iter().all(|&b| b == b'0') {
+        return Err(format!(
+            "{} has more than {scale} significant fraction digits for DECIMAL({precision},{scale}); \
+             StarRocks would round it",
+            excerpt(text)
+        ));
+    }
+    if neg {
+        out.push(b'-');
+    }
+    out.extend_from_slice(if int.is_empty() { b"0" } else { int.as_bytes() });
+    if keep > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&frac.as_bytes()[..keep]);
+    }
+    Ok(())
+}
+
+fn two(b: &[u8], i: usize) -> Option<u32> {
+    let (h, l) = (*b.get(i)?, *b.get(i + 1)?);
+    (h.is_ascii_digit() && l.is_ascii_digit()).then(|| (h - b'0') as u32 * 10 + (l - b'0') as u32)
+}
+
+/// Validates `YYYY-MM-DD` at the start of `b` against StarRocks' range (0000-01-01..9999-12-31,
+/// real calendar days).
+fn valid_date(b: &[u8]) -> bool {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let (Some(yh), Some(yl), Some(m), Some(d)) = (two(b, 0), two(b, 2), two(b, 5), two(b, 8))
+    else {
+        return false;
+    };
+    let y = yh * 100 + yl;
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+/// Validates ` HH:MM:SS[.f{1,9}]` at `b[10..]`; returns the number of fraction digits.
+fn valid_time_part(b: &[u8]) -> Option<usize> {
+    if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, mi, s) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
+    if h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    if b.len() == 19 {
+        return Some(0);
+    }
+    let frac = &b[20..];
+    (b[19] == b'.' && (1..=9).contains(&frac.len()) && frac.iter().all(u8::is_ascii_digit))
+        .then_some(frac.len())
+}
+
+fn render_date(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    let b = text.as_bytes();
+    if !valid_date(b) {
+        return Err(format!(
+            "{} is not a valid DATE (0000-01-01..9999-12-31)",
+            excerpt(text)
+        ));
+    }
+    if b.len() > 10 {
+        let frac = valid_time_part(b).ok_or_else(|| format!("{} is not a DATE", excerpt(text)))?;
+        let midnight =
+            &b[11..19] == b"00:00:00" && (frac == 0 || b[20..].iter().all(|&c| c == b'0'));
+        if !midnight {
+            return Err(format!(
+                "{} has a time of day; a DATE column would drop it",
+                excerpt(text)
+            ));
+        }
+    }
+    out.extend_from_slice(&b[..10]);
+    Ok(())
+}
+
+fn render_datetime(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    let b = text.as_bytes();
+    if !valid_date(b) {
+        return Err(format!(
+            "{} is not a valid DATETIME (0000-01-01..9999-12-31)",
+            excerpt(text)
+        ));
+    }
+    if b.len() == 10 {
+        out.extend_from_slice(b);
+        out.extend_from_slice(b" 00:00:00");
+        return Ok(());
+    }
+    let frac = valid_time_part(b).ok_or_else(|| {
+        format!(
+            "{} is not a DATETIME (YYYY-MM-DD HH:MM:SS[.ffffff])",
+            excerpt(text)
+        )
+    })?;
+    if frac > 6 {
+        if !b[26..].iter().all(|&c| c == b'0') {
+            return Err(format!(
+                "{} has sub-microsecond digits; StarRocks DATETIME keeps microseconds",
+                excerpt(text)
+            ));
+        }
+        out.extend_from_slice(&b[..26]);
+    } else {
+        out.extend_from_slice(b);
+    }
+    Ok(())
+}
+
+/// Appends the key form of an already rendered value: equal keys in StarRocks give equal bytes.
+/// Only DATETIME has several spellings of one value (`…:00` vs `…:00.000`).
+pub(crate) fn normalize_key(target: Target, rendered: &[u8], out: &mut Vec<u8>) {
+    if target == Target::DateTime && rendered.len() > 19 {
+        let mut end = rendered.len();
+        while rendered[end - 1] == b'0' {
+            end -= 1;
+        }
+        if rendered[end - 1] == b'.' {
+            end -= 1;
+        }
+        out.extend_from_slice(&rendered[..end]);
+    } else {
+        out.extend_from_slice(rendered);
+    }
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex_upper(b: &[u8], out: &mut Vec<u8>) {
+    out.reserve(b.len() * 2);
+    for &byte in b {
+        out.push(HEX_UPPER[(byte >> 4) as usize]);
+        out.push(HEX_UPPER[(byte & 0xF) as usize]);
+    }
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding — what the BE's CSV VARBINARY reader decodes.
+pub(crate) fn base64_encode(b: &[u8], out: &mut Vec<u8>) {
+    out.reserve(b.len().div_ceil(3) * 4);
+    let mut chunks = b.chunks_exact(3);
+    for c in &mut chunks {
+        let n = (c[0] as u32) << 16 | (c[1] as u32) << 8 | c[2] as u32;
+        out.extend_from_slice(&[
+            B64[(n >> 18) as usize & 63],
+            B64[(n >> 12) as usize & 63],
+            B64[(n >> 6) as usize & 63],
+            B64[n as usize & 63],
+        ]);
+    }
+    match *chunks.remainder() {
+        [a] => {
+            let n = (a as u32) << 16;
+            out.extend_from_slice(&[B64[(n >> 18) as usize & 63], B64[(n >> 12) as usize & 63]]);
+            out.extend_from_slice(b"==");
+        }
+        [a, c] => {
+            let n = (a as u32) << 16 | (c as u32) << 8;
+            out.extend_from_slice(&[
+                B64[(n >> 18) as usize & 63],
+                B64[(n >> 12) as usize & 63],
+                B64[(n >> 6) as usize & 63],
+                b'=',
+            ]);
+        }
+        _ => {}
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn json_string(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1F => {
+                out.extend_from_slice(&s[run..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX_UPPER[(b >> 4) as usize]);
+                out.push(HEX_UPPER[(b & 0xF) as usize]);
+                run = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&s[run..i]);
+        out.extend_from_slice(esc);
+        run = i + 1;
+    }
+    out.extend_from_slice(&s[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(target: Target, kind: ValueKind, v: &str) -> Result<String, String> {
+        let mut out = Vec::new();
+        render(target, kind, Value::Text(v), &mut out).map(|()| String::from_utf8(out).unwrap())
+    }
+
+    fn ty(t: &str) -> Target {
+        Target::of(&StarRocksType::parse(t).unwrap())
+    }
+
+    #[test]
+    fn integers_are_range_checked_and_normalised() {
+        let i = ValueKind::Integer;
+        assert_eq!(r(ty("tinyint"), i, "127").unwrap(), "127");
+        assert_eq!(r(ty("tinyint"), i, "-128").unwrap(), "-128");
+        assert!(r(ty("tinyint"), i, "128").is_err());
+        assert!(r(ty("tinyint"), i, "-129").is_err());
+        assert!(r(ty("smallint"), i, "32768").is_err());
+        assert_eq!(r(ty("int"), i, "-2147483648").unwrap(), "-2147483648");
+        assert!(r(ty("int"), i, "4294967295").is_err());
+        assert_eq!(
+            r(ty("bigint"), i, "9223372036854775807").unwrap(),
+            "9223372036854775807"
+        );
+        assert!(r(ty("bigint"), i, "18446744073709551615").is_err());
+        assert_eq!(
+            r(ty("largeint"), i, "18446744073709551615").unwrap(),
+            "18446744073709551615"
+        );
+        assert_eq!(
+            r(
+                ty("largeint"),
+                i,
+                "-170141183460469231731687303715884105728"
+            )
+            .unwrap(),
+            "-170141183460469231731687303715884105728"
+        );
+        assert!(r(ty("largeint"), i, "170141183460469231731687303715884105728").is_err());
+        assert!(r(ty("largeint"), i, "1".repeat(80).as_str()).is_err());
+        assert_eq!(r(ty("int"), i, "007").unwrap(), "7");
+        assert_eq!(r(ty("int"), i, "-0").unwrap(), "0");
+        assert_eq!(r(ty("int"), ValueKind::Decimal, "5.000").unwrap(), "5");
+        assert!(r(ty("int"), ValueKind::Decimal, "5.5").is_err());
+        assert_eq!(r(ty("int"), ValueKind::Boolean, "true").unwrap(), "1");
+        for bad in ["", "-", "abc", "1e3", "1.", " 1", "+1", "0x10"] {
+            assert!(r(ty("bigint"), i, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        let k = ValueKind::Integer;
+        assert_eq!(r(ty("boolean"), k, "1").unwrap(), "1");
+        assert_eq!(r(ty("boolean"), k, "0").unwrap(), "0");
+        assert_eq!(r(ty("boolean"), ValueKind::Boolean, "true").unwrap(), "1");
+        assert_eq!(r(ty("boolean"), ValueKind::Boolean, "FALSE").unwrap(), "0");
+        assert!(r(ty("boolean"), k, "5").is_err());
+        assert!(r(ty("boolean"), k, "yes").is_err());
+    }
+
+    #[test]
+    fn floats_pass_java_forms_and_reject_the_rest() {
+        let f = ValueKind::Float;
+        for ok in [
+            "1.0E308",
+            "-4.9E-324",
+            "-0.0",
+            "0.1",
+            "100.0",
+            "1.2345678901234567E7",
+        ] {
+            assert_eq!(r(ty("double"), f, ok).unwrap(), ok);
+        }
+        for ok in ["3.4028235E38", "1.4E-45", "-0.0"] {
+            assert_eq!(r(ty("float"), f, ok).unwrap(), ok);
+        }
+        assert!(r(ty("float"), f, "1.0E308").is_err());
+        for bad in [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1e400",
+            ".5",
+            "1.",
+            "01",
+            "+1",
+            "",
+        ] {
+            assert!(r(ty("double"), f, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        let d = ValueKind::Decimal;
+        assert_eq!(r(ty("decimal(10,2)"), d, "99.90").unwrap(), "99.90");
+        assert_eq!(r(ty("decimal(10,2)"), d, "-0.00").unwrap(), "-0.00");
+        assert_eq!(
+            r(ty("decimal(10,2)"), d, "12345678.9").unwrap(),
+            "12345678.9"
+        );
+        assert!(r(ty("decimal(10,2)"), d, "123456789.9").is_err());
+        assert!(r(ty("decimal(10,2)"), d, "1.005").is_err());
+        assert_eq!(r(ty("decimal(10,2)"), d, "1.500").unwrap(), "1.50");
+        assert_eq!(r(ty("decimal(10,0)"), d, "7.000").unwrap(), "7");
+        assert_eq!(r(ty("decimal(5,2)"), d, "000123.45").unwrap(), "123.45");
+        let big = "99999999999999999999999999999999999.999999999999999999999999999999";
+        assert_eq!(r(ty("decimal(65,30)"), d, big).unwrap(), big);
+        assert!(r(ty("decimal(38,30)"), d, big).is_err());
+        assert!(r(ty("decimal(38,10)"), d, big).is_err());
+        for bad in ["1e5", "1.0E308", "abc", "", ".5", "5.", "--1", "1.2.3"] {
+            assert!(r(ty("decimal(38,10)"), d, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates_and_datetimes() {
+        let k = ValueKind::DateTime;
+        assert_eq!(r(ty("date"), k, "2024-02-29").unwrap(), "2024-02-29");
+        assert_eq!(
+            r(ty("date"), k, "2024-06-01 00:00:00").unwrap(),
+            "2024-06-01"
+        );
+        assert_eq!(
+            r(ty("date"), k, "2024-06-01 00:00:00.000").unwrap(),
+            "2024-06-01"
+        );
+        assert!(r(ty("date"), k, "2024-06-01 00:00:01").is_err());
+        for bad in [
+            "0000-00-00",
+            "2024-00-10",
+            "2024-02-30",
+            "2023-02-29",
+            "2024-02-00",
+            "10000-01-01",
+            "2024-6-1",
+            "",
+        ] {
+            assert!(r(ty("date"), k, bad).is_err(), "{bad:?}");
+            assert!(r(ty("datetime"), k, bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(r(ty("date"), k, "0000-02-29").unwrap(), "0000-02-29");
+        assert_eq!(
+            r(ty("datetime"), k, "9999-12-31 23:59:59.999999").unwrap(),
+            "9999-12-31 23:59:59.999999"
+        );
+        assert_eq!(
+            r(ty("datetime"), k, "2024-06-01 10:00:00.123").unwrap(),
+            "2024-06-01 10:00:00.123"
+        );
+        assert_eq!(
+            r(ty("datetime"), k, "2024-06-01").unwrap(),
+            "2024-06-01 00:00:00"
+        );
+        assert_eq!(
+            r(ty("datetime"), k, "2024-06-01 10:00:00.123456000").unwrap(),
+            "2024-06-01 10:00:00.123456"
+        );
+        for bad in [
+            "2024-06-01 24:00:00",
+            "2024-06-01 10:60:00",
+            "2024-06-01T10:00:00",
+            "2024-06-01 10:00:00.",
+            "2024-06-01 10:00:00.1234567",
+            "2024-06-01 10:00:00Z",
+            "0000-00-00 00:00:00",
+        ] {
+            assert!(r(ty("datetime"), k, bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_json_binary() {
+        let t = ValueKind::Text;
+        assert_eq!(r(ty("varchar(3)"), t, "abc").unwrap(), "abc");
+        assert!(r(ty("varchar(3)"), t, "abcd").is_err());
+        // Lengths are bytes: three CJK characters are nine bytes.
+        assert!(r(ty("varchar(8)"), t, "张三李").is_err());
+        assert_eq!(r(ty("varchar(9)"), t, "张三李").unwrap(), "张三李");
+        assert!(r(ty("char(2)"), t, "abc").is_err());
+        assert_eq!(r(ty("json"), ValueKind::Json, "null").unwrap(), "null");
+        assert_eq!(
+            r(ty("json"), ValueKind::Json, "{\"a\": [1, 2.5]}").unwrap(),
+            "{\"a\": [1, 2.5]}"
+        );
+        assert!(r(ty("json"), ValueKind::Json, "JSON_REPLACE(c, '$.a', 7)").is_err());
+        assert!(r(ty("json"), ValueKind::Json, "").is_err());
+
+        let mut out = Vec::new();
+        render(
+            ty("varbinary(16)"),
+            ValueKind::Binary,
+            Value::Bytes(&[0xFF, 0xFE, 0x3C, 0x26, 0x2D]),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, b"//48Ji0=");
+        out.clear();
+        render(
+            ty("varchar(10)"),
+            ValueKind::Binary,
+            Value::Bytes(&[0x00, 0x01, 0x7F, 0x80]),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, b"00017F80");
+        assert!(
+            render(
+                ty("varbinary(2)"),
+                ValueKind::Binary,
+                Value::Bytes(&[1, 2, 3]),
+                &mut out
+            )
+            .is_err()
+        );
+        assert!(render(ty("int"), ValueKind::Binary, Value::Bytes(&[1]), &mut out).is_err());
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            let mut out = Vec::new();
+            base64_encode(raw.as_bytes(), &mut out);
+            assert_eq!(out, enc.as_bytes());
+        }
+    }
+
+    #[test]
+    fn json_strings_round_trip_through_serde() {
+        let s = "quote:\" backslash:\\ nl:\n cr:\r tab:\t nul:\u{0} bell:\u{7} ls:\u{2028} 🚀 \u{1}\u{2}";
+        let mut out = Vec::new();
+        json_string(s.as_bytes(), &mut out);
+        let back: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn datetime_keys_ignore_trailing_fraction_zeros() {
+        let mut a = Vec::new();
+        normalize_key(Target::DateTime, b"2024-06-01 10:00:00.000", &mut a);
+        assert_eq!(a, b"2024-06-01 10:00:00");
+        a.clear();
+        normalize_key(Target::DateTime, b"2024-06-01 10:00:00.120", &mut a);
+        assert_eq!(a, b"2024-06-01 10:00:00.12");
+    }
+}
