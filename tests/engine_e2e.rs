@@ -15,6 +15,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use starpipe_perf::model::ExpectedState;
 use starpipe_perf::workload::{Format, Message, Workload};
 
+/// A nullable text column read back from StarRocks.
+type Text = Option<String>;
+
 /// One test's world: its own database, topic and group.
 struct World {
     name: String,
@@ -359,7 +362,7 @@ fn example_values_arrive_exactly() {
         w.log_text("run")
     );
     let mut conn = mysql_conn();
-    let num: Vec<(i32, Option<String>, Option<String>, Option<String>)> = conn
+    let num: Vec<(i32, Text, Text, Text)> = conn
         .query(format!(
             "SELECT id, c_big_u, c_big, c_dec FROM {db}.num_demo ORDER BY id"
         ))
@@ -374,7 +377,7 @@ fn example_values_arrive_exactly() {
         )
     );
     assert_eq!(num.len(), 4);
-    let zero: Vec<(i32, Option<String>, Option<String>, Option<i32>)> = conn
+    let zero: Vec<(i32, Text, Text, Option<i32>)> = conn
         .query(format!(
             "SELECT id, c_date, c_dt, c_year FROM {db}.time_demo WHERE id IN (1, 2) ORDER BY id"
         ))
