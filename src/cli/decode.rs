@@ -16,8 +16,7 @@ use anyhow::Context;
 use serde_json::{Map, Value as Json};
 
 use super::{DecodeArgs, Format as CliFormat};
-use crate::config as cfg;
-use crate::decode::{DecodeOptions, Decoded, Decoder, Format, ZeroDatePolicy, ZoneSettings};
+use crate::decode::{Decoded, Decoder, Format};
 use crate::model::Value;
 
 /// Runs `starpipe decode`.
@@ -26,19 +25,10 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(problems) => anyhow::bail!("{problems}"),
     };
-    let mut options = DecodeOptions::new(match args.format {
+    let options = settings.decode_options(match args.format {
         CliFormat::Canal => Format::Canal,
         CliFormat::Cloudcanal => Format::CloudCanal,
     });
-    options.zero_date = match settings.default_zero_date {
-        cfg::ZeroDatePolicy::Null => ZeroDatePolicy::Null,
-        cfg::ZeroDatePolicy::Error => ZeroDatePolicy::Error,
-        cfg::ZeroDatePolicy::Replace(s) => ZeroDatePolicy::Replace(s),
-    };
-    options.zones = ZoneSettings {
-        source: settings.source_timezone.tz().clone(),
-        target: settings.target_timezone.map(|z| z.tz().clone()),
-    };
     let keys: HashMap<String, Vec<String>> = args
         .pk
         .iter()

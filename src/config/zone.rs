@@ -118,18 +118,8 @@ impl Serialize for Zone {
     }
 }
 
-/// What to do with a zero or zero-in-date DATE/DATETIME/TIMESTAMP value (`0000-00-00`,
-/// `2024-02-00 00:00:00`), which StarRocks cannot store (`defaultZeroDate`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum ZeroDatePolicy {
-    /// `null` (default): send NULL.
-    #[default]
-    Null,
-    /// `error`: treat the message as bad data.
-    Error,
-    /// A replacement literal, validated as `YYYY-MM-DD[ HH:MM:SS[.ffffff]]`.
-    Replace(String),
-}
+/// `defaultZeroDate`: the decoder's policy, parsed and printed here.
+pub use crate::decode::ZeroDatePolicy;
 
 /// Why a `defaultZeroDate` value was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -231,6 +221,17 @@ impl Default for DecodeSettings {
 }
 
 impl DecodeSettings {
+    /// The decoder options for `format` with these settings.
+    pub fn decode_options(&self, format: crate::decode::Format) -> crate::decode::DecodeOptions {
+        let mut options = crate::decode::DecodeOptions::new(format);
+        options.zero_date = self.default_zero_date.clone();
+        options.zones = crate::decode::ZoneSettings {
+            source: self.source_timezone.tz().clone(),
+            target: self.target_timezone.as_ref().map(|z| z.tz().clone()),
+        };
+        options
+    }
+
     /// Builds the settings from raw text, as given on the `decode` command line; `names` gives
     /// the names to report problems under (flag names). Every problem is collected.
     pub fn from_parts(

@@ -19,8 +19,7 @@ use super::source::PartitionQueue;
 use super::{Shared, TableHandle};
 use crate::config::{OnError, SchemaFormat};
 use crate::decode::{
-    DecodeError, DecodeOptions, Decoded, Decoder, ErrorClass, Format, MessageKeys, ZeroDatePolicy,
-    ZoneSettings,
+    DecodeError, DecodeOptions, Decoded, Decoder, ErrorClass, Format, MessageKeys,
 };
 use crate::encode::{BodyEncoder, EncodeError};
 
@@ -81,21 +80,12 @@ pub struct PartitionWorker {
 
 pub fn decode_options(shared: &Shared) -> DecodeOptions {
     let cfg = &shared.config;
-    let mut o = DecodeOptions::new(match cfg.source.schema_format {
-        SchemaFormat::AlibabaCanal => Format::Canal,
-        SchemaFormat::CloudCanal => Format::CloudCanal,
-    });
-    let settings = cfg.target.decode_settings();
-    o.zero_date = match settings.default_zero_date {
-        crate::config::ZeroDatePolicy::Null => ZeroDatePolicy::Null,
-        crate::config::ZeroDatePolicy::Error => ZeroDatePolicy::Error,
-        crate::config::ZeroDatePolicy::Replace(s) => ZeroDatePolicy::Replace(s),
-    };
-    o.zones = ZoneSettings {
-        source: settings.source_timezone.tz().clone(),
-        target: settings.target_timezone.map(|z| z.tz().clone()),
-    };
-    o
+    cfg.target
+        .decode_settings()
+        .decode_options(match cfg.source.schema_format {
+            SchemaFormat::AlibabaCanal => Format::Canal,
+            SchemaFormat::CloudCanal => Format::CloudCanal,
+        })
 }
 
 impl PartitionWorker {
