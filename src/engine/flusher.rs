@@ -57,16 +57,22 @@ pub struct FlushSettings {
     pub pause: Duration,
 }
 
+/// What every flusher shares with the engine.
+pub struct FlushContext {
+    pub loader: StreamLoader,
+    pub budget: Arc<MemoryBudget>,
+    pub settings: FlushSettings,
+    pub fatal: Arc<Fatal>,
+    /// Second signal: abandon loads.
+    pub hard_stop: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+    pub dead_letters: Option<Arc<DeadLetters>>,
+}
+
 pub struct TableFlusher {
     table: Arc<TargetTable>,
     rx: Receiver<FlushItem>,
-    loader: Arc<StreamLoader>,
-    budget: Arc<MemoryBudget>,
-    settings: FlushSettings,
-    fatal: Arc<Fatal>,
-    hard_stop: Arc<AtomicBool>,
-    metrics: Arc<Metrics>,
-    dead_letters: Option<Arc<DeadLetters>>,
+    ctx: Arc<FlushContext>,
     batch: Vec<Block>,
     batch_bytes: u64,
     opened: Option<Instant>,
@@ -78,30 +84,13 @@ pub struct TableFlusher {
 }
 
 impl TableFlusher {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        table: Arc<TargetTable>,
-        rx: Receiver<FlushItem>,
-        loader: Arc<StreamLoader>,
-        budget: Arc<MemoryBudget>,
-        settings: FlushSettings,
-        fatal: Arc<Fatal>,
-        hard_stop: Arc<AtomicBool>,
-        metrics: Arc<Metrics>,
-        dead_letters: Option<Arc<DeadLetters>>,
-    ) -> Self {
+    pub fn new(table: Arc<TargetTable>, rx: Receiver<FlushItem>, ctx: Arc<FlushContext>) -> Self {
         TableFlusher {
-            interval: settings.interval,
-            target_bytes: settings.batch_bytes,
+            interval: ctx.settings.interval,
+            target_bytes: ctx.settings.batch_bytes,
             table,
             rx,
-            loader,
-            budget,
-            settings,
-            fatal,
-            hard_stop,
-            metrics,
-            dead_letters,
+            ctx,
             batch: Vec::new(),
             batch_bytes: 0,
             opened: None,
@@ -145,7 +134,7 @@ impl TableFlusher {
             }
             let due = self.batch_bytes >= self.target_bytes
                 || self.opened.is_some_and(|t| t.elapsed() >= self.interval)
-                || (!self.batch.is_empty() && self.budget.under_pressure());
+                || (!self.batch.is_empty() && self.ctx.budget.under_pressure());
             if due {
                 self.flush();
             }
@@ -163,7 +152,7 @@ impl TableFlusher {
     }
 
     fn flush(&mut self) {
-        if self.batch.is_empty() || self.hard_stop.load(Ordering::Relaxed) {
+        if self.batch.is_empty() || self.ctx.hard_stop.load(Ordering::Relaxed) {
             return;
         }
         if self.failed {
@@ -181,17 +170,17 @@ impl TableFlusher {
                     reserved += b.reserved;
                     b.tracker.complete(b.first);
                 }
-                self.budget.release(reserved);
-                if !self.settings.pause.is_zero() {
-                    super::load::sleep_unless_stopped(self.settings.pause, &self.hard_stop);
+                self.ctx.budget.release(reserved);
+                if !self.ctx.settings.pause.is_zero() {
+                    super::load::sleep_unless_stopped(self.ctx.settings.pause, &self.ctx.hard_stop);
                 }
             }
             Err(e) => {
                 self.failed = true;
                 let reserved: u64 = blocks.iter().map(|b| b.reserved).sum();
-                self.budget.release(reserved);
+                self.ctx.budget.release(reserved);
                 let ranges = ranges(&blocks);
-                self.fatal.set(format!(
+                self.ctx.fatal.set(format!(
                     "loading {} failed ({ranges}): {e}",
                     display(&self.table)
                 ));
@@ -224,7 +213,7 @@ impl TableFlusher {
         let mut headers = body.headers();
         headers.push(("max_filter_ratio", "0".into()));
         let body = body.finish();
-        let label = label(&self.settings.job, &self.table, blocks);
+        let label = label(&self.ctx.settings.job, &self.table, blocks);
         let mut feedback = Feedback::default();
         let mut request = LoadRequest {
             db: &self.table.db,
@@ -234,8 +223,11 @@ impl TableFlusher {
             body: &body,
             accept_filtered: false,
         };
-        let first_try = self.loader.load(&request, &self.hard_stop, &mut feedback);
-        let loaded = match (first_try, &self.dead_letters) {
+        let first_try = self
+            .ctx
+            .loader
+            .load(&request, &self.ctx.hard_stop, &mut feedback);
+        let loaded = match (first_try, &self.ctx.dead_letters) {
             (Err(LoadError::Data { message, .. }), Some(dl)) => {
                 // onError = deadLetter: load the good rows under a new label (new content as far
                 // as StarRocks is concerned) and dead-letter the rejected ones. The batch's
@@ -247,7 +239,10 @@ impl TableFlusher {
                 request.label = &retry_label;
                 request.headers = &lenient;
                 request.accept_filtered = true;
-                let loaded = self.loader.load(&request, &self.hard_stop, &mut feedback)?;
+                let loaded = self
+                    .ctx
+                    .loader
+                    .load(&request, &self.ctx.hard_stop, &mut feedback)?;
                 let rejected = loaded.rejected.clone().unwrap_or_default();
                 tracing::warn!(
                     table = %display(&self.table), label = %retry_label,
@@ -271,13 +266,15 @@ impl TableFlusher {
             }
             (result, _) => result?,
         };
-        self.metrics
+        self.ctx
+            .metrics
             .rows_loaded
             .fetch_add(kept as u64, Ordering::Relaxed);
-        self.metrics
+        self.ctx
+            .metrics
             .bytes_loaded
             .fetch_add(body.len() as u64, Ordering::Relaxed);
-        self.metrics.loads.fetch_add(1, Ordering::Relaxed);
+        self.ctx.metrics.loads.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             table = %display(&self.table), %label, rows = kept, collapsed = total - kept,
             bytes = body.len(), status = %loaded.status, attempts = loaded.attempts,
@@ -288,8 +285,8 @@ impl TableFlusher {
     }
 
     fn adapt(&mut self, feedback: Feedback, took: Duration) {
-        let base_interval = self.settings.interval;
-        let base_bytes = self.settings.batch_bytes;
+        let base_interval = self.ctx.settings.interval;
+        let base_bytes = self.ctx.settings.batch_bytes;
         if feedback.pressure || took > self.interval / 2 {
             self.healthy_run = 0;
             let interval = (self.interval.mul_f64(1.5)).min(base_interval * 8);

@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 use crate::config::{Config, TargetName};
 use crate::schema::TargetTable;
 use catalog::{Catalog, CatalogError};
-use flusher::{FlushItem, FlushSettings, TableFlusher};
+use flusher::{FlushContext, FlushItem, FlushSettings, TableFlusher};
 use load::StreamLoader;
 use memory::MemoryBudget;
 
@@ -100,13 +100,7 @@ impl TableHandle {
 /// Target tables by name: schema read from StarRocks and a flusher thread, created on first use.
 pub struct TableRegistry {
     catalog: Catalog,
-    loader: Arc<StreamLoader>,
-    budget: Arc<MemoryBudget>,
-    settings: FlushSettings,
-    fatal: Arc<Fatal>,
-    hard_stop: Arc<AtomicBool>,
-    metrics: Arc<Metrics>,
-    dead_letters: Option<Arc<deadletter::DeadLetters>>,
+    flush: Arc<FlushContext>,
     tables: Mutex<HashMap<String, Arc<TableHandle>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -127,17 +121,7 @@ impl TableRegistry {
             "target table ready"
         );
         let (tx, rx) = bounded(64);
-        let flusher = TableFlusher::new(
-            Arc::clone(&schema),
-            rx,
-            Arc::clone(&self.loader),
-            Arc::clone(&self.budget),
-            self.settings.clone(),
-            Arc::clone(&self.fatal),
-            Arc::clone(&self.hard_stop),
-            Arc::clone(&self.metrics),
-            self.dead_letters.clone(),
-        );
+        let flusher = TableFlusher::new(Arc::clone(&schema), rx, Arc::clone(&self.flush));
         let thread = std::thread::Builder::new()
             .name(format!("flush-{}", target.table))
             .spawn(move || flusher.run())
@@ -214,13 +198,13 @@ impl Shared {
         let budget = Arc::new(MemoryBudget::new(config.target.total_data_in_mem_bytes()));
         let fatal = Arc::new(Fatal::default());
         let metrics = Arc::new(Metrics::default());
-        let loader = Arc::new(StreamLoader::new(load::LoadSettings {
+        let loader = StreamLoader::new(load::LoadSettings {
             http_host: config.target.http_host.clone(),
             user: config.target.user.clone(),
             password: password.expose().to_string(),
             connect_timeout: config.target.so_timeout(),
             load_timeout: config.target.http_so_timeout(),
-        }));
+        });
         let dead_letters = match (&config.on_error, &config.dead_letter_topic) {
             (crate::config::OnError::DeadLetter, Some(topic)) => {
                 Some(Arc::new(deadletter::DeadLetters::new(
@@ -234,18 +218,20 @@ impl Shared {
         };
         let tables = TableRegistry {
             catalog: Catalog::new(&config.target.host, &config.target.user, password.expose()),
-            loader,
-            budget: Arc::clone(&budget),
-            settings: FlushSettings {
-                job: config.source.consumer_group_id.clone(),
-                batch_bytes: config.target.flush_batch_bytes(),
-                interval: config.target.async_flush_interval(),
-                pause: config.target.real_flush_pause(),
-            },
-            fatal: Arc::clone(&fatal),
-            hard_stop: Arc::clone(&hard_stop),
-            metrics: Arc::clone(&metrics),
-            dead_letters: dead_letters.clone(),
+            flush: Arc::new(FlushContext {
+                loader,
+                budget: Arc::clone(&budget),
+                settings: FlushSettings {
+                    job: config.source.consumer_group_id.clone(),
+                    batch_bytes: config.target.flush_batch_bytes(),
+                    interval: config.target.async_flush_interval(),
+                    pause: config.target.real_flush_pause(),
+                },
+                fatal: Arc::clone(&fatal),
+                hard_stop: Arc::clone(&hard_stop),
+                metrics: Arc::clone(&metrics),
+                dead_letters: dead_letters.clone(),
+            }),
             tables: Mutex::new(HashMap::new()),
             threads: Mutex::new(Vec::new()),
         };
