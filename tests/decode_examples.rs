@@ -488,3 +488,26 @@ fn zero_date_policies() {
     assert_eq!(line18[0]["row"]["c_dt"], "1970-01-01 00:00:00");
     assert_eq!(line18[0]["row"]["c_year"], "0");
 }
+
+/// Found by `fuzz/` (regressions/decode_*): an empty row object is a partial row image, not a
+/// change without columns, whatever else the message carries.
+#[test]
+fn empty_row_objects_are_rejected() {
+    use starpipe::decode::{DecodeOptions, Decoder, ErrorClass, Format, MessageKeys};
+    let cases: [(Format, &str); 2] = [
+        (
+            Format::CloudCanal,
+            r#"{"action":"INSERT","data":[{"id":"7"},{}],"db":"lab","table":"t"}"#,
+        ),
+        (
+            Format::Canal,
+            r#"{"type":"DELETE","data":[{}],"database":"lab","table":"t","isDdl":false}"#,
+        ),
+    ];
+    for (format, message) in cases {
+        let mut decoder = Decoder::new(DecodeOptions::new(format));
+        let mut buf = message.as_bytes().to_vec();
+        let err = decoder.decode(&mut buf, &MessageKeys).unwrap_err();
+        assert_eq!(err.class, ErrorClass::PartialRow, "{message}");
+    }
+}

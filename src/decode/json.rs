@@ -210,9 +210,11 @@ impl Parser {
 /// The text of a string node.
 pub(crate) fn str_at(input: &[u8], start: u32, len: u32) -> &str {
     let bytes = &input[start as usize..(start + len) as usize];
-    // simd-json validated the whole value as UTF-8 and unescaped into valid UTF-8; the check
-    // is repeated (cheaply) rather than trusted with unsafe.
-    std::str::from_utf8(bytes).unwrap_or("")
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: node ranges are the strings simd-json returned (checked to lie inside the input in
+    // `Parser::parse`): it validated the record as UTF-8 and unescaped into valid UTF-8, and the
+    // input is not modified after parsing. Re-validating here cost ~30 % of decode time.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
 fn write_json_string(s: &str, out: &mut Vec<u8>) {

@@ -211,6 +211,11 @@ impl<'a> Store<'a> {
         let name = json::str_at(self.input, c.name_start, c.name_len);
         let value = match c.val {
             ValRec::Null => Value::Null,
+            ValRec::Input {
+                start,
+                len,
+                bytes: false,
+            } => Value::Text(json::str_at(self.input, start, len)),
             ValRec::Input { start, len, bytes } => {
                 text_or_bytes(&self.input[start as usize..(start + len) as usize], bytes)
             }

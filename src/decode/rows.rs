@@ -297,6 +297,12 @@ fn decode_row(
         Node::Object { len, .. } => len as usize,
         _ => 0,
     };
+    if len == 0 {
+        return Err(DecodeError::new(
+            ErrorClass::PartialRow,
+            format!("row {i}: empty row image"),
+        ));
+    }
     let mut at = row + 1;
     for j in 0..len {
         let (k, v) = (at, at + 1);

@@ -213,6 +213,12 @@ impl TableFlusher {
         let mut headers = body.headers();
         headers.push(("max_filter_ratio", "0".into()));
         let body = body.finish();
+        // The body is a second copy of the batch while it loads: count it, so workers wait
+        // for it too and the process stays near the budget (it never waits: the blocks it
+        // copies are already reserved, and only this load frees them).
+        let body_bytes = body.capacity() as u64;
+        self.ctx.budget.force_reserve(body_bytes);
+        let _release = ReleaseOnDrop(Arc::clone(&self.ctx.budget), body_bytes);
         let label = label(&self.ctx.settings.job, &self.table, blocks);
         let mut feedback = Feedback::default();
         let mut request = LoadRequest {
@@ -290,7 +296,11 @@ impl TableFlusher {
         if feedback.pressure || took > self.interval / 2 {
             self.healthy_run = 0;
             let interval = (self.interval.mul_f64(1.5)).min(base_interval * 8);
-            let bytes = ((self.target_bytes as f64 * 1.5) as u64).min(base_bytes * 4);
+            // Bigger batches, but a batch and its body copy must stay well inside the budget.
+            let ceiling = (base_bytes * 4)
+                .min(self.ctx.budget.limit() / 4)
+                .max(base_bytes);
+            let bytes = ((self.target_bytes as f64 * 1.5) as u64).min(ceiling);
             if interval != self.interval || bytes != self.target_bytes {
                 tracing::info!(
                     table = %display(&self.table),
@@ -316,6 +326,15 @@ impl TableFlusher {
                 );
             }
         }
+    }
+}
+
+/// Releases budget bytes when dropped (the load body, whatever way the load ends).
+struct ReleaseOnDrop(Arc<MemoryBudget>, u64);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release(self.1);
     }
 }
 

@@ -75,6 +75,14 @@ impl MemoryBudget {
         }
     }
 
+    /// Accounts `bytes` without waiting, even past the limit: for memory that exists already
+    /// and that only the caller can free (a load body copied from reserved blocks).
+    pub fn force_reserve(&self, bytes: u64) {
+        let mut used = self.used.lock();
+        *used += bytes;
+        self.peak.fetch_max(*used, Ordering::Relaxed);
+    }
+
     /// Reserves, waiting up to `wait` for loads to free memory.
     pub fn reserve(&self, bytes: u64, wait: Duration) -> Reserve {
         let mut used = self.used.lock();
