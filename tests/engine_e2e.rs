@@ -824,20 +824,32 @@ fn rebalance_join_and_leave() {
     workload.partitioning = starpipe_perf::workload::Partitioning::Key;
     let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
     w.create_tables(&workload);
-    w.produce(&messages);
-    assert!(
-        w.end_offsets().iter().all(|e| *e > 0),
-        "every partition has a backlog"
-    );
+    // Half the stream before B joins, half after: B then has rows of its own to load, however
+    // fast A is.
+    let (first, second) = messages.split_at(messages.len() / 2);
+    w.produce(first);
     let slow = add_fault(serde_json::json!({
-        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 300, "phase": "before_commit"}
+        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 100, "phase": "before_commit"}
     }));
     let job = w.job(Format::Cloudcanal, "", "flushBatchMb = 1");
     let a = w.spawn(&job, "a", false);
     wait_for_rows(&w.db, 1, Duration::from_secs(60));
     let b = w.spawn(&job, "b", false);
     let start = Instant::now();
-    // B must take partitions over and load rows of its own before it leaves.
+    while !w.log_text("b").contains("partition assigned") {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "b never got partitions"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.produce(second);
+    assert!(
+        w.end_offsets().iter().all(|e| *e > 0),
+        "every partition has rows"
+    );
+    let start = Instant::now();
+    // B must load rows of its own before it leaves.
     while !w.log_text("b").contains(" loaded ") {
         assert!(
             start.elapsed() < Duration::from_secs(90),
