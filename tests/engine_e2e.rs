@@ -473,7 +473,9 @@ fn restart_after_sigterm_and_kill9_loses_nothing() {
     let workload = w.workload(Format::Canal, 1500, 11);
     let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
     w.create_tables(&workload);
-    w.produce(&messages);
+    // The second half is produced before the killed run, so that run always has rows to load.
+    let (first, second) = messages.split_at(messages.len() / 2);
+    w.produce(first);
     // Slow loads so the stops land mid-run.
     let slow = add_fault(serde_json::json!({
         "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 150, "phase": "before_commit"}
@@ -495,6 +497,7 @@ fn restart_after_sigterm_and_kill9_loses_nothing() {
         "graceful stop commits"
     );
 
+    w.produce(second);
     let child = w.spawn(&job, "sigkill", false);
     let before = rows_loaded(&w.db);
     wait_for_rows(&w.db, before + 1, Duration::from_secs(60));
