@@ -180,6 +180,11 @@ impl Warnings {
 
     /// Short names of the warnings that are set.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.each().map(|(_, n)| n)
+    }
+
+    /// Each warning that is set, with its short name.
+    pub fn each(self) -> impl Iterator<Item = (Warnings, &'static str)> {
         const ALL: [(Warnings, &str); 6] = [
             (Warnings::PK_CHANGE_UNDETECTABLE, "pk change undetectable"),
             (Warnings::ROWS_FROM_BEFORE, "rows taken from before image"),
@@ -191,9 +196,7 @@ impl Warnings {
                 "message key hint differs from key used",
             ),
         ];
-        ALL.into_iter()
-            .filter(move |(w, _)| self.contains(*w))
-            .map(|(_, n)| n)
+        ALL.into_iter().filter(move |(w, _)| self.contains(*w))
     }
 }
 

@@ -4,6 +4,7 @@
 //! time. Bad input goes through `onError`: stop without committing past it, or a dead letter.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use crate::decode::{
     DecodeError, DecodeOptions, Decoded, Decoder, ErrorClass, Format, MessageKeys,
 };
 use crate::encode::{BodyEncoder, EncodeError};
+use crate::model::Warnings;
 
 /// A block is handed to its flusher at this size or age, whichever comes first.
 const BLOCK_BYTES: usize = 1 << 20;
@@ -74,8 +76,10 @@ pub struct PartitionWorker {
     open: HashMap<BlockKey, OpenBlock>,
     /// Set after a fatal error: consume nothing more.
     halted: bool,
-    /// (source table, warning) pairs already logged: each is reported once.
-    warned: std::collections::HashSet<(String, &'static str)>,
+    /// Warnings already logged per source table: each is reported once.
+    warned: HashMap<String, Warnings>,
+    /// `db.table` of the current message, reused so routing allocates nothing per message.
+    source: String,
 }
 
 pub fn decode_options(shared: &Shared) -> DecodeOptions {
@@ -100,7 +104,8 @@ impl PartitionWorker {
             routes: HashMap::new(),
             open: HashMap::new(),
             halted: false,
-            warned: std::collections::HashSet::new(),
+            warned: HashMap::new(),
+            source: String::new(),
         }
     }
 
@@ -245,14 +250,21 @@ impl PartitionWorker {
             }
             _ => return Ok(()),
         };
-        let source = batch.table.to_string();
-        for warning in batch.warnings.names() {
-            if !self.warned.contains(&(source.clone(), warning)) {
-                tracing::warn!(table = %source, %topic, partition, offset, "{warning} (reported once per table)");
-                self.warned.insert((source.clone(), warning));
+        self.source.clear();
+        let _ = write!(self.source, "{}", batch.table);
+        if !batch.warnings.is_empty() {
+            if !self.warned.contains_key(&self.source) {
+                self.warned.insert(self.source.clone(), Warnings::empty());
+            }
+            let reported = self.warned.get_mut(&self.source).expect("inserted above");
+            for (warning, name) in batch.warnings.each() {
+                if !reported.contains(warning) {
+                    reported.insert(warning);
+                    tracing::warn!(table = %self.source, %topic, partition, offset, "{name} (reported once per table)");
+                }
             }
         }
-        let handle = match self.routes.get(&source) {
+        let handle = match self.routes.get(&self.source) {
             Some(h) => Arc::clone(h),
             None => {
                 let target = self.shared.config.route(batch.table.db, batch.table.table);
@@ -261,7 +273,7 @@ impl PartitionWorker {
                     .tables
                     .get(&target)
                     .map_err(|e| BadMessage::Target(e.to_string()))?;
-                self.routes.insert(source, Arc::clone(&h));
+                self.routes.insert(self.source.clone(), Arc::clone(&h));
                 h
             }
         };
