@@ -869,11 +869,14 @@ fn format_name(f: Format) -> &'static str {
 fn bench_corpus(c: &mut Criterion, tables: &[Table], corpus: &Corpus, results: &mut Vec<Measured>) {
     let fname = format_name(corpus.format);
     let mut group = c.benchmark_group(fname);
+    // `perf/run --quick` asks for a short smoke measurement.
+    let quick = std::env::var_os("STARPIPE_BENCH_QUICK").is_some();
+    let (warm_up, measure) = if quick { (0.5, 1.5) } else { (2.0, 5.0) };
     group
         .throughput(Throughput::Bytes(corpus.bytes))
         .sample_size(10)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(5));
+        .warm_up_time(Duration::from_secs_f64(warm_up))
+        .measurement_time(Duration::from_secs_f64(measure));
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut dec = Decoder::new(DecodeOptions::new(corpus.format));
     let mut sinks: Vec<Sink> = tables

@@ -17,8 +17,10 @@
 //! let (messages, expected, stats) = generate(&w);
 //! ```
 
+pub mod flink;
 pub mod kafka;
 pub mod model;
+pub mod plot;
 pub mod rng;
 pub mod schema;
 pub mod values;

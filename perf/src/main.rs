@@ -84,6 +84,31 @@ enum Cmd {
         #[arg(long)]
         db: Option<String>,
     },
+    /// Print the Flink SQL of the benchmark's Flink peer (perf/flink/run-peer runs it).
+    FlinkSql {
+        #[arg(long, default_value = "starpipe_e2e")]
+        db: String,
+        /// Tables (comma separated; default all: sbtest,orders,order_items,wide).
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        brokers: String,
+        /// Kafka consumer group prefix (one group per source table: `{group}-{table}`).
+        #[arg(long, default_value = "flink-peer")]
+        group: String,
+        /// StarRocks FE HTTP address HOST:PORT (`load-url`).
+        #[arg(long)]
+        fe_http: String,
+        /// StarRocks FE MySQL address HOST:PORT (`jdbc-url`).
+        #[arg(long)]
+        fe_mysql: String,
+        #[arg(long, default_value = "root")]
+        user: String,
+        #[arg(long, default_value = "")]
+        password: String,
+    },
 }
 
 #[derive(Args)]
@@ -302,6 +327,30 @@ fn run() -> anyhow::Result<bool> {
             let rep = verify(&exp, &mysql, &user, &password)?;
             print!("{}", rep.summary());
             Ok(rep.ok())
+        }
+        Cmd::FlinkSql {
+            db,
+            tables,
+            topic,
+            brokers,
+            group,
+            fe_http,
+            fe_mysql,
+            user,
+            password,
+        } => {
+            let mut w = Workload::new(0, Format::Canal);
+            if !tables.is_empty() {
+                let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+                w = w.with_tables(&names).map_err(anyhow::Error::msg)?;
+            }
+            print!(
+                "{}",
+                starpipe_perf::flink::flink_sql(
+                    &w.tables, &db, &topic, &brokers, &group, &fe_http, &fe_mysql, &user, &password
+                )
+            );
+            Ok(true)
         }
     }
 }

@@ -1,0 +1,239 @@
+//! The real components a benchmark run needs: an Apache Kafka broker (started by
+//! `tests/kafka/broker`, or an external one) and `starrocks-sim` (release build), plus the
+//! description of the machine that goes into the results.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A Kafka broker: ours (stopped on drop) or an external one.
+pub struct Broker {
+    pub bootstrap: String,
+    script: PathBuf,
+    dir: Option<PathBuf>,
+}
+
+impl Broker {
+    pub fn external(bootstrap: String) -> Broker {
+        Broker {
+            bootstrap,
+            script: PathBuf::new(),
+            dir: None,
+        }
+    }
+
+    /// Starts a single-node KRaft broker in `dir` with `tests/kafka/broker` (fetched with Maven on
+    /// first use). The broker watches this process and exits with it.
+    pub fn start(root: &Path, dir: &Path, heap: &str) -> anyhow::Result<Broker> {
+        let script = root.join("tests/kafka/broker");
+        let out = Command::new(&script)
+            .args(["start", "--port", &free_port()?.to_string(), "--dir"])
+            .arg(dir)
+            .args(["--parent-pid", &std::process::id().to_string()])
+            .env("STARPIPE_KAFKA_HEAP", heap)
+            .stderr(Stdio::inherit())
+            .output()
+            .context("running tests/kafka/broker start")?;
+        if !out.status.success() {
+            bail!("tests/kafka/broker start failed ({})", out.status);
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let bootstrap = stdout
+            .lines()
+            .last()
+            .context("tests/kafka/broker printed no address")?
+            .trim()
+            .to_string();
+        Ok(Broker {
+            bootstrap,
+            script,
+            dir: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// The broker's JVM pid, for CPU/RSS bookkeeping (None for an external broker).
+    pub fn is_local(&self) -> bool {
+        self.dir.is_some()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = Command::new(&self.script)
+                .args(["stop", "--dir"])
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// `starrocks-sim`, killed on drop.
+pub struct Sim {
+    child: Child,
+    pub fe_http: String,
+    pub be_http: String,
+    pub query: String,
+    pub control: String,
+}
+
+impl Sim {
+    pub fn start(bin: &Path, log: &Path) -> anyhow::Result<Sim> {
+        let addr = || -> anyhow::Result<String> { Ok(format!("127.0.0.1:{}", free_port()?)) };
+        let (fe_http, be_http, query, control) = (addr()?, addr()?, addr()?, addr()?);
+        let mut child = Command::new(bin)
+            .args(["--fe-http", &fe_http, "--be-http", &be_http])
+            .args(["--query", &query, "--control", &control])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("sim stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.contains("ready") => break,
+                Some(_) if Instant::now() < deadline => continue,
+                _ => bail!("starrocks-sim did not start; see {}", log.display()),
+            }
+        }
+        // Keep draining stdout so the sim never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Sim {
+            child,
+            fe_http,
+            be_http,
+            query,
+            control,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn control_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.control)
+    }
+
+    /// `GET /counters`.
+    pub fn counters(&self) -> anyhow::Result<serde_json::Value> {
+        let mut resp = ureq::get(&self.control_url("/counters")).call()?;
+        Ok(serde_json::from_reader(resp.body_mut().as_reader())?)
+    }
+
+    /// Rows StarRocks applied so far (`rows_loaded`, summed over loads).
+    pub fn rows_loaded(&self) -> anyhow::Result<u64> {
+        Ok(self.counters()?["rows_loaded"].as_u64().unwrap_or(0))
+    }
+
+    pub fn reset_counters(&self) -> anyhow::Result<()> {
+        ureq::post(&self.control_url("/counters/reset")).send_empty()?;
+        Ok(())
+    }
+
+    /// Drops `db` (freeing its rows) and creates it again with `tables`.
+    pub fn recreate_database(
+        &self,
+        db: &str,
+        tables: &[starpipe_perf::Table],
+    ) -> anyhow::Result<()> {
+        let sql = format!(
+            "DROP DATABASE IF EXISTS {db};\n{}",
+            starpipe_perf::ddl(db, tables)
+        );
+        starpipe_perf::verify::execute_statements(&self.query, "root", "", &sql)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the results say about the machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub host: String,
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub mem_total_mb: u64,
+    pub kernel: String,
+    pub load_average_at_start: String,
+}
+
+impl Machine {
+    pub fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .unwrap_or("unknown")
+            .trim()
+            .to_string();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_total_mb = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024;
+        Machine {
+            host: hostname(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_model,
+            mem_total_mb,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            load_average_at_start: std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// First line of `cmd --version`, or what went wrong.
+pub fn version_of(cmd: &str, args: &[&str]) -> String {
+    match Command::new(cmd).args(args).output() {
+        Ok(o) => {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        }
+        Err(e) => format!("unavailable: {e}"),
+    }
+}

@@ -1,0 +1,585 @@
+//! `starpipe-bench`: the program behind `perf/run` (see `perf/README.md`). On this machine, in
+//! one run, on the same data: the source ceiling (null consumer), the sink ceiling (pre-encoded
+//! Stream Load bodies), `starpipe run` end to end with 2 and 1 partition threads, a paced run for
+//! latency, the Flink SQL peer, and the criterion decode benches; every replicating run is
+//! checked against the generator's expected tables. Writes `perf/results/<date>-<host>.json`
+//! and an SVG plot, prints a summary table, and ends with one JSON line.
+
+mod criterion;
+mod e2e;
+mod env;
+mod measure;
+mod peer;
+mod sink;
+mod source;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use serde::Serialize;
+use serde_json::json;
+use starpipe_perf::{Format, Workload};
+
+use crate::e2e::{E2eRun, Inputs, JobSettings, LatencyInputs, LatencyRun};
+use crate::env::{Broker, Machine, Sim};
+
+#[derive(Parser)]
+#[command(
+    name = "starpipe-bench",
+    about = "perf/run: starpipe against its ceilings and the Flink SQL peer"
+)]
+struct Cli {
+    /// Smoke run: small workload, short phases (under 5 minutes once built).
+    #[arg(long)]
+    quick: bool,
+    /// Repository root.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Messages in the workload (default: 100000, or 6000 with --quick).
+    #[arg(long)]
+    messages: Option<u64>,
+    /// `totalDataInMemMb` for the starpipe runs (default 64, or 16 with --quick).
+    #[arg(long)]
+    budget_mb: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 2)]
+    partitions: u32,
+    /// Use this Kafka cluster instead of starting a local broker.
+    #[arg(long, env = "STARPIPE_TEST_BROKERS")]
+    brokers: Option<String>,
+    #[arg(long)]
+    skip_peer: bool,
+    #[arg(long)]
+    skip_criterion: bool,
+    #[arg(long)]
+    skip_latency: bool,
+    /// Directory for the results JSON and plot.
+    #[arg(long, default_value = "perf/results")]
+    out_dir: PathBuf,
+}
+
+fn step(msg: &str) {
+    eprintln!("== {msg}");
+}
+
+fn today() -> String {
+    // The system's own idea of the local date, without a date crate.
+    std::process::Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown-date".into())
+}
+
+#[derive(Serialize)]
+struct WorkloadInfo {
+    format: &'static str,
+    tables: Vec<&'static str>,
+    messages: u64,
+    partitions: u32,
+    rows_per_message: String,
+    op_mix: String,
+    pk_change_fraction: f64,
+    seed: u64,
+    source_rows: u64,
+    source_bytes: u64,
+    produce_secs: f64,
+    stats: starpipe_perf::Stats,
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("starpipe-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = std::fs::canonicalize(&cli.root)?;
+    let quick = cli.quick;
+    let messages = cli.messages.unwrap_or(if quick { 6_000 } else { 100_000 });
+    let budget = cli.budget_mb.unwrap_or(if quick { 16 } else { 64 });
+    let release = root.join("target/release");
+    let (starpipe_bin, sim_bin) = (release.join("starpipe"), release.join("starrocks-sim"));
+    for b in [&starpipe_bin, &sim_bin] {
+        anyhow::ensure!(
+            b.exists(),
+            "{} is missing: build with perf/run",
+            b.display()
+        );
+    }
+    let work = std::env::temp_dir().join(format!("starpipe-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let started = Instant::now();
+    let machine = Machine::read();
+
+    step("starting Apache Kafka and starrocks-sim");
+    let broker = match &cli.brokers {
+        Some(b) => Broker::external(b.clone()),
+        None => Broker::start(&root, &work.join("kafka"), "-Xmx1g -Xms1g")?,
+    };
+    let sim = Sim::start(&sim_bin, &work.join("sim.log"))?;
+    eprintln!(
+        "   kafka {} (local: {}), sim FE {}",
+        broker.bootstrap,
+        broker.is_local(),
+        sim.fe_http
+    );
+
+    // ---- workload
+    let source_db = "bench";
+    let mut w = Workload::new(cli.seed, Format::Canal);
+    w.database = source_db.into();
+    w.messages = messages;
+    w.partitions = cli.partitions;
+    let topic = format!("bench-cdc-{}", std::process::id());
+    step(&format!(
+        "producing {messages} canal-json messages to {topic} ({} partitions)",
+        cli.partitions
+    ));
+    starpipe_perf::create_topic(&broker.bootstrap, &topic, cli.partitions as i32)?;
+    let mut generator = w.generator();
+    let ps = starpipe_perf::produce(
+        &broker.bootstrap,
+        &topic,
+        cli.partitions as i32,
+        &mut generator,
+        None,
+    )?;
+    anyhow::ensure!(ps.failed == 0, "produce failed: {:?}", ps.first_error);
+    let stats = generator.stats().clone();
+    let expected = generator.expected_state();
+    let source_rows = stats.inserted_rows + stats.updated_rows + stats.deleted_rows;
+    let source_bytes = stats.bytes;
+    eprintln!(
+        "   {} messages, {:.1} MB, {source_rows} rows in {:.1} s",
+        ps.messages,
+        source_bytes as f64 / 1e6,
+        ps.elapsed_secs
+    );
+    let workload = WorkloadInfo {
+        format: "canal-json",
+        tables: w.tables.iter().map(|t| t.name).collect(),
+        messages,
+        partitions: cli.partitions,
+        rows_per_message: format!("{}..={}", w.min_rows, w.max_rows),
+        op_mix: format!(
+            "{}/{}/{} insert/update/delete",
+            w.insert_weight, w.update_weight, w.delete_weight
+        ),
+        pk_change_fraction: w.pk_change_fraction,
+        seed: cli.seed,
+        source_rows,
+        source_bytes,
+        produce_secs: ps.elapsed_secs,
+        stats: stats.clone(),
+    };
+
+    // ---- ceilings
+    step("source ceiling: null consumer (same librdkafka settings as starpipe)");
+    let source = source::measure(&broker.bootstrap, &topic, source_rows)?;
+    eprintln!(
+        "   {:.0} rows/s, {:.1} MB/s",
+        source.rows_per_s, source.mb_per_s
+    );
+
+    step("sink ceiling: pre-encoded Stream Load bodies into starrocks-sim");
+    let batch_mb = (budget / 4).clamp(1, 64);
+    sim.recreate_database("bench_sink", &w.tables)?;
+    let mut sink = sink::measure(&w, &sim, "bench_sink", (batch_mb as usize) << 20)?;
+    sim.recreate_database("bench_sink", &[])?;
+    // Rows of the workload (not the encoded DELETE+UPSERT pairs), to compare with the others.
+    sink.rows_per_s = source_rows as f64 / sink.secs;
+    eprintln!(
+        "   {:.0} rows/s, {:.1} MB/s of bodies ({} loads)",
+        sink.rows_per_s, sink.mb_per_s, sink.loads
+    );
+
+    // ---- starpipe end to end
+    let inputs = Inputs {
+        starpipe: &starpipe_bin,
+        sim: &sim,
+        work: &work,
+        brokers: &broker.bootstrap,
+        topic: &topic,
+        source_db,
+        tables: &w.tables,
+        source_rows,
+        source_bytes,
+        expected: &expected,
+    };
+    let settings = |threads: u32| JobSettings {
+        consume_parallel: threads,
+        total_data_in_mem_mb: budget,
+        flush_batch_mb: batch_mb,
+        async_flush_interval_sec: 1,
+        session_timeout_ms: 6000,
+    };
+    step(&format!(
+        "starpipe run --stop-at-end, 2 partition threads, totalDataInMemMb = {budget}"
+    ));
+    let e2e2 = e2e::run_to_end("e2e_2", &inputs, &settings(2))?;
+    report_e2e(&e2e2);
+    step("starpipe run --stop-at-end, 1 partition thread");
+    let e2e1 = e2e::run_to_end("e2e_1", &inputs, &settings(1))?;
+    report_e2e(&e2e1);
+
+    // ---- latency
+    let latency: Option<LatencyRun> = if cli.skip_latency {
+        None
+    } else {
+        let msgs_per_s = e2e2.rows_per_s / (source_rows as f64 / messages as f64);
+        let rate = (msgs_per_s * 0.5).max(1.0);
+        let secs = if quick { 10.0 } else { 45.0 };
+        let mut lw = w.clone();
+        lw.seed = cli.seed + 1;
+        lw.messages = (rate * secs) as u64;
+        step(&format!(
+            "paced run at 50% of the measured rate: {rate:.0} messages/s for {secs} s"
+        ));
+        let l = e2e::latency(
+            LatencyInputs {
+                starpipe: &starpipe_bin,
+                sim: &sim,
+                work: &work,
+                brokers: &broker.bootstrap,
+                workload: lw,
+                rate_msgs_per_s: rate,
+                heartbeat_every: Duration::from_millis(100),
+            },
+            &settings(2),
+        )?;
+        eprintln!(
+            "   p50 {:.0} ms, p99 {:.0} ms over {} heartbeats; correct: {}",
+            l.p50_ms, l.p99_ms, l.heartbeats, l.verified.correct
+        );
+        Some(l)
+    };
+
+    // ---- peer
+    let peer = if cli.skip_peer {
+        None
+    } else {
+        step("peer: Flink SQL canal-json → StarRocks Flink connector (perf/flink/run-peer)");
+        let p = peer::run(&root, &inputs, 2)?;
+        match (&p.rows_per_s, &p.reason) {
+            (Some(r), _) => eprintln!(
+                "   {r:.0} rows/s, peak RSS {:.0} MB; correct: {}",
+                p.peak_rss_mb.unwrap_or(f64::NAN),
+                p.verified.as_ref().is_some_and(|v| v.correct)
+            ),
+            (None, reason) => eprintln!("   {}: {}", p.status, reason.as_deref().unwrap_or("")),
+        }
+        Some(p)
+    };
+
+    // ---- criterion
+    let decode = if cli.skip_criterion {
+        None
+    } else {
+        step("criterion decode benches (benches/decode.rs)");
+        Some(criterion::run(&root, quick, &work.join("criterion.log"))?)
+    };
+
+    // ---- results
+    let date = today();
+    let host = env::hostname();
+    let out_dir = if cli.out_dir.is_absolute() {
+        cli.out_dir.clone()
+    } else {
+        root.join(&cli.out_dir)
+    };
+    std::fs::create_dir_all(&out_dir)?;
+    let json_path = out_dir.join(format!("{date}-{host}.json"));
+    let svg_path = out_dir.join(format!("{date}-{host}.svg"));
+
+    let min_ceiling = source.rows_per_s.min(sink.rows_per_s);
+    let peer_rows = peer.as_ref().and_then(|p| p.rows_per_s);
+    let peer_rss = peer.as_ref().and_then(|p| p.peak_rss_mb);
+    let peak_rss = e2e2.measured.peak_rss_mb.max(e2e1.measured.peak_rss_mb);
+    let correct = e2e2.verified.correct
+        && e2e1.verified.correct
+        && latency.as_ref().is_none_or(|l| l.verified.correct);
+    let goals = json!({
+        "e2e_vs_min_ceiling": {
+            "goal": ">= 0.8",
+            "value": e2e2.rows_per_s / min_ceiling,
+            "met": e2e2.rows_per_s >= 0.8 * min_ceiling,
+        },
+        "e2e_vs_peer_throughput": {
+            "goal": ">= 3",
+            "value": peer_rows.map(|p| e2e2.rows_per_s / p),
+            "met": peer_rows.map(|p| e2e2.rows_per_s >= 3.0 * p),
+        },
+        "peer_rss_vs_e2e_rss": {
+            "goal": ">= 5",
+            "value": peer_rss.map(|p| p / e2e2.measured.peak_rss_mb),
+            "met": peer_rss.map(|p| p >= 5.0 * e2e2.measured.peak_rss_mb),
+        },
+        "peak_rss_vs_budget": {
+            "goal": format!("<= totalDataInMemMb + 100 = {} MB under a backlog >= 10x the budget", budget + 100),
+            "backlog_vs_budget": source_bytes as f64 / (budget as f64 * 1048576.0),
+            "value_mb": e2e2.measured.peak_rss_mb,
+            "met": e2e2.measured.peak_rss_mb <= (budget + 100) as f64,
+        },
+    });
+    let summary = json!({
+        "e2e_rows_per_s": e2e2.rows_per_s,
+        "source_ceiling_rows_per_s": source.rows_per_s,
+        "sink_ceiling_rows_per_s": sink.rows_per_s,
+        "peer_rows_per_s": peer_rows,
+        "peak_rss_mb": peak_rss,
+        "correct": correct,
+    });
+
+    let mut bars = vec![
+        starpipe_perf::plot::Bar {
+            label: "source ceiling (null consumer)".into(),
+            rows_per_s: source.rows_per_s,
+        },
+        starpipe_perf::plot::Bar {
+            label: "sink ceiling (pre-encoded loads)".into(),
+            rows_per_s: sink.rows_per_s,
+        },
+        starpipe_perf::plot::Bar {
+            label: "starpipe, 2 threads".into(),
+            rows_per_s: e2e2.rows_per_s,
+        },
+        starpipe_perf::plot::Bar {
+            label: "starpipe, 1 thread".into(),
+            rows_per_s: e2e1.rows_per_s,
+        },
+    ];
+    let mut series = vec![
+        starpipe_perf::plot::Series {
+            label: "starpipe, 2 threads".into(),
+            points: e2e2.measured.series.clone(),
+        },
+        starpipe_perf::plot::Series {
+            label: "starpipe, 1 thread".into(),
+            points: e2e1.measured.series.clone(),
+        },
+    ];
+    if let Some(p) = &peer
+        && let (Some(r), Some(m)) = (p.rows_per_s, &p.measured)
+    {
+        bars.push(starpipe_perf::plot::Bar {
+            label: "Flink SQL peer".into(),
+            rows_per_s: r,
+        });
+        series.push(starpipe_perf::plot::Series {
+            label: "Flink SQL peer".into(),
+            points: m.series.clone(),
+        });
+    }
+    let title = format!(
+        "starpipe perf/run {date} on {host} ({} CPUs): {} canal-json messages, {:.0} MB, {} rows{}",
+        machine.cpus,
+        messages,
+        source_bytes as f64 / 1e6,
+        source_rows,
+        if quick { " (quick)" } else { "" }
+    );
+    starpipe_perf::plot::write_svg(&svg_path, &title, &bars, &series)?;
+
+    let versions = json!({
+        "starpipe": env::version_of(starpipe_bin.to_str().unwrap_or("starpipe"), &["--version"]),
+        "rustc": env::version_of("rustc", &["--version"]),
+        "kafka": std::env::var("STARPIPE_KAFKA_VERSION").unwrap_or_else(|_| "3.9.1".into()),
+        "librdkafka": rdkafka::util::get_rdkafka_version().1,
+        "java": env::version_of("java", &["-version"]),
+        "git_commit": env::version_of("git", &["-C", root.to_str().unwrap_or("."), "rev-parse", "HEAD"]),
+    });
+    let results = json!({
+        "date": date,
+        "host": host,
+        "quick": quick,
+        "machine": machine,
+        "versions": versions,
+        "workload": workload,
+        "source_ceiling": source,
+        "sink_ceiling": sink,
+        "e2e": e2e2,
+        "scaling": { "threads_1": e2e1, "threads_2_rows_per_s": e2e2.rows_per_s, "speedup": e2e2.rows_per_s / e2e1.rows_per_s },
+        "latency": latency,
+        "peer": peer,
+        "decode_benches": decode,
+        "goals": goals,
+        "plot": svg_path.strip_prefix(&root).unwrap_or(&svg_path),
+        "bench_secs": started.elapsed().as_secs_f64(),
+        "summary": summary,
+    });
+    std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    drop(sim);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&work);
+
+    print_table(
+        &results,
+        &e2e2,
+        &e2e1,
+        latency.as_ref(),
+        peer.as_ref(),
+        decode.as_ref(),
+    );
+    println!(
+        "results: {}  plot: {}",
+        json_path
+            .strip_prefix(&root)
+            .unwrap_or(&json_path)
+            .display(),
+        svg_path.strip_prefix(&root).unwrap_or(&svg_path).display()
+    );
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+fn report_e2e(r: &E2eRun) {
+    eprintln!(
+        "   {:.0} rows/s, {:.1} MB/s, {:.1} CPU-s per M rows, peak RSS {:.0} MB, {:.1} s; correct: {}",
+        r.rows_per_s,
+        r.mb_per_s,
+        r.cpu_s_per_m_rows,
+        r.measured.peak_rss_mb,
+        r.measured.wall_s,
+        r.verified.correct
+    );
+    if !r.verified.correct {
+        eprintln!("{}", r.verified.summary);
+    }
+}
+
+fn fmt_opt(v: Option<f64>, prec: usize) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| "-".into(), |v| format!("{v:.prec$}"))
+}
+
+fn print_table(
+    results: &serde_json::Value,
+    e2e2: &E2eRun,
+    e2e1: &E2eRun,
+    latency: Option<&LatencyRun>,
+    peer: Option<&peer::PeerRun>,
+    decode: Option<&criterion::DecodeBenches>,
+) {
+    let src = &results["source_ceiling"];
+    let snk = &results["sink_ceiling"];
+    println!();
+    println!(
+        "{:<34} {:>12} {:>9} {:>14} {:>10} {:>8}",
+        "system", "rows/s", "MB/s", "CPU-s/M rows", "peak RSS", "correct"
+    );
+    let row = |name: &str,
+               rows: Option<f64>,
+               mb: Option<f64>,
+               cpu: Option<f64>,
+               rss: Option<f64>,
+               ok: Option<bool>| {
+        println!(
+            "{:<34} {:>12} {:>9} {:>14} {:>10} {:>8}",
+            name,
+            fmt_opt(rows, 0),
+            fmt_opt(mb, 1),
+            fmt_opt(cpu, 2),
+            rss.map_or_else(|| "-".into(), |r| format!("{r:.0} MB")),
+            ok.map_or_else(|| "-".into(), |o| o.to_string())
+        );
+    };
+    row(
+        "source ceiling (null consumer)",
+        src["rows_per_s"].as_f64(),
+        src["mb_per_s"].as_f64(),
+        None,
+        None,
+        None,
+    );
+    row(
+        "sink ceiling (pre-encoded bodies)",
+        snk["rows_per_s"].as_f64(),
+        snk["mb_per_s"].as_f64(),
+        None,
+        None,
+        None,
+    );
+    for (name, r) in [
+        ("starpipe e2e, 2 threads", e2e2),
+        ("starpipe e2e, 1 thread", e2e1),
+    ] {
+        row(
+            name,
+            Some(r.rows_per_s),
+            Some(r.mb_per_s),
+            Some(r.cpu_s_per_m_rows),
+            Some(r.measured.peak_rss_mb),
+            Some(r.verified.correct),
+        );
+    }
+    match peer {
+        Some(p) if p.rows_per_s.is_some() => row(
+            "Flink SQL peer",
+            p.rows_per_s,
+            p.measured
+                .as_ref()
+                .map(|m| e2e2.source_bytes as f64 / 1e6 / m.wall_s),
+            p.cpu_s_per_m_rows,
+            p.peak_rss_mb,
+            p.verified.as_ref().map(|v| v.correct),
+        ),
+        Some(p) => println!(
+            "{:<34} {}: {}",
+            "Flink SQL peer",
+            p.status,
+            p.reason.as_deref().unwrap_or("")
+        ),
+        None => println!("{:<34} skipped", "Flink SQL peer"),
+    }
+    if let Some(l) = latency {
+        println!(
+            "latency at {:.0} rows/s (50% of max): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} heartbeats, asyncFlushIntervalSec = {}); correct: {}",
+            l.rate_rows_per_s,
+            l.p50_ms,
+            l.p99_ms,
+            l.max_ms,
+            l.heartbeats,
+            l.settings.async_flush_interval_sec,
+            l.verified.correct
+        );
+    }
+    println!(
+        "scaling: 1 → 2 partition threads: {:.2}x",
+        e2e2.rows_per_s / e2e1.rows_per_s
+    );
+    if let Some(d) = decode {
+        for r in &d.results {
+            println!(
+                "decode bench {:<10} {:<14} {:>8.1} MB/s {:>10.0} rows/s",
+                r.format, r.bench, r.mb_per_s, r.rows_per_s
+            );
+        }
+        for r in &d.ratios {
+            println!("decode bench {r}");
+        }
+    }
+    let g = &results["goals"];
+    println!(
+        "goals: e2e/min(ceilings) = {} (≥ 0.8); e2e/peer = {} (≥ 3); peer RSS/starpipe RSS = {} (≥ 5); peak RSS {:.0} MB vs {} (backlog {:.1}x budget)",
+        fmt_opt(g["e2e_vs_min_ceiling"]["value"].as_f64(), 2),
+        fmt_opt(g["e2e_vs_peer_throughput"]["value"].as_f64(), 2),
+        fmt_opt(g["peer_rss_vs_e2e_rss"]["value"].as_f64(), 1),
+        e2e2.measured.peak_rss_mb,
+        g["peak_rss_vs_budget"]["goal"].as_str().unwrap_or(""),
+        g["peak_rss_vs_budget"]["backlog_vs_budget"]
+            .as_f64()
+            .unwrap_or(0.0)
+    );
+}

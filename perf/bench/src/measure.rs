@@ -1,0 +1,114 @@
+//! Running a program under measurement: wall time, CPU time (user + system of the whole
+//! process and its waited-for children, from `wait4`), peak RSS (the kernel's `VmHWM`, sampled),
+//! and a throughput time series read from the sink's own counters.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::env::Sim;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    pub wall_s: f64,
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    /// Largest `VmHWM` seen (sampled every 50 ms; the process image after any `exec`).
+    pub peak_rss_mb: f64,
+    /// `ru_maxrss` from `wait4`: the largest RSS of the process or of any waited-for child.
+    pub ru_maxrss_mb: f64,
+    pub exit_code: Option<i32>,
+    /// `(seconds since start, rows/s applied by StarRocks)`, from the sink's counters.
+    pub series: Vec<(f64, f64)>,
+    /// Rows StarRocks applied during the run (after the per-batch collapse by key).
+    pub rows_applied: u64,
+}
+
+impl Measured {
+    pub fn cpu_s(&self) -> f64 {
+        self.cpu_user_s + self.cpu_sys_s
+    }
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Spawns `cmd`, samples it until it exits (or `until` says stop, then SIGTERM), and returns
+/// the measurements. `until` is polled every 50 ms with the elapsed time.
+pub fn run(
+    mut cmd: Command,
+    sim: &Sim,
+    timeout: Duration,
+    mut until: impl FnMut(Duration) -> bool,
+) -> anyhow::Result<Measured> {
+    let rows_before = sim.rows_loaded()?;
+    let started = Instant::now();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
+    let pid = child.id() as libc::pid_t;
+    let mut peak_kb = 0u64;
+    let mut series = Vec::new();
+    let (mut last_t, mut last_rows) = (0.0f64, rows_before);
+    let mut next_sample = Duration::from_millis(500);
+    let mut terminated = false;
+    loop {
+        let mut status = 0;
+        // SAFETY: plain syscall on our own child; `rusage` is fully written on success.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            let wall = started.elapsed().as_secs_f64();
+            let rows_after = sim.rows_loaded()?;
+            let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            let exit_code = if libc::WIFEXITED(status) {
+                Some(libc::WEXITSTATUS(status))
+            } else {
+                None
+            };
+            // `child` was reaped by wait4; forget it so std does not wait again.
+            std::mem::forget(child);
+            return Ok(Measured {
+                wall_s: wall,
+                cpu_user_s: tv(usage.ru_utime),
+                cpu_sys_s: tv(usage.ru_stime),
+                peak_rss_mb: peak_kb as f64 / 1024.0,
+                ru_maxrss_mb: usage.ru_maxrss as f64 / 1024.0,
+                exit_code,
+                series,
+                rows_applied: rows_after - rows_before,
+            });
+        }
+        if r < 0 {
+            bail!("wait4: {}", std::io::Error::last_os_error());
+        }
+        if let Some(kb) = vm_hwm_kb(pid as u32) {
+            peak_kb = peak_kb.max(kb);
+        }
+        let el = started.elapsed();
+        if el >= next_sample {
+            if let Ok(rows) = sim.rows_loaded() {
+                let t = el.as_secs_f64();
+                series.push((t, (rows - last_rows) as f64 / (t - last_t)));
+                (last_t, last_rows) = (t, rows);
+            }
+            next_sample += Duration::from_millis(500);
+        }
+        if !terminated && (el > timeout || until(el)) {
+            // SAFETY: signalling our own, not yet reaped child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            terminated = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

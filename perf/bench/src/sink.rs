@@ -1,0 +1,186 @@
+//! Sink ceiling: how fast StarRocks (here starrocks-sim) applies Stream Load bodies when the
+//! client has nothing else to do. The whole workload is decoded and encoded up front with
+//! starpipe's own decoder and encoder into bodies of `batch_bytes`, then sent by starpipe's
+//! `StreamLoader` through the FE (the same path `starpipe run` takes), one load in flight per
+//! table (the ordering rule starpipe obeys) and all tables in parallel.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format as DecodeFormat, MessageKeys};
+use starpipe::encode::BodyEncoder;
+use starpipe::engine::load::{Feedback, LoadRequest, LoadSettings, StreamLoader};
+use starpipe::schema::{StarRocksType, TableModel, TargetColumn, TargetTable};
+use starpipe_perf::{Format, Table, Workload};
+
+use crate::env::Sim;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SinkCeiling {
+    pub loads: usize,
+    pub rows: u64,
+    pub body_bytes: u64,
+    pub secs: f64,
+    pub rows_per_s: f64,
+    pub mb_per_s: f64,
+    pub encode_secs: f64,
+}
+
+struct Body {
+    headers: Vec<(&'static str, String)>,
+    data: Vec<u8>,
+    rows: u64,
+}
+
+pub fn target_table(db: &str, t: &Table) -> anyhow::Result<TargetTable> {
+    let cols = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            Ok(TargetColumn::new(
+                c.name,
+                StarRocksType::parse(c.sr_type)?,
+                c.nullable,
+                i < t.key_len,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(TargetTable::new(db, t.name, cols, TableModel::PrimaryKeys)?)
+}
+
+/// Decodes and encodes the workload into per-table bodies of about `batch_bytes`.
+fn encode_bodies(
+    w: &Workload,
+    target_db: &str,
+    batch_bytes: usize,
+) -> anyhow::Result<Vec<(String, Vec<Body>)>> {
+    let format = match w.format {
+        Format::Canal => DecodeFormat::Canal,
+        Format::Cloudcanal => DecodeFormat::CloudCanal,
+    };
+    let mut decoder = Decoder::new(DecodeOptions::new(format));
+    let mut encoders = w
+        .tables
+        .iter()
+        .map(|t| {
+            Ok((
+                t.name,
+                BodyEncoder::new(&target_table(target_db, t)?)?,
+                Vec::new(),
+            ))
+        })
+        .collect::<anyhow::Result<Vec<(&str, BodyEncoder, Vec<Body>)>>>()?;
+    let take = |enc: &mut BodyEncoder, out: &mut Vec<Body>| -> anyhow::Result<()> {
+        let block = enc.take_block(None);
+        if block.is_empty() {
+            return Ok(());
+        }
+        let mut b = enc.body_builder(block.format())?;
+        b.push_block(&block)?;
+        let headers = b.headers();
+        let rows = b.rows() as u64;
+        out.push(Body {
+            headers,
+            data: b.finish(),
+            rows,
+        });
+        Ok(())
+    };
+    let mut buf = Vec::new();
+    for m in w.generator() {
+        buf.clear();
+        buf.extend_from_slice(m.payload.as_bytes());
+        let batch = match decoder.decode(&mut buf, &MessageKeys) {
+            Ok(Decoded::Rows(batch)) => batch,
+            Ok(_) => continue,
+            Err(e) => bail!("message {} does not decode: {e}", m.seq),
+        };
+        let (_, enc, out) = encoders
+            .iter_mut()
+            .find(|(name, _, _)| *name == batch.table.table)
+            .context("message for an unknown table")?;
+        for ch in batch.changes() {
+            enc.push_row(ch.op, ch.row.columns())?;
+        }
+        if enc.block().byte_size() >= batch_bytes {
+            take(enc, out)?;
+        }
+    }
+    let mut result = Vec::new();
+    for (name, mut enc, mut out) in encoders {
+        take(&mut enc, &mut out)?;
+        result.push((name.to_string(), out));
+    }
+    Ok(result)
+}
+
+pub fn measure(
+    w: &Workload,
+    sim: &Sim,
+    target_db: &str,
+    batch_bytes: usize,
+) -> anyhow::Result<SinkCeiling> {
+    let t0 = Instant::now();
+    let per_table = encode_bodies(w, target_db, batch_bytes)?;
+    let encode_secs = t0.elapsed().as_secs_f64();
+    let loads = per_table.iter().map(|(_, b)| b.len()).sum();
+    let rows: u64 = per_table.iter().flat_map(|(_, b)| b).map(|b| b.rows).sum();
+    let body_bytes: u64 = per_table
+        .iter()
+        .flat_map(|(_, b)| b)
+        .map(|b| b.data.len() as u64)
+        .sum();
+    let settings = LoadSettings {
+        http_host: sim.fe_http.clone(),
+        user: "root".into(),
+        password: String::new(),
+        connect_timeout: std::time::Duration::from_secs(30),
+        load_timeout: std::time::Duration::from_secs(600),
+    };
+    let run_id = format!("{}-{}", std::process::id(), t0.elapsed().as_nanos());
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let handles: Vec<_> = per_table
+            .iter()
+            .map(|(table, bodies)| {
+                let (settings, stop, run_id) = (settings.clone(), &stop, &run_id);
+                s.spawn(move || -> anyhow::Result<()> {
+                    let loader = StreamLoader::new(settings);
+                    for (i, body) in bodies.iter().enumerate() {
+                        let label = format!("bench-sink-{table}-{run_id}-{i}");
+                        let req = LoadRequest {
+                            db: target_db,
+                            table,
+                            label: &label,
+                            headers: &body.headers,
+                            body: &body.data,
+                            accept_filtered: false,
+                        };
+                        loader
+                            .load(&req, stop, &mut Feedback::default())
+                            .with_context(|| format!("sink ceiling load {label}"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("sink thread")?;
+        }
+        Ok(())
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok(SinkCeiling {
+        loads,
+        rows,
+        body_bytes,
+        secs,
+        rows_per_s: rows as f64 / secs,
+        mb_per_s: body_bytes as f64 / 1e6 / secs,
+        encode_secs,
+    })
+}
