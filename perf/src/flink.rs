@@ -11,6 +11,7 @@ use crate::schema::{Column, Table};
 /// Flink SQL for `tables`: a `CREATE TABLE` source + sink per table, then one `INSERT` per table
 /// (`perf/flink`'s SqlRunner puts all INSERTs into one StatementSet, i.e. one job).
 ///
+/// `db` is the source database named in the messages, `target_db` the StarRocks database.
 /// `fe_http` is the FE HTTP address (`load-url`), `fe_mysql` the FE MySQL address (`jdbc-url`).
 /// Kafka group ids are `{group}-{table}` (one consumer group per source table, as each source
 /// reads the whole topic).
@@ -18,6 +19,7 @@ use crate::schema::{Column, Table};
 pub fn flink_sql(
     tables: &[Table],
     db: &str,
+    target_db: &str,
     topic: &str,
     brokers: &str,
     group: &str,
@@ -70,7 +72,7 @@ pub fn flink_sql(
         //   (the same freshness bound as the starpipe job of the benchmark,
         //   asyncFlushIntervalSec = 2; the default interval, 300 s, is far too lax for CDC).
         s.push_str(&format!(
-            "\n-- {db}.{name}: StarRocks Primary Key table via Stream Load (upserts and deletes via __op).\n\
+            "\n-- {target_db}.{name}: StarRocks Primary Key table via Stream Load (upserts and deletes via __op).\n\
              CREATE TABLE {sink} (\n{cols}) WITH (\n\
              \x20 'connector' = 'starrocks',\n\
              \x20 'jdbc-url' = {jdbc},\n\
@@ -89,7 +91,7 @@ pub fn flink_sql(
             sink = ident(&sink),
             jdbc = lit(&format!("jdbc:mysql://{fe_mysql}")),
             load = lit(fe_http),
-            dbl = lit(db),
+            dbl = lit(target_db),
             tl = lit(t.name),
             user = lit(user),
             password = lit(password),
@@ -185,6 +187,7 @@ mod tests {
         flink_sql(
             &[sbtest(), orders(), wide()],
             "bench_db",
+            "bench_sink",
             "cdc.topic",
             "127.0.0.1:9092",
             "peer",
@@ -221,7 +224,7 @@ mod tests {
             assert!(sink.contains("'connector' = 'starrocks'"), "{sink}");
             assert!(sink.contains("'jdbc-url' = 'jdbc:mysql://127.0.0.1:9030'"));
             assert!(sink.contains("'load-url' = '127.0.0.1:8030'"));
-            assert!(sink.contains("'database-name' = 'bench_db'"));
+            assert!(sink.contains("'database-name' = 'bench_sink'"));
             assert!(sink.contains(&format!("'table-name' = '{t}'")));
             assert!(sink.contains("'password' = 'p''w'"));
             assert!(sink.contains("'sink.semantic' = 'at-least-once'"));

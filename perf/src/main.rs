@@ -347,7 +347,8 @@ fn run() -> anyhow::Result<bool> {
             print!(
                 "{}",
                 starpipe_perf::flink::flink_sql(
-                    &w.tables, &db, &topic, &brokers, &group, &fe_http, &fe_mysql, &user, &password
+                    &w.tables, &db, &db, &topic, &brokers, &group, &fe_http, &fe_mysql, &user,
+                    &password
                 )
             );
             Ok(true)

@@ -83,7 +83,6 @@ impl Drop for Broker {
 pub struct Sim {
     child: Child,
     pub fe_http: String,
-    pub be_http: String,
     pub query: String,
     pub control: String,
 }
@@ -114,14 +113,9 @@ impl Sim {
         Ok(Sim {
             child,
             fe_http,
-            be_http,
             query,
             control,
         })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     fn control_url(&self, path: &str) -> String {
@@ -137,11 +131,6 @@ impl Sim {
     /// Rows StarRocks applied so far (`rows_loaded`, summed over loads).
     pub fn rows_loaded(&self) -> anyhow::Result<u64> {
         Ok(self.counters()?["rows_loaded"].as_u64().unwrap_or(0))
-    }
-
-    pub fn reset_counters(&self) -> anyhow::Result<()> {
-        ureq::post(&self.control_url("/counters/reset")).send_empty()?;
-        Ok(())
     }
 
     /// Drops `db` (freeing its rows) and creates it again with `tables`.

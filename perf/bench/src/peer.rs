@@ -46,6 +46,7 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
     inp.sim.recreate_database(target_db, inp.tables)?;
     let sql = starpipe_perf::flink::flink_sql(
         inp.tables,
+        inp.source_db,
         target_db,
         inp.topic,
         inp.brokers,
@@ -55,6 +56,24 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
         "root",
         "",
     );
+    // Resolve and build first, so the measured run is the JVM only (not Maven).
+    let prepare = Command::new(root.join("perf/flink/run-peer"))
+        .arg("--prepare")
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !prepare.status.success() {
+        let report: serde_json::Value = String::from_utf8_lossy(&prepare.stdout)
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l.trim()).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let status = report["status"].as_str().unwrap_or("failed").to_string();
+        let reason = report["reason"].as_str().map_or_else(
+            || format!("run-peer --prepare failed ({})", prepare.status),
+            str::to_string,
+        );
+        return Ok(PeerRun::not_run(&status, reason, report));
+    }
     let sql_file = inp.work.join("flink-peer.sql");
     std::fs::write(&sql_file, sql)?;
     let out_file = inp.work.join("flink-peer.out");

@@ -233,11 +233,9 @@ impl FeHandler {
         }
         let label = req.header("label").unwrap_or("");
         let db = req.header("db").unwrap_or("");
-        if op == "begin" && req.version == 1 && !req.expects_continue() {
-            return fe_failed_upper(
-                "class com.starrocks.common.DdlException: There is no 100-continue header",
-            );
-        }
+        // No `Expect: 100-continue` requirement here: StarRocks' TransactionLoadAction (unlike the
+        // Stream Load LoadAction) never checks it, and clients such as the Flink connector send
+        // `begin` without a body, hence without `Expect`.
         if label.is_empty() {
             return fe_failed_upper("No label selected.");
         }

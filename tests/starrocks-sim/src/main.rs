@@ -10,6 +10,7 @@ mod faults;
 mod http;
 mod http_be;
 mod http_fe;
+mod jsonval;
 mod mysql_front;
 mod query;
 mod sql;

@@ -79,7 +79,14 @@ fn str_rows(cols: &[&str], rows: Vec<Vec<Option<String>>>) -> QueryResult {
 struct Relation {
     columns: Vec<String>,
     rows: Vec<Vec<Value>>,
+    /// Columns whose StarRocks type is an integer (BIGINT/INT): a plain reference to one is sent
+    /// as an integer column (`MYSQL_TYPE_LONGLONG`), so JDBC `getObject` gives a `Long` as with
+    /// StarRocks. Only the information_schema relations declare them.
+    int_cols: &'static [&'static str],
 }
+
+/// The StarRocks version the sim presents (`@@version_comment`, `current_version()`).
+const STARROCKS_VERSION: &str = "3.3.0";
 
 fn s(v: impl Into<String>) -> Value {
     Value::Str(v.into())
@@ -312,6 +319,7 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                 None => Relation {
                     columns: vec![],
                     rows: vec![vec![]],
+                    int_cols: &[],
                 },
                 Some((db, t)) => {
                     let is_info = db
@@ -351,7 +359,7 @@ fn session_vars(sim: &Sim) -> Vec<(&'static str, String)> {
         ("interactive_timeout", "3600".into()),
         (
             "version_comment",
-            "StarRocks version 3.3.0 (starrocks-sim)".into(),
+            format!("StarRocks version {STARROCKS_VERSION} (starrocks-sim)"),
         ),
         ("version", l.server_version.clone()),
         ("time_zone", "Asia/Shanghai".into()),
@@ -541,6 +549,7 @@ fn table_relation(
     Ok(Relation {
         columns: td.meta.columns.iter().map(|c| c.name.clone()).collect(),
         rows,
+        int_cols: &[],
     })
 }
 
@@ -600,6 +609,7 @@ fn alter_relation(sim: &Sim, db: &str) -> Relation {
         .map(|c| c.to_string())
         .collect(),
         rows,
+        int_cols: &[],
     }
 }
 
@@ -640,6 +650,7 @@ fn info_schema(sim: &Sim, table: &str) -> Result<Relation, SqlError> {
                         ]
                     })
                     .collect(),
+                int_cols: &[],
             })
         }
         "tables" => Ok(Relation {
@@ -680,6 +691,7 @@ fn info_schema(sim: &Sim, table: &str) -> Result<Relation, SqlError> {
                     ]
                 })
                 .collect(),
+            int_cols: &["VERSION", "TABLE_ROWS", "AVG_ROW_LENGTH", "DATA_LENGTH"],
         }),
         "tables_config" => Ok(Relation {
             columns: cols(&[
@@ -753,6 +765,7 @@ fn info_schema(sim: &Sim, table: &str) -> Result<Relation, SqlError> {
                     ]
                 })
                 .collect(),
+            int_cols: &["DISTRIBUTE_BUCKET", "TABLE_ID"],
         }),
         "columns" => {
             let mut rows = Vec::new();
@@ -817,6 +830,16 @@ fn info_schema(sim: &Sim, table: &str) -> Result<Relation, SqlError> {
                     "GENERATION_EXPRESSION",
                 ]),
                 rows,
+                int_cols: &[
+                    "ORDINAL_POSITION",
+                    "CHARACTER_MAXIMUM_LENGTH",
+                    "CHARACTER_OCTET_LENGTH",
+                    "NUMERIC_PRECISION",
+                    "NUMERIC_SCALE",
+                    "DATETIME_PRECISION",
+                    "COLUMN_SIZE",
+                    "DECIMAL_DIGITS",
+                ],
             })
         }
         other => Err(err(format!(
@@ -870,6 +893,8 @@ impl RowCtx for RelCtx<'_> {
                 Some(Value::Str(format!("'{}'@'%'", self.sess.user)))
             }
             "CONNECTION_ID" => Some(Value::Int(self.sess.conn_id as i128)),
+            // StarRocks' own version, `<version> <commit>` (VERSION() is the MySQL-compat one).
+            "CURRENT_VERSION" => Some(Value::Str(format!("{STARROCKS_VERSION} starrocks-sim"))),
             "VERSION" => Some(Value::Str(self.sim.limits.read().server_version.clone())),
             _ => None,
         }
@@ -1002,12 +1027,19 @@ fn run_select(
         .take(sel.limit.map(|l| l as usize).unwrap_or(usize::MAX))
         .collect();
     // Projection.
+    let rel_kind = |c: &str| {
+        if rel.int_cols.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+            ColKind::Int
+        } else {
+            ColKind::Str
+        }
+    };
     let mut columns: Vec<(String, ColKind)> = Vec::new();
     let mut proj: Vec<Option<&Expr>> = Vec::new();
     for item in &sel.items {
         if item.expr == Expr::Star {
             for c in &rel.columns {
-                columns.push((c.clone(), ColKind::Str));
+                columns.push((c.clone(), rel_kind(c)));
                 proj.push(None);
             }
         } else {
@@ -1020,7 +1052,11 @@ fn run_select(
                     .unwrap_or(c.clone()),
                 _ => item.text.clone(),
             });
-            columns.push((name, ColKind::Str));
+            let kind = match &item.expr {
+                Expr::Col(c) => rel_kind(c),
+                _ => ColKind::Str,
+            };
+            columns.push((name, kind));
             proj.push(Some(&item.expr));
         }
     }

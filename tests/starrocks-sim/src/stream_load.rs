@@ -5,11 +5,13 @@
 use std::io::Read;
 use std::sync::Arc;
 
+use crate::jsonval::JVal;
 use crate::catalog::{KeysType, TableData, TableMeta};
 use crate::eval::{self, RowCtx};
 use crate::http::Request;
 use crate::sql::{self, Expr};
 use crate::types::{Input, Value, convert};
+use serde_json::value::RawValue;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Format {
@@ -480,7 +482,7 @@ impl Prepared {
 /// One record of the body, before conversion.
 enum Record<'a> {
     Csv(Vec<Option<std::borrow::Cow<'a, str>>>, &'a [u8]),
-    Json(&'a serde_json::Value),
+    Json(&'a JVal),
     Bad(String, String),
 }
 
@@ -518,7 +520,7 @@ pub fn process(params: &LoadParams, plan: &Plan, body: &[u8]) -> Result<Prepared
         merge_idx: plan.merge_idx,
         meta: meta.clone(),
     };
-    let json_docs: Vec<serde_json::Value>;
+    let json_docs: Vec<Result<JVal, String>>;
     let mut records: Vec<Record<'_>> = Vec::new();
     match params.format {
         Format::Csv => {
@@ -731,20 +733,23 @@ fn input_as_value(i: &Input<'_>) -> Value {
     match i {
         Input::Null | Input::Missing => Value::Null,
         Input::Text(t) => Value::Str(t.to_string()),
-        Input::Json(serde_json::Value::Null) => Value::Null,
-        Input::Json(serde_json::Value::String(s)) => Value::Str(s.clone()),
+        Input::Json(JVal::Null) => Value::Null,
+        Input::Json(JVal::Str(s)) => Value::Str(s.clone()),
+        // A number is seen by `columns` expressions as its source text.
+        Input::Json(JVal::Num(t)) => Value::Str(t.to_string()),
         Input::Json(v) => Value::Str(v.to_string()),
     }
 }
 
 fn parse_op(i: Input<'_>) -> Result<u8, String> {
     let text = match i {
-        Input::Null | Input::Missing | Input::Json(serde_json::Value::Null) => {
+        Input::Null | Input::Missing | Input::Json(JVal::Null) => {
             return Err("NULL value in non-nullable column '__op'".into());
         }
         Input::Text(t) => t.trim().to_string(),
-        Input::Json(serde_json::Value::String(s)) => s.trim().to_string(),
-        Input::Json(serde_json::Value::Bool(b)) => (*b as u8).to_string(),
+        Input::Json(JVal::Str(s)) => s.trim().to_string(),
+        Input::Json(JVal::Bool(b)) => (*b as u8).to_string(),
+        Input::Json(JVal::Num(t)) => t.to_string(),
         Input::Json(v) => v.to_string(),
     };
     match text.as_str() {
@@ -756,9 +761,9 @@ fn parse_op(i: Input<'_>) -> Result<u8, String> {
     }
 }
 
-fn obj_get<'a>(obj: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+fn obj_get<'a>(obj: &'a JVal, key: &str) -> Option<&'a JVal> {
     let map = obj.as_object()?;
-    map.get(key).or_else(|| {
+    obj.get(key).or_else(|| {
         // Column names are case-insensitive; fall back to a case-insensitive key match.
         map.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -767,7 +772,7 @@ fn obj_get<'a>(obj: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::
 }
 
 /// Minimal JSON path: `$`, `$.a.b`, `$.a[0]`, `$['a']`.
-pub fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+pub fn json_path<'a>(v: &'a JVal, path: &str) -> Option<&'a JVal> {
     let p = path.trim();
     let rest = p.strip_prefix('$').unwrap_or(p);
     let mut cur = v;
@@ -794,7 +799,7 @@ pub fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_j
                 {
                     cur = cur.get(q)?;
                 } else {
-                    cur = cur.get(inner.parse::<usize>().ok()?)?;
+                    cur = cur.index(inner.parse::<usize>().ok()?)?;
                 }
                 i = end + 1;
             }
@@ -812,16 +817,16 @@ pub fn json_path<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_j
     Some(cur)
 }
 
-/// Top-level JSON documents; a syntax error yields a `Null` marker document carrying the error.
-fn parse_json_docs(body: &[u8]) -> Vec<serde_json::Value> {
+/// Top-level JSON documents, numbers kept as their source text; a syntax error ends the list
+/// with an `Err` carrying serde_json's message.
+fn parse_json_docs(body: &[u8]) -> Vec<Result<JVal, String>> {
     let mut docs = Vec::new();
-    let mut stream = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
-    loop {
-        match stream.next() {
-            None => break,
-            Some(Ok(v)) => docs.push(v),
-            Some(Err(e)) => {
-                docs.push(serde_json::json!({ "__sim_parse_error__": e.to_string() }));
+    let stream = serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>();
+    for doc in stream {
+        match doc.and_then(JVal::from_raw) {
+            Ok(v) => docs.push(Ok(v)),
+            Err(e) => {
+                docs.push(Err(e.to_string()));
                 break;
             }
         }
@@ -831,16 +836,19 @@ fn parse_json_docs(body: &[u8]) -> Vec<serde_json::Value> {
 
 fn collect_json_records<'a>(
     params: &LoadParams,
-    doc: &'a serde_json::Value,
+    doc: &'a Result<JVal, String>,
     out: &mut Vec<Record<'a>>,
 ) {
-    if let Some(err) = doc.get("__sim_parse_error__").and_then(|e| e.as_str()) {
-        out.push(Record::Bad(
-            format!("JSON parse error: {err}"),
-            "<invalid json>".into(),
-        ));
-        return;
-    }
+    let doc = match doc {
+        Ok(doc) => doc,
+        Err(err) => {
+            out.push(Record::Bad(
+                format!("JSON parse error: {err}"),
+                "<invalid json>".into(),
+            ));
+            return;
+        }
+    };
     let root = match &params.json_root {
         Some(r) => match json_path(doc, r) {
             Some(v) => v,

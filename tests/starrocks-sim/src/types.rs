@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
+use crate::jsonval::JVal;
 
 /// Maximum bytes of one JSON column value (StarRocks JSON type doc: 16 MB).
 const JSON_VALUE_MAX: usize = 16 * 1024 * 1024;
@@ -427,7 +428,7 @@ pub enum Input<'a> {
     /// A JSON key that is absent from the object.
     Missing,
     Text(&'a str),
-    Json(&'a serde_json::Value),
+    Json(&'a JVal),
 }
 
 /// Why a value could not be converted; becomes the error-log reason.
@@ -451,45 +452,37 @@ fn invalid(value: &str, ty: &ColType) -> ConvError {
     ))
 }
 
-fn convert_json(v: &serde_json::Value, ty: &ColType) -> Result<Value, ConvError> {
-    use serde_json::Value as J;
+fn convert_json(v: &JVal, ty: &ColType) -> Result<Value, ConvError> {
     match v {
-        J::Null => Ok(Value::Null),
-        J::String(s) => {
+        JVal::Null => Ok(Value::Null),
+        JVal::Str(s) => {
             if *ty == ColType::Json {
                 // A JSON string holding JSON text is parsed; any other string stays a JSON string.
                 match serde_json::from_str::<serde_json::Value>(s) {
                     Ok(parsed) if !parsed.is_string() => json_text(&parsed),
-                    _ => json_text(v),
+                    _ => json_text(&v.to_serde()),
                 }
             } else {
                 convert_text(s, ty)
             }
         }
-        J::Bool(b) => match ty {
-            ColType::Json => json_text(v),
+        JVal::Bool(b) => match ty {
+            ColType::Json => json_text(&v.to_serde()),
             ColType::Boolean => Ok(Value::Bool(*b)),
             t if t.int_range().is_some() => Ok(Value::Int(*b as i128)),
             t if t.is_string() => convert_text(if *b { "true" } else { "false" }, ty),
             _ => Err(invalid(&b.to_string(), ty)),
         },
-        J::Number(n) => match ty {
-            ColType::Json => json_text(v),
+        // Like StarRocks (`raw_json_token()`), a number converts from its exact source text, so
+        // DECIMAL/LARGEINT/BIGINT keep every digit and string columns store the text as written.
+        JVal::Num(text) => match ty {
+            ColType::Json => json_text(&v.to_serde()),
             // JSON numbers are never read as DATETIME/DATE (Flink issue #38): the value is invalid.
-            ColType::Date | ColType::DateTime => Err(invalid(&n.to_string(), ty)),
-            _ => {
-                let text = if let Some(i) = n.as_i64() {
-                    i.to_string()
-                } else if let Some(u) = n.as_u64() {
-                    u.to_string()
-                } else {
-                    n.to_string()
-                };
-                convert_text(&text, ty)
-            }
+            ColType::Date | ColType::DateTime => Err(invalid(text, ty)),
+            _ => convert_text(text, ty),
         },
-        J::Array(_) | J::Object(_) => match ty {
-            ColType::Json => json_text(v),
+        JVal::Arr(_) | JVal::Obj(_) => match ty {
+            ColType::Json => json_text(&v.to_serde()),
             t if t.is_string() => convert_text(&v.to_string(), ty),
             _ => Err(invalid(&v.to_string(), ty)),
         },

@@ -458,3 +458,71 @@ fn odd_or_unsupported_sql_never_breaks_the_connection() {
         assert_eq!(one, 1, "connection still usable after {sql:?}");
     }
 }
+
+#[test]
+fn current_version_and_typed_information_schema_columns() {
+    // What the StarRocks Flink connector asks before it loads: `current_version()` and the
+    // columns of the sink table, where it casts ORDINAL_POSITION to a Java Long (so the column
+    // must be an integer column, as StarRocks' BIGINT is).
+    let sim = Sim::start();
+    let mut c = sim.mysql();
+    c.query_drop("CREATE DATABASE shop").unwrap();
+    c.query_drop(PK_DDL).unwrap();
+    let ver: String = c
+        .query_first("select current_version() as ver;")
+        .unwrap()
+        .unwrap();
+    assert!(ver.starts_with("3.") && ver.contains(' '), "{ver}");
+    let comment: String = c.query_first("SELECT @@version_comment").unwrap().unwrap();
+    assert!(
+        comment.contains(ver.split(' ').next().unwrap()),
+        "{comment} / {ver}"
+    );
+
+    let q = "select `COLUMN_NAME`, `ORDINAL_POSITION`, `COLUMN_KEY`, `DATA_TYPE`, `COLUMN_SIZE`, \
+             `DECIMAL_DIGITS` from `information_schema`.`COLUMNS` \
+             where `TABLE_SCHEMA`='shop' and `TABLE_NAME`='orders';";
+    let res = c.query_iter(q).unwrap();
+    let types: Vec<mysql::consts::ColumnType> = res
+        .columns()
+        .as_ref()
+        .iter()
+        .map(|c| c.column_type())
+        .collect();
+    use mysql::consts::ColumnType::{MYSQL_TYPE_LONGLONG, MYSQL_TYPE_VAR_STRING};
+    assert_eq!(
+        types,
+        [
+            MYSQL_TYPE_VAR_STRING,
+            MYSQL_TYPE_LONGLONG,
+            MYSQL_TYPE_VAR_STRING,
+            MYSQL_TYPE_VAR_STRING,
+            MYSQL_TYPE_LONGLONG,
+            MYSQL_TYPE_LONGLONG
+        ]
+    );
+    let rows: Vec<mysql::Row> = res.collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows.len(), 8);
+    let pos: Vec<u64> = rows.iter().map(|r| r.get::<u64, _>(1).unwrap()).collect();
+    assert_eq!(pos, (1..=8).collect::<Vec<u64>>());
+    // `SELECT *` types the same columns.
+    let res = c
+        .query_iter("SELECT * FROM information_schema.columns WHERE TABLE_NAME = 'orders'")
+        .unwrap();
+    let cols = res.columns();
+    let ord = cols
+        .as_ref()
+        .iter()
+        .find(|c| c.name_str() == "ORDINAL_POSITION")
+        .unwrap();
+    assert_eq!(ord.column_type(), MYSQL_TYPE_LONGLONG);
+    drop(res);
+    // A string value is still a string column.
+    let res = c
+        .query_iter("SELECT COLUMN_NAME FROM information_schema.columns")
+        .unwrap();
+    assert_eq!(
+        res.columns().as_ref()[0].column_type(),
+        MYSQL_TYPE_VAR_STRING
+    );
+}

@@ -194,3 +194,30 @@ fn timeouts_abort_transactions() {
     let c = sim.post_txn(&sim.be, "commit", &h("prep")).json();
     assert_eq!(c["Status"], "FAILED");
 }
+
+#[test]
+fn begin_without_expect_header_is_redirected_like_starrocks() {
+    // StarRocks' TransactionLoadAction has no `Expect: 100-continue` check (only the Stream Load
+    // LoadAction has), and HTTP clients send `begin` without a body, hence without `Expect` (the
+    // Flink connector's Apache HttpClient does so even with expect-continue enabled).
+    let sim = setup();
+    let head = format!(
+        "POST /api/transaction/begin HTTP/1.1\r\nHost: fe\r\nAuthorization: {}\r\nlabel: nx1\r\ndb: d\r\ntable: t\r\nContent-Length: 0\r\n\r\n",
+        common::basic("root", "")
+    );
+    let out = sim.raw(&sim.fe, &head, None);
+    assert!(out.starts_with("HTTP/1.1 307"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Location: http://{}/api/transaction/begin\r\n",
+            sim.be
+        )),
+        "{out}"
+    );
+    let be_head = head.replace("Host: fe", "Host: be");
+    let out = sim.raw(&sim.be, &be_head, None);
+    let body = &out[out.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["Status"], "OK", "{out}");
+    assert_eq!(state(&sim, "nx1"), "PREPARE");
+}
