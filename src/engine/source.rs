@@ -269,6 +269,29 @@ impl SourceContext {
     }
 }
 
+/// How much librdkafka may fetch ahead, sized from `totalDataInMemMb` so that the process RSS
+/// stays near the budget: prefetched messages live outside it (in librdkafka's per-partition
+/// queues and fetch buffers) until a partition worker takes them. Per partition the queue holds
+/// budget/16 (1–16 MiB) and a fetch brings budget/64 (256 KiB–4 MiB); one fetch response is at
+/// most budget/8 (4–64 MiB). At the default 512 MiB budget these are librdkafka-sized values
+/// (16 MiB, 4 MiB, 64 MiB); at 64 MiB they are 4 MiB, 1 MiB, 8 MiB. The source ceiling in
+/// `perf/run` stays far above what a partition worker decodes, so throughput does not suffer.
+/// Also used by `perf/run`'s null consumer, which must fetch like starpipe does.
+pub fn prefetch_settings(budget_mb: u64) -> [(&'static str, String); 6] {
+    let kib = budget_mb.saturating_mul(1024);
+    let queue_kib = (kib / 16).clamp(1024, 16 * 1024);
+    let partition_fetch = (kib / 64).clamp(256, 4 * 1024) * 1024;
+    let fetch_max = (kib / 8).clamp(4 * 1024, 64 * 1024) * 1024;
+    [
+        ("queued.max.messages.kbytes", queue_kib.to_string()),
+        ("queued.min.messages", "100000".to_string()),
+        ("max.partition.fetch.bytes", partition_fetch.to_string()),
+        ("fetch.max.bytes", fetch_max.to_string()),
+        ("fetch.queue.backoff.ms", "20".to_string()),
+        ("fetch.wait.max.ms", "100".to_string()),
+    ]
+}
+
 /// Librdkafka settings starpipe chooses (overridable in `[source.kafka]`, except the managed
 /// keys). Per-partition queues are bounded so the process RSS stays near the budget.
 fn client_config(shared: &Shared) -> ClientConfig {
@@ -290,13 +313,10 @@ fn client_config(shared: &Shared) -> ClientConfig {
                 _ => "earliest",
             },
         )
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("queued.max.messages.kbytes", "16384")
-        .set("queued.min.messages", "100000")
-        .set("fetch.max.bytes", "67108864")
-        .set("max.partition.fetch.bytes", "4194304")
-        .set("fetch.queue.backoff.ms", "20")
-        .set("fetch.wait.max.ms", "100");
+        .set("partition.assignment.strategy", "cooperative-sticky");
+    for (k, v) in prefetch_settings(shared.config.target.total_data_in_mem_mb) {
+        cc.set(k, v);
+    }
     for (k, v) in src.kafka.iter() {
         cc.set(k, v);
     }
@@ -512,5 +532,36 @@ impl Progress {
         self.last = Instant::now();
         self.rows = rows;
         self.bytes = bytes;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefetch_settings;
+
+    fn get(budget_mb: u64, key: &str) -> u64 {
+        prefetch_settings(budget_mb)
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn prefetch_follows_the_budget_within_bounds() {
+        // Default budget: librdkafka-sized prefetch.
+        assert_eq!(get(512, "queued.max.messages.kbytes"), 16 * 1024);
+        assert_eq!(get(512, "max.partition.fetch.bytes"), 4 << 20);
+        assert_eq!(get(512, "fetch.max.bytes"), 64 << 20);
+        // 64 MiB: a sixteenth per partition queue, a sixty-fourth per partition fetch.
+        assert_eq!(get(64, "queued.max.messages.kbytes"), 4 * 1024);
+        assert_eq!(get(64, "max.partition.fetch.bytes"), 1 << 20);
+        assert_eq!(get(64, "fetch.max.bytes"), 8 << 20);
+        // Tiny and huge budgets stay inside the bounds.
+        assert_eq!(get(1, "queued.max.messages.kbytes"), 1024);
+        assert_eq!(get(1, "max.partition.fetch.bytes"), 256 << 10);
+        assert_eq!(get(1, "fetch.max.bytes"), 4 << 20);
+        assert_eq!(get(1 << 20, "queued.max.messages.kbytes"), 16 * 1024);
+        assert_eq!(get(1 << 20, "fetch.max.bytes"), 64 << 20);
     }
 }

@@ -186,7 +186,7 @@ fn run() -> anyhow::Result<()> {
 
     // ---- ceilings
     step("source ceiling: null consumer (same librdkafka settings as starpipe)");
-    let source = source::measure(&broker.bootstrap, &topic, source_rows)?;
+    let source = source::measure(&broker.bootstrap, &topic, source_rows, budget)?;
     eprintln!(
         "   {:.0} rows/s, {:.1} MB/s",
         source.rows_per_s, source.mb_per_s

@@ -1,5 +1,5 @@
 //! Source ceiling: how fast this machine's broker hands the topic to a consumer that does
-//! nothing with it. Same librdkafka settings as `starpipe run` (`src/engine/source.rs`), one
+//! nothing with it. Same librdkafka settings as `starpipe run` (`prefetch_settings`), one
 //! thread per partition on a split partition queue, messages fetched and dropped.
 
 use std::sync::Arc;
@@ -21,20 +21,17 @@ pub struct SourceCeiling {
     pub cpu_s: f64,
 }
 
-/// The consumer settings `starpipe run` uses (keep in step with `client_config` there).
-pub fn client_config(brokers: &str, group: &str) -> ClientConfig {
+/// The consumer settings `starpipe run` uses for a job with this budget.
+pub fn client_config(brokers: &str, group: &str, budget_mb: u64) -> ClientConfig {
     let mut cc = ClientConfig::new();
     cc.set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("queued.max.messages.kbytes", "16384")
-        .set("queued.min.messages", "100000")
-        .set("fetch.max.bytes", "67108864")
-        .set("max.partition.fetch.bytes", "4194304")
-        .set("fetch.queue.backoff.ms", "20")
-        .set("fetch.wait.max.ms", "100");
+        .set("auto.offset.reset", "earliest");
+    for (k, v) in starpipe::engine::source::prefetch_settings(budget_mb) {
+        cc.set(k, v);
+    }
     cc
 }
 
@@ -48,10 +45,15 @@ fn process_cpu_s() -> f64 {
 
 /// Reads every partition of `topic` from the beginning to its high watermark.
 /// `total_rows` (known from the generator) turns messages/s into rows/s.
-pub fn measure(brokers: &str, topic: &str, total_rows: u64) -> anyhow::Result<SourceCeiling> {
+pub fn measure(
+    brokers: &str,
+    topic: &str,
+    total_rows: u64,
+    budget_mb: u64,
+) -> anyhow::Result<SourceCeiling> {
     let group = format!("starpipe-bench-null-{}", std::process::id());
     let consumer: Arc<BaseConsumer> = Arc::new(
-        client_config(brokers, &group)
+        client_config(brokers, &group, budget_mb)
             .create()
             .context("creating the null consumer")?,
     );

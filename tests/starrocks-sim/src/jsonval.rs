@@ -138,11 +138,7 @@ impl JVal {
             JVal::Num(t) => serde_json::from_str(t).unwrap_or(J::Null),
             JVal::Str(s) => J::String(s.clone()),
             JVal::Arr(a) => J::Array(a.iter().map(JVal::to_serde).collect()),
-            JVal::Obj(m) => J::Object(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.to_serde()))
-                    .collect(),
-            ),
+            JVal::Obj(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect()),
         }
     }
 }

@@ -5,10 +5,10 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use crate::jsonval::JVal;
 use crate::catalog::{KeysType, TableData, TableMeta};
 use crate::eval::{self, RowCtx};
 use crate::http::Request;
+use crate::jsonval::JVal;
 use crate::sql::{self, Expr};
 use crate::types::{Input, Value, convert};
 use serde_json::value::RawValue;

@@ -2,9 +2,9 @@
 //! applies (spec §1.5, §6, §9.2). Conversions follow StarRocks, not MySQL: byte lengths for
 //! strings, month/day 0 rejected, 0000-01-01..9999-12-31 date range, numbers refused for DATETIME.
 
+use crate::jsonval::JVal;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
-use crate::jsonval::JVal;
 
 /// Maximum bytes of one JSON column value (StarRocks JSON type doc: 16 MB).
 const JSON_VALUE_MAX: usize = 16 * 1024 * 1024;
@@ -591,11 +591,16 @@ fn parse_int(s: &str) -> Option<i128> {
         }
         return None;
     }
-    let mut v: i128 = 0;
+    // Accumulate as u128 so that the LARGEINT minimum (-2^127) is representable.
+    let mut v: u128 = 0;
     for b in digits.bytes() {
-        v = v.checked_mul(10)?.checked_add((b - b'0') as i128)?;
+        v = v.checked_mul(10)?.checked_add((b - b'0') as u128)?;
     }
-    Some(if neg { -v } else { v })
+    if neg {
+        0i128.checked_sub_unsigned(v)
+    } else {
+        i128::try_from(v).ok()
+    }
 }
 
 /// Parses decimal text (optional exponent) into unscaled digits, rounding half-up to `scale`.
@@ -622,6 +627,14 @@ pub fn parse_decimal(s: &str, precision: u8, scale: u8) -> Option<i128> {
     let mut digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).collect();
     // Position of the decimal point counted from the left of `digits`.
     let mut point = int_part.len() as i64 + exp as i64;
+    // Bound the work for huge exponents (`1e999999999` is a valid JSON number): a value with
+    // more integer digits than the precision cannot fit, and one far below half a unit of the
+    // scale rounds to zero, so no more padding than that is needed.
+    match digits.iter().position(|b| *b != b'0') {
+        None => return Some(0),
+        Some(first) if point - first as i64 > precision as i64 => return None,
+        Some(_) => point = point.max(-(scale as i64) - 2),
+    }
     if point < 0 {
         let pad = (-point) as usize;
         let mut v = vec![b'0'; pad];
@@ -780,6 +793,29 @@ mod tests {
         assert_eq!(parse_decimal("1000", 5, 2), None);
         assert_eq!(parse_decimal("1.5e2", 5, 1), Some(1500));
         assert_eq!(format_decimal(-5, 2), "-0.05");
+        // Huge exponents (valid JSON numbers) are decided without padding billions of digits.
+        assert_eq!(parse_decimal("1e999999999", 38, 10), None);
+        assert_eq!(parse_decimal("0.0e999999999", 38, 10), Some(0));
+        assert_eq!(parse_decimal("1e-999999999", 38, 10), Some(0));
+        assert_eq!(parse_decimal("5e-11", 30, 10), Some(1));
+        assert_eq!(parse_decimal("-5e-11", 30, 10), Some(-1));
+        assert_eq!(parse_decimal("4.99e-11", 30, 10), Some(0));
+        assert_eq!(parse_decimal("0.00012e3", 5, 2), Some(12));
+        assert_eq!(parse_decimal("999.995", 5, 2), None);
+    }
+
+    #[test]
+    fn integer_bounds() {
+        assert_eq!(
+            parse_int("-170141183460469231731687303715884105728"),
+            Some(i128::MIN)
+        );
+        assert_eq!(
+            parse_int("170141183460469231731687303715884105727"),
+            Some(i128::MAX)
+        );
+        assert_eq!(parse_int("170141183460469231731687303715884105728"), None);
+        assert_eq!(parse_int("-170141183460469231731687303715884105729"), None);
     }
 
     #[test]

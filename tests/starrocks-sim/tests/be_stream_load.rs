@@ -379,6 +379,127 @@ fn value_conversion_rules() {
     }
 }
 
+/// JSON numbers convert from their exact source text (StarRocks' `raw_json_token()`), not from
+/// an f64: DECIMAL/LARGEINT/BIGINT keep every digit and string columns store the text as written.
+#[test]
+fn json_numbers_convert_from_their_source_text() {
+    let sim = Sim::start();
+    sim.sql("CREATE DATABASE p");
+    sim.sql(
+        "CREATE TABLE p.t (id INT NOT NULL, de DECIMAL(30,10) NULL, li LARGEINT NULL, \
+         bi BIGINT NULL, vc VARCHAR(32) NULL, v4 VARCHAR(4) NULL, j JSON NULL) \
+         PRIMARY KEY(id) DISTRIBUTED BY HASH(id)",
+    );
+    // (column, raw JSON number text, expected stored value; null = invalid → NULL / strict Fail)
+    let cases = [
+        ("de", "567568735.8209100684", json!("567568735.8209100684")),
+        (
+            "de",
+            "-567568735.8209100684",
+            json!("-567568735.8209100684"),
+        ),
+        (
+            "de",
+            "12345678901234567890.1234567891",
+            json!("12345678901234567890.1234567891"),
+        ),
+        (
+            "de",
+            "5.675687358209100684e8",
+            json!("567568735.8209100684"),
+        ),
+        // more fraction digits than the scale: rounded half-up on the exact digits.
+        ("de", "0.12345678905", json!("0.1234567891")),
+        ("de", "1.000000000049999999999", json!("1.0000000000")),
+        ("de", "-0.00000000005", json!("-0.0000000001")),
+        // 21 integer digits do not fit DECIMAL(30,10).
+        ("de", "123456789012345678901.5", json!(null)),
+        ("de", "1e999999999", json!(null)),
+        ("de", "1e-999999999", json!("0.0000000000")),
+        ("li", "18446744073709551615", json!("18446744073709551615")),
+        (
+            "li",
+            "170141183460469231731687303715884105727",
+            json!("170141183460469231731687303715884105727"),
+        ),
+        (
+            "li",
+            "-170141183460469231731687303715884105728",
+            json!("-170141183460469231731687303715884105728"),
+        ),
+        ("li", "170141183460469231731687303715884105728", json!(null)),
+        ("bi", "9223372036854775807", json!(9223372036854775807i64)),
+        ("bi", "-9223372036854775808", json!(-9223372036854775808i64)),
+        ("bi", "9223372036854775808", json!(null)),
+        ("bi", "18446744073709551615", json!(null)),
+        ("vc", "567568735.8209100684", json!("567568735.8209100684")),
+        ("vc", "1.50", json!("1.50")),
+        ("vc", "1E3", json!("1E3")),
+        ("vc", "-0", json!("-0")),
+        ("vc", "18446744073709551616", json!("18446744073709551616")),
+        ("v4", "1234", json!("1234")),
+        ("v4", "12345", json!(null)),
+        // JSON columns keep their parsed-document semantics.
+        ("j", "1.50", json!(1.5)),
+    ];
+    for (i, (col, num, expected)) in cases.iter().enumerate() {
+        let body = format!(r#"{{"id": {i}, "{col}": {num}}}"#);
+        let r = sim.load(
+            "p",
+            "t",
+            &[("label", &format!("n{i}")), ("format", "json")],
+            body.as_bytes(),
+        );
+        assert_eq!(r["Status"], "Success", "case {col}={num}: {r}");
+        let stored = sim
+            .rows("p", "t")
+            .into_iter()
+            .find(|r| r["id"] == json!(i))
+            .unwrap();
+        assert_eq!(&stored[*col], expected, "case {col}={num}");
+        let r = sim.load(
+            "p",
+            "t",
+            &[
+                ("label", &format!("s{i}")),
+                ("format", "json"),
+                ("strict_mode", "true"),
+            ],
+            body.as_bytes(),
+        );
+        let expected_status = if expected.is_null() {
+            "Fail"
+        } else {
+            "Success"
+        };
+        assert_eq!(r["Status"], expected_status, "strict case {col}={num}: {r}");
+    }
+    // Nested values reached by jsonpaths / json_root keep their digits too, as do numbers
+    // that `columns` expressions see.
+    let r = sim.load(
+        "p",
+        "t",
+        &[
+            ("label", "paths"),
+            ("format", "json"),
+            ("jsonpaths", r#"["$.k","$.v.d","$.v.l"]"#),
+            ("columns", "id,de,tmp,li=tmp,vc=tmp"),
+            ("json_root", "$.data"),
+            ("strip_outer_array", "true"),
+        ],
+        br#"{"data":[{"k":1000,"v":{"d":0.0000000001,"l":99999999999999999999999}}]}"#,
+    );
+    assert_eq!(r["Status"], "Success", "{r}");
+    let stored = sim
+        .rows("p", "t")
+        .into_iter()
+        .find(|r| r["id"] == json!(1000))
+        .unwrap();
+    assert_eq!(stored["de"], "0.0000000001");
+    assert_eq!(stored["li"], "99999999999999999999999");
+    assert_eq!(stored["vc"], "99999999999999999999999");
+}
+
 #[test]
 fn not_null_and_op_null_are_filtered() {
     let sim = Sim::start();
