@@ -487,3 +487,30 @@ pub fn latency(inp: LatencyInputs<'_>, settings: &JobSettings) -> anyhow::Result
         verified,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format, MessageKeys};
+
+    /// The heartbeat is a canal-json INSERT starpipe decodes like any other row.
+    #[test]
+    fn heartbeat_is_valid_canal_json() {
+        let m = super::heartbeat("bench", 1, 42, 1_733_000_000_123);
+        let mut buf = m.payload.into_bytes();
+        let mut dec = Decoder::new(DecodeOptions::new(Format::Canal));
+        let Ok(Decoded::Rows(batch)) = dec.decode(&mut buf, &MessageKeys) else {
+            panic!("heartbeat does not decode");
+        };
+        assert_eq!(batch.table.db, "bench");
+        assert_eq!(batch.table.table, super::HEARTBEAT_TABLE);
+        let changes: Vec<_> = batch.changes().collect();
+        assert_eq!(changes.len(), 1);
+        let cols: Vec<String> = changes[0]
+            .row
+            .columns()
+            .map(|c| format!("{}={:?}", c.name, c.value))
+            .collect();
+        assert_eq!(cols.len(), 3, "{cols:?}");
+        assert!(cols[1].contains("42"), "{cols:?}");
+    }
+}

@@ -20,7 +20,8 @@ pub struct Measured {
     /// `ru_maxrss` from `wait4`: the largest RSS of the process or of any waited-for child.
     pub ru_maxrss_mb: f64,
     pub exit_code: Option<i32>,
-    /// `(seconds since start, rows/s applied by StarRocks)`, from the sink's counters.
+    /// `(seconds since start, rows/s applied by StarRocks over the trailing 2 s)`, from the
+    /// sink's counters sampled every 0.5 s (loads are bursty: one load applies ~10⁵ rows).
     pub series: Vec<(f64, f64)>,
     /// Rows StarRocks applied during the run (after the per-batch collapse by key).
     pub rows_applied: u64,
@@ -58,8 +59,8 @@ pub fn run(
         .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
     let pid = child.id() as libc::pid_t;
     let mut peak_kb = 0u64;
-    let mut series = Vec::new();
-    let (mut last_t, mut last_rows) = (0.0f64, rows_before);
+    // Cumulative `(t, rows applied)` samples.
+    let mut samples: Vec<(f64, u64)> = vec![(0.0, rows_before)];
     let mut next_sample = Duration::from_millis(500);
     let mut terminated = false;
     loop {
@@ -85,7 +86,7 @@ pub fn run(
                 peak_rss_mb: peak_kb as f64 / 1024.0,
                 ru_maxrss_mb: usage.ru_maxrss as f64 / 1024.0,
                 exit_code,
-                series,
+                series: trailing_rate(&samples, 2.0),
                 rows_applied: rows_after - rows_before,
             });
         }
@@ -98,9 +99,7 @@ pub fn run(
         let el = started.elapsed();
         if el >= next_sample {
             if let Ok(rows) = sim.rows_loaded() {
-                let t = el.as_secs_f64();
-                series.push((t, (rows - last_rows) as f64 / (t - last_t)));
-                (last_t, last_rows) = (t, rows);
+                samples.push((el.as_secs_f64(), rows));
             }
             next_sample += Duration::from_millis(500);
         }
@@ -110,5 +109,45 @@ pub fn run(
             terminated = true;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Rates over a trailing window from cumulative samples.
+fn trailing_rate(samples: &[(f64, u64)], window: f64) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for &(t, rows) in samples.iter().skip(1) {
+        while samples[j + 1].0 <= t - window {
+            j += 1;
+        }
+        let (t0, r0) = samples[j];
+        if t > t0 {
+            out.push((t, rows.saturating_sub(r0) as f64 / (t - t0)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trailing_rate_averages_bursts() {
+        // 100 rows land at t = 1.0; samples every 0.5 s.
+        let s = [
+            (0.0, 0),
+            (0.5, 0),
+            (1.0, 100),
+            (1.5, 100),
+            (2.0, 100),
+            (2.5, 100),
+            (3.0, 100),
+            (3.5, 100),
+        ];
+        let r = super::trailing_rate(&s, 2.0);
+        assert_eq!(r[0], (0.5, 0.0));
+        assert_eq!(r[1], (1.0, 100.0));
+        assert_eq!(r[3], (2.0, 50.0));
+        // t = 3.0: window (1.0, 3.0] holds no new rows.
+        assert_eq!(r[5], (3.0, 0.0));
     }
 }
