@@ -344,7 +344,7 @@ fn run() -> anyhow::Result<()> {
 
     let mut bars = vec![
         starpipe_perf::plot::Bar {
-            label: "source ceiling (null consumer)".into(),
+            label: "source ceiling".into(),
             rows_per_s: source.rows_per_s,
         },
         starpipe_perf::plot::Bar {

@@ -15,10 +15,11 @@ pub struct Measured {
     pub wall_s: f64,
     pub cpu_user_s: f64,
     pub cpu_sys_s: f64,
-    /// Largest `VmHWM` seen (sampled every 50 ms; the process image after any `exec`).
+    /// Largest `VmHWM` seen (sampled every 50 ms; the process image after any `exec`). Not
+    /// `wait4`'s `ru_maxrss`: a forked child starts with the parent's resident pages counted,
+    /// and Linux carries that high-water mark across `exec`, so it would report this harness's
+    /// own RSS.
     pub peak_rss_mb: f64,
-    /// `ru_maxrss` from `wait4`: the largest RSS of the process or of any waited-for child.
-    pub ru_maxrss_mb: f64,
     pub exit_code: Option<i32>,
     /// `(seconds since start, rows/s applied by StarRocks over the trailing 2 s)`, from the
     /// sink's counters sampled every 0.5 s (loads are bursty: one load applies ~10⁵ rows).
@@ -84,7 +85,6 @@ pub fn run(
                 cpu_user_s: tv(usage.ru_utime),
                 cpu_sys_s: tv(usage.ru_stime),
                 peak_rss_mb: peak_kb as f64 / 1024.0,
-                ru_maxrss_mb: usage.ru_maxrss as f64 / 1024.0,
                 exit_code,
                 series: trailing_rate(&samples, 2.0),
                 rows_applied: rows_after - rows_before,

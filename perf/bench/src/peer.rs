@@ -18,7 +18,7 @@ pub struct PeerRun {
     pub reason: Option<String>,
     pub rows_per_s: Option<f64>,
     pub cpu_s_per_m_rows: Option<f64>,
-    /// Largest RSS of the peer's process tree (the JVM), from `wait4`.
+    /// Peak RSS of the peer's JVM, as `run-peer` measured it.
     pub peak_rss_mb: Option<f64>,
     pub measured: Option<Measured>,
     /// What `run-peer` itself printed (its own wall/CPU/RSS figures and versions).
@@ -108,7 +108,11 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
     }
     let verified = verify(inp.expected, target_db, inp.sim);
     inp.sim.recreate_database(target_db, &[])?;
-    let rss = measured.ru_maxrss_mb.max(measured.peak_rss_mb);
+    // run-peer measures the JVM itself (getrusage of its own child). This process's view would
+    // be of the script, not of the JVM it starts.
+    let rss = report["peak_rss_mb"]
+        .as_f64()
+        .unwrap_or(measured.peak_rss_mb);
     Ok(PeerRun {
         status,
         reason: None,
