@@ -141,7 +141,7 @@ fn produce_consume_commit_and_lookup_by_timestamp() {
     {
         let c1 = subscribed(&group, &topic);
         // --- a fresh group has no committed offsets
-        let before = offsets_of(&c1.committed_offsets(tpl(&topic, &all), WAIT).unwrap());
+        let before = offsets_of(&committed(&c1, tpl(&topic, &all)));
         assert_eq!(
             before.values().copied().collect::<Vec<_>>(),
             vec![Offset::Invalid; PARTITIONS as usize]
@@ -181,7 +181,7 @@ fn produce_consume_commit_and_lookup_by_timestamp() {
                 .set_metadata("starpipe-smoke;label=42");
             c1.commit(&commit, CommitMode::Sync).expect("sync commit");
         }
-        let committed = c1.committed_offsets(tpl(&topic, &all), WAIT).unwrap();
+        let committed = committed(&c1, tpl(&topic, &all));
         assert_eq!(
             offsets_of(&committed),
             want,
@@ -200,7 +200,7 @@ fn produce_consume_commit_and_lookup_by_timestamp() {
     {
         let c2 = subscribed(&group, &topic);
         assert_eq!(
-            offsets_of(&c2.committed_offsets(tpl(&topic, &all), WAIT).unwrap()),
+            offsets_of(&committed(&c2, tpl(&topic, &all))),
             want,
             "committed offsets read back by a new consumer"
         );
@@ -342,4 +342,31 @@ fn keyed_produce_headers_and_assign_mode() {
         Some(("op".to_string(), Some(b"d".to_vec()))),
         "header"
     );
+}
+
+/// `committed_offsets`, retried while the group coordinator is not ready: on a fresh broker the
+/// first group creates `__consumer_offsets`, and until its leader is elected the broker answers
+/// NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS (retriable errors in Kafka's protocol).
+fn committed<C: rdkafka::consumer::ConsumerContext>(
+    c: &BaseConsumer<C>,
+    tpl: TopicPartitionList,
+) -> TopicPartitionList {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match c.committed_offsets(tpl.clone(), WAIT) {
+            Ok(t) => return t,
+            Err(e) if std::time::Instant::now() < deadline && is_coordinator_not_ready(&e) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("committed_offsets: {e}"),
+        }
+    }
+}
+
+fn is_coordinator_not_ready(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(C::NotCoordinator | C::CoordinatorLoadInProgress | C::CoordinatorNotAvailable)
+    )
 }
