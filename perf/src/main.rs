@@ -157,11 +157,7 @@ struct WorkloadArgs {
 
 impl WorkloadArgs {
     fn workload(&self) -> anyhow::Result<Workload> {
-        let mut w = Workload::new(self.seed, self.format);
-        if !self.tables.is_empty() {
-            let names: Vec<&str> = self.tables.iter().map(String::as_str).collect();
-            w = w.with_tables(&names).map_err(anyhow::Error::msg)?;
-        }
+        let mut w = workload_with_tables(Workload::new(self.seed, self.format), &self.tables)?;
         w.database = self.db.clone();
         w.messages = self.messages;
         w.partitions = self.partitions;
@@ -198,6 +194,15 @@ impl WorkloadArgs {
     }
 }
 
+/// `w` restricted to `--tables` (all tables when none are named).
+fn workload_with_tables(w: Workload, tables: &[String]) -> anyhow::Result<Workload> {
+    if tables.is_empty() {
+        return Ok(w);
+    }
+    let names: Vec<&str> = tables.iter().map(String::as_str).collect();
+    w.with_tables(&names).map_err(anyhow::Error::msg)
+}
+
 fn run() -> anyhow::Result<bool> {
     let cli = Cli::parse();
     match cli.cmd {
@@ -208,11 +213,7 @@ fn run() -> anyhow::Result<bool> {
             user,
             password,
         } => {
-            let mut w = Workload::new(0, Format::Canal);
-            if !tables.is_empty() {
-                let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-                w = w.with_tables(&names).map_err(anyhow::Error::msg)?;
-            }
+            let w = workload_with_tables(Workload::new(0, Format::Canal), &tables)?;
             let sql = ddl(&db, &w.tables);
             match apply {
                 Some(addr) => {
@@ -339,11 +340,7 @@ fn run() -> anyhow::Result<bool> {
             user,
             password,
         } => {
-            let mut w = Workload::new(0, Format::Canal);
-            if !tables.is_empty() {
-                let names: Vec<&str> = tables.iter().map(String::as_str).collect();
-                w = w.with_tables(&names).map_err(anyhow::Error::msg)?;
-            }
+            let w = workload_with_tables(Workload::new(0, Format::Canal), &tables)?;
             print!(
                 "{}",
                 starpipe_perf::flink::flink_sql(

@@ -10,25 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mysql::prelude::Queryable;
-use parking_lot_free::Mutex;
+use parking_lot::Mutex;
 use serde::Serialize;
 use starpipe_perf::{ExpectedState, Message, Op, Workload};
 
 use crate::env::Sim;
 use crate::measure::{self, Measured};
-
-/// `std::sync::Mutex` that shrugs off poisoning (a panicking sampler must not hide results).
-mod parking_lot_free {
-    pub struct Mutex<T>(std::sync::Mutex<T>);
-    impl<T> Mutex<T> {
-        pub fn new(v: T) -> Self {
-            Mutex(std::sync::Mutex::new(v))
-        }
-        pub fn lock(&self) -> std::sync::MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(|p| p.into_inner())
-        }
-    }
-}
 
 /// The job settings a run uses (BladePipe names in the TOML).
 #[derive(Debug, Clone, Serialize)]
@@ -365,10 +352,9 @@ pub fn latency(inp: LatencyInputs<'_>, settings: &JobSettings) -> anyhow::Result
         );
         let rate = inp.rate_msgs_per_s;
         let every = inp.heartbeat_every;
-        let messages = w.messages;
-        std::thread::spawn(move || -> anyhow::Result<u64> {
+        std::thread::spawn(move || -> anyhow::Result<ExpectedState> {
             let finished = produced_all.clone();
-            let r = (move || -> anyhow::Result<u64> {
+            let r = (move || -> anyhow::Result<ExpectedState> {
                 // Warm-up: one heartbeat per partition, then wait until starpipe has joined the group
                 // and loaded them, so the paced run measures steady state, not the group join.
                 let mut seq = 0u64;
@@ -396,19 +382,10 @@ pub fn latency(inp: LatencyInputs<'_>, settings: &JobSettings) -> anyhow::Result
                 seq += 1;
                 // Paced workload with heartbeats interleaved by message count.
                 let per_beat = ((rate * every.as_secs_f64()) as u64).max(1);
-                let mut n = 0u64;
                 let beats2 = beats.clone();
                 let db2 = db.clone();
-                let stream = std::iter::from_fn(|| {
-                    if n >= messages {
-                        return None;
-                    }
-                    let m = generator.next()?;
-                    n += 1;
-                    Some(m)
-                });
                 let mut pending: Vec<Message> = Vec::new();
-                let mut stream = stream.peekable();
+                let mut stream = generator.by_ref().peekable();
                 let iter = std::iter::from_fn(move || {
                     if let Some(m) = pending.pop() {
                         return Some(m);
@@ -425,8 +402,8 @@ pub fn latency(inp: LatencyInputs<'_>, settings: &JobSettings) -> anyhow::Result
                     }
                     Some(m)
                 });
-                let stats = starpipe_perf::produce(&brokers, &topic, partitions, iter, Some(rate))?;
-                Ok(stats.messages)
+                starpipe_perf::produce(&brokers, &topic, partitions, iter, Some(rate))?;
+                Ok(generator.expected_state())
             })();
             // Also on failure, so the run below stops instead of waiting for its timeout.
             finished.store(true, Ordering::Relaxed);
@@ -450,13 +427,8 @@ pub fn latency(inp: LatencyInputs<'_>, settings: &JobSettings) -> anyhow::Result
             || el - produced_at > Duration::from_secs(120)
     })?;
     done.store(true, Ordering::Relaxed);
-    let messages = producer.join().expect("producer thread")?;
+    let expected = producer.join().expect("producer thread")?;
     poller.join().expect("poller thread")?;
-    let expected = {
-        let mut g = w.generator();
-        for _ in g.by_ref() {}
-        g.expected_state()
-    };
     let verified = verify(&expected, &target_db, inp.sim);
     inp.sim.recreate_database(&target_db, &[])?;
 
@@ -477,7 +449,7 @@ pub fn latency(inp: LatencyInputs<'_>, settings: &JobSettings) -> anyhow::Result
     Ok(LatencyRun {
         rate_msgs_per_s: inp.rate_msgs_per_s,
         rate_rows_per_s: inp.rate_msgs_per_s * rows_per_msg,
-        messages,
+        messages: w.messages,
         heartbeats: lat.len(),
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),

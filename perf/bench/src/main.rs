@@ -195,10 +195,14 @@ fn run() -> anyhow::Result<()> {
     step("sink ceiling: pre-encoded Stream Load bodies into starrocks-sim");
     let batch_mb = (budget / 4).clamp(1, 64);
     sim.recreate_database("bench_sink", &w.tables)?;
-    let mut sink = sink::measure(&w, &sim, "bench_sink", (batch_mb as usize) << 20)?;
+    let sink = sink::measure(
+        &w,
+        &sim,
+        "bench_sink",
+        (batch_mb as usize) << 20,
+        source_rows,
+    )?;
     sim.recreate_database("bench_sink", &[])?;
-    // Rows of the workload (not the encoded DELETE+UPSERT pairs), to compare with the others.
-    sink.rows_per_s = source_rows as f64 / sink.secs;
     eprintln!(
         "   {:.0} rows/s, {:.1} MB/s of bodies ({} loads)",
         sink.rows_per_s, sink.mb_per_s, sink.loads

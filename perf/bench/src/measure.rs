@@ -34,6 +34,10 @@ impl Measured {
     }
 }
 
+pub fn timeval_secs(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
+}
+
 fn vm_hwm_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -72,7 +76,6 @@ pub fn run(
         if r == pid {
             let wall = started.elapsed().as_secs_f64();
             let rows_after = sim.rows_loaded()?;
-            let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
             let exit_code = if libc::WIFEXITED(status) {
                 Some(libc::WEXITSTATUS(status))
             } else {
@@ -82,8 +85,8 @@ pub fn run(
             std::mem::forget(child);
             return Ok(Measured {
                 wall_s: wall,
-                cpu_user_s: tv(usage.ru_utime),
-                cpu_sys_s: tv(usage.ru_stime),
+                cpu_user_s: timeval_secs(usage.ru_utime),
+                cpu_sys_s: timeval_secs(usage.ru_stime),
                 peak_rss_mb: peak_kb as f64 / 1024.0,
                 exit_code,
                 series: trailing_rate(&samples, 2.0),

@@ -62,11 +62,7 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
         .stderr(Stdio::inherit())
         .output()?;
     if !prepare.status.success() {
-        let report: serde_json::Value = String::from_utf8_lossy(&prepare.stdout)
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str(l.trim()).ok())
-            .unwrap_or(serde_json::Value::Null);
+        let report = last_json_line(&String::from_utf8_lossy(&prepare.stdout));
         let status = report["status"].as_str().unwrap_or("failed").to_string();
         let reason = report["reason"].as_str().map_or_else(
             || format!("run-peer --prepare failed ({})", prepare.status),
@@ -85,11 +81,7 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
         .stderr(Stdio::from(std::fs::File::create(&log_file)?));
     let measured = measure::run(cmd, inp.sim, Duration::from_secs(3600), |_| false)?;
     let out = std::fs::read_to_string(&out_file).unwrap_or_default();
-    let report: serde_json::Value = out
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l.trim()).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let report = last_json_line(&out);
     let status = report["status"].as_str().unwrap_or("failed").to_string();
     if status != "ok" || measured.exit_code != Some(0) {
         let reason = report["reason"].as_str().map_or_else(
@@ -123,4 +115,12 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
         report,
         verified: Some(verified),
     })
+}
+
+/// `run-peer`'s report: the last line of its output that parses as JSON (Null if none).
+fn last_json_line(out: &str) -> serde_json::Value {
+    out.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
+        .unwrap_or(serde_json::Value::Null)
 }

@@ -20,6 +20,7 @@ use crate::env::Sim;
 #[derive(Debug, Clone, Serialize)]
 pub struct SinkCeiling {
     pub loads: usize,
+    /// Rows in the bodies (a key-changing update is a DELETE and an UPSERT).
     pub rows: u64,
     pub body_bytes: u64,
     pub secs: f64,
@@ -117,11 +118,14 @@ fn encode_bodies(
     Ok(result)
 }
 
+/// `source_rows` (the workload's rows, not the encoded DELETE+UPSERT pairs of key changes)
+/// makes `rows_per_s` comparable with the other measurements.
 pub fn measure(
     w: &Workload,
     sim: &Sim,
     target_db: &str,
     batch_bytes: usize,
+    source_rows: u64,
 ) -> anyhow::Result<SinkCeiling> {
     let t0 = Instant::now();
     let per_table = encode_bodies(w, target_db, batch_bytes)?;
@@ -179,7 +183,7 @@ pub fn measure(
         rows,
         body_bytes,
         secs,
-        rows_per_s: rows as f64 / secs,
+        rows_per_s: source_rows as f64 / secs,
         mb_per_s: body_bytes as f64 / 1e6 / secs,
         encode_secs,
     })

@@ -39,8 +39,7 @@ fn process_cpu_s() -> f64 {
     // SAFETY: getrusage fills the struct.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(u.ru_utime) + tv(u.ru_stime)
+    crate::measure::timeval_secs(u.ru_utime) + crate::measure::timeval_secs(u.ru_stime)
 }
 
 /// Reads every partition of `topic` from the beginning to its high watermark.
