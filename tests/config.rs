@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
-use starpipe::cli::{Cli, Command as Sub, ConfigCommand, Format, PkOverride};
+use starpipe::cli::{Cli, Command as Sub, ConfigCommand, PkOverride};
 use starpipe::config::{
-    Config, ConfigError, OnError, Problems, SchemaFormat, Secret, StartFrom, TargetName,
-    ZeroDatePolicy, defaults,
+    Config, ConfigError, OnError, Problems, Secret, StartFrom, TargetName, ZeroDatePolicy, defaults,
 };
+use starpipe::decode::Format;
 
 const MINIMAL: &str = r#"
 [source]
@@ -71,7 +71,7 @@ fn starpipe(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn example_job_file_is_valid() {
-    let config = Config::load(manifest_dir().join("perf/demo/example-job.toml")).unwrap();
+    let config = Config::read(manifest_dir().join("perf/demo/example-job.toml")).unwrap();
     assert_eq!(config.on_error, OnError::DeadLetter);
     assert_eq!(
         config.dead_letter_topic.as_deref(),
@@ -80,7 +80,7 @@ fn example_job_file_is_valid() {
     let s = &config.source;
     assert_eq!(s.brokers, "automq-1:9092,automq-2:9092");
     assert_eq!(s.topics, ["cdc.shop", "cdc.billing"]);
-    assert_eq!(s.schema_format, SchemaFormat::AlibabaCanal);
+    assert_eq!(s.schema_format, Format::Canal);
     assert_eq!(s.consumer_group_id, "starpipe-shop");
     assert_eq!(s.consume_parallel, 4);
     assert_eq!(
@@ -187,7 +187,7 @@ fn defaults_are_filled_in() {
     let c = Config::parse(MINIMAL).unwrap();
     assert_eq!(c.on_error, OnError::Fail);
     assert_eq!(c.dead_letter_topic, None);
-    assert_eq!(c.source.schema_format, SchemaFormat::CloudCanal);
+    assert_eq!(c.source.schema_format, Format::CloudCanal);
     assert_eq!(c.source.consume_parallel, defaults::consume_parallel());
     assert_eq!(c.source.session_timeout_ms, 30_000);
     assert_eq!(c.source.max_poll_records, 500);
@@ -890,7 +890,7 @@ fn cli_parses_subcommands() {
     let Sub::Decode(d) = cli.command else {
         panic!()
     };
-    assert_eq!(d.format, Format::Cloudcanal);
+    assert_eq!(d.format, Format::CloudCanal);
     assert_eq!(
         d.pk[1],
         PkOverride {

@@ -97,7 +97,7 @@ impl World {
         let sim = support::sim();
         let schema_format = match format {
             Format::Canal => "AlibabaCanal",
-            Format::Cloudcanal => "CloudCanal",
+            Format::CloudCanal => "CloudCanal",
         };
         let text = format!(
             r#"{top}
@@ -340,7 +340,7 @@ fn replicates_canal_exactly() {
 
 #[test]
 fn replicates_cloudcanal_exactly() {
-    replicate(Format::Cloudcanal);
+    replicate(Format::CloudCanal);
 }
 
 /// The example messages with zero dates, big numbers, unicode, binary and identifiers that need
@@ -520,7 +520,7 @@ fn restart_after_sigterm_and_kill9_loses_nothing() {
 #[test]
 fn backpressure_keeps_memory_bounded() {
     let w = world("backpressure", 2);
-    let mut workload = w.workload(Format::Cloudcanal, 6000, 5);
+    let mut workload = w.workload(Format::CloudCanal, 6000, 5);
     workload.min_rows = 20;
     workload.max_rows = 50;
     let (messages, expected, stats) = starpipe_perf::workload::generate(&workload);
@@ -535,7 +535,7 @@ fn backpressure_keeps_memory_bounded() {
         "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 200, "phase": "before_commit"}
     }));
     let job = w.job(
-        Format::Cloudcanal,
+        Format::CloudCanal,
         "",
         "totalDataInMemMb = 8\nflushBatchMb = 2\n[source.kafka]\n\"queued.max.messages.kbytes\" = \"2048\"\n\"max.partition.fetch.bytes\" = \"524288\"\n\"fetch.max.bytes\" = \"1048576\"",
     );
@@ -821,7 +821,7 @@ fn bad_message_with_dead_letter_continues() {
 #[test]
 fn rebalance_join_and_leave() {
     let w = world("rebalance", 4);
-    let mut workload = w.workload(Format::Cloudcanal, 2000, 13);
+    let mut workload = w.workload(Format::CloudCanal, 2000, 13);
     // Spread every table over all partitions so both instances have work; key partitioning
     // generates no key-changing updates (formats.md §4.5), the other tests cover those.
     workload.partitioning = starpipe_perf::workload::Partitioning::Key;
@@ -834,7 +834,7 @@ fn rebalance_join_and_leave() {
     let slow = add_fault(serde_json::json!({
         "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 100, "phase": "before_commit"}
     }));
-    let job = w.job(Format::Cloudcanal, "", "flushBatchMb = 1");
+    let job = w.job(Format::CloudCanal, "", "flushBatchMb = 1");
     let a = w.spawn(&job, "a", false);
     wait_for_rows(&w.db, 1, Duration::from_secs(60));
     let b = w.spawn(&job, "b", false);

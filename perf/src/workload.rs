@@ -18,15 +18,8 @@ use crate::rng::{Rng, hash, java_hash};
 use crate::schema::{Table, all_tables};
 use crate::values::{ValueOptions, gen_value, wire_text};
 
-/// Message format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// canal-json flat messages (formats.md §2).
-    Canal,
-    /// CloudCanal JSON (formats.md §3).
-    Cloudcanal,
-}
+/// Message format: starpipe's own (`canal`, `cloudcanal` on the command line).
+pub use starpipe::decode::Format;
 
 /// How messages are spread over partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -547,7 +540,7 @@ impl Generator {
                 };
                 serde_json::to_string(&msg).expect("serialisable")
             }
-            Format::Cloudcanal => {
+            Format::CloudCanal => {
                 let msg = CloudCanalMsg {
                     action: op.as_str(),
                     before: Rows {

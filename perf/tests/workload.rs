@@ -19,7 +19,7 @@ fn workload(seed: u64, format: Format, messages: u64) -> Workload {
 fn replay_decoded(w: &Workload, msgs: &[Message]) -> ExpectedState {
     let fmt = match w.format {
         Format::Canal => DecFormat::Canal,
-        Format::Cloudcanal => DecFormat::CloudCanal,
+        Format::CloudCanal => DecFormat::CloudCanal,
     };
     let keys: HashMap<String, Vec<String>> = w
         .tables
@@ -91,7 +91,7 @@ fn check_crosscheck(w: &Workload) {
 
 #[test]
 fn deterministic() {
-    for f in [Format::Canal, Format::Cloudcanal] {
+    for f in [Format::Canal, Format::CloudCanal] {
         let w = workload(7, f, 200);
         let (a, ea, sa) = generate(&w);
         let (b, eb, sb) = generate(&w);
@@ -111,12 +111,12 @@ fn canal_decodes_and_matches_model() {
 
 #[test]
 fn cloudcanal_decodes_and_matches_model() {
-    check_crosscheck(&workload(2, Format::Cloudcanal, 800));
+    check_crosscheck(&workload(2, Format::CloudCanal, 800));
 }
 
 #[test]
 fn hot_keys_small_batches_no_quirk() {
-    for f in [Format::Canal, Format::Cloudcanal] {
+    for f in [Format::Canal, Format::CloudCanal] {
         let mut w = workload(3, f, 800);
         w.key_dist = KeyDist::Hot {
             hot_fraction: 0.01,
@@ -145,7 +145,7 @@ fn ascii_no_nulls() {
 
 #[test]
 fn key_changes_and_deletes_occur_by_default() {
-    for f in [Format::Canal, Format::Cloudcanal] {
+    for f in [Format::Canal, Format::CloudCanal] {
         let w = workload(5, f, 600);
         let (msgs, _, stats) = generate(&w);
         assert!(stats.key_changes > 0, "{stats:?}");
@@ -180,7 +180,7 @@ fn table_partitioning_is_per_table() {
 
 #[test]
 fn key_partitioning_has_no_key_changes_and_decodes() {
-    for f in [Format::Canal, Format::Cloudcanal] {
+    for f in [Format::Canal, Format::CloudCanal] {
         let mut w = workload(9, f, 600);
         w.partitions = 4;
         w.partitioning = Partitioning::Key;
@@ -201,7 +201,7 @@ fn key_partitioning_has_no_key_changes_and_decodes() {
 
 #[test]
 fn expected_json_roundtrip() {
-    let w = workload(10, Format::Cloudcanal, 200);
+    let w = workload(10, Format::CloudCanal, 200);
     let (_, e, _) = generate(&w);
     let s = e.to_json_string();
     let back: ExpectedState = serde_json::from_str(&s).unwrap();
@@ -239,7 +239,7 @@ fn message_shapes() {
             assert!(v["old"].is_null());
         }
     }
-    let w = workload(11, Format::Cloudcanal, 300);
+    let w = workload(11, Format::CloudCanal, 300);
     let (msgs, _, _) = generate(&w);
     for m in &msgs {
         let v: serde_json::Value = serde_json::from_str(&m.payload).unwrap();

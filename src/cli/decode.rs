@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::{Map, Value as Json};
 
-use super::{DecodeArgs, Format as CliFormat};
-use crate::decode::{Decoded, Decoder, Format};
+use super::DecodeArgs;
+use crate::decode::{Decoded, Decoder};
 use crate::model::Value;
 
 /// Runs `starpipe decode`.
@@ -25,10 +25,7 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(problems) => anyhow::bail!("{problems}"),
     };
-    let options = settings.decode_options(match args.format {
-        CliFormat::Canal => Format::Canal,
-        CliFormat::Cloudcanal => Format::CloudCanal,
-    });
+    let options = settings.decode_options(args.format);
     let keys: HashMap<String, Vec<String>> = args
         .pk
         .iter()

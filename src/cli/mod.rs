@@ -77,21 +77,12 @@ pub struct CheckArgs {
     pub file: PathBuf,
 }
 
-/// Message format for `starpipe decode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Alibaba Canal JSON (`type`, `data[]`, `old[]`, `pkNames`).
-    Canal,
-    /// CloudCanal JSON (`action`, `data`, `before`, `pks`).
-    Cloudcanal,
-}
-
 /// Arguments of `starpipe decode`.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
     /// Message format.
     #[arg(long, value_enum)]
-    pub format: Format,
+    pub format: crate::decode::Format,
 
     /// Primary key columns for a table whose messages do not carry them
     /// (`db.table=col1,col2`); repeatable.
@@ -189,7 +180,7 @@ impl fmt::Display for PkOverride {
 /// problem (`FILE: key.path: message`) to `err` and returns 1.
 pub fn config_check(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
     let file = args.file.display();
-    match Config::load(&args.file) {
+    match Config::read(&args.file) {
         Ok(config) => {
             let _ = writeln!(
                 out,

@@ -5,31 +5,34 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::RunArgs;
 use crate::config::Config;
-use crate::engine;
+use crate::engine::{self, RunUntil, StopSignals};
 
 /// Exit status of a second signal (128 + SIGINT, as shells report it).
 const HARD_STOP_STATUS: i32 = 130;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.config)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let hard_stop = Arc::new(AtomicBool::new(false));
+    let config = Config::read(&args.config)?;
+    let signals = StopSignals::default();
     for signal in [SIGINT, SIGTERM] {
         // Order matters: the conditional exit sees the flag set by an earlier signal.
         signal_hook::flag::register_conditional_shutdown(
             signal,
             HARD_STOP_STATUS,
-            Arc::clone(&stop),
+            Arc::clone(&signals.stop),
         )?;
-        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&signals.stop))?;
     }
-    let summary = engine::run(config, args.stop_at_end, stop, hard_stop)?;
+    let until = if args.stop_at_end {
+        RunUntil::End
+    } else {
+        RunUntil::Stopped
+    };
+    let summary = engine::run(config, until, signals)?;
     tracing::info!(
         rows_loaded = summary.rows_loaded,
         bytes_loaded = summary.bytes_loaded,

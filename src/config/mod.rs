@@ -18,12 +18,12 @@
 //! target = "ods.*"
 //! ```
 //!
-//! [`Config::load`] / [`Config::parse`] read a job; every problem (unknown key, wrong type,
+//! [`Config::read`] / [`Config::parse`] read a job; every problem (unknown key, wrong type,
 //! missing key, bad value) is collected with its key path. The defaults live in [`defaults`]
 //! and are documented in README.md's configuration table (a test keeps the two equal).
 
 mod error;
-mod load;
+mod parse;
 mod raw;
 mod route;
 mod secret;
@@ -40,14 +40,16 @@ pub use route::{TableRoute, TargetName};
 pub use secret::{KafkaProps, MASK, Secret, is_sensitive_kafka_key};
 pub use zone::{BadZeroDate, BadZone, DecodeSettings, ZeroDatePolicy, Zone};
 
+use crate::decode::{DecodeOptions, Format};
 use raw::{RawConfig, RawRoute, RawSource, RawTarget};
 
 /// Default values of the optional keys. README.md documents the same values.
 pub mod defaults {
-    use super::{OnError, SchemaFormat};
+    use super::OnError;
+    use crate::decode::Format;
 
     pub const ON_ERROR: OnError = OnError::Fail;
-    pub const SCHEMA_FORMAT: SchemaFormat = SchemaFormat::CloudCanal;
+    pub const SCHEMA_FORMAT: Format = Format::CloudCanal;
     /// `source.consumeParallel`: the number of CPUs, 4 when unknown.
     pub fn consume_parallel() -> usize {
         std::thread::available_parallelism().map_or(4, |n| n.get())
@@ -104,7 +106,7 @@ pub struct SourceConfig {
     /// `topics`.
     pub topics: Vec<String>,
     /// `schemaFormat`.
-    pub schema_format: SchemaFormat,
+    pub schema_format: Format,
     /// `consumerGroupId`: Kafka consumer group; offsets are committed there.
     pub consumer_group_id: String,
     /// `consumeParallel`: partition worker threads.
@@ -118,15 +120,6 @@ pub struct SourceConfig {
     /// `[source.kafka]`: librdkafka properties, passed through (highest priority except for
     /// the keys starpipe manages itself).
     pub kafka: KafkaProps,
-}
-
-/// `schemaFormat`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum SchemaFormat {
-    /// CloudCanal JSON (`action`, `data`, `before`, …).
-    CloudCanal,
-    /// Alibaba Canal JSON (`type`, `data[]`, `old[]`, …).
-    AlibabaCanal,
 }
 
 /// `startFrom`.
@@ -295,7 +288,7 @@ pub const MANAGED_KAFKA_KEYS: &[(&str, &str)] = &[
 
 impl Config {
     /// Reads and validates a job file. Problems are reported with their key paths.
-    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+    pub fn read(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -310,7 +303,7 @@ impl Config {
     /// Parses and validates job text, collecting every problem. Does not read the environment
     /// (see [`TargetConfig::password`]).
     pub fn parse(text: &str) -> Result<Config, Problems> {
-        let (raw, mut problems, removed, located) = load::parse_raw(text);
+        let (raw, mut problems, removed, located) = parse::parse_raw(text);
         let Some(raw) = raw else {
             return Err(problems);
         };
@@ -354,6 +347,12 @@ impl Config {
     /// The settings the decoder needs; see [`TargetConfig::decode_settings`].
     pub fn decode_settings(&self) -> DecodeSettings {
         self.target.decode_settings()
+    }
+
+    /// How the job's messages are decoded: `schemaFormat` with the decode settings.
+    pub fn decode_options(&self) -> DecodeOptions {
+        self.decode_settings()
+            .decode_options(self.source.schema_format)
     }
 
     /// The effective configuration (defaults filled in) as TOML, secrets masked.
@@ -493,8 +492,8 @@ impl Builder {
         }
         let schema_format = match raw.schema_format.as_deref() {
             None => defaults::SCHEMA_FORMAT,
-            Some("CloudCanal") => SchemaFormat::CloudCanal,
-            Some("AlibabaCanal") => SchemaFormat::AlibabaCanal,
+            Some("CloudCanal") => Format::CloudCanal,
+            Some("AlibabaCanal") => Format::Canal,
             Some(other) => {
                 self.problem(
                     "source.schemaFormat",
@@ -542,11 +541,11 @@ impl Builder {
                 }
             }
         };
-        let kafka = load::kafka_strings(raw.kafka.unwrap_or_default());
+        let kafka = parse::kafka_strings(raw.kafka.unwrap_or_default());
         for key in kafka.keys() {
             if let Some((_, why)) = MANAGED_KAFKA_KEYS.iter().find(|(k, _)| k == key) {
                 self.problem(
-                    format!("source.kafka.{}", load::render_key(key)),
+                    format!("source.kafka.{}", parse::render_key(key)),
                     format!("not allowed in [source.kafka]: {why}"),
                 );
             }

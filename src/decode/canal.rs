@@ -12,8 +12,8 @@
 //!   non-DELETE is `Unsupported` (the full row is not in the message).
 
 use super::envelope::{
-    self, DdlMsg, KindWord, Message, dml_message, hint_keys, hint_object, opt_bool, opt_rows,
-    opt_str, rows_msg,
+    self, DdlMsg, KindWord, Message, canal_rows_msg, dml_message, hint_keys, hint_object, opt_bool,
+    opt_rows, opt_str,
 };
 use super::json::{Node, Parser};
 use super::{DecodeError, ErrorClass};
@@ -89,7 +89,7 @@ pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, Dec
             "TiCDC handle-key-only message (large-message handling): the row is not in the message",
         ));
     }
-    let mut msg = rows_msg(true);
+    let mut msg = canal_rows_msg();
     msg.db = db;
     msg.table = table;
     msg.key_hint = hint_keys(p, pk_names);

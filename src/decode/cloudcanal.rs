@@ -16,8 +16,8 @@
 //! - `pks: []` on DML is warned: the key comes from the target table (§3.1).
 
 use super::envelope::{
-    self, DdlMsg, KindWord, Message, dml_message, hint_keys, hint_object, opt_bool, opt_rows,
-    opt_str, rows_msg,
+    self, DdlMsg, KindWord, Message, cloudcanal_rows_msg, dml_message, hint_keys, hint_object,
+    opt_bool, opt_rows, opt_str,
 };
 use super::json::Parser;
 use super::{DecodeError, ErrorClass};
@@ -103,7 +103,7 @@ pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, Dec
     };
     let data = opt_rows(p, data, "data")?;
     let before = opt_rows(p, before, "before")?;
-    let mut msg = rows_msg(false);
+    let mut msg = cloudcanal_rows_msg();
     msg.db = db;
     msg.schema = schema;
     msg.table = table;

@@ -354,8 +354,16 @@ pub(crate) fn ddl_schema(p: &Parser, input: &[u8], d: &DdlMsg) -> Option<TableSc
     })
 }
 
-/// An empty `RowsMsg` to be filled by a format module.
-pub(crate) fn rows_msg(enum_index_default: bool) -> RowsMsg {
+/// An empty `RowsMsg` for a Canal message: ENUM/SET values without a type map are indexes.
+pub(crate) fn canal_rows_msg() -> RowsMsg {
+    RowsMsg {
+        enum_index_default: true,
+        ..cloudcanal_rows_msg()
+    }
+}
+
+/// An empty `RowsMsg` for a CloudCanal message: ENUM/SET values are labels.
+pub(crate) fn cloudcanal_rows_msg() -> RowsMsg {
     RowsMsg {
         kind: DmlKind::Insert,
         db: None,
@@ -366,6 +374,6 @@ pub(crate) fn rows_msg(enum_index_default: bool) -> RowsMsg {
         key_hint: None,
         types: None,
         warnings: Warnings::empty(),
-        enum_index_default,
+        enum_index_default: false,
     }
 }

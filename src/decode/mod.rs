@@ -35,12 +35,18 @@ use crate::model::{
 };
 pub use value::{ZeroDatePolicy, ZoneSettings, parse_time_zone};
 
-/// Which of the two formats a topic carries (`schemaFormat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which of the two formats a topic carries: the job's `schemaFormat` (`AlibabaCanal`,
+/// `CloudCanal`), `starpipe decode --format` (`canal`, `cloudcanal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
 pub enum Format {
-    /// `AlibabaCanal`: canal-json flat messages (canal, BladePipe, TiCDC variants).
+    /// Alibaba Canal JSON flat messages (`type`, `data[]`, `old[]`, `pkNames`; canal,
+    /// BladePipe, TiCDC variants).
+    #[value(name = "canal")]
+    #[serde(rename = "AlibabaCanal")]
     Canal,
-    /// `CloudCanal`: CloudCanal JSON (`CLOUDCANAL_JSON_FOR_MQ`).
+    /// CloudCanal JSON (`action`, `data`, `before`, `pks`; `CLOUDCANAL_JSON_FOR_MQ`).
+    #[value(name = "cloudcanal")]
+    #[serde(rename = "CloudCanal")]
     CloudCanal,
 }
 

@@ -5,10 +5,12 @@ use mysql::prelude::Queryable;
 use mysql::{OptsBuilder, Pool, Row};
 use parking_lot::Mutex;
 
+use super::tables::SchemaSource;
+use crate::config::TargetName;
 use crate::schema::{StarRocksType, TableModel, TargetColumn, TargetTable};
 
 #[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
+pub(crate) enum CatalogError {
     #[error("cannot reach StarRocks at {host}: {source}")]
     Connect { host: String, source: mysql::Error },
     #[error("reading the schema of {table}: {source}")]
@@ -23,7 +25,7 @@ pub enum CatalogError {
     Schema { table: String, reason: String },
 }
 
-pub struct Catalog {
+pub(crate) struct Catalog {
     host: String,
     pool: Mutex<Option<Pool>>,
     opts: OptsBuilder,
@@ -40,7 +42,7 @@ fn ident(s: &str) -> String {
 }
 
 impl Catalog {
-    pub fn new(host: &str, user: &str, password: &str) -> Self {
+    pub(crate) fn new(host: &str, user: &str, password: &str) -> Self {
         let (h, port) = match host.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse().unwrap_or(9030)),
             None => (host.to_string(), 9030),
@@ -78,7 +80,7 @@ impl Catalog {
     }
 
     /// Reads `db.table` and checks it is a Primary Key table.
-    pub fn table(&self, db: &str, table: &str) -> Result<TargetTable, CatalogError> {
+    pub(crate) fn table(&self, db: &str, table: &str) -> Result<TargetTable, CatalogError> {
         let name = format!("{db}.{table}");
         let q = |source| CatalogError::Query {
             table: name.clone(),
@@ -130,5 +132,11 @@ impl Catalog {
             table: name,
             reason: e.to_string(),
         })
+    }
+}
+
+impl SchemaSource for Catalog {
+    fn read(&self, target: &TargetName) -> Result<TargetTable, CatalogError> {
+        self.table(&target.db, &target.table)
     }
 }

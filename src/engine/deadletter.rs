@@ -1,23 +1,55 @@
 //! Dead letters (`onError = "deadLetter"`): the original record goes to `deadLetterTopic` with
-//! headers naming the error and the source position. The source offset stays outstanding until
-//! the broker acknowledges the dead letter, so a lost dead letter is replayed, never skipped.
+//! its key and headers, plus headers naming the error and the source position. The source
+//! offset stays outstanding until the broker acknowledges the dead letter, so a lost dead letter
+//! is replayed, never skipped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
-use super::offsets::OffsetTracker;
+use super::offsets::OffsetClaim;
+use super::record::SourceRecord;
 use super::{Fatal, Metrics};
 use crate::config::Config;
 
-/// What a delivery report completes: outstanding items (tracker, first offset) it holds open.
-type Opaque = Box<Vec<(Arc<OffsetTracker>, i64)>>;
+/// Why a record is a dead letter.
+#[derive(Debug, Clone)]
+pub(crate) struct Problem {
+    /// The error class (formats.md §4.1, or `Target`).
+    pub class: &'static str,
+    pub message: String,
+}
 
-pub struct DeadLetterContext {
+/// Rows StarRocks rejected in a load.
+#[derive(Debug, Clone)]
+pub(crate) struct RejectedRows {
+    /// `db.table` of the target.
+    pub table: String,
+    /// The label of the load that skipped them.
+    pub label: String,
+    /// The batch's source ranges, `topic[p] first..=last, …`.
+    pub ranges: String,
+    /// StarRocks' error log (`ErrorURL`).
+    pub text: String,
+}
+
+/// Where dead letters go: the dead-letter topic in production. Each call takes the claims that
+/// stay outstanding until the dead letter is durable.
+pub(crate) trait DeadLetterSink: Send + Sync {
+    fn send_record(&self, record: &SourceRecord<'_>, problem: &Problem, claim: OffsetClaim);
+    fn send_rejected(&self, rows: &RejectedRows, claims: Vec<OffsetClaim>);
+    /// Waits (up to `timeout`) until what was sent is acknowledged.
+    fn flush(&self, timeout: Duration);
+}
+
+/// What a delivery report completes.
+type Opaque = Box<Vec<OffsetClaim>>;
+
+pub(crate) struct DeadLetterContext {
     fatal: Arc<Fatal>,
     metrics: Arc<Metrics>,
 }
@@ -27,30 +59,31 @@ impl ClientContext for DeadLetterContext {}
 impl ProducerContext for DeadLetterContext {
     type DeliveryOpaque = Opaque;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, claims: Self::DeliveryOpaque) {
         match result {
             Ok(_) => {
                 self.metrics
                     .dead_letters
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                for (tracker, offset) in opaque.iter() {
-                    tracker.complete(*offset);
+                for claim in *claims {
+                    claim.complete();
                 }
             }
-            // The items stay outstanding: nothing past them is committed.
+            // The claims stay outstanding: nothing past them is committed.
             Err((e, _)) => self.fatal.set(format!("dead letter not delivered: {e}")),
         }
     }
 }
 
-pub struct DeadLetters {
+/// The dead-letter topic on the source cluster.
+pub(crate) struct DeadLetters {
     producer: ThreadedProducer<DeadLetterContext>,
     topic: String,
     fatal: Arc<Fatal>,
 }
 
 impl DeadLetters {
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         topic: &str,
         fatal: Arc<Fatal>,
@@ -78,93 +111,6 @@ impl DeadLetters {
         })
     }
 
-    pub fn send(
-        &self,
-        msg: &BorrowedMessage<'_>,
-        topic: &str,
-        partition: i32,
-        class: &str,
-        error: &str,
-        tracker: Arc<OffsetTracker>,
-    ) {
-        let offset = msg.offset();
-        let ts = msg.timestamp().to_millis().unwrap_or(-1).to_string();
-        let (p, o) = (partition.to_string(), offset.to_string());
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "starpipe.error.class",
-                value: Some(class),
-            })
-            .insert(Header {
-                key: "starpipe.error.message",
-                value: Some(error),
-            })
-            .insert(Header {
-                key: "starpipe.source.topic",
-                value: Some(topic),
-            })
-            .insert(Header {
-                key: "starpipe.source.partition",
-                value: Some(p.as_str()),
-            })
-            .insert(Header {
-                key: "starpipe.source.offset",
-                value: Some(o.as_str()),
-            })
-            .insert(Header {
-                key: "starpipe.source.timestamp",
-                value: Some(ts.as_str()),
-            });
-        let mut record: BaseRecord<'_, [u8], [u8], Opaque> =
-            BaseRecord::with_opaque_to(&self.topic, Box::new(vec![(tracker, offset)]))
-                .headers(headers);
-        if let Some(k) = msg.key() {
-            record = record.key(k);
-        }
-        if let Some(v) = msg.payload() {
-            record = record.payload(v);
-        }
-        self.produce(record, &format!("{topic}[{partition}]@{offset}"));
-    }
-
-    /// Rows StarRocks rejected in a load (`ErrorURL` text); the batch's offsets stay
-    /// outstanding through `completions` until the dead letter is acknowledged.
-    pub fn send_rejected(
-        &self,
-        table: &str,
-        label: &str,
-        ranges: &str,
-        rejected: &str,
-        completions: Vec<(Arc<OffsetTracker>, i64)>,
-    ) {
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "starpipe.error.class",
-                value: Some("Filtered"),
-            })
-            .insert(Header {
-                key: "starpipe.error.message",
-                value: Some("rows rejected by StarRocks"),
-            })
-            .insert(Header {
-                key: "starpipe.target.table",
-                value: Some(table),
-            })
-            .insert(Header {
-                key: "starpipe.load.label",
-                value: Some(label),
-            })
-            .insert(Header {
-                key: "starpipe.source.ranges",
-                value: Some(ranges),
-            });
-        let record: BaseRecord<'_, [u8], [u8], Opaque> =
-            BaseRecord::with_opaque_to(&self.topic, Box::new(completions))
-                .headers(headers)
-                .payload(rejected.as_bytes());
-        self.produce(record, label);
-    }
-
     fn produce(&self, mut record: BaseRecord<'_, [u8], [u8], Opaque>, what: &str) {
         loop {
             match self.producer.send(record) {
@@ -186,8 +132,62 @@ impl DeadLetters {
             }
         }
     }
+}
 
-    pub fn flush(&self, timeout: Duration) {
+/// Adds one header to `headers`.
+fn with(headers: OwnedHeaders, key: &str, value: &str) -> OwnedHeaders {
+    headers.insert(Header {
+        key,
+        value: Some(value),
+    })
+}
+
+impl DeadLetterSink for DeadLetters {
+    fn send_record(&self, record: &SourceRecord<'_>, problem: &Problem, claim: OffsetClaim) {
+        let at = record.position;
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in record.headers.each() {
+            headers = headers.insert(Header { key, value });
+        }
+        let ts = record.timestamp.unwrap_or(-1).to_string();
+        headers = with(headers, "starpipe.error.class", problem.class);
+        headers = with(headers, "starpipe.error.message", &problem.message);
+        headers = with(headers, "starpipe.source.topic", at.topic);
+        headers = with(
+            headers,
+            "starpipe.source.partition",
+            &at.partition.to_string(),
+        );
+        headers = with(headers, "starpipe.source.offset", &at.offset.to_string());
+        headers = with(headers, "starpipe.source.timestamp", &ts);
+        let mut out: BaseRecord<'_, [u8], [u8], Opaque> =
+            BaseRecord::with_opaque_to(&self.topic, Box::new(vec![claim]))
+                .headers(headers)
+                .payload(record.value);
+        if let Some(k) = record.key {
+            out = out.key(k);
+        }
+        self.produce(out, &at.to_string());
+    }
+
+    fn send_rejected(&self, rows: &RejectedRows, claims: Vec<OffsetClaim>) {
+        let mut headers = with(OwnedHeaders::new(), "starpipe.error.class", "Filtered");
+        headers = with(
+            headers,
+            "starpipe.error.message",
+            "rows rejected by StarRocks",
+        );
+        headers = with(headers, "starpipe.target.table", &rows.table);
+        headers = with(headers, "starpipe.load.label", &rows.label);
+        headers = with(headers, "starpipe.source.ranges", &rows.ranges);
+        let record: BaseRecord<'_, [u8], [u8], Opaque> =
+            BaseRecord::with_opaque_to(&self.topic, Box::new(claims))
+                .headers(headers)
+                .payload(rows.text.as_bytes());
+        self.produce(record, &rows.label);
+    }
+
+    fn flush(&self, timeout: Duration) {
         let _ = self.producer.flush(timeout);
     }
 }

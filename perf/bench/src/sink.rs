@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format as DecodeFormat, MessageKeys};
+use starpipe::decode::{DecodeOptions, Decoded, Decoder, MessageKeys};
 use starpipe::encode::BodyEncoder;
-use starpipe::engine::load::{Feedback, LoadRequest, LoadSettings, StreamLoader};
+use starpipe::engine::{Feedback, FilteredRows, LoadRequest, LoadSettings, StreamLoader};
 use starpipe::schema::{StarRocksType, TableModel, TargetColumn, TargetTable};
-use starpipe_perf::{Format, Table, Workload};
+use starpipe_perf::{Table, Workload};
 
 use crate::env::Sim;
 
@@ -58,11 +58,7 @@ fn encode_bodies(
     target_db: &str,
     batch_bytes: usize,
 ) -> anyhow::Result<Vec<(String, Vec<Body>)>> {
-    let format = match w.format {
-        Format::Canal => DecodeFormat::Canal,
-        Format::Cloudcanal => DecodeFormat::CloudCanal,
-    };
-    let mut decoder = Decoder::new(DecodeOptions::new(format));
+    let mut decoder = Decoder::new(DecodeOptions::new(w.format));
     let mut encoders = w
         .tables
         .iter()
@@ -162,7 +158,7 @@ pub fn measure(
                             label: &label,
                             headers: &body.headers,
                             body: &body.data,
-                            accept_filtered: false,
+                            filtered: FilteredRows::Reject,
                         };
                         loader
                             .load(&req, stop, &mut Feedback::default())

@@ -29,7 +29,7 @@ pub fn client_config(brokers: &str, group: &str, budget_mb: u64) -> ClientConfig
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
-    for (k, v) in starpipe::engine::source::prefetch_settings(budget_mb) {
+    for (k, v) in starpipe::engine::prefetch_settings(budget_mb) {
         cc.set(k, v);
     }
     cc

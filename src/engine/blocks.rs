@@ -1,0 +1,301 @@
+//! Blocks: the rows of one (partition, target table) over a contiguous offset range, the unit a
+//! partition worker hands to a table's flusher; and `OpenBlocks`, the blocks a worker is filling.
+//!
+//! A message touches one table, so it adds to at most one block, whole or not at all. A block is
+//! handed over when it is [`BlockLimits::bytes`] large or [`BlockLimits::age`] old, when its
+//! table's schema changed (rows of one load share one column list), when the worker must wait
+//! for memory (no-deadlock rule, see `memory.rs`), and when its partition is revoked.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use super::memory::{MemoryBudget, Reservation, Room};
+use super::offsets::{OffsetClaim, OffsetTracker};
+use super::receipt::Pending;
+use super::tables::TableHandle;
+use super::{Fatal, FlushItem};
+use crate::decode::Change;
+use crate::encode::{BodyEncoder, EncodeError, EncodedBlock};
+use crate::schema::TargetTable;
+
+/// Memory is reserved in chunks to keep the budget's lock cold.
+const RESERVE_CHUNK: u64 = 64 * 1024;
+
+/// A topic partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct PartitionId {
+    pub topic: Arc<str>,
+    pub partition: i32,
+}
+
+impl PartitionId {
+    pub(crate) fn new(topic: &str, partition: i32) -> Self {
+        PartitionId {
+            topic: Arc::from(topic),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.topic, self.partition)
+    }
+}
+
+/// Which block a message's rows go to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct BlockKey {
+    pub partition: PartitionId,
+    /// `db.table` of the target.
+    pub table: Arc<str>,
+}
+
+/// Rows handed to a flusher, with what they owe until loaded.
+#[derive(Debug)]
+pub(crate) struct Block {
+    pub partition: PartitionId,
+    /// Offsets of the first and the last message with rows in this block.
+    pub offsets: RangeInclusive<i64>,
+    pub rows: EncodedBlock,
+    /// The target schema the rows were encoded with.
+    pub schema: Arc<TargetTable>,
+    pub pending: Pending,
+}
+
+/// When a block is handed over.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockLimits {
+    pub bytes: usize,
+    pub age: Duration,
+}
+
+impl Default for BlockLimits {
+    fn default() -> Self {
+        BlockLimits {
+            bytes: 1 << 20,
+            age: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The block of one key being filled.
+struct OpenBlock {
+    encoder: BodyEncoder,
+    schema: Arc<TargetTable>,
+    /// The table's schema generation the encoder was built for.
+    generation: u64,
+    table: Arc<TableHandle>,
+    tracker: Arc<OffsetTracker>,
+    memory: Reservation,
+    filled: Option<Filled>,
+}
+
+/// What an open block holds once it has rows.
+struct Filled {
+    offsets: RangeInclusive<i64>,
+    claim: OffsetClaim,
+    since: Instant,
+}
+
+/// The blocks a worker is filling, by key.
+pub(crate) struct OpenBlocks {
+    open: HashMap<BlockKey, OpenBlock>,
+    budget: Arc<MemoryBudget>,
+    limits: BlockLimits,
+}
+
+impl OpenBlocks {
+    pub(crate) fn new(budget: Arc<MemoryBudget>, limits: BlockLimits) -> Self {
+        OpenBlocks {
+            open: HashMap::new(),
+            budget,
+            limits,
+        }
+    }
+
+    /// Makes sure `key` has a block encoding for the table's current schema; a block encoded
+    /// with an older schema is handed over first.
+    pub(crate) fn open(
+        &mut self,
+        key: &BlockKey,
+        table: &Arc<TableHandle>,
+        tracker: &Arc<OffsetTracker>,
+        hard_stop: &AtomicBool,
+    ) -> Result<(), EncodeError> {
+        let generation = table.generation();
+        if self
+            .open
+            .get(key)
+            .is_some_and(|o| o.generation != generation)
+        {
+            self.send(key, hard_stop);
+            self.open.remove(key);
+        }
+        if !self.open.contains_key(key) {
+            let schema = table.schema();
+            let block = OpenBlock {
+                encoder: BodyEncoder::new(&schema)?,
+                schema,
+                generation,
+                table: Arc::clone(table),
+                tracker: Arc::clone(tracker),
+                memory: Reservation::empty(&self.budget),
+                filled: None,
+            };
+            self.open.insert(key.clone(), block);
+        }
+        Ok(())
+    }
+
+    /// Encodes one message's row changes into the (opened) block of `key`, all or none; returns
+    /// how many rows it added.
+    pub(crate) fn append<'a>(
+        &mut self,
+        key: &BlockKey,
+        offset: i64,
+        changes: impl Iterator<Item = Change<'a>>,
+    ) -> Result<u64, EncodeError> {
+        let block = self.open.get_mut(key).expect("append after open");
+        let mark = block.encoder.block().len();
+        let mut rows = 0u64;
+        for change in changes {
+            if let Err(e) = block.encoder.push_row(change.op, change.row.columns()) {
+                block.encoder.truncate_rows(mark);
+                return Err(e);
+            }
+            rows += 1;
+        }
+        for col in block.encoder.take_unknown_columns() {
+            tracing::warn!(table = %key.table, column = %col, "message column not in the target table; dropped");
+        }
+        if rows > 0 {
+            block.extend_to(offset);
+        }
+        Ok(rows)
+    }
+
+    /// Grows the reservation of `key`'s block to its size. When the budget is spent, the bytes
+    /// are counted anyway, every open block is handed over and the worker waits for room.
+    pub(crate) fn reserve(&mut self, key: &BlockKey, fatal: &Fatal, hard_stop: &AtomicBool) {
+        let Some(block) = self.open.get_mut(key) else {
+            return;
+        };
+        let size = block.encoder.block().byte_size() as u64;
+        let reserved = block.memory.bytes();
+        if size <= reserved {
+            return;
+        }
+        let need = (size - reserved).div_ceil(RESERVE_CHUNK) * RESERVE_CHUNK;
+        if block.memory.try_grow(need) {
+            return;
+        }
+        block.memory.grow_counted(need);
+        // No-deadlock rule: hand every open block to the flushers before waiting.
+        self.send_all(hard_stop);
+        while self.budget.wait_for_room(Duration::from_millis(100)) == Room::TimedOut {
+            if fatal.is_set() || hard_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // Stopping: do not hold the partition hostage.
+                return;
+            }
+        }
+    }
+
+    /// Hands over `key`'s block if it reached the size limit.
+    pub(crate) fn send_if_full(&mut self, key: &BlockKey, hard_stop: &AtomicBool) {
+        let full = self
+            .open
+            .get(key)
+            .is_some_and(|b| b.encoder.block().byte_size() >= self.limits.bytes);
+        if full {
+            self.send(key, hard_stop);
+        }
+    }
+
+    /// Hands over every block older than the age limit.
+    pub(crate) fn send_due(&mut self, hard_stop: &AtomicBool) {
+        let age = self.limits.age;
+        let due: Vec<BlockKey> = self
+            .open
+            .iter()
+            .filter(|(_, b)| b.filled.as_ref().is_some_and(|f| f.since.elapsed() >= age))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.send(&key, hard_stop);
+        }
+    }
+
+    /// Hands over every block with rows.
+    pub(crate) fn send_all(&mut self, hard_stop: &AtomicBool) {
+        let keys: Vec<BlockKey> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.send(&key, hard_stop);
+        }
+    }
+
+    /// Hands over and forgets the blocks of `partition` (revocation).
+    pub(crate) fn hand_over(&mut self, partition: &PartitionId, hard_stop: &AtomicBool) {
+        let keys: Vec<BlockKey> = self
+            .open
+            .keys()
+            .filter(|k| k.partition == *partition)
+            .cloned()
+            .collect();
+        for key in keys {
+            self.send(&key, hard_stop);
+            self.open.remove(&key);
+        }
+    }
+
+    /// Hands over and forgets every block (shutdown).
+    pub(crate) fn hand_over_all(&mut self, hard_stop: &AtomicBool) {
+        self.send_all(hard_stop);
+        self.open.clear();
+    }
+
+    /// Sends `key`'s block to its flusher, blocking while the flusher's channel is full (the
+    /// channel is the backpressure); an empty block stays.
+    fn send(&mut self, key: &BlockKey, hard_stop: &AtomicBool) {
+        let Some(open) = self.open.get_mut(key) else {
+            return;
+        };
+        let Some(block) = open.take(key, &self.budget) else {
+            return;
+        };
+        open.table.send(FlushItem::Block(block), hard_stop);
+    }
+}
+
+impl OpenBlock {
+    /// Records that the message at `offset` added rows: the first one claims the offset.
+    fn extend_to(&mut self, offset: i64) {
+        match &mut self.filled {
+            Some(f) => f.offsets = *f.offsets.start()..=offset,
+            None => {
+                self.filled = Some(Filled {
+                    offsets: offset..=offset,
+                    claim: self.tracker.claim(offset),
+                    since: Instant::now(),
+                })
+            }
+        }
+    }
+
+    /// The rows so far as a [`Block`], leaving this one empty.
+    fn take(&mut self, key: &BlockKey, budget: &Arc<MemoryBudget>) -> Option<Block> {
+        let filled = self.filled.take()?;
+        let memory = std::mem::replace(&mut self.memory, Reservation::empty(budget));
+        Some(Block {
+            partition: key.partition.clone(),
+            offsets: filled.offsets,
+            rows: self.encoder.take_block(None),
+            schema: Arc::clone(&self.schema),
+            pending: Pending::new(filled.claim, memory),
+        })
+    }
+}

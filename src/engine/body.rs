@@ -1,0 +1,126 @@
+//! Building a load's body from a batch of blocks: keep the last operation per key (invariant 2),
+//! then write the kept rows in one body format (CSV unless a block needed JSON).
+
+use std::collections::HashMap;
+
+use super::blocks::Block;
+use crate::encode::{BodyBuilder, BodyFormat, EncodeError};
+use crate::schema::TargetTable;
+
+/// A Stream Load body with its format headers.
+#[derive(Debug)]
+pub(crate) struct Body {
+    pub bytes: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+    /// Rows in the body.
+    pub rows: usize,
+    /// Rows of the batch dropped because a later row of the same key follows.
+    pub collapsed: usize,
+}
+
+/// The body of `blocks`, all encoded for `table`.
+pub(crate) fn build_body(table: &TargetTable, blocks: &[Block]) -> Result<Body, EncodeError> {
+    let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
+    let (keep, kept) = collapse(blocks);
+    let format = blocks
+        .iter()
+        .fold(BodyFormat::Csv, |f, b| f.combine(b.rows.format()));
+    let mut body = BodyBuilder::new(table, format)?;
+    for (block, keep) in blocks.iter().zip(&keep) {
+        for (span, keep) in block.rows.rows().iter().zip(keep) {
+            if *keep {
+                body.push_span(&block.rows, span)?;
+            }
+        }
+    }
+    Ok(Body {
+        headers: body.headers(),
+        bytes: body.finish(),
+        rows: kept,
+        collapsed: total - kept,
+    })
+}
+
+/// Whether a block of `next` can share a load body with `batch` (`BodyFormat::combine`): a JSON
+/// block cannot share a body with a CSV block that JSON cannot carry.
+pub(crate) fn fits_batch(batch: &[Block], next: &Block) -> bool {
+    let format = batch
+        .iter()
+        .fold(next.rows.format(), |f, x| f.combine(x.rows.format()));
+    format == BodyFormat::Csv
+        || (next.rows.json_compatible() && batch.iter().all(|x| x.rows.json_compatible()))
+}
+
+/// Keeps the last operation per key across the batch (a delete is an operation): walks the
+/// rows backwards and keeps the first row seen for each key (hash first, bytes to confirm).
+/// Rows of different keys keep their relative order. Returns the keep mask and its count.
+pub(crate) fn collapse(blocks: &[Block]) -> (Vec<Vec<bool>>, usize) {
+    let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
+    let mut seen: HashMap<u64, Vec<(usize, usize)>> = HashMap::with_capacity(total);
+    let mut keep: Vec<Vec<bool>> = blocks.iter().map(|b| vec![false; b.rows.len()]).collect();
+    let mut kept = 0usize;
+    for (bi, b) in blocks.iter().enumerate().rev() {
+        for (ri, span) in b.rows.rows().iter().enumerate().rev() {
+            let key = b.rows.key_bytes(span);
+            let same = seen.entry(span.key_hash).or_default();
+            if same
+                .iter()
+                .any(|&(ob, or)| blocks[ob].rows.key_bytes(&blocks[ob].rows.rows()[or]) == key)
+            {
+                continue;
+            }
+            same.push((bi, ri));
+            keep[bi][ri] = true;
+            kept += 1;
+        }
+    }
+    (keep, kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::memory::MemoryBudget;
+    use crate::engine::offsets::OffsetTracker;
+    use crate::engine::testkit::{Rows, block, table};
+    use crate::model::ChangeOp::{Delete, Upsert};
+
+    fn blocks(batches: &[(Rows<'_>, i64)]) -> Vec<Block> {
+        let (t, tracker) = (
+            Arc::new(table("db", "t")),
+            Arc::new(OffsetTracker::new(None)),
+        );
+        let budget = Arc::new(MemoryBudget::new(1 << 20));
+        batches
+            .iter()
+            .map(|(rows, first)| block(&t, 0, rows, *first, &tracker, &budget))
+            .collect()
+    }
+
+    #[test]
+    fn last_op_per_key_wins_across_blocks() {
+        // UPDATE A->B then B->A: DEL 1, UPS 2, DEL 2, UPS 1 => {1: UPS, 2: DEL} (formats.md 4.3).
+        let blocks = blocks(&[
+            (
+                &[(Upsert, "1", "a"), (Delete, "1", "a"), (Upsert, "2", "b")],
+                0,
+            ),
+            (
+                &[(Delete, "2", "b"), (Upsert, "1", "c"), (Upsert, "3", "x")],
+                3,
+            ),
+        ]);
+        let (keep, kept) = collapse(&blocks);
+        assert_eq!(kept, 3);
+        assert_eq!(keep[0], vec![false, false, false]);
+        assert_eq!(keep[1], vec![true, true, true]);
+        let body = build_body(&table("db", "t"), &blocks).unwrap();
+        assert_eq!((body.rows, body.collapsed), (3, 3));
+        assert_eq!(
+            crate::encode::printable_csv_row(&body.bytes),
+            "2|\\N|1⏎1|c|0⏎3|x|0⏎"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! The table flusher's loop without StarRocks: blocks go in through its channel, loads come out
+//! at a scripted Stream Load service.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Sender, bounded};
+
+use super::*;
+use crate::engine::offsets::OffsetTracker;
+use crate::engine::testkit::{Rows, TestEngine, block, config, loaded, table};
+use crate::model::ChangeOp::{Delete, Upsert};
+
+struct Harness {
+    engine: TestEngine,
+    table: Arc<TargetTable>,
+    tracker: Arc<OffsetTracker>,
+    items: Option<Sender<FlushItem>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const DEAD_LETTER: &str = "onError = \"deadLetter\"\ndeadLetterTopic = \"dlq\"";
+
+fn harness(extra: &str) -> Harness {
+    let engine = TestEngine::flushing(config(extra), &[table("db", "t")]);
+    let table = engine
+        .shared
+        .tables
+        .get(&crate::config::TargetName {
+            db: "db".into(),
+            table: "t".into(),
+        })
+        .unwrap()
+        .schema();
+    // A flusher of its own, fed by the test (the registry's flusher stays idle).
+    let (items, rx) = bounded(64);
+    let flusher = TableFlusher::new(Arc::clone(&table), rx, flush_context(&engine));
+    Harness {
+        tracker: Arc::new(OffsetTracker::new(Some(0))),
+        thread: Some(std::thread::spawn(move || flusher.run())),
+        items: Some(items),
+        engine,
+        table,
+    }
+}
+
+/// A context like the registry's, with the test engine's doubles.
+fn flush_context(engine: &TestEngine) -> Arc<FlushContext> {
+    let s = &engine.shared;
+    let dead_letters: Option<Arc<dyn DeadLetterSink>> = match s.config.on_error {
+        crate::config::OnError::DeadLetter => s.dead_letters.clone(),
+        crate::config::OnError::Fail => None,
+    };
+    Arc::new(FlushContext {
+        loader: Box::new(Arc::clone(&engine.loads)),
+        budget: Arc::clone(&s.budget),
+        settings: FlushSettings {
+            job: "job".into(),
+            batch_bytes: 1 << 20,
+            interval: Duration::from_secs(3600),
+            pause: Duration::ZERO,
+        },
+        fatal: Arc::clone(&s.fatal),
+        hard_stop: Arc::clone(&s.hard_stop),
+        metrics: Arc::clone(&s.metrics),
+        dead_letters,
+    })
+}
+
+impl Harness {
+    fn send(&self, partition: i32, rows: Rows<'_>, first: i64) {
+        let b = block(
+            &self.table,
+            partition,
+            rows,
+            first,
+            &self.tracker,
+            &self.engine.shared.budget,
+        );
+        self.items
+            .as_ref()
+            .unwrap()
+            .send(FlushItem::Block(b))
+            .unwrap();
+    }
+
+    fn flush(&self) {
+        let (ack, done) = bounded(1);
+        self.items
+            .as_ref()
+            .unwrap()
+            .send(FlushItem::Flush(ack))
+            .unwrap();
+        done.recv_timeout(Duration::from_secs(5)).unwrap();
+    }
+
+    fn close(&mut self) {
+        drop(self.items.take());
+        self.thread.take().unwrap().join().unwrap();
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.engine
+            .loads
+            .seen
+            .lock()
+            .iter()
+            .map(|l| crate::encode::printable_csv_row(&l.body))
+            .collect()
+    }
+}
+
+#[test]
+fn a_flush_request_loads_the_last_op_per_key_and_completes_the_blocks() {
+    let mut h = harness("");
+    h.send(0, &[(Upsert, "1", "a"), (Upsert, "2", "b")], 0);
+    h.send(0, &[(Delete, "1", "a"), (Upsert, "2", "c")], 2);
+    h.tracker.polled(3);
+    assert_eq!(h.tracker.committable(), Some(0));
+    h.flush();
+    assert_eq!(h.bodies(), ["1|\\N|1⏎2|c|0⏎"]);
+    assert_eq!(h.engine.loads.seen.lock()[0].table, "db.t");
+    assert_eq!(h.tracker.committable(), Some(4));
+    assert_eq!(h.engine.shared.budget.used(), 0, "memory given back");
+    h.close();
+    assert_eq!(h.engine.loads.seen.lock().len(), 1, "nothing left to load");
+}
+
+#[test]
+fn the_batch_size_triggers_a_load_without_a_request() {
+    let mut h = harness("");
+    let big = "x".repeat(90);
+    let rows: Vec<(crate::model::ChangeOp, String, &str)> = (0..12_000)
+        .map(|i| (Upsert, i.to_string(), big.as_str()))
+        .collect();
+    let rows: Vec<(crate::model::ChangeOp, &str, &str)> = rows
+        .iter()
+        .map(|(o, id, v)| (*o, id.as_str(), *v))
+        .collect();
+    h.send(0, &rows, 0);
+    let until = Instant::now() + Duration::from_secs(5);
+    while h.engine.loads.seen.lock().is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(h.engine.loads.seen.lock().len(), 1);
+    h.close();
+}
+
+#[test]
+fn a_failed_load_stops_the_job_and_commits_nothing_past_it() {
+    let mut h = harness("");
+    h.engine.loads.then(Err(LoadError::Permanent {
+        label: "l".into(),
+        message: "unknown table".into(),
+    }));
+    h.send(1, &[(Upsert, "1", "a")], 10);
+    h.tracker.polled(10);
+    h.flush();
+    let fatal = h.engine.shared.fatal.message().unwrap();
+    assert!(
+        fatal.contains("db.t") && fatal.contains("t[1] 10..=10"),
+        "{fatal}"
+    );
+    assert_eq!(h.tracker.committable(), Some(10));
+    assert_eq!(h.engine.shared.budget.used(), 0);
+    h.send(1, &[(Upsert, "2", "b")], 11);
+    h.flush();
+    assert_eq!(
+        h.engine.loads.seen.lock().len(),
+        1,
+        "later rows never overtake the failed ones"
+    );
+    h.close();
+}
+
+#[test]
+fn rejected_rows_are_loaded_around_and_dead_lettered() {
+    let mut h = harness(DEAD_LETTER);
+    h.engine.dead_letters.hold.store(true, Ordering::Relaxed);
+    h.engine.loads.then(Err(LoadError::Data {
+        label: "l".into(),
+        message: "too many filtered rows".into(),
+        rejected: String::new(),
+    }));
+    h.engine
+        .loads
+        .then(Ok(loaded(Some("Error: bad. Row: 2|b"))));
+    h.send(0, &[(Upsert, "1", "a"), (Upsert, "2", "b")], 0);
+    h.tracker.polled(0);
+    h.flush();
+    let seen = h.engine.loads.seen.lock().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].label, format!("{}-f", seen[0].label));
+    assert_eq!(
+        (seen[0].filtered, seen[1].filtered),
+        (FilteredRows::Reject, FilteredRows::Accept)
+    );
+    let rejected = h.engine.dead_letters.rejected.lock().clone();
+    assert_eq!(rejected[0].text, "Error: bad. Row: 2|b");
+    assert_eq!(rejected[0].ranges, "t[0] 0..=1");
+    assert_eq!(
+        h.tracker.committable(),
+        Some(0),
+        "outstanding until the dead letter is acknowledged"
+    );
+    assert_eq!(h.engine.shared.budget.used(), 0);
+    for claim in std::mem::take(&mut *h.engine.dead_letters.held.lock()) {
+        claim.complete();
+    }
+    assert_eq!(h.tracker.committable(), Some(1));
+    assert!(!h.engine.shared.fatal.is_set());
+    h.close();
+}
+
+#[test]
+fn blocks_of_another_schema_load_separately() {
+    let mut h = harness("");
+    h.send(0, &[(Upsert, "1", "a")], 0);
+    let other = Arc::new(table("db", "t"));
+    let b = block(
+        &other,
+        0,
+        &[(Upsert, "1", "b")],
+        1,
+        &h.tracker,
+        &h.engine.shared.budget,
+    );
+    h.items.as_ref().unwrap().send(FlushItem::Block(b)).unwrap();
+    h.flush();
+    assert_eq!(h.bodies(), ["1|a|0⏎", "1|b|0⏎"]);
+    h.close();
+}
+
+#[test]
+fn closing_the_channel_loads_what_is_left() {
+    let mut h = harness("");
+    h.send(0, &[(Upsert, "7", "z")], 3);
+    h.close();
+    assert_eq!(h.bodies(), ["7|z|0⏎"]);
+    assert_eq!(h.tracker.outstanding(), 0);
+}

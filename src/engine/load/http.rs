@@ -1,0 +1,171 @@
+//! The HTTP side of Stream Load (ureq, synchronous): one PUT with the FE's 307 followed by
+//! re-sending ourselves (ureq does not replay a body), the load-state query, and the error log.
+
+use std::io::Read;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::response::{Verdict, classify, field};
+use super::{FilteredRows, LoadRequest, LoadSettings};
+
+/// Redirects followed per attempt (FE → BE is one).
+const MAX_HOPS: usize = 3;
+/// Bytes of a response body read at most.
+const MAX_RESPONSE: u64 = 1 << 20;
+/// Bytes of an error log kept.
+const MAX_ERROR_LOG: u64 = 64 * 1024;
+
+/// What a load-state query found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum LabelState {
+    /// Committed or visible: the load is done.
+    Finished,
+    /// Aborted or unknown: the label may be sent again.
+    Free,
+    /// Still running, or the query failed.
+    Pending,
+}
+
+pub(super) struct HttpClient {
+    agent: ureq::Agent,
+    settings: LoadSettings,
+    auth: String,
+}
+
+impl HttpClient {
+    pub(super) fn new(settings: LoadSettings) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_await_100(Some(Duration::from_secs(3)))
+            .timeout_global(Some(settings.load_timeout + Duration::from_secs(30)))
+            .build();
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", settings.user, settings.password))
+        );
+        HttpClient {
+            agent: config.into(),
+            settings,
+            auth,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.settings.http_host, path)
+    }
+
+    /// One Stream Load attempt, following the FE's redirect to a BE.
+    pub(super) fn attempt(&self, req: &LoadRequest<'_>) -> Verdict {
+        let mut url = self.url(&format!("/api/{}/{}/_stream_load", req.db, req.table));
+        for _hop in 0..MAX_HOPS {
+            let mut resp = match self.put(&url, req) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Verdict::Retry {
+                        message: format!("transport error: {e}"),
+                        pressure: false,
+                    };
+                }
+            };
+            let status = resp.status().as_u16();
+            if status == 307 {
+                match resp.headers().get("location").and_then(|l| l.to_str().ok()) {
+                    Some(location) => {
+                        url = location.to_string();
+                        continue;
+                    }
+                    None => {
+                        return Verdict::Retry {
+                            message: "307 without Location".into(),
+                            pressure: false,
+                        };
+                    }
+                }
+            }
+            let mut text = String::new();
+            let _ = resp
+                .body_mut()
+                .as_reader()
+                .take(MAX_RESPONSE)
+                .read_to_string(&mut text);
+            return classify(status, &text, req.filtered);
+        }
+        Verdict::Retry {
+            message: "too many redirects".into(),
+            pressure: false,
+        }
+    }
+
+    fn put(
+        &self,
+        url: &str,
+        req: &LoadRequest<'_>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let max_filter_ratio = match req.filtered {
+            FilteredRows::Reject => "0",
+            FilteredRows::Accept => "1",
+        };
+        let mut put = self
+            .agent
+            .put(url)
+            .header("Authorization", &self.auth)
+            .header("Expect", "100-continue")
+            .header("label", req.label)
+            .header(
+                "timeout",
+                self.settings.load_timeout.as_secs().max(1).to_string(),
+            )
+            .header("max_filter_ratio", max_filter_ratio);
+        for (k, v) in req.headers {
+            put = put.header(*k, v);
+        }
+        put.send(req.body)
+    }
+
+    /// The state of `label`'s transaction (`get_load_state`).
+    pub(super) fn label_state(&self, db: &str, label: &str) -> LabelState {
+        let url = self.url(&format!("/api/{db}/get_load_state?label={label}"));
+        let state = self
+            .agent
+            .get(&url)
+            .header("Authorization", &self.auth)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| {
+                field(&v, &["state", "State"])
+                    .or_else(|| v.get("data").and_then(|d| field(d, &["state", "State"])))
+            });
+        match state.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            Some("VISIBLE" | "COMMITTED") => LabelState::Finished,
+            Some("ABORTED" | "UNKNOWN") => LabelState::Free,
+            _ => LabelState::Pending,
+        }
+    }
+
+    /// The rows StarRocks rejected, from the `ErrorURL` log (at most 64 KiB).
+    pub(super) fn error_log(&self, url: &str) -> String {
+        let text = self
+            .agent
+            .get(url)
+            .call()
+            .ok()
+            .and_then(|mut r| {
+                let mut s = String::new();
+                r.body_mut()
+                    .as_reader()
+                    .take(MAX_ERROR_LOG)
+                    .read_to_string(&mut s)
+                    .ok()?;
+                Some(s)
+            })
+            .unwrap_or_else(|| format!("(could not fetch {url})"));
+        text.trim().to_string()
+    }
+}

@@ -1,0 +1,235 @@
+//! Stream Load: one PUT per batch (`http.rs`), answers classified exactly as starrocks.md §2.2 /
+//! §2.5 / §3.3 (`response.rs`), retried with the same label after a back-off (`retry.rs`).
+//!
+//! - `Success`, `Publish Timeout`, and `Label Already Exists` with `FINISHED` are done; with
+//!   `RUNNING`/`PREPARE` the label is polled through `get_load_state` and never replaced.
+//! - Retryable failures are retried with the same label as long as the engine runs; the HTTP
+//!   client itself never retries.
+//! - Filtered rows are rejected unless the request accepts them: the rejected rows are fetched
+//!   from `ErrorURL` and the load fails as a data error.
+
+mod http;
+mod response;
+mod retry;
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use http::{HttpClient, LabelState};
+use response::Verdict;
+use retry::Backoff;
+pub(crate) use retry::sleep_unless_stopped;
+
+/// Connection settings for Stream Load.
+#[derive(Debug, Clone)]
+pub struct LoadSettings {
+    /// `httpHost`: FE or BE HTTP address (`host:port`).
+    pub http_host: String,
+    pub user: String,
+    pub password: String,
+    /// `soTimeoutSec`: connect / small-request timeout.
+    pub connect_timeout: Duration,
+    /// `httpSoTimeoutSec`: a whole load (also sent as the `timeout` header).
+    pub load_timeout: Duration,
+}
+
+/// What happens to rows StarRocks filters (`max_filter_ratio`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilteredRows {
+    /// Any filtered row fails the load (`max_filter_ratio: 0`).
+    Reject,
+    /// The good rows load and the rejected ones are reported (`max_filter_ratio: 1`); used to
+    /// dead-letter rejected rows.
+    Accept,
+}
+
+/// One batch to load.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadRequest<'a> {
+    pub db: &'a str,
+    pub table: &'a str,
+    pub label: &'a str,
+    /// Format headers (`format`, `columns`, separators …); label, timeout, `max_filter_ratio`,
+    /// `Expect` and authorization are added by the loader.
+    pub headers: &'a [(&'static str, String)],
+    pub body: &'a [u8],
+    pub filtered: FilteredRows,
+}
+
+/// How a load ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub status: String,
+    pub loaded_rows: u64,
+    /// With [`FilteredRows::Accept`]: the rows StarRocks rejected, from `ErrorURL`.
+    pub rejected: Option<String>,
+    pub attempts: u32,
+    pub took: Duration,
+}
+
+/// Why a load did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// StarRocks rejected rows of the batch (never retried as is).
+    #[error("StarRocks rejected rows of load {label}: {message}; rejected rows: {rejected}")]
+    Data {
+        label: String,
+        message: String,
+        rejected: String,
+    },
+    /// A failure that retrying cannot fix (auth, unknown table, mapping).
+    #[error("load {label} failed permanently: {message}")]
+    Permanent { label: String, message: String },
+    /// The engine is stopping; the batch was not loaded.
+    #[error("load {label} abandoned: the engine is stopping")]
+    Stopped { label: String },
+}
+
+/// Observations a flusher uses to adapt its batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Feedback {
+    /// StarRocks reported version or transaction pressure during the load.
+    pub pressure: bool,
+    pub retries: u32,
+}
+
+/// Performs Stream Loads (StarRocks over HTTP in production).
+pub(crate) trait LoadService: Send + Sync {
+    /// Loads the request, retrying until it is done, fails for good, or `stop` is set.
+    fn load(
+        &self,
+        req: &LoadRequest<'_>,
+        stop: &AtomicBool,
+        feedback: &mut Feedback,
+    ) -> Result<Loaded, LoadError>;
+}
+
+pub struct StreamLoader {
+    http: HttpClient,
+}
+
+impl StreamLoader {
+    pub fn new(settings: LoadSettings) -> Self {
+        StreamLoader {
+            http: HttpClient::new(settings),
+        }
+    }
+
+    /// Loads `req.body` into `db.table` under `label`, retrying until it is done, fails for
+    /// good, or `stop` is set.
+    pub fn load(
+        &self,
+        req: &LoadRequest<'_>,
+        stop: &AtomicBool,
+        feedback: &mut Feedback,
+    ) -> Result<Loaded, LoadError> {
+        let started = Instant::now();
+        let mut backoff = Backoff::new(req.label);
+        for attempts in 1u32.. {
+            let verdict = match self.http.attempt(req) {
+                Verdict::Running => self.await_running(req.db, req.label, stop),
+                v => v,
+            };
+            let (message, pressure) = match verdict {
+                Verdict::Retry { message, pressure } => (message, pressure),
+                done_or_failed => return self.settle(req, done_or_failed, attempts, started),
+            };
+            feedback.retries += 1;
+            feedback.pressure |= pressure;
+            let wait = if pressure {
+                backoff.next_under_pressure()
+            } else {
+                backoff.next()
+            };
+            tracing::info!(
+                label = req.label,
+                db = req.db,
+                table = req.table,
+                attempt = attempts,
+                wait_ms = wait.as_millis() as u64,
+                "Stream Load failed, retrying with the same label: {message}"
+            );
+            if sleep_unless_stopped(wait, stop) {
+                return Err(LoadError::Stopped {
+                    label: req.label.into(),
+                });
+            }
+        }
+        unreachable!("the attempt loop only ends by returning")
+    }
+
+    /// The result of a final (not retryable) verdict.
+    fn settle(
+        &self,
+        req: &LoadRequest<'_>,
+        verdict: Verdict,
+        attempts: u32,
+        started: Instant,
+    ) -> Result<Loaded, LoadError> {
+        let label = req.label.to_string();
+        match verdict {
+            Verdict::Done {
+                status,
+                loaded,
+                rejected_url,
+            } => Ok(Loaded {
+                status,
+                loaded_rows: loaded,
+                rejected: rejected_url.map(|u| self.http.error_log(&u)),
+                attempts,
+                took: started.elapsed(),
+            }),
+            Verdict::Data { message, error_url } => Err(LoadError::Data {
+                label,
+                message,
+                rejected: error_url
+                    .map(|u| self.http.error_log(&u))
+                    .unwrap_or_else(|| "(no ErrorURL)".into()),
+            }),
+            Verdict::Permanent { message } => Err(LoadError::Permanent { label, message }),
+            Verdict::Running | Verdict::Retry { .. } => {
+                unreachable!("running and retryable verdicts are handled by the caller")
+            }
+        }
+    }
+
+    /// Polls `get_load_state` until the running transaction of `label` ends.
+    fn await_running(&self, db: &str, label: &str, stop: &AtomicBool) -> Verdict {
+        for i in 0u64.. {
+            if sleep_unless_stopped(Duration::from_millis(200 * i.min(25)), stop) {
+                return Verdict::Retry {
+                    message: "stopping while a transaction runs".into(),
+                    pressure: false,
+                };
+            }
+            match self.http.label_state(db, label) {
+                LabelState::Finished => {
+                    return Verdict::Done {
+                        status: "Label Already Exists".into(),
+                        loaded: 0,
+                        rejected_url: None,
+                    };
+                }
+                LabelState::Free => {
+                    return Verdict::Retry {
+                        message: format!("transaction of label {label} aborted; resending"),
+                        pressure: false,
+                    };
+                }
+                LabelState::Pending => {}
+            }
+        }
+        unreachable!("the polling loop only ends by returning")
+    }
+}
+
+impl LoadService for StreamLoader {
+    fn load(
+        &self,
+        req: &LoadRequest<'_>,
+        stop: &AtomicBool,
+        feedback: &mut Feedback,
+    ) -> Result<Loaded, LoadError> {
+        StreamLoader::load(self, req, stop, feedback)
+    }
+}

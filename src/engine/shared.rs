@@ -1,0 +1,151 @@
+//! What every engine thread shares: the job, the memory budget, the first fatal error, the
+//! counters, the target tables and the dead-letter sink.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::catalog::Catalog;
+use super::deadletter::{DeadLetterSink, DeadLetters};
+use super::flusher::{FlushContext, FlushSettings, FlusherThreads};
+use super::load::{LoadService, LoadSettings, StreamLoader};
+use super::memory::MemoryBudget;
+use super::tables::{FlusherFactory, SchemaSource, TableRegistry};
+use crate::config::{Config, OnError};
+
+/// The first fatal error; once set the engine stops (committing only what is loaded).
+#[derive(Debug, Default)]
+pub(crate) struct Fatal {
+    set: AtomicBool,
+    message: Mutex<Option<String>>,
+}
+
+impl Fatal {
+    pub(crate) fn set(&self, message: String) {
+        let mut m = self.message.lock();
+        if m.is_none() {
+            tracing::error!("{message}");
+            *m = Some(message);
+        }
+        self.set.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn message(&self) -> Option<String> {
+        self.message.lock().clone()
+    }
+}
+
+/// Counters for progress lines and the run summary.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub messages: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub rows_decoded: AtomicU64,
+    pub rows_loaded: AtomicU64,
+    pub bytes_loaded: AtomicU64,
+    pub loads: AtomicU64,
+    pub bad_messages: AtomicU64,
+    pub dead_letters: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub budget: Arc<MemoryBudget>,
+    pub fatal: Arc<Fatal>,
+    /// Second signal: abandon loads and exit at once.
+    pub hard_stop: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+    pub tables: Arc<TableRegistry>,
+    pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
+}
+
+impl Shared {
+    /// The engine's shared state for `config`, talking to Kafka and StarRocks.
+    pub(crate) fn new(
+        config: Arc<Config>,
+        hard_stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<Arc<Shared>> {
+        let password = config.target.password()?;
+        let fatal = Arc::new(Fatal::default());
+        let metrics = Arc::new(Metrics::default());
+        let loader = StreamLoader::new(LoadSettings {
+            http_host: config.target.http_host.clone(),
+            user: config.target.user.clone(),
+            password: password.expose().to_string(),
+            connect_timeout: config.target.so_timeout(),
+            load_timeout: config.target.http_so_timeout(),
+        });
+        let dead_letters: Option<Arc<dyn DeadLetterSink>> =
+            match (&config.on_error, &config.dead_letter_topic) {
+                (OnError::DeadLetter, Some(topic)) => Some(Arc::new(DeadLetters::new(
+                    &config,
+                    topic,
+                    Arc::clone(&fatal),
+                    Arc::clone(&metrics),
+                )?)),
+                _ => None,
+            };
+        let catalog = Catalog::new(&config.target.host, &config.target.user, password.expose());
+        Ok(Arc::new(Shared::assemble(
+            config,
+            Parts {
+                fatal,
+                metrics,
+                hard_stop,
+                loader: Box::new(loader),
+                schemas: Box::new(catalog),
+                flushers: None,
+                dead_letters,
+            },
+        )))
+    }
+
+    /// Wires the parts together; tests pass their own loader, schemas and dead-letter sink.
+    pub(crate) fn assemble(config: Arc<Config>, parts: Parts) -> Shared {
+        let budget = Arc::new(MemoryBudget::new(config.target.total_data_in_mem_bytes()));
+        let flush = Arc::new(FlushContext {
+            loader: parts.loader,
+            budget: Arc::clone(&budget),
+            settings: FlushSettings {
+                job: config.source.consumer_group_id.clone(),
+                batch_bytes: config.target.flush_batch_bytes(),
+                interval: config.target.async_flush_interval(),
+                pause: config.target.real_flush_pause(),
+            },
+            fatal: Arc::clone(&parts.fatal),
+            hard_stop: Arc::clone(&parts.hard_stop),
+            metrics: Arc::clone(&parts.metrics),
+            dead_letters: parts.dead_letters.clone(),
+        });
+        let flushers = parts
+            .flushers
+            .unwrap_or_else(|| Box::new(FlusherThreads(flush)));
+        let tables = TableRegistry::new(parts.schemas, flushers);
+        Shared {
+            config,
+            budget,
+            fatal: parts.fatal,
+            hard_stop: parts.hard_stop,
+            metrics: parts.metrics,
+            tables: Arc::new(tables),
+            dead_letters: parts.dead_letters,
+        }
+    }
+}
+
+/// The replaceable parts of [`Shared`].
+pub(crate) struct Parts {
+    pub fatal: Arc<Fatal>,
+    pub metrics: Arc<Metrics>,
+    pub hard_stop: Arc<AtomicBool>,
+    pub loader: Box<dyn LoadService>,
+    pub schemas: Box<dyn SchemaSource>,
+    /// What consumes the tables' channels: `TableFlusher` threads unless a test says otherwise.
+    pub flushers: Option<Box<dyn FlusherFactory>>,
+    pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
+}

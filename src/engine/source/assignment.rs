@@ -1,0 +1,142 @@
+//! `Assignment`: the partitions this instance owns, with their trackers, their workers and
+//! what was committed for them; commits and the end condition of `--stop-at-end`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::rebalance::SourceContext;
+use crate::engine::blocks::PartitionId;
+use crate::engine::offsets::OffsetTracker;
+
+/// One owned partition.
+pub(super) struct Assigned {
+    pub tracker: Arc<OffsetTracker>,
+    /// Index of the worker that polls it.
+    pub worker: usize,
+    /// High watermark at assignment (for `--stop-at-end`).
+    pub end: Option<i64>,
+    /// The offset last committed (or found committed) for it.
+    pub committed: Option<i64>,
+}
+
+#[derive(Default)]
+pub(super) struct Assignment {
+    partitions: Mutex<HashMap<PartitionId, Assigned>>,
+    /// Set once the first assignment was received.
+    assigned_once: AtomicBool,
+}
+
+impl Assignment {
+    pub(super) fn insert(&self, id: PartitionId, assigned: Assigned) {
+        self.partitions.lock().insert(id, assigned);
+    }
+
+    pub(super) fn mark_assigned(&self) {
+        self.assigned_once.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn remove(&self, id: &PartitionId) {
+        self.partitions.lock().remove(id);
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.partitions.lock().is_empty()
+    }
+
+    /// The owned partitions among `ids`, with their workers.
+    pub(super) fn owned(
+        &self,
+        ids: impl Iterator<Item = PartitionId>,
+    ) -> Vec<(PartitionId, usize)> {
+        let partitions = self.partitions.lock();
+        ids.filter_map(|id| partitions.get(&id).map(|a| (id, a.worker)))
+            .collect()
+    }
+
+    /// The worker with the fewest partitions.
+    pub(super) fn least_loaded_worker(&self, workers: usize) -> usize {
+        let partitions = self.partitions.lock();
+        (0..workers)
+            .min_by_key(|&w| partitions.values().filter(|a| a.worker == w).count())
+            .unwrap_or(0)
+    }
+
+    /// The committable offsets of `ids` whose rows are all loaded.
+    pub(super) fn durable(&self, ids: &[PartitionId]) -> TopicPartitionList {
+        let partitions = self.partitions.lock();
+        let mut tpl = TopicPartitionList::new();
+        for id in ids {
+            if let Some(a) = partitions.get(id)
+                && a.tracker.outstanding() == 0
+                && let Some(o) = a.tracker.committable()
+            {
+                let _ = tpl.add_partition_offset(&id.topic, id.partition, Offset::Offset(o));
+            }
+        }
+        tpl
+    }
+
+    /// Commits every partition whose committable offset moved.
+    pub(super) fn commit(&self, consumer: &BaseConsumer<SourceContext>) {
+        let mut partitions = self.partitions.lock();
+        let mut tpl = TopicPartitionList::new();
+        let mut moved = Vec::new();
+        for (id, a) in partitions.iter() {
+            if let Some(o) = a.tracker.committable()
+                && a.committed.is_none_or(|c| o > c)
+            {
+                let _ = tpl.add_partition_offset(&id.topic, id.partition, Offset::Offset(o));
+                moved.push((id.clone(), o));
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                for (id, o) in moved {
+                    if let Some(a) = partitions.get_mut(&id) {
+                        a.committed = Some(o);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("offset commit failed (will retry): {e}"),
+        }
+    }
+
+    /// Every owned partition was read up to the end it had at assignment.
+    pub(super) fn at_end(&self) -> bool {
+        if !self.assigned_once.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.partitions.lock().values().all(|a| match a.end {
+            Some(end) => a.tracker.next().or(a.committed).is_some_and(|n| n >= end),
+            None => false,
+        })
+    }
+
+    /// Everything read is loaded and committed.
+    pub(super) fn all_committed(&self) -> bool {
+        self.partitions
+            .lock()
+            .values()
+            .all(|a| a.tracker.outstanding() == 0 && a.committed == a.tracker.committable())
+    }
+
+    /// Messages between what was read and the end at assignment, over all partitions.
+    pub(super) fn lag(&self) -> i64 {
+        self.partitions
+            .lock()
+            .values()
+            .map(|a| match (a.end, a.tracker.next()) {
+                (Some(e), Some(n)) => (e - n).max(0),
+                _ => 0,
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,274 @@
+//! The Kafka side: an rdkafka `BaseConsumer` (no async runtime) in the consumer group, and the
+//! control thread that polls its main queue (rebalance callbacks run there, `rebalance.rs`),
+//! commits offsets (`assignment.rs`) and decides when to stop (rdkafka.md §8).
+//!
+//! Commits: every second for partitions whose committable offset moved; on revocation; on stop.
+
+mod assignment;
+mod progress;
+mod rebalance;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, unbounded};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::worker::{PartitionWorker, WorkerCmd};
+use super::{RunUntil, Shared};
+use crate::config::StartFrom;
+use assignment::Assignment;
+use progress::Progress;
+use rebalance::{REVOKE_DEADLINE, SourceContext, SourceState};
+
+pub(crate) type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<SourceContext>;
+
+/// How often committable offsets are committed.
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+/// How much librdkafka may fetch ahead, sized from `totalDataInMemMb` so that the process RSS
+/// stays near the budget: prefetched messages live outside it (in librdkafka's per-partition
+/// queues and fetch buffers) until a partition worker takes them. Per partition the queue holds
+/// budget/16 (1–16 MiB) and a fetch brings budget/64 (256 KiB–4 MiB); one fetch response is at
+/// most budget/8 (4–64 MiB). At the default 512 MiB budget these are librdkafka-sized values
+/// (16 MiB, 4 MiB, 64 MiB); at 64 MiB they are 4 MiB, 1 MiB, 8 MiB. The source ceiling in
+/// `perf/run` stays far above what a partition worker decodes, so throughput does not suffer.
+/// Also used by `perf/run`'s null consumer, which must fetch like starpipe does.
+pub fn prefetch_settings(budget_mb: u64) -> [(&'static str, String); 6] {
+    let kib = budget_mb.saturating_mul(1024);
+    let queue_kib = (kib / 16).clamp(1024, 16 * 1024);
+    let partition_fetch = (kib / 64).clamp(256, 4 * 1024) * 1024;
+    let fetch_max = (kib / 8).clamp(4 * 1024, 64 * 1024) * 1024;
+    [
+        ("queued.max.messages.kbytes", queue_kib.to_string()),
+        ("queued.min.messages", "100000".to_string()),
+        ("max.partition.fetch.bytes", partition_fetch.to_string()),
+        ("fetch.max.bytes", fetch_max.to_string()),
+        ("fetch.queue.backoff.ms", "20".to_string()),
+        ("fetch.wait.max.ms", "100".to_string()),
+    ]
+}
+
+/// Librdkafka settings starpipe chooses (overridable in `[source.kafka]`, except the managed
+/// keys). Per-partition queues are bounded so the process RSS stays near the budget.
+fn client_config(shared: &Shared) -> ClientConfig {
+    let src = &shared.config.source;
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", &src.brokers)
+        .set("group.id", &src.consumer_group_id)
+        .set("session.timeout.ms", src.session_timeout_ms.to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (src.session_timeout_ms / 10).clamp(100, 3000).to_string(),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.offset.reset",
+            match src.start_from {
+                StartFrom::Latest => "latest",
+                _ => "earliest",
+            },
+        )
+        .set("partition.assignment.strategy", "cooperative-sticky");
+    for (k, v) in prefetch_settings(shared.config.target.total_data_in_mem_mb) {
+        cc.set(k, v);
+    }
+    for (k, v) in src.kafka.iter() {
+        cc.set(k, v);
+    }
+    cc
+}
+
+/// Runs the source until a stop signal, a fatal error, or the end (`RunUntil::End`).
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    until: RunUntil,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let pool = WorkerPool::start(&shared)?;
+    let state = Arc::new(SourceState {
+        shared: Arc::clone(&shared),
+        workers: pool.commands.clone(),
+        assignment: Assignment::default(),
+        until,
+    });
+    let consumer = subscribe(&state)?;
+    let mut progress = Progress::new();
+    control_loop(&consumer, &state, &stop, &mut progress);
+    shutdown(&consumer, &state);
+    pool.join();
+    drop(consumer);
+    progress.log(&shared, &state.assignment);
+    Ok(())
+}
+
+/// The partition workers: one pinned thread each, `consumeParallel` of them.
+struct WorkerPool {
+    commands: Vec<Sender<WorkerCmd>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    fn start(shared: &Arc<Shared>) -> anyhow::Result<WorkerPool> {
+        let n_workers = shared.config.source.consume_parallel.max(1);
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        let mut pool = WorkerPool {
+            commands: Vec::with_capacity(n_workers),
+            threads: Vec::with_capacity(n_workers),
+        };
+        for i in 0..n_workers {
+            let (tx, rx) = unbounded();
+            let worker = PartitionWorker::new(Arc::clone(shared), rx);
+            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
+            let thread = std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    if let Some(core) = core {
+                        core_affinity::set_for_current(core);
+                    }
+                    worker.run();
+                })?;
+            pool.threads.push(thread);
+            pool.commands.push(tx);
+        }
+        Ok(pool)
+    }
+
+    /// Tells every worker to hand over its blocks and exit, and waits for them.
+    fn join(self) {
+        for w in &self.commands {
+            let _ = w.send(WorkerCmd::Shutdown);
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Creates the consumer and subscribes to the job's topics.
+fn subscribe(state: &Arc<SourceState>) -> anyhow::Result<Arc<BaseConsumer<SourceContext>>> {
+    let shared = &state.shared;
+    let context = SourceContext {
+        consumer: OnceLock::new(),
+        state: Arc::clone(state),
+    };
+    let consumer: Arc<BaseConsumer<SourceContext>> =
+        Arc::new(client_config(shared).create_with_context(context)?);
+    let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
+    let topics: Vec<&str> = shared
+        .config
+        .source
+        .topics
+        .iter()
+        .map(String::as_str)
+        .collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(
+        brokers = %shared.config.source.brokers,
+        topics = ?topics,
+        group = %shared.config.source.consumer_group_id,
+        workers = state.workers.len(),
+        budget_mb = shared.budget.limit() >> 20,
+        batch_mb = shared.config.target.flush_batch_mb,
+        interval_s = shared.config.target.async_flush_interval_sec,
+        "starpipe started"
+    );
+    Ok(consumer)
+}
+
+/// Polls the main queue (rebalances), commits, logs progress, until it is time to stop.
+fn control_loop(
+    consumer: &BaseConsumer<SourceContext>,
+    state: &SourceState,
+    stop: &AtomicBool,
+    progress: &mut Progress,
+) {
+    let shared = &state.shared;
+    let mut last_commit = Instant::now();
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                // Cannot happen with every partition split before assignment; never drop it.
+                shared.fatal.set(format!(
+                    "message on the main queue ({}[{}]@{}): partition queue not split",
+                    rdkafka::Message::topic(&m),
+                    rdkafka::Message::partition(&m),
+                    rdkafka::Message::offset(&m)
+                ));
+            }
+            Some(Err(e)) => tracing::warn!("Kafka: {e}"),
+            None => {}
+        }
+        if last_commit.elapsed() >= COMMIT_EVERY {
+            state.assignment.commit(consumer);
+            last_commit = Instant::now();
+        }
+        progress.maybe_log(shared, &state.assignment);
+        if stop.load(Ordering::SeqCst) || shared.fatal.is_set() {
+            return;
+        }
+        if state.until == RunUntil::End && reached_end(consumer, state) {
+            tracing::info!("every partition reached its end offset");
+            return;
+        }
+    }
+}
+
+/// Everything up to the end offsets is polled, loaded and committed.
+fn reached_end(consumer: &BaseConsumer<SourceContext>, state: &SourceState) -> bool {
+    if !state.assignment.at_end() || !state.shared.tables.flush_all(Duration::from_secs(3600)) {
+        return false;
+    }
+    state.assignment.commit(consumer);
+    state.assignment.all_committed()
+}
+
+/// Stops consuming, hands over, loads, commits, and leaves the group.
+fn shutdown(consumer: &BaseConsumer<SourceContext>, state: &SourceState) {
+    tracing::info!("stopping: loading what was consumed and committing");
+    consumer.unsubscribe();
+    let deadline = Instant::now() + REVOKE_DEADLINE * 2;
+    while !state.assignment.is_empty() && Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    // Whatever the revocation did not cover (fatal stop, lost assignment): flush and commit.
+    if !state.shared.hard_stop.load(Ordering::SeqCst) {
+        state.shared.tables.flush_all(REVOKE_DEADLINE);
+        state.assignment.commit(consumer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefetch_settings;
+
+    fn get(budget_mb: u64, key: &str) -> u64 {
+        prefetch_settings(budget_mb)
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn prefetch_follows_the_budget_within_bounds() {
+        // Default budget: librdkafka-sized prefetch.
+        assert_eq!(get(512, "queued.max.messages.kbytes"), 16 * 1024);
+        assert_eq!(get(512, "max.partition.fetch.bytes"), 4 << 20);
+        assert_eq!(get(512, "fetch.max.bytes"), 64 << 20);
+        // 64 MiB: a sixteenth per partition queue, a sixty-fourth per partition fetch.
+        assert_eq!(get(64, "queued.max.messages.kbytes"), 4 * 1024);
+        assert_eq!(get(64, "max.partition.fetch.bytes"), 1 << 20);
+        assert_eq!(get(64, "fetch.max.bytes"), 8 << 20);
+        // Tiny and huge budgets stay inside the bounds.
+        assert_eq!(get(1, "queued.max.messages.kbytes"), 1024);
+        assert_eq!(get(1, "max.partition.fetch.bytes"), 256 << 10);
+        assert_eq!(get(1, "fetch.max.bytes"), 4 << 20);
+        assert_eq!(get(1 << 20, "queued.max.messages.kbytes"), 16 * 1024);
+        assert_eq!(get(1 << 20, "fetch.max.bytes"), 64 << 20);
+    }
+}

@@ -1,0 +1,263 @@
+//! The rebalance callback (rdkafka.md §8). It runs on the control thread, inside `poll`.
+//!
+//! - Assignment: for each new partition the queue is split *inside* the callback, before
+//!   librdkafka starts fetching it, and handed to the least-loaded worker; the start offset is
+//!   the group's committed offset, else `startFrom`.
+//! - Revocation: the partition's worker hands over its open blocks and drops the queue; the
+//!   flushers load everything; then the partition's committable offset is committed (Sync) and
+//!   the revocation completes. Waits are bounded: a partition that cannot be made durable in
+//!   time is not committed, and is replayed by its next owner.
+
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, bounded};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+
+use super::assignment::{Assigned, Assignment};
+use crate::config::StartFrom;
+use crate::engine::blocks::PartitionId;
+use crate::engine::offsets::OffsetTracker;
+use crate::engine::worker::{AssignedPartition, PartitionSlot, WorkerCmd};
+use crate::engine::{RunUntil, Shared};
+
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a revocation may wait for a partition's rows to be loaded.
+pub(super) const REVOKE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What the control thread and the rebalance callback share.
+pub(crate) struct SourceState {
+    pub shared: Arc<Shared>,
+    pub workers: Vec<Sender<WorkerCmd>>,
+    pub assignment: Assignment,
+    pub until: RunUntil,
+}
+
+pub(crate) struct SourceContext {
+    pub(super) consumer: OnceLock<Weak<BaseConsumer<SourceContext>>>,
+    pub(super) state: Arc<SourceState>,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn rebalance(
+        &self,
+        base: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(base.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.on_assign(base, tpl);
+                let r = if cooperative {
+                    base.incremental_assign(tpl)
+                } else {
+                    base.assign(tpl)
+                };
+                if let Err(e) = r {
+                    self.state
+                        .shared
+                        .fatal
+                        .set(format!("assigning partitions failed: {e}"));
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.on_revoke(base, tpl);
+                let r = if cooperative {
+                    base.incremental_unassign(tpl)
+                } else {
+                    base.unassign()
+                };
+                if let Err(e) = r {
+                    tracing::warn!("unassigning partitions failed: {e}");
+                }
+            }
+            other => {
+                tracing::warn!("rebalance error: {other:?}");
+                let _ = base.unassign();
+            }
+        }
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> impl Iterator<Item = PartitionId> + '_ {
+    tpl.elements()
+        .into_iter()
+        .map(|e| PartitionId::new(e.topic(), e.partition()))
+}
+
+impl SourceContext {
+    fn on_assign(&self, base: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        for (id, offset) in self.start_offsets(base, tpl) {
+            let _ = tpl.set_partition_offset(&id.topic, id.partition, offset);
+            self.assign(base, &consumer, id, offset);
+        }
+        self.state.assignment.mark_assigned();
+    }
+
+    /// Where each new partition starts: the group's committed offset, else `startFrom`.
+    fn start_offsets(
+        &self,
+        base: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+    ) -> Vec<(PartitionId, Offset)> {
+        let committed = base
+            .committed_offsets(tpl.clone(), BROKER_TIMEOUT)
+            .unwrap_or_else(|_| tpl.clone());
+        let starts: Vec<(PartitionId, Option<i64>)> = partitions(tpl)
+            .map(|id| {
+                let found = committed.find_partition(&id.topic, id.partition);
+                let offset = match found.map(|c| c.offset()) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    _ => None,
+                };
+                (id, offset)
+            })
+            .collect();
+        let start_from = self.state.shared.config.source.start_from;
+        let by_time = match start_from {
+            StartFrom::Timestamp { epoch_ms } => {
+                let uncommitted = starts.iter().filter(|(_, c)| c.is_none());
+                offsets_at(base, uncommitted.map(|(id, _)| id), epoch_ms)
+            }
+            _ => None,
+        };
+        starts
+            .into_iter()
+            .map(|(id, committed)| {
+                let offset = match (committed, start_from) {
+                    (Some(o), _) => Offset::Offset(o),
+                    (None, StartFrom::Earliest) => Offset::Beginning,
+                    (None, StartFrom::Latest) => Offset::End,
+                    (None, StartFrom::Timestamp { .. }) => by_time
+                        .as_ref()
+                        .and_then(|t| t.find_partition(&id.topic, id.partition))
+                        .map(|e| e.offset())
+                        .filter(|o| matches!(o, Offset::Offset(_)))
+                        .unwrap_or(Offset::End),
+                };
+                (id, offset)
+            })
+            .collect()
+    }
+
+    /// Splits the partition's queue, hands it to the least-loaded worker and records it.
+    fn assign(
+        &self,
+        base: &BaseConsumer<Self>,
+        consumer: &Arc<BaseConsumer<Self>>,
+        id: PartitionId,
+        offset: Offset,
+    ) {
+        let st = &self.state;
+        let (low, high) = base
+            .fetch_watermarks(&id.topic, id.partition, BROKER_TIMEOUT)
+            .unwrap_or((0, -1));
+        let start = match offset {
+            Offset::Offset(o) => Some(o),
+            Offset::Beginning => Some(low),
+            Offset::End => Some(high.max(0)),
+            _ => None,
+        };
+        let Some(queue) = consumer.split_partition_queue(&id.topic, id.partition) else {
+            st.shared
+                .fatal
+                .set(format!("cannot split the queue of {id}"));
+            return;
+        };
+        let worker = st.assignment.least_loaded_worker(st.workers.len());
+        let tracker = Arc::new(OffsetTracker::new(start));
+        tracing::info!(topic = %id.topic, partition = id.partition, start = ?start, end = high, worker, "partition assigned");
+        let partition = AssignedPartition {
+            id: id.clone(),
+            tracker: Arc::clone(&tracker),
+        };
+        let _ = st.workers[worker].send(WorkerCmd::Add(PartitionSlot { partition, queue }));
+        let end = (st.until == RunUntil::End).then_some(high);
+        let assigned = Assigned {
+            tracker,
+            worker,
+            end,
+            committed: start,
+        };
+        st.assignment.insert(id, assigned);
+    }
+
+    fn on_revoke(&self, base: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let st = &self.state;
+        let lost = base.assignment_lost();
+        let revoked = st.assignment.owned(partitions(tpl));
+        if revoked.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let ids: Vec<PartitionId> = revoked.iter().map(|(id, _)| id.clone()).collect();
+        let durable = self.hand_over(&revoked, started + REVOKE_DEADLINE);
+        if !lost && durable {
+            let commit = st.assignment.durable(&ids);
+            if commit.count() > 0
+                && let Err(e) = base.commit(&commit, CommitMode::Sync)
+            {
+                tracing::warn!("commit on revocation failed (the next owner replays): {e}");
+            }
+        } else {
+            tracing::warn!(
+                lost,
+                "revoked partitions could not be made durable in time; not committing (replay)"
+            );
+        }
+        for id in &ids {
+            st.assignment.remove(id);
+        }
+        tracing::info!(
+            partitions = ids.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "partitions revoked"
+        );
+    }
+
+    /// Has the workers hand over the partitions' blocks and the flushers load everything;
+    /// whether that finished before `until`.
+    fn hand_over(&self, revoked: &[(PartitionId, usize)], until: Instant) -> bool {
+        let st = &self.state;
+        let acks: Vec<_> = revoked
+            .iter()
+            .map(|(id, worker)| {
+                let (done, ack) = bounded(1);
+                let partition = id.clone();
+                let _ = st.workers[*worker].send(WorkerCmd::Remove { partition, done });
+                ack
+            })
+            .collect();
+        let handed_over = acks.iter().all(|rx| rx.recv_deadline(until).is_ok());
+        handed_over
+            && st
+                .shared
+                .tables
+                .flush_all(until.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// The first offsets at or after `epoch_ms` of the partitions `ids` (Kafka's offsets-for-times).
+fn offsets_at<'a>(
+    base: &BaseConsumer<SourceContext>,
+    ids: impl Iterator<Item = &'a PartitionId>,
+    epoch_ms: i64,
+) -> Option<TopicPartitionList> {
+    let mut by_time = TopicPartitionList::new();
+    for id in ids {
+        let _ = by_time.add_partition_offset(&id.topic, id.partition, Offset::Offset(epoch_ms));
+    }
+    if by_time.count() == 0 {
+        return None;
+    }
+    base.offsets_for_times(by_time, BROKER_TIMEOUT).ok()
+}

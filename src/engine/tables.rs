@@ -1,0 +1,162 @@
+//! `TableRegistry`: the target tables in use, each with its schema (read from StarRocks on first
+//! use) and the channel to its flusher (started on first use).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, bounded};
+use parking_lot::Mutex;
+
+use super::catalog::CatalogError;
+use super::flusher::FlushItem;
+use crate::config::TargetName;
+use crate::schema::TargetTable;
+
+/// Blocks a flusher's channel holds before workers wait (the backpressure).
+const CHANNEL_BLOCKS: usize = 64;
+
+/// Reads a target table's schema (StarRocks' catalog in production).
+pub(crate) trait SchemaSource: Send + Sync {
+    fn read(&self, target: &TargetName) -> Result<TargetTable, CatalogError>;
+}
+
+/// Starts what consumes a new table's channel (a `TableFlusher` thread in production).
+pub(crate) trait FlusherFactory: Send + Sync {
+    fn start(&self, table: Arc<TargetTable>, items: Receiver<FlushItem>) -> JoinHandle<()>;
+}
+
+/// A target table with the channel to its flusher.
+pub(crate) struct TableHandle {
+    /// `db.table` of the target.
+    pub name: Arc<str>,
+    schema: Mutex<Arc<TargetTable>>,
+    /// Bumped when the schema changed; workers start new blocks with the new schema when they
+    /// see it move.
+    generation: AtomicU64,
+    items: Sender<FlushItem>,
+}
+
+impl TableHandle {
+    pub(crate) fn schema(&self) -> Arc<TargetTable> {
+        Arc::clone(&self.schema.lock())
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Sends `item` to the flusher, waiting while its channel is full, unless a hard stop
+    /// abandons it.
+    pub(crate) fn send(&self, mut item: FlushItem, hard_stop: &AtomicBool) {
+        loop {
+            match self.items.send_timeout(item, Duration::from_millis(200)) {
+                Ok(()) | Err(SendTimeoutError::Disconnected(_)) => return,
+                Err(SendTimeoutError::Timeout(back)) => {
+                    if hard_stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    item = back;
+                }
+            }
+        }
+    }
+
+    /// Asks the flusher to load everything it received so far; the answer arrives on the
+    /// returned channel. `None` when the request could not be queued before `until`.
+    fn request_flush(&self, until: Instant) -> Option<Receiver<()>> {
+        let (ack, done) = bounded(1);
+        let wait = until.saturating_duration_since(Instant::now());
+        self.items
+            .send_timeout(FlushItem::Flush(ack), wait)
+            .ok()
+            .map(|()| done)
+    }
+}
+
+pub(crate) struct TableRegistry {
+    schemas: Box<dyn SchemaSource>,
+    flushers: Box<dyn FlusherFactory>,
+    tables: Mutex<HashMap<TargetName, Arc<TableHandle>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl TableRegistry {
+    pub(crate) fn new(schemas: Box<dyn SchemaSource>, flushers: Box<dyn FlusherFactory>) -> Self {
+        TableRegistry {
+            schemas,
+            flushers,
+            tables: Mutex::new(HashMap::new()),
+            threads: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The handle of `target`, reading its schema and starting its flusher on first use.
+    pub(crate) fn get(&self, target: &TargetName) -> Result<Arc<TableHandle>, CatalogError> {
+        let mut tables = self.tables.lock();
+        if let Some(h) = tables.get(target) {
+            return Ok(Arc::clone(h));
+        }
+        let schema = Arc::new(self.schemas.read(target)?);
+        tracing::info!(
+            table = %target,
+            key = ?schema.key_columns().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            columns = schema.columns.len(),
+            "target table ready"
+        );
+        let (items, rx) = bounded(CHANNEL_BLOCKS);
+        self.threads
+            .lock()
+            .push(self.flushers.start(Arc::clone(&schema), rx));
+        let handle = Arc::new(TableHandle {
+            name: Arc::from(target.to_string()),
+            schema: Mutex::new(schema),
+            generation: AtomicU64::new(0),
+            items,
+        });
+        tables.insert(target.clone(), Arc::clone(&handle));
+        Ok(handle)
+    }
+
+    /// Re-reads the schema of `target` (after a DDL); returns whether it changed. Blocks carry
+    /// the schema they were encoded with, so a flusher never mixes old and new rows in a load.
+    pub(crate) fn refresh(&self, target: &TargetName) -> Result<bool, CatalogError> {
+        let Some(handle) = self.tables.lock().get(target).cloned() else {
+            return Ok(false);
+        };
+        let fresh = self.schemas.read(target)?;
+        let mut current = handle.schema.lock();
+        if **current == fresh {
+            return Ok(false);
+        }
+        tracing::info!(table = %target, "target schema changed; new blocks use it");
+        *current = Arc::new(fresh);
+        handle.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// Asks every flusher to load what it has and waits (up to `deadline`) for all of them.
+    pub(crate) fn flush_all(&self, deadline: Duration) -> bool {
+        let handles: Vec<Arc<TableHandle>> = self.tables.lock().values().cloned().collect();
+        let until = Instant::now() + deadline;
+        let mut acks = Vec::with_capacity(handles.len());
+        for h in handles {
+            match h.request_flush(until) {
+                Some(ack) => acks.push(ack),
+                None => return false,
+            }
+        }
+        acks.iter().all(|rx| rx.recv_deadline(until).is_ok())
+    }
+
+    /// Closes every flusher's channel (they load what is left) and joins them.
+    pub(crate) fn close(&self) {
+        self.tables.lock().clear();
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
