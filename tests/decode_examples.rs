@@ -35,13 +35,23 @@ fn examples(file: &str) -> PathBuf {
 
 /// Runs `starpipe decode` and returns, per input line, the rendered changes and errors.
 fn decode(format: &str, file: &str) -> (BTreeMap<usize, Vec<String>>, bool) {
+    decode_with(format, &examples(file), &[])
+}
+
+/// [`decode`] on any file, with extra arguments.
+fn decode_with(
+    format: &str,
+    file: &std::path::Path,
+    extra: &[&str],
+) -> (BTreeMap<usize, Vec<String>>, bool) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_starpipe"));
     cmd.args(["decode", "--format", format, "--source-timezone", "+08:00"]);
     for pk in PKS {
         cmd.args(["--pk", pk]);
     }
     let out = cmd
-        .arg(examples(file))
+        .args(extra)
+        .arg(file)
         .output()
         .expect("run starpipe decode");
     let mut lines: BTreeMap<usize, Vec<String>> = BTreeMap::new();
@@ -510,4 +520,75 @@ fn empty_row_objects_are_rejected() {
         let err = decoder.decode(&mut buf, &MessageKeys).unwrap_err();
         assert_eq!(err.class, ErrorClass::PartialRow, "{message}");
     }
+}
+
+/// Issue 16: canal-json as other projects write it — SERIAL, BOOL / BOOLEAN, MySQL type aliases,
+/// Alibaba Cloud DTS `INIT` rows.
+#[test]
+fn other_producers_canal_json() {
+    let lines = [
+        // 1: Paimon's all-types message: SERIAL is BIGINT UNSIGNED.
+        r#"{"data":[{"_id":"1","_serial":"40000000000"},{"_id":"2","_serial":"50000000000"}],"database":"paimon_sync_table","table":"all_types_table","type":"INSERT","isDdl":false,"pkNames":["_id"],"mysqlType":{"_id":"INT","_serial":"SERIAL"},"old":null,"es":1683006706000,"ts":1683006706000,"id":1,"sql":""}"#,
+        // 2: SERIAL bounds.
+        r#"{"data":[{"id":"1","s":"0"},{"id":"2","s":"18446744073709551615"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","s":"serial"}}"#,
+        // 3: SERIAL is unsigned.
+        r#"{"data":[{"id":"1","s":"-1"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","s":"serial"}}"#,
+        // 4: BOOL / BOOLEAN hold any TINYINT value, like tinyint(1).
+        r#"{"data":[{"id":"1","a":"5","b":"-128","c":"1"},{"id":"2","a":"0","b":"127","c":"5"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","a":"bool","b":"BOOLEAN","c":"tinyint(1)"}}"#,
+        // 5: ... and nothing beyond it.
+        r#"{"data":[{"id":"1","a":"128"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","a":"boolean"}}"#,
+        // 6: aliases MySQL maps at CREATE TABLE, as DDL-parsed metadata passes them through.
+        r#"{"data":[{"id":"8388607","m":"-8388608","lv":"ÿ","lc":"long text","n":"ñ","d":"1.0E308","x":"12.50"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"middleint unsigned","m":"MIDDLEINT","lv":"long varbinary","lc":"LONG VARCHAR","n":"national char(4)","d":"double precision","x":"fixed(10,2)"}}"#,
+        // 7: Alibaba Cloud DTS initial-load rows.
+        r#"{"data":[{"id":"1","name":"a"},{"id":"2","name":"b"}],"database":"lab","table":"t","type":"INIT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","name":"varchar(8)"},"old":null,"sql":""}"#,
+        // 8: ... matched case-insensitively like every type.
+        r#"{"data":[{"id":"3"}],"database":"lab","table":"t","type":"init","isDdl":false,"pkNames":["id"]}"#,
+        // 9: INIT without rows is not a known type.
+        r#"{"data":null,"database":"lab","table":"t","type":"INIT","isDdl":false}"#,
+    ];
+    let file = std::env::temp_dir().join(format!("starpipe-issue16-{}.jsonl", std::process::id()));
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (got, _) = decode_with("canal", &file, &["--pk", "lab.t=id"]);
+    std::fs::remove_file(&file).ok();
+    let expected: &[(usize, &[&str])] = &[
+        (
+            1,
+            &[
+                "upsert paimon_sync_table.all_types_table _id=1|_serial=40000000000",
+                "upsert paimon_sync_table.all_types_table _id=2|_serial=50000000000",
+            ],
+        ),
+        (
+            2,
+            &[
+                "upsert lab.t id=1|s=0",
+                "upsert lab.t id=2|s=18446744073709551615",
+            ],
+        ),
+        (3, &["err Value"]),
+        (
+            4,
+            &[
+                "upsert lab.t id=1|a=5|b=-128|c=1",
+                "upsert lab.t id=2|a=0|b=127|c=5",
+            ],
+        ),
+        (5, &["err Value"]),
+        (
+            6,
+            &["upsert lab.t id=8388607|m=-8388608|lv=0xff|lc=long text|n=ñ|d=1.0E308|x=12.50"],
+        ),
+        (7, &["upsert lab.t id=1|name=a", "upsert lab.t id=2|name=b"]),
+        (8, &["upsert lab.t id=3"]),
+        (9, &["err UnknownType"]),
+    ];
+    let mut failures = Vec::new();
+    for (n, exp) in expected {
+        let g = got.get(n).cloned().unwrap_or_default();
+        if !(exp.len() == g.len() && exp.iter().zip(&g).all(|(e, a)| matches(e, a))) {
+            failures.push(format!("line {n}: expected {exp:?}, got {g:?}"));
+        }
+    }
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
