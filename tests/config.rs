@@ -884,6 +884,8 @@ fn cli_parses_subcommands() {
         "--timezone",
         "UTC",
         "--enable-time-zone-process",
+        "--table",
+        "ods.orders",
         "msgs.jsonl",
     ])
     .unwrap();
@@ -891,6 +893,13 @@ fn cli_parses_subcommands() {
         panic!()
     };
     assert_eq!(d.format, Format::Cloudcanal);
+    assert_eq!(
+        d.table,
+        Some(TargetName {
+            db: "ods".into(),
+            table: "orders".into()
+        })
+    );
     assert_eq!(
         d.pk[1],
         PkOverride {
@@ -919,6 +928,16 @@ fn cli_parses_subcommands() {
         ])
         .is_err()
     );
+    // --table takes a literal db.table.
+    for bad in ["orders", "ods.*", "ods.a.b", " ods.orders", "ods."] {
+        let err = Cli::try_parse_from(["starpipe", "decode", "--format", "canal", "--table", bad])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected a literal `db.table`"),
+            "{bad}: {err}"
+        );
+    }
     // --pk parse errors are clear.
     let err = Cli::try_parse_from([
         "starpipe",

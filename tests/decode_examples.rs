@@ -522,6 +522,42 @@ fn empty_row_objects_are_rejected() {
     }
 }
 
+/// `--table db.table` gives the messages that name no table (Flink's canal-json sink output,
+/// formats.md §6.1 line 42) that table; every message that names its table keeps it.
+#[test]
+fn fallback_table_only_for_messages_without_identity() {
+    for (format, file, flink_line) in [
+        ("canal", "canal.jsonl", Some(42)),
+        ("cloudcanal", "cloudcanal.jsonl", None),
+    ] {
+        let (plain, _) = decode(format, file);
+        let (with, _) = decode_with(format, &examples(file), &["--table", "shop.users"]);
+        let lines: std::collections::BTreeSet<usize> =
+            plain.keys().chain(with.keys()).copied().collect();
+        for n in lines {
+            if Some(n) == flink_line {
+                assert_eq!(plain[&n], ["err Envelope"]);
+                assert_eq!(
+                    with[&n],
+                    [
+                        "delete shop.users id=7|name=Ann|bio=NULL|email=ann@example.com|score=15000000000.0|active=true"
+                    ]
+                );
+            } else {
+                assert_eq!(plain.get(&n), with.get(&n), "{file} line {n}");
+            }
+        }
+    }
+    // A bad --table is a usage error.
+    for bad in ["shop", "shop.*", "shop.a.b", ".users"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_starpipe"))
+            .args(["decode", "--format", "canal", "--table", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+}
+
 /// Issue 16: canal-json as other projects write it — SERIAL, BOOL / BOOLEAN, MySQL type aliases,
 /// Alibaba Cloud DTS `INIT` rows.
 #[test]
@@ -591,4 +627,60 @@ fn other_producers_canal_json() {
     }
     assert_eq!(got.len(), expected.len(), "{got:#?}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The decoder's fallback table (what a `[[tables]]` entry with `topic` gives a topic's decoder):
+/// used only by messages that name no table, and marked on the batch so that the engine loads it
+/// as is instead of routing it again.
+#[test]
+fn fallback_table_is_marked_on_the_batch() {
+    use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format, MessageKeys};
+    use starpipe::model::Warnings;
+    let cases: [(Format, &str, &str, bool); 5] = [
+        (
+            Format::Canal,
+            r#"{"data":[{"id":7}],"type":"INSERT"}"#,
+            "ods.orders",
+            true,
+        ),
+        (
+            Format::Canal,
+            r#"{"data":[{"id":"7"}],"type":"INSERT","database":"shop","table":""}"#,
+            "ods.orders",
+            true,
+        ),
+        (
+            Format::Canal,
+            r#"{"data":[{"id":"7"}],"type":"INSERT","database":"shop","table":"orders"}"#,
+            "shop.orders",
+            false,
+        ),
+        (
+            Format::CloudCanal,
+            r#"{"action":"INSERT","data":[{"id":"7"}]}"#,
+            "ods.orders",
+            true,
+        ),
+        (
+            Format::CloudCanal,
+            r#"{"action":"INSERT","data":[{"id":"7"}],"db":"pgdb","schema":"public","table":"t"}"#,
+            "pgdb.public.t",
+            false,
+        ),
+    ];
+    for (format, message, table, fallback) in cases {
+        let mut options = DecodeOptions::new(format);
+        options.fallback_table = Some(("ods".into(), "orders".into()));
+        let mut decoder = Decoder::new(options);
+        let mut buf = message.as_bytes().to_vec();
+        let Decoded::Rows(batch) = decoder.decode(&mut buf, &MessageKeys).unwrap() else {
+            panic!("{message}")
+        };
+        assert_eq!(batch.table.to_string(), table, "{message}");
+        assert_eq!(
+            batch.warnings.contains(Warnings::TABLE_FROM_FALLBACK),
+            fallback,
+            "{message}"
+        );
+    }
 }

@@ -36,7 +36,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 pub use error::{ConfigError, Location, Problem, Problems};
-pub use route::{TableRoute, TargetName};
+pub use route::{BadTableName, TableRoute, TargetName};
 pub use secret::{KafkaProps, MASK, Secret, is_sensitive_kafka_key};
 pub use zone::{BadZeroDate, BadZone, DecodeSettings, ZeroDatePolicy, Zone};
 

@@ -1,6 +1,7 @@
 //! `[[tables]]`: routing source `db.table` names (globs allowed) to StarRocks `db.table`.
 
 use std::fmt;
+use std::str::FromStr;
 
 use glob::{MatchOptions, Pattern};
 use serde::{Serialize, Serializer};
@@ -15,6 +16,26 @@ pub struct TargetName {
 impl fmt::Display for TargetName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.db, self.table)
+    }
+}
+
+/// Why a literal `db.table` was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected a literal `db.table` without `*`, `?`, `[`, `]` or backquotes, got `{0}`")]
+pub struct BadTableName(pub String);
+
+impl FromStr for TargetName {
+    type Err = BadTableName;
+
+    /// A literal `db.table`: both parts non-empty, one `.`, no glob or template characters.
+    fn from_str(s: &str) -> Result<Self, BadTableName> {
+        match split_name(s) {
+            Some((db, table)) if !s.contains(['*', '?', '[', ']', '`']) => Ok(TargetName {
+                db: db.to_owned(),
+                table: table.to_owned(),
+            }),
+            _ => Err(BadTableName(s.to_owned())),
+        }
     }
 }
 
