@@ -168,6 +168,35 @@ impl Serialize for TableRoute {
     }
 }
 
+/// A `[[tables]]` entry with `topic` instead of `source`: the table for the messages of that
+/// topic that name no table of their own (Flink's canal-json sink and Flink-style sinks write
+/// only `data` and `type`; formats.md §2.6, example 42). Messages that name their table keep it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicRoute {
+    /// The Kafka topic, exactly as in `source.topics`.
+    pub topic: String,
+    /// The StarRocks table (a literal `db.table`).
+    pub target: TargetName,
+}
+
+impl Serialize for TopicRoute {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("TopicRoute", 2)?;
+        s.serialize_field("topic", &self.topic)?;
+        s.serialize_field("target", &self.target.to_string())?;
+        s.end()
+    }
+}
+
+/// One `[[tables]]` entry as written, for printing the effective configuration in file order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum TableEntry {
+    Source(TableRoute),
+    Topic(TopicRoute),
+}
+
 /// Splits `db.table` at the only `.`; both parts non-empty.
 fn split_name(s: &str) -> Option<(&str, &str)> {
     let (db, table) = s.split_once('.')?;
