@@ -164,6 +164,10 @@ impl Warnings {
     pub const PKS_EMPTY: Warnings = Warnings(1 << 4);
     /// The message's key hint disagrees with the key used.
     pub const PK_HINT_MISMATCH: Warnings = Warnings(1 << 5);
+    /// The message names no table; it got the fallback table (`DecodeOptions::fallback_table`:
+    /// the topic's `[[tables]]` entry, or `starpipe decode --table`). That name is already the
+    /// target table: it must not be routed again by the `source` entries.
+    pub const TABLE_FROM_FALLBACK: Warnings = Warnings(1 << 6);
 
     pub const fn empty() -> Self {
         Warnings(0)
@@ -185,7 +189,7 @@ impl Warnings {
 
     /// Each warning that is set, with its short name.
     pub fn each(self) -> impl Iterator<Item = (Warnings, &'static str)> {
-        const ALL: [(Warnings, &str); 6] = [
+        const ALL: [(Warnings, &str); 7] = [
             (Warnings::PK_CHANGE_UNDETECTABLE, "pk change undetectable"),
             (Warnings::ROWS_FROM_BEFORE, "rows taken from before image"),
             (Warnings::SOURCE_WITHOUT_PK, "source has no PK"),
@@ -194,6 +198,10 @@ impl Warnings {
             (
                 Warnings::PK_HINT_MISMATCH,
                 "message key hint differs from key used",
+            ),
+            (
+                Warnings::TABLE_FROM_FALLBACK,
+                "message names no table; the topic's table is used",
             ),
         ];
         ALL.into_iter().filter(move |(w, _)| self.contains(*w))

@@ -8,7 +8,8 @@ use std::process::Command;
 use clap::Parser;
 use starpipe::cli::{Cli, Command as Sub, ConfigCommand, PkOverride};
 use starpipe::config::{
-    Config, ConfigError, OnError, Problems, Secret, StartFrom, TargetName, ZeroDatePolicy, defaults,
+    Config, ConfigError, OnError, Problems, Secret, StartFrom, TargetName, TopicRoute,
+    ZeroDatePolicy, defaults,
 };
 use starpipe::decode::Format;
 
@@ -694,6 +695,122 @@ fn bad_routes() {
     }
 }
 
+/// `[[tables]]` entries with `topic`: the table for a topic's messages that name none.
+#[test]
+fn topic_tables() {
+    let text = MINIMAL.replace("topics = [\"cdc\"]", "topics = [\"cdc\", \"orders-cdc\"]");
+    let c = Config::parse(&format!(
+        r#"{text}
+[[tables]]
+source = "shop.*"
+target = "ods.*"
+[[tables]]
+topic = "orders-cdc"
+target = "ods.orders"
+[[tables]]
+source = "crm.users"
+target = "dw.users"
+"#
+    ))
+    .unwrap();
+    let t = |db: &str, table: &str| TargetName {
+        db: db.into(),
+        table: table.into(),
+    };
+    assert_eq!(c.topic_table("orders-cdc"), Some(&t("ods", "orders")));
+    assert_eq!(c.topic_table("cdc"), None);
+    assert_eq!(c.topic_table("orders"), None);
+    assert_eq!(
+        c.topic_tables,
+        [TopicRoute {
+            topic: "orders-cdc".into(),
+            target: t("ods", "orders")
+        }]
+    );
+    // Source routing is not affected by topic entries.
+    assert_eq!(c.tables.len(), 2);
+    assert_eq!(c.route("crm", "users"), t("dw", "users"));
+    assert_eq!(c.route("shop", "orders"), t("ods", "orders"));
+    assert_eq!(c.route("ods", "orders"), t("ods", "orders"));
+    // The effective configuration keeps every entry, in file order, and re-parses to the same.
+    let toml = c.to_masked_toml();
+    let effective: toml::Table = toml::from_str(&toml).unwrap();
+    let entries = effective["tables"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{toml}");
+    assert_eq!(entries[0]["source"].as_str(), Some("shop.*"));
+    assert_eq!(entries[1]["topic"].as_str(), Some("orders-cdc"));
+    assert_eq!(entries[1]["target"].as_str(), Some("ods.orders"));
+    assert!(entries[1].get("source").is_none());
+    assert_eq!(entries[2]["source"].as_str(), Some("crm.users"));
+    assert_eq!(Config::parse(&toml).unwrap(), c);
+
+    // A regex subscription (`^…`) may carry any topic name.
+    let c = Config::parse(&format!(
+        "{}\n[[tables]]\ntopic = \"orders-cdc\"\ntarget = \"ods.orders\"\n",
+        MINIMAL.replace("topics = [\"cdc\"]", "topics = [\"^cdc.*\"]")
+    ))
+    .unwrap();
+    assert!(c.topic_table("orders-cdc").is_some());
+}
+
+#[test]
+fn bad_topic_tables() {
+    let entry = |body: &str| format!("{MINIMAL}\n[[tables]]\n{body}\n");
+    let p = problems(&entry(
+        "source = \"a.b\"\ntopic = \"cdc\"\ntarget = \"c.d\"",
+    ));
+    assert_problem(&p, "tables[0].topic", "not both");
+    let p = problems(&entry("target = \"c.d\""));
+    assert_problem(&p, "tables[0].source", "missing required key");
+    assert_problem(&p, "tables[0].source", "or give `topic`");
+    let p = problems(&entry("topic = \"cdc\""));
+    assert_problem(&p, "tables[0].target", "missing required key");
+    for bad in ["ods.*", "ods", "*.orders", "ods.ord?rs", "ods.a.b"] {
+        let p = problems(&entry(&format!("topic = \"cdc\"\ntarget = \"{bad}\"")));
+        assert_problem(&p, "tables[0].target", "expected a literal `db.table`");
+        assert_problem(&p, "tables[0].target", bad);
+    }
+    let p = problems(&entry("topic = \"\"\ntarget = \"c.d\""));
+    assert_problem(&p, "tables[0].topic", "expected a non-empty topic name");
+    let p = problems(&entry("topic = \"other\"\ntarget = \"c.d\""));
+    assert_problem(&p, "tables[0].topic", "`other` is not one of source.topics");
+    let p = problems(&entry("topic = 3\ntarget = \"c.d\""));
+    assert_problem(&p, "tables[0].topic", "expected a string");
+    let p = problems(&format!(
+        "{MINIMAL}\n[[tables]]\ntopic = \"cdc\"\ntarget = \"a.b\"\n\
+         [[tables]]\ntopic = \"cdc\"\ntarget = \"c.d\"\n"
+    ));
+    assert_problem(&p, "tables[1].topic", "already has a table (tables[0])");
+    assert_eq!(p.len(), 1, "{p}");
+    // Problems carry the entry's line.
+    let text = entry("topic = \"cdc\"\ntarget = \"ods.*\"");
+    let p = problems(&text);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("target = \"ods"))
+        .unwrap()
+        + 1;
+    let problem = p.iter().find(|p| p.path == "tables[0].target").unwrap();
+    assert_eq!(problem.location.map(|l| l.line), Some(line));
+}
+
+#[test]
+fn config_check_prints_topic_tables() {
+    let text = format!("{MINIMAL}\n[[tables]]\ntopic = \"cdc\"\ntarget = \"ods.orders\"\n");
+    let path = write_temp("topic.toml", &text);
+    let out = starpipe(&["config", "check", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("[[tables]]\ntopic = \"cdc\"\ntarget = \"ods.orders\""),
+        "{stdout}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // README table vs code defaults
 
@@ -884,6 +1001,8 @@ fn cli_parses_subcommands() {
         "--timezone",
         "UTC",
         "--enable-time-zone-process",
+        "--table",
+        "ods.orders",
         "msgs.jsonl",
     ])
     .unwrap();
@@ -891,6 +1010,13 @@ fn cli_parses_subcommands() {
         panic!()
     };
     assert_eq!(d.format, Format::CloudCanal);
+    assert_eq!(
+        d.table,
+        Some(TargetName {
+            db: "ods".into(),
+            table: "orders".into()
+        })
+    );
     assert_eq!(
         d.pk[1],
         PkOverride {
@@ -919,6 +1045,16 @@ fn cli_parses_subcommands() {
         ])
         .is_err()
     );
+    // --table takes a literal db.table.
+    for bad in ["orders", "ods.*", "ods.a.b", " ods.orders", "ods."] {
+        let err = Cli::try_parse_from(["starpipe", "decode", "--format", "canal", "--table", bad])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected a literal `db.table`"),
+            "{bad}: {err}"
+        );
+    }
     // --pk parse errors are clear.
     let err = Cli::try_parse_from([
         "starpipe",

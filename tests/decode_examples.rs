@@ -35,13 +35,23 @@ fn examples(file: &str) -> PathBuf {
 
 /// Runs `starpipe decode` and returns, per input line, the rendered changes and errors.
 fn decode(format: &str, file: &str) -> (BTreeMap<usize, Vec<String>>, bool) {
+    decode_with(format, &examples(file), &[])
+}
+
+/// [`decode`] on any file, with extra arguments.
+fn decode_with(
+    format: &str,
+    file: &std::path::Path,
+    extra: &[&str],
+) -> (BTreeMap<usize, Vec<String>>, bool) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_starpipe"));
     cmd.args(["decode", "--format", format, "--source-timezone", "+08:00"]);
     for pk in PKS {
         cmd.args(["--pk", pk]);
     }
     let out = cmd
-        .arg(examples(file))
+        .args(extra)
+        .arg(file)
         .output()
         .expect("run starpipe decode");
     let mut lines: BTreeMap<usize, Vec<String>> = BTreeMap::new();
@@ -509,5 +519,168 @@ fn empty_row_objects_are_rejected() {
         let mut buf = message.as_bytes().to_vec();
         let err = decoder.decode(&mut buf, &MessageKeys).unwrap_err();
         assert_eq!(err.class, ErrorClass::PartialRow, "{message}");
+    }
+}
+
+/// `--table db.table` gives the messages that name no table (Flink's canal-json sink output,
+/// formats.md §6.1 line 42) that table; every message that names its table keeps it.
+#[test]
+fn fallback_table_only_for_messages_without_identity() {
+    for (format, file, flink_line) in [
+        ("canal", "canal.jsonl", Some(42)),
+        ("cloudcanal", "cloudcanal.jsonl", None),
+    ] {
+        let (plain, _) = decode(format, file);
+        let (with, _) = decode_with(format, &examples(file), &["--table", "shop.users"]);
+        let lines: std::collections::BTreeSet<usize> =
+            plain.keys().chain(with.keys()).copied().collect();
+        for n in lines {
+            if Some(n) == flink_line {
+                assert_eq!(plain[&n], ["err Envelope"]);
+                assert_eq!(
+                    with[&n],
+                    [
+                        "delete shop.users id=7|name=Ann|bio=NULL|email=ann@example.com|score=15000000000.0|active=true"
+                    ]
+                );
+            } else {
+                assert_eq!(plain.get(&n), with.get(&n), "{file} line {n}");
+            }
+        }
+    }
+    // A bad --table is a usage error.
+    for bad in ["shop", "shop.*", "shop.a.b", ".users"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_starpipe"))
+            .args(["decode", "--format", "canal", "--table", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+}
+
+/// Issue 16: canal-json as other projects write it — SERIAL, BOOL / BOOLEAN, MySQL type aliases,
+/// Alibaba Cloud DTS `INIT` rows.
+#[test]
+fn other_producers_canal_json() {
+    let lines = [
+        // 1: Paimon's all-types message: SERIAL is BIGINT UNSIGNED.
+        r#"{"data":[{"_id":"1","_serial":"40000000000"},{"_id":"2","_serial":"50000000000"}],"database":"paimon_sync_table","table":"all_types_table","type":"INSERT","isDdl":false,"pkNames":["_id"],"mysqlType":{"_id":"INT","_serial":"SERIAL"},"old":null,"es":1683006706000,"ts":1683006706000,"id":1,"sql":""}"#,
+        // 2: SERIAL bounds.
+        r#"{"data":[{"id":"1","s":"0"},{"id":"2","s":"18446744073709551615"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","s":"serial"}}"#,
+        // 3: SERIAL is unsigned.
+        r#"{"data":[{"id":"1","s":"-1"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","s":"serial"}}"#,
+        // 4: BOOL / BOOLEAN hold any TINYINT value, like tinyint(1).
+        r#"{"data":[{"id":"1","a":"5","b":"-128","c":"1"},{"id":"2","a":"0","b":"127","c":"5"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","a":"bool","b":"BOOLEAN","c":"tinyint(1)"}}"#,
+        // 5: ... and nothing beyond it.
+        r#"{"data":[{"id":"1","a":"128"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","a":"boolean"}}"#,
+        // 6: aliases MySQL maps at CREATE TABLE, as DDL-parsed metadata passes them through.
+        r#"{"data":[{"id":"8388607","m":"-8388608","lv":"ÿ","lc":"long text","n":"ñ","d":"1.0E308","x":"12.50"}],"database":"lab","table":"t","type":"INSERT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"middleint unsigned","m":"MIDDLEINT","lv":"long varbinary","lc":"LONG VARCHAR","n":"national char(4)","d":"double precision","x":"fixed(10,2)"}}"#,
+        // 7: Alibaba Cloud DTS initial-load rows.
+        r#"{"data":[{"id":"1","name":"a"},{"id":"2","name":"b"}],"database":"lab","table":"t","type":"INIT","isDdl":false,"pkNames":["id"],"mysqlType":{"id":"int","name":"varchar(8)"},"old":null,"sql":""}"#,
+        // 8: ... matched case-insensitively like every type.
+        r#"{"data":[{"id":"3"}],"database":"lab","table":"t","type":"init","isDdl":false,"pkNames":["id"]}"#,
+        // 9: INIT without rows is not a known type.
+        r#"{"data":null,"database":"lab","table":"t","type":"INIT","isDdl":false}"#,
+    ];
+    let file = std::env::temp_dir().join(format!("starpipe-issue16-{}.jsonl", std::process::id()));
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (got, _) = decode_with("canal", &file, &["--pk", "lab.t=id"]);
+    std::fs::remove_file(&file).ok();
+    let expected: &[(usize, &[&str])] = &[
+        (
+            1,
+            &[
+                "upsert paimon_sync_table.all_types_table _id=1|_serial=40000000000",
+                "upsert paimon_sync_table.all_types_table _id=2|_serial=50000000000",
+            ],
+        ),
+        (
+            2,
+            &[
+                "upsert lab.t id=1|s=0",
+                "upsert lab.t id=2|s=18446744073709551615",
+            ],
+        ),
+        (3, &["err Value"]),
+        (
+            4,
+            &[
+                "upsert lab.t id=1|a=5|b=-128|c=1",
+                "upsert lab.t id=2|a=0|b=127|c=5",
+            ],
+        ),
+        (5, &["err Value"]),
+        (
+            6,
+            &["upsert lab.t id=8388607|m=-8388608|lv=0xff|lc=long text|n=ñ|d=1.0E308|x=12.50"],
+        ),
+        (7, &["upsert lab.t id=1|name=a", "upsert lab.t id=2|name=b"]),
+        (8, &["upsert lab.t id=3"]),
+        (9, &["err UnknownType"]),
+    ];
+    let mut failures = Vec::new();
+    for (n, exp) in expected {
+        let g = got.get(n).cloned().unwrap_or_default();
+        if !(exp.len() == g.len() && exp.iter().zip(&g).all(|(e, a)| matches(e, a))) {
+            failures.push(format!("line {n}: expected {exp:?}, got {g:?}"));
+        }
+    }
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The decoder's fallback table (what a `[[tables]]` entry with `topic` gives a topic's decoder):
+/// used only by messages that name no table, and marked on the batch so that the engine loads it
+/// as is instead of routing it again.
+#[test]
+fn fallback_table_is_marked_on_the_batch() {
+    use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format, MessageKeys};
+    use starpipe::model::Warnings;
+    let cases: [(Format, &str, &str, bool); 5] = [
+        (
+            Format::Canal,
+            r#"{"data":[{"id":7}],"type":"INSERT"}"#,
+            "ods.orders",
+            true,
+        ),
+        (
+            Format::Canal,
+            r#"{"data":[{"id":"7"}],"type":"INSERT","database":"shop","table":""}"#,
+            "ods.orders",
+            true,
+        ),
+        (
+            Format::Canal,
+            r#"{"data":[{"id":"7"}],"type":"INSERT","database":"shop","table":"orders"}"#,
+            "shop.orders",
+            false,
+        ),
+        (
+            Format::CloudCanal,
+            r#"{"action":"INSERT","data":[{"id":"7"}]}"#,
+            "ods.orders",
+            true,
+        ),
+        (
+            Format::CloudCanal,
+            r#"{"action":"INSERT","data":[{"id":"7"}],"db":"pgdb","schema":"public","table":"t"}"#,
+            "pgdb.public.t",
+            false,
+        ),
+    ];
+    for (format, message, table, fallback) in cases {
+        let mut options = DecodeOptions::new(format);
+        options.fallback_table = Some(("ods".into(), "orders".into()));
+        let mut decoder = Decoder::new(options);
+        let mut buf = message.as_bytes().to_vec();
+        let Decoded::Rows(batch) = decoder.decode(&mut buf, &MessageKeys).unwrap() else {
+            panic!("{message}")
+        };
+        assert_eq!(batch.table.to_string(), table, "{message}");
+        assert_eq!(
+            batch.warnings.contains(Warnings::TABLE_FROM_FALLBACK),
+            fallback,
+            "{message}"
+        );
     }
 }

@@ -258,11 +258,7 @@ fn assert_cell(ty: &StarRocksType, input: &Gen, got: &Cell, ctx: &str) {
                 assert_eq!(got, &Cell::Json(parse_json(s.as_bytes())), "{ctx}");
             }
             StarRocksType::Boolean => {
-                let want = if s == "1" || s.eq_ignore_ascii_case("true") {
-                    "1"
-                } else {
-                    "0"
-                };
+                let want = if truthy(s) { "1" } else { "0" };
                 assert_eq!(got, &Cell::Text(want.into()), "{ctx}");
             }
             StarRocksType::VarBinary(_) => {
@@ -271,6 +267,12 @@ fn assert_cell(ty: &StarRocksType, input: &Gen, got: &Cell, ctx: &str) {
             _ => assert_eq!(got, &Cell::Text(s.clone()), "{ctx}"),
         },
     }
+}
+
+/// A generated BOOLEAN value's truth: `true`, or a non-zero integer (a MySQL BOOL holds any
+/// TINYINT value).
+fn truthy(s: &str) -> bool {
+    s.eq_ignore_ascii_case("true") || s.parse::<i128>().is_ok_and(|v| v != 0)
 }
 
 /// The logical key of a row, for checking key bytes (DATETIME fractions normalised).
@@ -282,9 +284,7 @@ fn logical_key(table: &TargetTable, row: &[Gen]) -> Vec<String> {
             (StarRocksType::DateTime, GenValue::Text(s)) if s.len() > 19 => {
                 s.trim_end_matches('0').trim_end_matches('.').to_string()
             }
-            (StarRocksType::Boolean, GenValue::Text(s)) => {
-                (s == "1" || s.eq_ignore_ascii_case("true")).to_string()
-            }
+            (StarRocksType::Boolean, GenValue::Text(s)) => truthy(s).to_string(),
             (_, GenValue::Text(s)) => s.clone(),
             (_, GenValue::Bytes(b)) => hex_upper(b),
             (_, GenValue::Null) => unreachable!("NULL key"),
@@ -473,9 +473,11 @@ fn value_for(ty: &StarRocksType) -> BoxedStrategy<Gen> {
         StarRocksType::LargeInt => text(ValueKind::Integer, int_in(i128::MIN, i128::MAX).boxed()),
         StarRocksType::Boolean => text(
             ValueKind::Integer,
-            prop::sample::select(vec!["0", "1", "true", "false", "TRUE"])
-                .prop_map(String::from)
-                .boxed(),
+            prop::sample::select(vec![
+                "0", "1", "true", "false", "TRUE", "5", "-1", "127", "-128",
+            ])
+            .prop_map(String::from)
+            .boxed(),
         ),
         StarRocksType::Float => text(
             ValueKind::Float,
@@ -1202,4 +1204,67 @@ fn hard_text_switches_the_block_to_json_and_keeps_earlier_rows() {
         ],
     ];
     assert_eq!(roundtrip_rows(&users(), &rows), BodyFormat::Json);
+}
+
+/// A MySQL BOOL / BOOLEAN column holds any TINYINT value (issue 16). Decoded from canal-json
+/// (`bool`, `boolean` and `tinyint(1)` alike) and loaded into a StarRocks BOOLEAN column it is
+/// `0` for zero and `1` otherwise; into a TINYINT column it keeps its value.
+#[test]
+fn mysql_bool_into_boolean_and_tinyint_columns() {
+    use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format, MessageKeys};
+    let table = TargetTable::new(
+        "lab",
+        "flags",
+        vec![
+            col("id", "int(11)", false, true),
+            col("a_bool", "boolean", true, false),
+            col("a_tiny", "tinyint(4)", true, false),
+            col("b_bool", "boolean", true, false),
+            col("b_tiny", "tinyint(4)", true, false),
+            col("c_bool", "boolean", true, false),
+            col("c_tiny", "tinyint(4)", true, false),
+        ],
+        TableModel::PrimaryKeys,
+    )
+    .unwrap();
+    let values = ["5", "-128", "127", "-1", "0", "1"];
+    let rows: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                r#"{{"id":"{i}","a_bool":"{v}","a_tiny":"{v}","b_bool":"{v}","b_tiny":"{v}","c_bool":"{v}","c_tiny":"{v}"}}"#
+            )
+        })
+        .collect();
+    let message = format!(
+        r#"{{"type":"INSERT","database":"lab","table":"flags","isDdl":false,"pkNames":["id"],"mysqlType":{{"id":"int(11)","a_bool":"bool","a_tiny":"bool","b_bool":"boolean","b_tiny":"boolean","c_bool":"tinyint(1)","c_tiny":"tinyint(1)"}},"data":[{}]}}"#,
+        rows.join(",")
+    );
+    let mut decoder = Decoder::new(DecodeOptions::new(Format::Canal));
+    let mut input = message.into_bytes();
+    let Decoded::Rows(batch) = decoder.decode(&mut input, &MessageKeys).unwrap() else {
+        panic!("not rows")
+    };
+    let mut enc = BodyEncoder::new(&table).unwrap();
+    for change in batch.changes() {
+        for c in change.row.columns() {
+            assert_eq!(c.kind, ValueKind::Integer, "{}", c.name);
+        }
+        enc.push_row(change.op, change.row.columns()).unwrap();
+    }
+    let block = enc.take_block(None);
+    let mut builder = BodyBuilder::new(&table, block.format()).unwrap();
+    builder.push_block(&block).unwrap();
+    let headers = builder.headers();
+    let body = builder.finish();
+    let parsed = parse_body(&table, block.format(), &headers, &body);
+    assert_eq!(parsed.rows.len(), values.len());
+    for ((cells, _), v) in parsed.rows.iter().zip(values) {
+        let truth = if v == "0" { "0" } else { "1" };
+        for (j, c) in table.columns.iter().enumerate().skip(1) {
+            let want = if c.name.ends_with("_bool") { truth } else { v };
+            assert_eq!(cells[j], Cell::Text(want.into()), "{} = {v}", c.name);
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! `{"line":N,"op":"upsert"|"delete","db":…,"table":…,"row":{"col":"value"|null,…}}`,
 //! `{"line":N,"op":"ddl","db":…,"table":…,"kind":"ALTER","sql":…}`. Values are strings after
 //! type handling (binary as `0x` + lowercase hex), SQL NULL is `null`, absent columns are absent.
-//! Control messages print nothing. An undecodable line prints `line N: <ErrorClass>: <message>`
+//! Control messages print nothing. With `--table db.table`, a message that names no table is
+//! printed with that `db` and `table` (as a `[[tables]]` entry with `topic` would give it). An undecodable line prints `line N: <ErrorClass>: <message>`
 //! on stderr; the exit status is 1 if any line failed.
 
 use std::collections::HashMap;
@@ -25,7 +26,8 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(problems) => anyhow::bail!("{problems}"),
     };
-    let options = settings.decode_options(args.format);
+    let mut options = settings.decode_options(args.format);
+    options.fallback_table = args.table.as_ref().map(|t| (t.db.clone(), t.table.clone()));
     let keys: HashMap<String, Vec<String>> = args
         .pk
         .iter()

@@ -14,7 +14,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigError, DecodeSettings, Problems};
+use crate::config::{Config, ConfigError, DecodeSettings, Problems, TargetName};
 
 /// Replicates CDC messages (CloudCanal JSON / Canal JSON) from AutoMQ / Apache Kafka into
 /// StarRocks Primary Key tables via Stream Load.
@@ -88,6 +88,12 @@ pub struct DecodeArgs {
     /// (`db.table=col1,col2`); repeatable.
     #[arg(long, value_name = "DB.TABLE=COLS")]
     pub pk: Vec<PkOverride>,
+
+    /// The table (`db.table`) of messages that name none, such as Flink's canal-json sink
+    /// output (only `data` and `type`); as a job's `[[tables]]` entry with `topic` gives it.
+    /// Messages that name their table keep it.
+    #[arg(long, value_name = "DB.TABLE")]
+    pub table: Option<TargetName>,
 
     /// Zero-date policy: `null`, `error`, or a replacement `YYYY-MM-DD[ HH:MM:SS[.ffffff]]`
     /// (as target.defaultZeroDate).

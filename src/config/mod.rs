@@ -36,12 +36,13 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 pub use error::{ConfigError, Location, Problem, Problems};
-pub use route::{TableRoute, TargetName};
+pub use route::{BadTableName, TableRoute, TargetName, TopicRoute};
 pub use secret::{KafkaProps, MASK, Secret, is_sensitive_kafka_key};
 pub use zone::{BadZeroDate, BadZone, DecodeSettings, ZeroDatePolicy, Zone};
 
 use crate::decode::{DecodeOptions, Format};
 use raw::{RawConfig, RawRoute, RawSource, RawTarget};
+use route::TableEntry;
 
 /// Default values of the optional keys. README.md documents the same values.
 pub mod defaults {
@@ -81,9 +82,16 @@ pub struct Config {
     pub dead_letter_topic: Option<String>,
     pub source: SourceConfig,
     pub target: TargetConfig,
-    /// `[[tables]]`, in file order; the first match wins.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `[[tables]]` entries with `source`, in file order; the first match wins.
+    #[serde(skip)]
     pub tables: Vec<TableRoute>,
+    /// `[[tables]]` entries with `topic`: the table for a topic's messages that name none (see
+    /// [`Config::topic_table`]). At most one per topic.
+    #[serde(skip)]
+    pub topic_tables: Vec<TopicRoute>,
+    /// Every `[[tables]]` entry in file order, for printing the effective configuration.
+    #[serde(rename = "tables", skip_serializing_if = "Vec::is_empty")]
+    entries: Vec<TableEntry>,
 }
 
 /// `onError`.
@@ -344,6 +352,24 @@ impl Config {
         self.tables.iter().find_map(|r| r.apply(db, table))
     }
 
+    /// The table for the messages of `topic` that name no table of their own (no
+    /// `database`/`db` or no `table`, e.g. Flink's canal-json sink output): the `target` of the
+    /// `[[tables]]` entry with `topic = "…"`, or `None` (such messages are then `Envelope`
+    /// errors).
+    ///
+    /// For the engine: give it to the decoder of that topic's partitions as
+    /// `DecodeOptions::fallback_table`. A batch that got it carries
+    /// `Warnings::TABLE_FROM_FALLBACK` and loads into exactly this table — it is already a
+    /// target name, so it must not go through [`Config::route`] (a `source` glob such as
+    /// `ods.*` could route it elsewhere). Messages that name their table keep it and are routed
+    /// as usual.
+    pub fn topic_table(&self, topic: &str) -> Option<&TargetName> {
+        self.topic_tables
+            .iter()
+            .find(|r| r.topic == topic)
+            .map(|r| &r.target)
+    }
+
     /// The settings the decoder needs; see [`TargetConfig::decode_settings`].
     pub fn decode_settings(&self) -> DecodeSettings {
         self.target.decode_settings()
@@ -452,19 +478,43 @@ impl Builder {
             Some(t) => self.target(t),
             None => self.target(RawTarget::default()),
         };
-        let tables = raw
-            .tables
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, r)| self.table_route(i, r))
-            .collect();
+        let mut tables = Vec::new();
+        let mut topic_tables: Vec<TopicRoute> = Vec::new();
+        let mut entries = Vec::new();
+        let mut topic_entries: Vec<usize> = Vec::new();
+        for (i, r) in raw.tables.unwrap_or_default().into_iter().enumerate() {
+            match self.table_entry(i, r, &source.topics) {
+                Some(TableEntry::Source(route)) => {
+                    tables.push(route.clone());
+                    entries.push(TableEntry::Source(route));
+                }
+                Some(TableEntry::Topic(route)) => {
+                    if let Some(j) = topic_tables.iter().position(|t| t.topic == route.topic) {
+                        self.problem(
+                            format!("tables[{i}].topic"),
+                            format!(
+                                "topic `{}` already has a table (tables[{}]); give each topic \
+                                 at most one",
+                                route.topic, topic_entries[j]
+                            ),
+                        );
+                        continue;
+                    }
+                    topic_tables.push(route.clone());
+                    topic_entries.push(i);
+                    entries.push(TableEntry::Topic(route));
+                }
+                None => {}
+            }
+        }
         Config {
             on_error,
             dead_letter_topic,
             source,
             target,
             tables,
+            topic_tables,
+            entries,
         }
     }
 
@@ -691,16 +741,76 @@ impl Builder {
         }
     }
 
-    fn table_route(&mut self, i: usize, raw: RawRoute) -> Option<TableRoute> {
-        let source = self.required(&format!("tables[{i}].source"), raw.source);
-        let target = self.required(&format!("tables[{i}].target"), raw.target);
+    /// One `[[tables]]` entry: exactly one of `source` (a glob route) and `topic` (the table for
+    /// the topic's messages that name none), and `target`.
+    fn table_entry(&mut self, i: usize, raw: RawRoute, topics: &[String]) -> Option<TableEntry> {
+        let target = raw.target;
+        let source = match (raw.source, raw.topic) {
+            (Some(_), Some(_)) => {
+                self.problem(
+                    format!("tables[{i}].topic"),
+                    "give either `source` (a source table) or `topic` (a topic whose messages \
+                     name no table), not both",
+                );
+                self.required(&format!("tables[{i}].target"), target);
+                return None;
+            }
+            (None, Some(topic)) => return self.topic_entry(i, topic, target, topics),
+            (source, None) => source,
+        };
+        if source.is_none() {
+            self.problem(
+                format!("tables[{i}].source"),
+                "missing required key (or give `topic` for a topic whose messages name no table)",
+            );
+        }
+        let target = self.required(&format!("tables[{i}].target"), target);
         match TableRoute::new(&source?, &target?) {
-            Ok(r) => Some(r),
+            Ok(r) => Some(TableEntry::Source(r)),
             Err((key, msg)) => {
                 self.problem(format!("tables[{i}].{key}"), msg);
                 None
             }
         }
+    }
+
+    fn topic_entry(
+        &mut self,
+        i: usize,
+        topic: String,
+        target: Option<String>,
+        topics: &[String],
+    ) -> Option<TableEntry> {
+        let mut ok = true;
+        if topic.trim().is_empty() {
+            self.problem(
+                format!("tables[{i}].topic"),
+                "expected a non-empty topic name, got \"\"",
+            );
+            ok = false;
+        } else if !topics.is_empty() && !topics.iter().any(|t| t == &topic || t.starts_with('^')) {
+            // (A `^…` topic is a librdkafka regex subscription: any name may match it.)
+            self.problem(
+                format!("tables[{i}].topic"),
+                format!("topic `{topic}` is not one of source.topics"),
+            );
+            ok = false;
+        }
+        let target = self.required(&format!("tables[{i}].target"), target)?;
+        let target = match target.parse::<TargetName>() {
+            Ok(t) => t,
+            Err(_) => {
+                self.problem(
+                    format!("tables[{i}].target"),
+                    format!(
+                        "with `topic`, expected a literal `db.table` (the topic's messages name \
+                         no table for a `*` to stand for), got `{target}`"
+                    ),
+                );
+                return None;
+            }
+        };
+        ok.then_some(TableEntry::Topic(TopicRoute { topic, target }))
     }
 }
 

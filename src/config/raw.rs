@@ -57,5 +57,6 @@ pub(super) struct RawTarget {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawRoute {
     pub source: Option<String>,
+    pub topic: Option<String>,
     pub target: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! `[[tables]]`: routing source `db.table` names (globs allowed) to StarRocks `db.table`.
 
 use std::fmt;
+use std::str::FromStr;
 
 use glob::{MatchOptions, Pattern};
 use serde::{Serialize, Serializer};
@@ -15,6 +16,26 @@ pub struct TargetName {
 impl fmt::Display for TargetName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.db, self.table)
+    }
+}
+
+/// Why a literal `db.table` was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected a literal `db.table` without `*`, `?`, `[`, `]` or backquotes, got `{0}`")]
+pub struct BadTableName(pub String);
+
+impl FromStr for TargetName {
+    type Err = BadTableName;
+
+    /// A literal `db.table`: both parts non-empty, one `.`, no glob or template characters.
+    fn from_str(s: &str) -> Result<Self, BadTableName> {
+        match split_name(s) {
+            Some((db, table)) if !s.contains(['*', '?', '[', ']', '`']) => Ok(TargetName {
+                db: db.to_owned(),
+                table: table.to_owned(),
+            }),
+            _ => Err(BadTableName(s.to_owned())),
+        }
     }
 }
 
@@ -145,6 +166,35 @@ impl Serialize for TableRoute {
         s.serialize_field("target", &self.target_text)?;
         s.end()
     }
+}
+
+/// A `[[tables]]` entry with `topic` instead of `source`: the table for the messages of that
+/// topic that name no table of their own (Flink's canal-json sink and Flink-style sinks write
+/// only `data` and `type`; formats.md §2.6, example 42). Messages that name their table keep it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicRoute {
+    /// The Kafka topic, exactly as in `source.topics`.
+    pub topic: String,
+    /// The StarRocks table (a literal `db.table`).
+    pub target: TargetName,
+}
+
+impl Serialize for TopicRoute {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("TopicRoute", 2)?;
+        s.serialize_field("topic", &self.topic)?;
+        s.serialize_field("target", &self.target.to_string())?;
+        s.end()
+    }
+}
+
+/// One `[[tables]]` entry as written, for printing the effective configuration in file order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum TableEntry {
+    Source(TableRoute),
+    Topic(TopicRoute),
 }
 
 /// Splits `db.table` at the only `.`; both parts non-empty.

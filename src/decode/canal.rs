@@ -4,6 +4,8 @@
 //! Format-specific decisions:
 //! - `isDdl` must be a boolean or absent (absent = false); `type` is required and matched
 //!   case-insensitively (warning when not upper case).
+//! - `INIT` (Alibaba Cloud DTS initial-load rows) is INSERT when `data` is an array (§2.3 rule 7);
+//!   without one it is an unknown type.
 //! - `data: null` on INSERT/UPDATE/DELETE is statement-format DML → `StatementDml` (§2.3 rule 4),
 //!   except a DELETE whose rows are in `old` (variant producers, §2.4).
 //! - ENUM / SET values are 1-based indexes / bitmasks when ambiguous (§5.3).
@@ -65,8 +67,11 @@ pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, Dec
         }));
     }
     let word = kind.get(input);
+    // Alibaba Cloud DTS writes its initial-load (snapshot) rows as `INIT` (§2.3 rule 7).
+    let init = word.eq_ignore_ascii_case("INIT");
     let dml = match envelope::kind_word(word) {
         KindWord::Dml(k) => k,
+        KindWord::Unknown if init => DmlKind::Insert,
         KindWord::Watermark => {
             return Ok(Message::Watermark {
                 ts: watermark(p, input, tidb),
@@ -83,6 +88,13 @@ pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, Dec
     };
     let data = opt_rows(p, data, "data")?;
     let old = opt_rows(p, old, "old")?;
+    if init && data.is_none() {
+        // §2.3: only `INIT` with a `data` array is rows; anything else is an unknown type.
+        return Err(DecodeError::new(
+            ErrorClass::UnknownType,
+            format!("{word} without a data array (only DTS initial-load rows are understood)"),
+        ));
+    }
     if dml != DmlKind::Delete && only_handle_key(p, input, tidb) {
         return Err(DecodeError::new(
             ErrorClass::Unsupported,

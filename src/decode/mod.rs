@@ -57,7 +57,10 @@ pub struct DecodeOptions {
     pub zero_date: ZeroDatePolicy,
     pub zones: ZoneSettings,
     /// `db.table` for producers that omit the identity fields (Flink canal-json sink output,
-    /// formats.md §2.6); without it such messages are `Envelope` errors.
+    /// formats.md §2.6); without it such messages are `Envelope` errors. Messages that carry a
+    /// non-empty database and table keep theirs. A batch that got this table is marked with
+    /// [`Warnings::TABLE_FROM_FALLBACK`]. Set from a `[[tables]]` entry with `topic`
+    /// (`Config::topic_table`) or `starpipe decode --table`.
     pub fallback_table: Option<(String, String)>,
 }
 
@@ -388,17 +391,23 @@ impl Decoder {
         let span = |s: Option<envelope::Span>| s.map(|s| s.get(input));
         match msg {
             envelope::Message::Rows(r) => {
+                // A message that names its table keeps it; the fallback is only for those that
+                // do not (both `database`/`db` and `table` needed).
+                let mut from_fallback = false;
                 let table = match (span(r.db), span(r.table), &self.options.fallback_table) {
                     (Some(db), Some(t), _) if !db.is_empty() && !t.is_empty() => SourceTable {
                         db,
                         schema: span(r.schema),
                         table: t,
                     },
-                    (_, _, Some((db, t))) => SourceTable {
-                        db,
-                        schema: None,
-                        table: t,
-                    },
+                    (_, _, Some((db, t))) => {
+                        from_fallback = true;
+                        SourceTable {
+                            db,
+                            schema: None,
+                            table: t,
+                        }
+                    }
                     _ => {
                         return Err(DecodeError::new(
                             ErrorClass::Envelope,
@@ -419,7 +428,11 @@ impl Decoder {
                     e.message = format!("{table}: {}", e.message);
                     e
                 })?;
-                Ok(Decoded::Rows(self.scratch.batch(&r, table, input)))
+                let mut batch = self.scratch.batch(&r, table, input);
+                if from_fallback {
+                    batch.warnings.insert(Warnings::TABLE_FROM_FALLBACK);
+                }
+                Ok(Decoded::Rows(batch))
             }
             envelope::Message::Ddl(d) => Ok(Decoded::Ddl(DdlEvent {
                 kind: span(d.kind).unwrap_or("").to_ascii_uppercase(),

@@ -5,6 +5,10 @@
 //! - Type priority: the source type text (`mysqlType` / `dbValType`); `sqlType` / `jdbcType` are
 //!   never used (§5.1: unreliable). Without a type, a JSON string is text and a JSON number keeps
 //!   its lexeme.
+//! - MySQL's type aliases (`SERIAL`, `BOOL`, `MIDDLEINT`, `LONG VARBINARY`, `DOUBLE PRECISION`,
+//!   `NATIONAL CHAR`, …) are read as the type MySQL maps them to, as its manual documents;
+//!   `BOOL` / `BOOLEAN` is TINYINT(1) and decodes exactly like `tinyint(1)` (§5.2), while
+//!   PostgreSQL's `bool` words stay `true` / `false` (§5.6). See [`parse_col_type`].
 //! - Integers are normalised (`+` and leading zeros dropped, so `"007"` and `"7"` are the same
 //!   key, §4.3) and range-checked against the source type; DECIMAL and FLOAT keep their exact
 //!   lexeme (never through f64).
@@ -43,7 +47,9 @@ pub(crate) enum ColType {
     /// BIT(n): an unsigned decimal of up to 64 bits.
     Bit,
     Year,
-    /// PostgreSQL `bool` and friends.
+    /// `bool` / `boolean`: MySQL's BOOL, a TINYINT(1) that holds any TINYINT value (decoded as
+    /// TINYINT, exactly like `tinyint(1)`), or PostgreSQL's `bool` (words `true` / `false`, `t` /
+    /// `f`, …, kept as `true` / `false`).
     Bool,
     Date,
     DateTime {
@@ -65,10 +71,11 @@ impl ColType {
             ColType::Unknown | ColType::Text | ColType::Enum(_) | ColType::Set(_) => {
                 ValueKind::Text
             }
-            ColType::Int { .. } | ColType::Bit | ColType::Year => ValueKind::Integer,
+            ColType::Int { .. } | ColType::Bit | ColType::Year | ColType::Bool => {
+                ValueKind::Integer
+            }
             ColType::Decimal => ValueKind::Decimal,
             ColType::Float => ValueKind::Float,
-            ColType::Bool => ValueKind::Boolean,
             ColType::Date => ValueKind::Date,
             ColType::DateTime { .. } => ValueKind::DateTime,
             ColType::Time => ValueKind::Time,
@@ -78,14 +85,72 @@ impl ColType {
     }
 }
 
+/// Multi-word MySQL type names and the one-word type they stand for. MySQL maps them when the
+/// table is created, so `DESC` (and canal's default metadata) shows the mapped type, but canal's
+/// DDL-parsed metadata (`tsdb`, formats.md §9.12) and other producers may pass the DDL's own
+/// words through. Sources (MySQL 8.4 Reference Manual): "Using Data Types from Other Database
+/// Engines" (`CHARACTER VARYING(M)` → VARCHAR(M), `LONG VARBINARY` → MEDIUMBLOB,
+/// `LONG VARCHAR` → MEDIUMTEXT), "The National Character Set" (`NATIONAL CHAR[ACTER]` = CHAR,
+/// `NATIONAL VARCHAR`, `NCHAR VARCHAR`, `NATIONAL CHAR[ACTER] VARYING` = VARCHAR, all in
+/// utf8mb3), "Numeric Data Type Syntax" (`DOUBLE PRECISION` = DOUBLE). `CHAR VARYING` and
+/// `NCHAR VARYING` are the same rules spelt with `CHAR` (MySQL's lexer reads `CHARACTER` as
+/// `CHAR`). Longest phrases first.
+const TYPE_PHRASES: &[(&[&str], &str)] = &[
+    (&["national", "character", "varying"], "varchar"),
+    (&["national", "char", "varying"], "varchar"),
+    (&["national", "character"], "char"),
+    (&["national", "char"], "char"),
+    (&["national", "varchar"], "varchar"),
+    (&["nchar", "varchar"], "varchar"),
+    (&["nchar", "varying"], "varchar"),
+    (&["character", "varying"], "varchar"),
+    (&["char", "varying"], "varchar"),
+    (&["double", "precision"], "double"),
+    (&["long", "varbinary"], "mediumblob"),
+    (&["long", "varchar"], "mediumtext"),
+];
+
+/// Splits a type expression into its name (a multi-word name replaced by the one-word type it
+/// stands for, see [`TYPE_PHRASES`]) and the rest (`(args)` and attributes).
+fn type_name(t: &str) -> (&str, &str) {
+    let word_end = |from: usize| {
+        t[from..]
+            .find(|c: char| c == '(' || c.is_whitespace())
+            .map_or(t.len(), |i| from + i)
+    };
+    let first_end = word_end(0);
+    // Only a name followed by another word can be a phrase (`int(11)`, `int` are not).
+    if t[first_end..].starts_with(char::is_whitespace) {
+        'phrases: for (phrase, canonical) in TYPE_PHRASES {
+            let mut pos = 0;
+            for (k, word) in phrase.iter().enumerate() {
+                if k > 0 {
+                    let rest = &t[pos..];
+                    let next = rest.trim_start();
+                    if next.len() == rest.len() {
+                        continue 'phrases;
+                    }
+                    pos = t.len() - next.len();
+                }
+                let end = word_end(pos);
+                if !t[pos..end].eq_ignore_ascii_case(word) {
+                    continue 'phrases;
+                }
+                pos = end;
+            }
+            return (canonical, &t[pos..]);
+        }
+    }
+    (&t[..first_end], &t[first_end..])
+}
+
 /// Parses a source type expression: `name [ '(' args ')' ] [unsigned] [zerofill]`,
-/// case-insensitive and whitespace-tolerant (formats.md §5.1).
+/// case-insensitive and whitespace-tolerant (formats.md §5.1). MySQL's type aliases are read
+/// as the type MySQL maps them to (README "Source types"; the phrases in [`TYPE_PHRASES`], the
+/// one-word aliases in the `match` below).
 pub(crate) fn parse_col_type(text: &str) -> ColType {
     let t = text.trim();
-    let (name, rest) = match t.find(|c: char| c == '(' || c.is_whitespace()) {
-        Some(i) => (&t[..i], &t[i..]),
-        None => (t, ""),
-    };
+    let (name, rest) = type_name(t);
     let (args, suffix) = split_args(rest);
     let unsigned = contains_word(suffix, "unsigned") || contains_word(suffix, "zerofill");
     // Lower-case on the stack: this runs for every column of every message.
@@ -110,14 +175,25 @@ pub(crate) fn parse_col_type(text: &str) -> ColType {
         }
     };
     let fsp = || args.and_then(|a| a.trim().parse::<u8>().ok());
+    // One-word aliases (MySQL 8.4 Reference Manual, "Numeric Data Type Syntax" and "Using Data
+    // Types from Other Database Engines"): INT1..INT8, MIDDLEINT, INTEGER, DEC / FIXED /
+    // NUMERIC, REAL (DOUBLE, or FLOAT with REAL_AS_FLOAT — a float either way), FLOAT4 / FLOAT8,
+    // LONG (MEDIUMTEXT), NCHAR / NVARCHAR (utf8mb3 CHAR / VARCHAR), BOOL / BOOLEAN (TINYINT(1))
+    // and SERIAL (BIGINT UNSIGNED NOT NULL AUTO_INCREMENT UNIQUE).
     match name {
         "tinyint" | "int1" => int(8),
-        // MySQL reports BOOL as tinyint(1); a bare `bool` comes from PostgreSQL sources.
         "bool" | "boolean" => ColType::Bool,
         "smallint" | "int2" | "smallserial" => int(16),
-        "mediumint" | "int3" => int(24),
-        "int" | "integer" | "int4" | "serial" => int(32),
+        "mediumint" | "int3" | "middleint" => int(24),
+        "int" | "integer" | "int4" => int(32),
         "bigint" | "int8" | "bigserial" => int(64),
+        // MySQL's SERIAL. PostgreSQL's `serial` (an `integer` with a sequence default) still
+        // decodes every value its sequence hands out (1..=2^31-1); only a negative value
+        // inserted explicitly would be rejected.
+        "serial" => ColType::Int {
+            min: 0,
+            max: u64::MAX as i128,
+        },
         "decimal" | "numeric" | "dec" | "fixed" | "number" => ColType::Decimal,
         "float" | "double" | "real" | "float4" | "float8" => ColType::Float,
         "bit" => ColType::Bit,
@@ -132,7 +208,7 @@ pub(crate) fn parse_col_type(text: &str) -> ColType {
             timestamp: true,
         },
         "time" => ColType::Time,
-        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "nchar"
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "long" | "nchar"
         | "nvarchar" | "character" | "string" => ColType::Text,
         "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" | "geometry"
         | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
@@ -348,25 +424,7 @@ pub(crate) fn convert(
             Raw::Str(s) | Raw::Num(s) if is_float(s) => Ok((ValueKind::Float, Converted::Same)),
             _ => Err(verr("not a floating-point number")),
         },
-        ColType::Bool => match raw {
-            Raw::Bool(b) => {
-                out.extend_from_slice(if b { b"true" } else { b"false" });
-                Ok((ValueKind::Boolean, Converted::Text))
-            }
-            Raw::Str(s) | Raw::Num(s) => {
-                let b = match s.to_ascii_lowercase().as_str() {
-                    "t" | "true" | "1" | "y" | "yes" | "on" => true,
-                    "f" | "false" | "0" | "n" | "no" | "off" => false,
-                    _ => return Err(verr("not a boolean")),
-                };
-                if s == if b { "true" } else { "false" } {
-                    return Ok((ValueKind::Boolean, Converted::Same));
-                }
-                out.extend_from_slice(if b { b"true" } else { b"false" });
-                Ok((ValueKind::Boolean, Converted::Text))
-            }
-            Raw::Nested => Err(verr("not a boolean")),
-        },
+        ColType::Bool => bool_value(raw, out),
         ColType::Text => match raw {
             Raw::Str(_) | Raw::Num(_) | Raw::Nested => Ok((ValueKind::Text, Converted::Same)),
             Raw::Bool(b) => {
@@ -404,6 +462,41 @@ pub(crate) fn convert(
             _ => Err(verr("not a set value")),
         },
     }
+}
+
+/// MySQL BOOL / BOOLEAN is TINYINT(1) (MySQL 8.4 Reference Manual, "Numeric Data Type Syntax":
+/// "synonyms for TINYINT(1). A value of zero is considered false. Nonzero values are considered
+/// true"), so any TINYINT integer is a value, decoded exactly like `tinyint(1)` (formats.md
+/// §5.2); a JSON `true` / `false` is MySQL's TRUE / FALSE, i.e. 1 / 0. PostgreSQL's `bool` (the
+/// same type name, formats.md §5.6) renders as words; those are kept as `true` / `false`.
+fn bool_value(raw: Raw<'_>, out: &mut Vec<u8>) -> Result<(ValueKind, Converted), CellError> {
+    let s = match raw {
+        Raw::Str(s) | Raw::Num(s) => s,
+        Raw::Bool(_) => return integer(raw, -128, 127, out).map(|c| (ValueKind::Integer, c)),
+        Raw::Nested => return Err(verr("not a BOOL value")),
+    };
+    let b = s.as_bytes();
+    if b.first()
+        .is_some_and(|c| c.is_ascii_digit() || *c == b'-' || *c == b'+')
+    {
+        return integer(raw, -128, 127, out)
+            .map(|c| (ValueKind::Integer, c))
+            .map_err(|_| verr(format!("{s:?} is not a BOOL (TINYINT) value -128..=127")));
+    }
+    let word = ["t", "true", "y", "yes", "on"]
+        .iter()
+        .map(|w| (w, true))
+        .chain(["f", "false", "n", "no", "off"].iter().map(|w| (w, false)))
+        .find(|(w, _)| s.eq_ignore_ascii_case(w));
+    let Some((_, v)) = word else {
+        return Err(verr(format!("{s:?} is not a BOOL value")));
+    };
+    let canonical = if v { "true" } else { "false" };
+    if s == canonical {
+        return Ok((ValueKind::Boolean, Converted::Same));
+    }
+    out.extend_from_slice(canonical.as_bytes());
+    Ok((ValueKind::Boolean, Converted::Text))
 }
 
 /// The kind of a JSON number without a source type.
@@ -920,6 +1013,184 @@ mod tests {
             "18446744073709551615"
         );
         assert_eq!(conv("year(4)", Raw::Str("0000")).unwrap(), "0");
+    }
+
+    fn kind_of(ty: &str, raw: Raw<'_>) -> ValueKind {
+        let (z, zones) = ctx();
+        let c = CellContext {
+            zero_date: &z,
+            zones: &zones,
+            enum_index_default: true,
+        };
+        convert(&parse_col_type(ty), raw, &c, &mut Vec::new())
+            .unwrap()
+            .0
+    }
+
+    /// MySQL's integer type aliases, each at both bounds of its range and one beyond
+    /// (MySQL 8.4 Reference Manual: "Numeric Data Type Syntax", "Using Data Types from Other
+    /// Database Engines").
+    #[test]
+    fn integer_aliases_at_their_bounds() {
+        /// (min, max, min - 1, max + 1)
+        type Bounds = (&'static str, &'static str, &'static str, &'static str);
+        const I8: Bounds = ("-128", "127", "-129", "128");
+        const U8: Bounds = ("0", "255", "-1", "256");
+        const I16: Bounds = ("-32768", "32767", "-32769", "32768");
+        const I24: Bounds = ("-8388608", "8388607", "-8388609", "8388608");
+        const U24: Bounds = ("0", "16777215", "-1", "16777216");
+        const I32: Bounds = ("-2147483648", "2147483647", "-2147483649", "2147483648");
+        const U32: Bounds = ("0", "4294967295", "-1", "4294967296");
+        const I64: Bounds = (
+            "-9223372036854775808",
+            "9223372036854775807",
+            "-9223372036854775809",
+            "9223372036854775808",
+        );
+        const U64: Bounds = ("0", "18446744073709551615", "-1", "18446744073709551616");
+        let cases: &[(&str, Bounds)] = &[
+            // SERIAL = BIGINT UNSIGNED NOT NULL AUTO_INCREMENT UNIQUE.
+            ("serial", U64),
+            ("SERIAL", U64),
+            // BOOL / BOOLEAN = TINYINT(1): any TINYINT value.
+            ("bool", I8),
+            ("boolean", I8),
+            ("BOOLEAN", I8),
+            ("tinyint(1)", I8),
+            ("int1", I8),
+            ("int1 unsigned", U8),
+            ("int2", I16),
+            ("int3", I24),
+            ("middleint", I24),
+            ("MIDDLEINT(9)", I24),
+            ("middleint unsigned", U24),
+            ("integer", I32),
+            ("integer(11)", I32),
+            ("int4", I32),
+            ("integer unsigned", U32),
+            ("int4 zerofill", U32),
+            ("int8", I64),
+            ("int8 unsigned", U64),
+        ];
+        for (ty, (min, max, below, above)) in cases {
+            for ok in [min, max] {
+                assert_eq!(conv(ty, Raw::Str(ok)).as_deref(), Ok(*ok), "{ty} {ok}");
+                assert_eq!(conv(ty, Raw::Num(ok)).as_deref(), Ok(*ok), "{ty} {ok}");
+                assert_eq!(kind_of(ty, Raw::Str(ok)), ValueKind::Integer, "{ty}");
+            }
+            for bad in [below, above] {
+                assert!(conv(ty, Raw::Str(bad)).is_err(), "{ty} {bad}");
+            }
+        }
+        // Paimon's all-types message (issue 16).
+        assert_eq!(
+            conv("serial", Raw::Str("40000000000")).unwrap(),
+            "40000000000"
+        );
+        assert_eq!(
+            conv("serial", Raw::Str("50000000000")).unwrap(),
+            "50000000000"
+        );
+    }
+
+    /// The non-integer aliases decode as the type they stand for.
+    #[test]
+    fn other_type_aliases() {
+        let decimal = [
+            "dec(10,2)",
+            "DEC",
+            "fixed(10,2)",
+            "numeric(10, 2)",
+            "NUMERIC",
+        ];
+        for ty in decimal {
+            assert_eq!(parse_col_type(ty), ColType::Decimal, "{ty}");
+            assert_eq!(conv(ty, Raw::Str("-99.90")).unwrap(), "-99.90");
+            assert!(conv(ty, Raw::Str("1e5")).is_err(), "{ty}");
+        }
+        let float = [
+            "real",
+            "REAL(10,2)",
+            "double precision",
+            "DOUBLE  PRECISION(10,2) unsigned",
+            "float4",
+            "float8",
+        ];
+        for ty in float {
+            assert_eq!(parse_col_type(ty), ColType::Float, "{ty}");
+            assert_eq!(conv(ty, Raw::Str("1.0E308")).unwrap(), "1.0E308");
+            assert!(conv(ty, Raw::Str("abc")).is_err(), "{ty}");
+        }
+        let text = [
+            "long varchar",
+            "LONG VARCHAR",
+            "long",
+            "character varying(255)",
+            "char varying(255)",
+            "national char(10)",
+            "NATIONAL CHARACTER(10)",
+            "nchar(10)",
+            "nvarchar(10)",
+            "national varchar(10)",
+            "nchar varchar(10)",
+            "nchar varying(10)",
+            "national character varying(10)",
+            "national char varying(10)",
+        ];
+        for ty in text {
+            assert_eq!(parse_col_type(ty), ColType::Text, "{ty}");
+            assert_eq!(conv(ty, Raw::Str("é✓")).unwrap(), "é✓");
+        }
+        for ty in ["long varbinary", "LONG VARBINARY", "long  varbinary"] {
+            assert_eq!(parse_col_type(ty), ColType::Binary, "{ty}");
+            assert_eq!(conv(ty, Raw::Str("ÿ\u{0}")).unwrap(), "[255, 0]");
+        }
+        // Not phrases: the second word is an attribute, or there is none.
+        assert_eq!(parse_col_type("char(10) binary"), ColType::Text);
+        assert_eq!(parse_col_type("double(10,2) unsigned"), ColType::Float);
+        assert_eq!(parse_col_type("national"), ColType::Unknown);
+    }
+
+    /// BOOL / BOOLEAN is TINYINT(1): every TINYINT value, one representation for both
+    /// spellings and for `tinyint(1)`; PostgreSQL's `bool` words stay `true` / `false`.
+    #[test]
+    fn bool_is_tinyint() {
+        for ty in ["bool", "boolean", "BOOL", "tinyint(1)"] {
+            for (raw, want) in [
+                (Raw::Str("1"), "1"),
+                (Raw::Str("0"), "0"),
+                (Raw::Str("5"), "5"),
+                (Raw::Str("-1"), "-1"),
+                (Raw::Str("007"), "7"),
+                (Raw::Num("127"), "127"),
+                (Raw::Bool(true), "1"),
+                (Raw::Bool(false), "0"),
+            ] {
+                assert_eq!(conv(ty, raw).unwrap(), want, "{ty} {raw:?}");
+                assert_eq!(kind_of(ty, raw), ValueKind::Integer, "{ty} {raw:?}");
+            }
+            assert!(conv(ty, Raw::Str("128")).is_err(), "{ty}");
+            assert!(conv(ty, Raw::Str("1.5")).is_err(), "{ty}");
+        }
+        for ty in ["bool", "boolean"] {
+            for (raw, want) in [
+                ("true", "true"),
+                ("t", "true"),
+                ("TRUE", "true"),
+                ("yes", "true"),
+                ("false", "false"),
+                ("f", "false"),
+                ("off", "false"),
+            ] {
+                assert_eq!(conv(ty, Raw::Str(raw)).unwrap(), want, "{ty} {raw}");
+                assert_eq!(kind_of(ty, Raw::Str(raw)), ValueKind::Boolean);
+            }
+            for bad in ["", "maybe", "1e0", "--1"] {
+                assert!(conv(ty, Raw::Str(bad)).is_err(), "{ty} {bad:?}");
+            }
+            assert!(conv(ty, Raw::Nested).is_err());
+        }
+        assert_eq!(parse_col_type("bool").kind(), ValueKind::Integer);
     }
 
     #[test]

@@ -166,18 +166,26 @@ pub(crate) fn excerpt(s: &str) -> String {
     }
 }
 
+/// A BOOLEAN column gets `1` or `0`. Besides `true` / `false`, any exact integer is accepted,
+/// zero as false and every other value as true: a MySQL BOOL / TINYINT(1) column holds any
+/// TINYINT value with exactly that meaning (MySQL manual, "Numeric Data Type Syntax": "A value of
+/// zero is considered false. Nonzero values are considered true"), and StarRocks' own CSV reader
+/// converts a number into a BOOLEAN the same way (`BooleanConverter::read_string`).
 fn render_bool(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
     let v = match text {
         "1" => true,
         "0" => false,
         t if t.eq_ignore_ascii_case("true") => true,
         t if t.eq_ignore_ascii_case("false") => false,
-        _ => {
-            return Err(format!(
-                "{} is not a BOOLEAN (1/0/true/false)",
-                excerpt(text)
-            ));
-        }
+        t => match split_integer(t) {
+            Some((_, digits)) => digits != "0",
+            None => {
+                return Err(format!(
+                    "{} is not a BOOLEAN (true/false or an integer)",
+                    excerpt(text)
+                ));
+            }
+        },
     };
     out.push(if v { b'1' } else { b'0' });
     Ok(())
@@ -617,8 +625,31 @@ mod tests {
         assert_eq!(r(ty("boolean"), k, "0").unwrap(), "0");
         assert_eq!(r(ty("boolean"), ValueKind::Boolean, "true").unwrap(), "1");
         assert_eq!(r(ty("boolean"), ValueKind::Boolean, "FALSE").unwrap(), "0");
-        assert!(r(ty("boolean"), k, "5").is_err());
-        assert!(r(ty("boolean"), k, "yes").is_err());
+        // A MySQL BOOL / TINYINT(1) holds any TINYINT value; non-zero is true.
+        for (v, want) in [
+            ("5", "1"),
+            ("127", "1"),
+            ("-128", "1"),
+            ("-1", "1"),
+            ("-0", "0"),
+            ("000", "0"),
+        ] {
+            assert_eq!(r(ty("boolean"), k, v).unwrap(), want, "{v}");
+        }
+        // StarRocks information_schema spelling of BOOLEAN.
+        assert_eq!(r(ty("tinyint(1)"), k, "5").unwrap(), "1");
+        for bad in ["yes", "", "1.5", "0x1", " 1", "t"] {
+            assert!(r(ty("boolean"), k, bad).is_err(), "{bad:?}");
+        }
+        // The same values into a TINYINT column keep their value.
+        for v in ["5", "127", "-128", "-1", "0", "1"] {
+            assert_eq!(r(ty("tinyint(4)"), k, v).unwrap(), v, "{v}");
+        }
+        assert!(r(ty("tinyint(4)"), k, "128").is_err());
+        assert_eq!(
+            r(ty("tinyint(4)"), ValueKind::Boolean, "true").unwrap(),
+            "1"
+        );
     }
 
     #[test]
