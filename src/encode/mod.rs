@@ -696,6 +696,21 @@ impl BodyEncoder {
     where
         I: IntoIterator<Item = Column<'a>>,
     {
+        self.place(columns, slots)?;
+        check_complete(&self.plan, op, slots)?;
+        self.write_row(op, slots)
+    }
+
+    /// Puts each message column into the slot of its target column; unknown columns are
+    /// dropped (and reported once), two columns for one target are an error.
+    fn place<'a, I>(
+        &mut self,
+        columns: I,
+        slots: &mut Vec<Option<Column<'a>>>,
+    ) -> Result<(), EncodeError>
+    where
+        I: IntoIterator<Item = Column<'a>>,
+    {
         let plan = &*self.plan;
         slots.resize(plan.cols.len(), None);
         for (pos, col) in columns.into_iter().enumerate() {
@@ -719,33 +734,19 @@ impl BodyEncoder {
             }
             slots[idx] = Some(col);
         }
-        match op {
-            ChangeOp::Upsert => {
-                if slots.iter().any(Option::is_none) {
-                    return Err(EncodeError::PartialRow {
-                        table: plan.display.clone(),
-                        missing: plan
-                            .cols
-                            .iter()
-                            .zip(slots.iter())
-                            .filter(|(_, s)| s.is_none())
-                            .map(|(c, _)| c.name.clone())
-                            .collect(),
-                    });
-                }
-            }
-            ChangeOp::Delete => {
-                if let Some(&k) = plan.table.key.iter().find(|&&k| slots[k].is_none()) {
-                    return Err(EncodeError::MissingKey {
-                        table: plan.display.clone(),
-                        column: plan.cols[k].name.clone(),
-                    });
-                }
-            }
-        }
+        Ok(())
+    }
 
+    /// Encodes the placed row in the block's format; a value unquoted CSV cannot frame switches
+    /// the block to JSON. On error the block is unchanged.
+    fn write_row(
+        &mut self,
+        op: ChangeOp,
+        slots: &[Option<Column<'_>>],
+    ) -> Result<RowSpan, EncodeError> {
+        let plan = &*self.plan;
         let block = &mut self.block;
-        let mut row_start = block.data.len();
+        let row_start = block.data.len();
         let key_start = block.keys.len();
         let incompatible_before = block.json_incompatible;
         let attempt = match block.format {
@@ -774,22 +775,35 @@ impl BodyEncoder {
         block.data.truncate(row_start);
         block.keys.truncate(key_start);
         block.json_incompatible = incompatible_before;
-        let i = match e {
-            RowError::Value(i, reason) => return Err(plan.value_error(i, reason)),
+        match e {
+            RowError::Value(i, reason) => Err(plan.value_error(i, reason)),
             RowError::NotJson(i) => {
-                return Err(plan.unrepresentable(i, "a JSON body would change this value"));
+                Err(plan.unrepresentable(i, "a JSON body would change this value"))
             }
-            RowError::Hard(i) => i,
-        };
+            RowError::Hard(i) => self.switch_to_json(op, slots, i),
+        }
+    }
+
+    /// The row holds a value unquoted CSV cannot frame (column `hard`): encodes it as JSON and
+    /// transcodes the block, if JSON can carry the block and the row.
+    fn switch_to_json(
+        &mut self,
+        op: ChangeOp,
+        slots: &[Option<Column<'_>>],
+        hard: usize,
+    ) -> Result<RowSpan, EncodeError> {
+        let plan = &*self.plan;
+        let block = &mut self.block;
         if block.json_incompatible || plan.has_varbinary {
             return Err(plan.unrepresentable(
-                i,
+                hard,
                 "the value is exactly `\\N` or contains byte 0x01/0x02, which needs a JSON body, \
                  and this block (or table) holds values JSON loads cannot carry (VARBINARY, or \
                  JSON null in a JSON column)",
             ));
         }
         // Encode the row as JSON aside first: if that fails too, the block stays CSV.
+        let key_start = block.keys.len();
         let mut row = std::mem::take(&mut self.row_buf);
         row.clear();
         let attempt = encode_json(
@@ -814,10 +828,39 @@ impl BodyEncoder {
             });
         }
         block_to_json(plan, block);
-        row_start = block.data.len();
+        let row_start = block.data.len();
         block.data.extend_from_slice(&row);
         self.row_buf = row;
         Ok(finish_row(block, op, row_start, key_start))
+    }
+}
+
+/// An upsert must carry every target column (a full-row upsert would overwrite the absent ones
+/// with defaults); a delete needs the key columns.
+fn check_complete(
+    plan: &Plan,
+    op: ChangeOp,
+    slots: &[Option<Column<'_>>],
+) -> Result<(), EncodeError> {
+    match op {
+        ChangeOp::Upsert if slots.iter().any(Option::is_none) => Err(EncodeError::PartialRow {
+            table: plan.display.clone(),
+            missing: plan
+                .cols
+                .iter()
+                .zip(slots.iter())
+                .filter(|(_, s)| s.is_none())
+                .map(|(c, _)| c.name.clone())
+                .collect(),
+        }),
+        ChangeOp::Delete => match plan.table.key.iter().find(|&&k| slots[k].is_none()) {
+            Some(&k) => Err(EncodeError::MissingKey {
+                table: plan.display.clone(),
+                column: plan.cols[k].name.clone(),
+            }),
+            None => Ok(()),
+        },
+        ChangeOp::Upsert => Ok(()),
     }
 }
 
