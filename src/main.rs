@@ -46,7 +46,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
 ///   librdkafka's fetch buffers are megabytes each and churn constantly, so delayed pages pile
 ///   up. At a 64 MiB budget and a 10x backlog the peak RSS was 226 MB with the delay and 148 MB
 ///   without it under librdkafka's default-sized prefetch; with the budget-sized prefetch
-///   (`engine::source::prefetch_settings`) it is 116–121 MB with the delay and 111–112 MB
+///   (`engine::prefetch_settings`) it is 116–121 MB with the delay and 111–112 MB
 ///   without, and the system CPU time stayed within run-to-run noise. starpipe asks for an
 ///   immediate purge.
 ///
