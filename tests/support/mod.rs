@@ -20,6 +20,8 @@
 
 #![allow(dead_code)]
 
+pub mod e2e;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;

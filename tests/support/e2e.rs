@@ -1,0 +1,350 @@
+//! End-to-end test worlds: a topic, a group and a database of their own per test, the real
+//! `starpipe` binary run against the real broker and starrocks-sim, the sim's control API
+//! (faults, counters), and checks against the workload generator's independent model.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use starpipe_perf::model::ExpectedState;
+use starpipe_perf::workload::{Format, Message, Workload};
+
+/// A nullable text column read back from StarRocks.
+pub type Text = Option<String>;
+
+/// One test's world: its own database, topic and group.
+pub struct World {
+    pub name: String,
+    pub db: String,
+    pub topic: String,
+    pub group: String,
+    pub dir: PathBuf,
+    pub partitions: i32,
+}
+
+pub fn world(name: &str, partitions: i32) -> World {
+    let unique = super::unique_name(name).replace(['-', '.'], "_");
+    let dir = std::env::temp_dir().join(format!("starpipe-e2e-{unique}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = World {
+        name: name.to_string(),
+        db: format!("db_{unique}"),
+        topic: super::unique_topic(name),
+        group: super::unique_group(name),
+        dir,
+        partitions,
+    };
+    super::create_topic(&w.topic, partitions);
+    w
+}
+
+pub fn mysql_conn() -> mysql::Conn {
+    let sim = super::sim();
+    let (host, port) = sim.query.rsplit_once(':').unwrap();
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some(host))
+        .tcp_port(port.parse().unwrap())
+        .user(Some(sim.user.clone()))
+        .pass(Some(sim.password.clone()))
+        .prefer_socket(false);
+    mysql::Conn::new(opts).expect("connect to starrocks-sim")
+}
+
+pub fn execute_sql(script: &str) {
+    let mut conn = mysql_conn();
+    for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        conn.query_drop(stmt)
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+}
+
+impl World {
+    /// A workload over this world's database and partitions.
+    pub fn workload(&self, format: Format, messages: u64, seed: u64) -> Workload {
+        let mut w = Workload::new(seed, format)
+            .with_tables(&["orders", "order_items", "sbtest"])
+            .unwrap();
+        w.database = self.db.clone();
+        w.messages = messages;
+        w.partitions = self.partitions as u32;
+        w
+    }
+
+    pub fn create_tables(&self, w: &Workload) {
+        execute_sql(&starpipe_perf::schema::ddl(&self.db, &w.tables));
+    }
+
+    pub fn produce(&self, messages: &[Message]) {
+        let stats = starpipe_perf::kafka::produce(
+            &super::brokers(),
+            &self.topic,
+            self.partitions,
+            messages,
+            None,
+        )
+        .unwrap();
+        assert_eq!(stats.failed, 0, "produce failures");
+    }
+
+    /// Writes a job file; `extra` lines are appended to `[target]`, `top` lines at the top.
+    pub fn job(&self, format: Format, top: &str, target_extra: &str) -> PathBuf {
+        let sim = super::sim();
+        let schema_format = match format {
+            Format::Canal => "AlibabaCanal",
+            Format::CloudCanal => "CloudCanal",
+        };
+        let text = format!(
+            r#"{top}
+[source]
+brokers = "{brokers}"
+topics = ["{topic}"]
+schemaFormat = "{schema_format}"
+consumerGroupId = "{group}"
+consumeParallel = 2
+sessionTimeoutMs = 6000
+
+[target]
+host = "{query}"
+httpHost = "{fe}"
+user = "{user}"
+password = "{password}"
+asyncFlushIntervalSec = 1
+{target_extra}
+"#,
+            brokers = super::brokers(),
+            topic = self.topic,
+            group = self.group,
+            query = sim.query,
+            fe = sim.fe_http,
+            user = sim.user,
+            password = sim.password,
+        );
+        let path = self.dir.join("job.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn log(&self, run: &str) -> PathBuf {
+        self.dir.join(format!("{}-{run}.log", self.name))
+    }
+
+    /// Starts `starpipe run`; its log goes to a file (shown when an assertion fails).
+    pub fn spawn(&self, job: &Path, run: &str, stop_at_end: bool) -> Running {
+        let log = std::fs::File::create(self.log(run)).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_starpipe"));
+        cmd.args(["run", "--config"]).arg(job);
+        if stop_at_end {
+            cmd.arg("--stop-at-end");
+        }
+        Running(Some(
+            cmd.env("RUST_LOG", "info,starpipe=debug")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start starpipe"),
+        ))
+    }
+
+    /// Runs `starpipe run --stop-at-end` to completion (bounded).
+    pub fn run_to_end(&self, job: &Path, run: &str) -> Output {
+        let child = self.spawn(job, run, true);
+        let out = wait_bounded(child, Duration::from_secs(180));
+        out.unwrap_or_else(|| panic!("starpipe did not stop; log:\n{}", self.log_text(run)))
+    }
+
+    pub fn log_text(&self, run: &str) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.log(run)) {
+            let _ = f.read_to_string(&mut s);
+        }
+        let tail: Vec<&str> = s.lines().rev().take(60).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn assert_state(&self, expected: &ExpectedState) {
+        let sim = super::sim();
+        let report =
+            starpipe_perf::verify::verify(expected, &sim.query, &sim.user, &sim.password).unwrap();
+        assert!(
+            report.ok(),
+            "{}: final state differs:\n{}",
+            self.name,
+            report.summary()
+        );
+    }
+
+    /// Committed group offsets, per partition.
+    pub fn committed(&self) -> Vec<Option<i64>> {
+        let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
+        let result = {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..self.partitions {
+                tpl.add_partition(&self.topic, p);
+            }
+            let c = consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .unwrap();
+            c.elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+                .collect()
+        };
+        drop(consumer);
+        result
+    }
+
+    pub fn end_offsets(&self) -> Vec<i64> {
+        let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
+        let ends = (0..self.partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(&self.topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        drop(consumer);
+        ends
+    }
+
+    pub fn assert_all_committed(&self) {
+        let ends = self.end_offsets();
+        let committed = self.committed();
+        for (p, end) in ends.iter().enumerate() {
+            if *end > 0 {
+                assert_eq!(
+                    committed[p],
+                    Some(*end),
+                    "{}: partition {p} not committed to its end",
+                    self.name
+                );
+            }
+        }
+    }
+}
+
+/// A running `starpipe`, killed if the test ends (or panics) before it exits.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    pub fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        match self.0.as_mut() {
+            Some(c) => c.try_wait(),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take()
+            && c.try_wait().ok().flatten().is_none()
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn wait_bounded(mut running: Running, limit: Duration) -> Option<Output> {
+    let mut child = running.0.take().expect("a running process");
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(Output {
+                status,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            });
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn add_fault(rule: serde_json::Value) -> u64 {
+    let sim = super::sim();
+    let text = ureq::post(&format!("http://{}/faults", sim.control))
+        .header("Content-Type", "application/json")
+        .send(rule.to_string())
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let resp: serde_json::Value = serde_json::from_str(&text).unwrap();
+    resp["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("fault not accepted: {text}"))
+}
+
+/// `fired` of every fault rule, by id.
+pub fn fired_counts() -> std::collections::HashMap<u64, u64> {
+    let sim = super::sim();
+    let text = ureq::get(&format!("http://{}/faults", sim.control))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let rules: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    rules
+        .iter()
+        .map(|r| (r["id"].as_u64().unwrap(), r["fired"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
+pub fn remove_fault(id: u64) {
+    let sim = super::sim();
+    let _ = ureq::delete(&format!("http://{}/faults/{id}", sim.control)).call();
+}
+
+/// Counts rows loaded into tables of `db` according to the sim's counters.
+pub fn rows_loaded(db: &str) -> u64 {
+    let sim = super::sim();
+    let text = ureq::get(&format!("http://{}/counters", sim.control))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["tables"]
+        .as_object()
+        .map(|t| {
+            t.iter()
+                .filter(|(name, _)| name.starts_with(&format!("{db}.")))
+                .map(|(_, c)| c["rows_loaded"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub fn wait_for_rows(db: &str, at_least: u64, limit: Duration) {
+    let start = Instant::now();
+    while rows_loaded(db) < at_least {
+        assert!(start.elapsed() < limit, "no progress loading into {db}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn signal(child: &Running, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
