@@ -138,6 +138,16 @@ pub struct SourceTable<'a> {
     pub table: &'a str,
 }
 
+/// Where a message's table identity came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableOrigin {
+    /// The message named it (`database`/`table`, `db`/`schema`/`table`).
+    Message,
+    /// The message named none; a `[[tables]]` entry's `topic` (or `decode --table`) gave it,
+    /// and it names the target itself.
+    Topic,
+}
+
 impl fmt::Display for SourceTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.schema {

@@ -313,6 +313,16 @@ fn converges_through_transport_faults() {
     );
 }
 
+/// A fault that fires once on the next load of table `orders`.
+fn on_orders(action: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"target": "be", "op": "stream_load", "table": "orders", "times": 1, "action": action})
+}
+
+/// Fails the next load of `orders` once, so that its next request is a retry.
+fn retry_of_orders() -> serde_json::Value {
+    on_orders(serde_json::json!({"kind": "http_error", "status": 503}))
+}
+
 /// starrocks.md §9.4 #6–#10, #16, #17, #19: StarRocks' own failure answers.
 #[test]
 fn converges_through_starrocks_answers() {
@@ -320,6 +330,16 @@ fn converges_through_starrocks_answers() {
     converges_through(
         "faults-answers",
         &[
+            // `Label Already Exists` for a running txn is an answer to a *retry* (the first
+            // attempt's txn still runs): each follows a failed first attempt of one table, whose
+            // flusher retries before anything else (a label taken on a first attempt is a
+            // foreign label, an error — see tests/no_loss.rs).
+            retry_of_orders(),
+            on_orders(json!({"kind": "label_exists", "existing_job_status": "RUNNING"})),
+            retry_of_orders(),
+            on_orders(
+                json!({"kind": "label_exists", "existing_job_status": "PREPARE", "new_style": true}),
+            ),
             fault(
                 "fe",
                 json!({"kind": "fe_failed", "message": "No backend alive."}),
@@ -327,14 +347,6 @@ fn converges_through_starrocks_answers() {
             fault(
                 "be",
                 json!({"kind": "publish_timeout", "visible_after_ms": 300}),
-            ),
-            fault(
-                "be",
-                json!({"kind": "label_exists", "existing_job_status": "RUNNING"}),
-            ),
-            fault(
-                "be",
-                json!({"kind": "label_exists", "existing_job_status": "PREPARE", "new_style": true}),
             ),
             fault("be", json!({"kind": "too_many_versions"})),
             fault("be", json!({"kind": "memory_limit"})),

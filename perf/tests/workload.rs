@@ -21,14 +21,12 @@ fn replay_decoded(w: &Workload, msgs: &[Message]) -> ExpectedState {
         Format::Canal => DecFormat::Canal,
         Format::CloudCanal => DecFormat::CloudCanal,
     };
-    let keys: HashMap<String, Vec<String>> = w
+    let keys: HashMap<String, std::sync::Arc<[String]>> = w
         .tables
         .iter()
         .map(|t| {
-            (
-                format!("{}.{}", w.database, t.name),
-                t.key_names().iter().map(|s| s.to_string()).collect(),
-            )
+            let names: Vec<String> = t.key_names().iter().map(|s| s.to_string()).collect();
+            (format!("{}.{}", w.database, t.name), names.into())
         })
         .collect();
     let mut dec = Decoder::new(DecodeOptions::new(fmt));

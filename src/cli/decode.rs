@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::{Map, Value as Json};
@@ -28,10 +29,15 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut options = settings.decode_options(args.format);
     options.fallback_table = args.table.as_ref().map(|t| (t.db.clone(), t.table.clone()));
-    let keys: HashMap<String, Vec<String>> = args
+    let keys: HashMap<String, Arc<[String]>> = args
         .pk
         .iter()
-        .map(|p| (format!("{}.{}", p.db, p.table), p.columns.clone()))
+        .map(|p| {
+            (
+                format!("{}.{}", p.db, p.table),
+                Arc::from(p.columns.clone()),
+            )
+        })
         .collect();
 
     let input: Box<dyn Read> = match &args.file {

@@ -50,6 +50,8 @@ pub mod defaults {
     use crate::decode::Format;
 
     pub const ON_ERROR: OnError = OnError::Fail;
+    pub const LOG_PAYLOAD_EXCERPT: bool = true;
+    pub const STOP_GRACE_SEC: u64 = 30;
     pub const SCHEMA_FORMAT: Format = Format::CloudCanal;
     /// `source.consumeParallel`: the number of CPUs, 4 when unknown.
     pub fn consume_parallel() -> usize {
@@ -64,6 +66,7 @@ pub mod defaults {
     pub const REAL_FLUSH_PAUSE_SEC: u64 = 0;
     pub const SO_TIMEOUT_SEC: u64 = 30;
     pub const HTTP_SO_TIMEOUT_SEC: u64 = 600;
+    pub const LABEL_WAIT_SEC: u64 = 300;
     pub const ENABLE_TIME_ZONE_PROCESS: bool = false;
     pub const MAX_IN_SIZE_PER_QUERY: u32 = 1000;
     pub const DEFAULT_ZERO_DATE: &str = "null";
@@ -80,6 +83,11 @@ pub struct Config {
     /// always `Some`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_letter_topic: Option<String>,
+    /// `logPayloadExcerpt`: error logs show the first 200 bytes of a bad message.
+    pub log_payload_excerpt: bool,
+    /// `stopGraceSec`: after a stop signal or a fatal error, how long loads may still finish
+    /// before they are abandoned.
+    pub stop_grace_sec: u64,
     pub source: SourceConfig,
     pub target: TargetConfig,
     /// `[[tables]]` entries with `source`, in file order; the first match wins.
@@ -212,6 +220,9 @@ pub struct TargetConfig {
     pub so_timeout_sec: u64,
     /// `httpSoTimeoutSec`: socket timeout on the HTTP port (Stream Load).
     pub http_so_timeout_sec: u64,
+    /// `labelWaitSec`: how long a load waits on a label StarRocks reports running before it is
+    /// sent again with the same label.
+    pub label_wait_sec: u64,
     /// `enableTimeZoneProcess`: convert TIMESTAMP values from `sourceTimezone` to `timezone`.
     pub enable_time_zone_process: bool,
     /// `timezone`: the target zone (required when `enableTimeZoneProcess`).
@@ -274,6 +285,10 @@ impl TargetConfig {
     pub fn http_so_timeout(&self) -> Duration {
         Duration::from_secs(self.http_so_timeout_sec)
     }
+
+    pub fn label_wait(&self) -> Duration {
+        Duration::from_secs(self.label_wait_sec)
+    }
 }
 
 /// librdkafka properties that have a dedicated key, or that starpipe must control to keep its
@@ -295,6 +310,11 @@ pub const MANAGED_KAFKA_KEYS: &[(&str, &str)] = &[
 ];
 
 impl Config {
+    /// `stopGraceSec`.
+    pub fn stop_grace(&self) -> Duration {
+        Duration::from_secs(self.stop_grace_sec)
+    }
+
     /// Reads and validates a job file. Problems are reported with their key paths.
     pub fn read(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
@@ -470,6 +490,16 @@ impl Builder {
             ),
             _ => {}
         }
+        let log_payload_excerpt = raw
+            .log_payload_excerpt
+            .unwrap_or(defaults::LOG_PAYLOAD_EXCERPT);
+        let stop_grace_sec = self.int(
+            "stopGraceSec",
+            raw.stop_grace_sec,
+            1,
+            i64::MAX,
+            defaults::STOP_GRACE_SEC,
+        );
         let source = match self.required("source", raw.source) {
             Some(s) => self.source(s),
             None => self.source(RawSource::default()),
@@ -510,6 +540,8 @@ impl Builder {
         Config {
             on_error,
             dead_letter_topic,
+            log_payload_excerpt,
+            stop_grace_sec,
             source,
             target,
             tables,
@@ -693,6 +725,13 @@ impl Builder {
             max,
             defaults::HTTP_SO_TIMEOUT_SEC,
         );
+        let label_wait_sec = self.int(
+            "target.labelWaitSec",
+            raw.label_wait_sec,
+            1,
+            max,
+            defaults::LABEL_WAIT_SEC,
+        );
         let enable_time_zone_process = raw
             .enable_time_zone_process
             .unwrap_or(defaults::ENABLE_TIME_ZONE_PROCESS);
@@ -733,6 +772,7 @@ impl Builder {
             real_flush_pause_sec,
             so_timeout_sec,
             http_so_timeout_sec,
+            label_wait_sec,
             enable_time_zone_process,
             timezone,
             max_in_size_per_query,

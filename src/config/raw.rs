@@ -12,6 +12,8 @@ use super::parse::KafkaValue;
 pub(super) struct RawConfig {
     pub on_error: Option<String>,
     pub dead_letter_topic: Option<String>,
+    pub log_payload_excerpt: Option<bool>,
+    pub stop_grace_sec: Option<i64>,
     pub source: Option<RawSource>,
     pub target: Option<RawTarget>,
     pub tables: Option<Vec<RawRoute>>,
@@ -46,6 +48,7 @@ pub(super) struct RawTarget {
     pub real_flush_pause_sec: Option<i64>,
     pub so_timeout_sec: Option<i64>,
     pub http_so_timeout_sec: Option<i64>,
+    pub label_wait_sec: Option<i64>,
     pub enable_time_zone_process: Option<bool>,
     pub timezone: Option<String>,
     pub max_in_size_per_query: Option<i64>,

@@ -29,9 +29,11 @@ pub mod value;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::model::{
-    ChangeOp, Column, DdlEvent, DmlKind, IgnoreReason, SourceTable, Value, ValueKind, Warnings,
+    ChangeOp, Column, DdlEvent, DmlKind, IgnoreReason, SourceTable, TableOrigin, Value, ValueKind,
+    Warnings,
 };
 pub use value::{ZeroDatePolicy, ZoneSettings, parse_time_zone};
 
@@ -77,22 +79,23 @@ impl DecodeOptions {
 
 /// Supplies the key columns of a source table (authoritative: the target's PRIMARY KEY).
 pub trait KeyResolver {
-    /// The key columns, or `None` to fall back to the message's own key hint.
-    fn key_columns(&self, table: &SourceTable<'_>) -> Option<&[String]>;
+    /// The key columns, or `None` to fall back to the message's own key hint. Shared, so a
+    /// resolver can hand out names it caches without copying them per message.
+    fn key_columns(&self, table: &SourceTable<'_>, origin: TableOrigin) -> Option<Arc<[String]>>;
 }
 
 /// No external keys: the message's `pkNames` / `pks` are used.
 pub struct MessageKeys;
 
 impl KeyResolver for MessageKeys {
-    fn key_columns(&self, _: &SourceTable<'_>) -> Option<&[String]> {
+    fn key_columns(&self, _: &SourceTable<'_>, _: TableOrigin) -> Option<Arc<[String]>> {
         None
     }
 }
 
 /// Keys by `db.table` (or `db.schema.table`), e.g. from `--pk`.
-impl KeyResolver for HashMap<String, Vec<String>> {
-    fn key_columns(&self, table: &SourceTable<'_>) -> Option<&[String]> {
+impl KeyResolver for HashMap<String, Arc<[String]>> {
+    fn key_columns(&self, table: &SourceTable<'_>, _: TableOrigin) -> Option<Arc<[String]>> {
         if self.is_empty() {
             return None;
         }
@@ -102,7 +105,7 @@ impl KeyResolver for HashMap<String, Vec<String>> {
         name.push_str(table.table);
         self.get(&name)
             .or_else(|| self.get(&table.to_string()))
-            .map(Vec::as_slice)
+            .cloned()
     }
 }
 
@@ -355,11 +358,24 @@ impl Decoder {
         &self.options
     }
 
+    /// The table of messages that name none (one decoder may serve several topics, each with
+    /// its own `[[tables]]` `topic` entry).
+    pub fn set_fallback_table(&mut self, table: Option<(&str, &str)>) {
+        let same = match (&self.options.fallback_table, table) {
+            (Some((d, t)), Some((db, tb))) => d == db && t == tb,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.options.fallback_table = table.map(|(d, t)| (d.to_string(), t.to_string()));
+        }
+    }
+
     /// Decodes one record value. `input` is modified (simd-json unescapes strings in place).
     pub fn decode<'a>(
         &'a mut self,
         input: &'a mut [u8],
-        keys: &'a dyn KeyResolver,
+        keys: &dyn KeyResolver,
     ) -> Result<Decoded<'a>, DecodeError> {
         if input.iter().all(u8::is_ascii_whitespace) {
             return if input.is_empty() {
@@ -393,7 +409,7 @@ impl Decoder {
             envelope::Message::Rows(r) => {
                 // A message that names its table keeps it; the fallback is only for those that
                 // do not (both `database`/`db` and `table` needed).
-                let mut from_fallback = false;
+                let mut origin = TableOrigin::Message;
                 let table = match (span(r.db), span(r.table), &self.options.fallback_table) {
                     (Some(db), Some(t), _) if !db.is_empty() && !t.is_empty() => SourceTable {
                         db,
@@ -401,7 +417,7 @@ impl Decoder {
                         table: t,
                     },
                     (_, _, Some((db, t))) => {
-                        from_fallback = true;
+                        origin = TableOrigin::Topic;
                         SourceTable {
                             db,
                             schema: None,
@@ -415,13 +431,13 @@ impl Decoder {
                         ));
                     }
                 };
+                let key = keys.key_columns(&table, origin);
                 rows::build(
                     &r,
-                    &table,
                     &mut self.parser,
                     input,
                     &self.options,
-                    keys,
+                    key.as_deref(),
                     &mut self.scratch,
                 )
                 .map_err(|mut e| {
@@ -429,7 +445,7 @@ impl Decoder {
                     e
                 })?;
                 let mut batch = self.scratch.batch(&r, table, input);
-                if from_fallback {
+                if origin == TableOrigin::Topic {
                     batch.warnings.insert(Warnings::TABLE_FROM_FALLBACK);
                 }
                 Ok(Decoded::Rows(batch))

@@ -6,10 +6,7 @@ use std::collections::HashMap;
 use super::envelope::{RowsMsg, Span, elements, key_span, members};
 use super::json::{Node, Parser, str_at};
 use super::value::{CellContext, CellError, ColType, Converted, Raw, convert, parse_col_type};
-use super::{
-    CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, KeyResolver, RowBatch, Store,
-    ValRec,
-};
+use super::{CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, RowBatch, Store, ValRec};
 use crate::model::{ChangeOp, DmlKind, SourceTable, Warnings};
 
 /// Buffers reused from message to message.
@@ -103,11 +100,10 @@ fn has_labels(text: &str) -> bool {
 /// Decodes the rows of `msg` into `s`.
 pub(crate) fn build(
     msg: &RowsMsg,
-    table: &SourceTable<'_>,
     p: &mut Parser,
     input: &[u8],
     opts: &DecodeOptions,
-    keys: &dyn KeyResolver,
+    caller_keys: Option<&[String]>,
     s: &mut Scratch,
 ) -> Result<(), DecodeError> {
     s.arena.clear();
@@ -116,7 +112,6 @@ pub(crate) fn build(
     s.warnings = msg.warnings;
     s.load_types(p, input, msg.types);
 
-    let caller_keys = keys.key_columns(table);
     let mut key_names: Vec<KeyName<'_>> = Vec::new();
     if let Some(k) = caller_keys {
         key_names.extend(k.iter().map(|n| KeyName::Caller(n.as_str())));

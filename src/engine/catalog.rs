@@ -1,6 +1,8 @@
 //! The SQL side of StarRocks (MySQL protocol, `mysql` crate): reading target table schemas and
 //! checking that they are Primary Key tables (starrocks.md §5.6).
 
+use std::time::Duration;
+
 use mysql::prelude::Queryable;
 use mysql::{OptsBuilder, Pool, Row};
 use parking_lot::Mutex;
@@ -25,6 +27,17 @@ pub(crate) enum CatalogError {
     Schema { table: String, reason: String },
 }
 
+impl CatalogError {
+    /// The query port did not answer (connection or query failed): StarRocks is unreachable or
+    /// restarting, which says nothing about the message being routed.
+    pub(crate) fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            CatalogError::Connect { .. } | CatalogError::Query { .. }
+        )
+    }
+}
+
 pub(crate) struct Catalog {
     host: String,
     pool: Mutex<Option<Pool>>,
@@ -42,7 +55,9 @@ fn ident(s: &str) -> String {
 }
 
 impl Catalog {
-    pub(crate) fn new(host: &str, user: &str, password: &str) -> Self {
+    /// A client of the query port `host`; `so_timeout` (`soTimeoutSec`) bounds connecting and
+    /// every socket read and write.
+    pub(crate) fn new(host: &str, user: &str, password: &str, so_timeout: Duration) -> Self {
         let (h, port) = match host.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p.parse().unwrap_or(9030)),
             None => (host.to_string(), 9030),
@@ -52,7 +67,10 @@ impl Catalog {
             .tcp_port(port)
             .user(Some(user))
             .pass(Some(password))
-            .prefer_socket(false);
+            .prefer_socket(false)
+            .tcp_connect_timeout(Some(so_timeout))
+            .read_timeout(Some(so_timeout))
+            .write_timeout(Some(so_timeout));
         Catalog {
             host: host.to_string(),
             pool: Mutex::new(None),

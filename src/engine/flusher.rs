@@ -18,7 +18,7 @@ use super::batch::{Adjustment, BatchSizer, LoadOutcome};
 use super::blocks::Block;
 use super::body::{Body, build_body, fits_batch};
 use super::deadletter::{DeadLetterSink, RejectedRows};
-use super::label::label;
+use super::label::{RunId, label};
 use super::load::{
     Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded, sleep_unless_stopped,
 };
@@ -43,6 +43,8 @@ pub(crate) enum FlushItem {
 pub(crate) struct FlushSettings {
     /// Names the job in labels (the consumer group).
     pub job: String,
+    /// Names the run in labels: labels never repeat across runs.
+    pub run: RunId,
     pub batch_bytes: u64,
     pub interval: Duration,
     pub pause: Duration,
@@ -194,7 +196,8 @@ impl TableFlusher {
         // for it too (it never waits: the blocks it copies are reserved, and only this load
         // frees them).
         let _memory = Reservation::counted(&self.ctx.budget, body.bytes.capacity() as u64);
-        let label = label(&self.ctx.settings.job, &self.table, blocks);
+        let settings = &self.ctx.settings;
+        let label = label(&settings.job, &settings.run, &self.table, blocks);
         let request = LoadRequest {
             db: &self.table.db,
             table: &self.table.table,

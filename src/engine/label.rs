@@ -1,15 +1,48 @@
-//! Stream Load labels: the same batch (same job, table and source offset ranges) always gets
-//! the same label, so a retry — even after a restart that rebuilds the same batch — is
-//! recognised by StarRocks. Labels allow `[-_A-Za-z0-9]`, at most 128 characters.
+//! Stream Load labels. Within a run, the same batch (same job, table and source offset ranges)
+//! always gets the same label, so a retry is recognised by StarRocks. Across runs labels never
+//! repeat: each run has its own [`RunId`], part of every label. A replay after a restart, a
+//! re-sync (truncate + reset), a recreated topic or a second cluster with the same group then
+//! loads its rows again instead of StarRocks answering `Label Already Exists` for the earlier
+//! run's loads — which would count rows as loaded that never were. Replaying upserts and deletes
+//! in order on a Primary Key table converges, so cross-run deduplication is not needed.
+//! Labels allow `[-_A-Za-z0-9]`, at most 128 characters.
 
 use super::blocks::Block;
 use crate::schema::TargetTable;
 
-/// Characters of the readable part of a label (the hash follows it).
-const READABLE_CHARS: usize = 100;
+/// StarRocks' longest label.
+const MAX_LABEL: usize = 128;
 
-/// `sp-<table>-<first offset>-<hash of job, table and offset ranges>`.
-pub(crate) fn label(job: &str, table: &TargetTable, blocks: &[Block]) -> String {
+/// One run of `starpipe run`: its start time and a random part, in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunId(String);
+
+impl RunId {
+    pub(crate) fn new() -> RunId {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        // RandomState is seeded from the OS: two runs started in the same millisecond differ.
+        let random = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            (std::process::id(), now.subsec_nanos()),
+        );
+        RunId(format!("{:x}{:04x}", now.as_millis(), random & 0xffff))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `sp-<table>-<first offset>-<run>-<hash of job, run, table and offset ranges>`.
+pub(crate) fn label(job: &str, run: &RunId, table: &TargetTable, blocks: &[Block]) -> String {
     let mut ranges: Vec<(&str, i32, i64, i64)> = blocks
         .iter()
         .map(|b| {
@@ -20,6 +53,7 @@ pub(crate) fn label(job: &str, table: &TargetTable, blocks: &[Block]) -> String 
     ranges.sort();
     let mut h = Fnv::default();
     h.write(job.as_bytes());
+    h.write(run.as_str().as_bytes());
     h.write(table.db.as_bytes());
     h.write(table.table.as_bytes());
     for (t, p, f, l) in &ranges {
@@ -37,9 +71,9 @@ pub(crate) fn label(job: &str, table: &TargetTable, blocks: &[Block]) -> String 
                 '_'
             }
         })
-        .take(READABLE_CHARS)
+        .take(MAX_LABEL - run.as_str().len() - 18)
         .collect();
-    format!("{readable}-{:016x}", h.finish())
+    format!("{readable}-{run}-{:016x}", h.finish())
 }
 
 /// FNV-1a, 64 bit: stable across processes and versions (unlike `DefaultHasher`).
@@ -91,16 +125,53 @@ mod tests {
         );
         let at = |v: &str, first| [block(&t, 0, &[(Upsert, "1", v)], first, &tracker, &budget)];
         let (a, b, c) = (at("a", 7), at("zzz", 7), at("a", 8));
-        assert_eq!(label("job", &t, &a), label("job", &t, &b));
-        assert_ne!(label("job", &t, &a), label("job", &t, &c));
-        assert_ne!(label("job", &t, &a), label("other", &t, &a));
-        let l = label("job", &t, &a);
-        assert!(
-            l.len() <= 128
-                && l.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        let run = RunId::new();
+        assert_eq!(label("job", &run, &t, &a), label("job", &run, &t, &b));
+        assert_ne!(label("job", &run, &t, &a), label("job", &run, &t, &c));
+        assert_ne!(label("job", &run, &t, &a), label("other", &run, &t, &a));
+        let l = label("job", &run, &t, &a);
+        assert!(l.starts_with(&format!("sp-t-7-{run}-")), "{l}");
+    }
+
+    #[test]
+    fn runs_never_share_a_label() {
+        let t = Arc::new(table("db", "t"));
+        let (tracker, budget) = (
+            Arc::new(OffsetTracker::new(None)),
+            Arc::new(MemoryBudget::new(1 << 20)),
         );
-        assert!(l.starts_with("sp-t-7-"), "{l}");
+        let blocks = [block(&t, 0, &[(Upsert, "1", "a")], 7, &tracker, &budget)];
+        let (first, second) = (RunId::new(), RunId::new());
+        assert_ne!(first, second);
+        assert_ne!(
+            label("job", &first, &t, &blocks),
+            label("job", &second, &t, &blocks)
+        );
+    }
+
+    #[test]
+    fn long_names_stay_within_the_label_rules() {
+        let long = "x".repeat(200);
+        let t = Arc::new(table("db", &long));
+        let (tracker, budget) = (
+            Arc::new(OffsetTracker::new(None)),
+            Arc::new(MemoryBudget::new(1 << 20)),
+        );
+        let blocks = [block(
+            &t,
+            0,
+            &[(Upsert, "1", "a")],
+            i64::MAX - 1,
+            &tracker,
+            &budget,
+        )];
+        let l = label("job", &RunId::new(), &t, &blocks);
+        assert!(
+            l.len() <= MAX_LABEL
+                && l.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            "{l}"
+        );
     }
 
     #[test]

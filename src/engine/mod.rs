@@ -30,6 +30,7 @@ mod record;
 mod router;
 mod shared;
 mod source;
+mod stop;
 mod tables;
 #[cfg(test)]
 mod testkit;
@@ -47,6 +48,7 @@ pub use source::prefetch_settings;
 use crate::config::Config;
 use flusher::FlushItem;
 use shared::{Fatal, Metrics, Shared};
+use stop::StopWatchdog;
 
 /// When `starpipe run` stops by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +85,13 @@ pub fn run(config: Config, until: RunUntil, signals: StopSignals) -> anyhow::Res
     let config = Arc::new(config);
     let shared = Shared::new(Arc::clone(&config), signals.hard_stop)?;
     check_explicit_targets(&shared)?;
+    let watchdog = StopWatchdog::start(Arc::clone(&shared), Arc::clone(&signals.stop));
     source::run(Arc::clone(&shared), until, signals.stop)?;
     shared.tables.close();
     if let Some(dl) = &shared.dead_letters {
         dl.flush(Duration::from_secs(30));
     }
+    watchdog.finish();
     let m = &shared.metrics;
     Ok(RunSummary {
         rows_loaded: m.rows_loaded.load(Ordering::Relaxed),

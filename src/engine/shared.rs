@@ -3,16 +3,21 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::catalog::Catalog;
 use super::deadletter::{DeadLetterSink, DeadLetters};
 use super::flusher::{FlushContext, FlushSettings, FlusherThreads};
+use super::label::RunId;
 use super::load::{LoadService, LoadSettings, StreamLoader};
 use super::memory::MemoryBudget;
 use super::tables::{FlusherFactory, SchemaSource, TableRegistry};
 use crate::config::{Config, OnError};
+
+/// Connecting to the Stream Load port takes at most this long (or `httpSoTimeoutSec`).
+const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The first fatal error; once set the engine stops (committing only what is loaded).
 #[derive(Debug, Default)]
@@ -55,6 +60,8 @@ pub(crate) struct Metrics {
 
 pub(crate) struct Shared {
     pub config: Arc<Config>,
+    /// This run, named in every label.
+    pub run: RunId,
     pub budget: Arc<MemoryBudget>,
     pub fatal: Arc<Fatal>,
     /// Second signal: abandon loads and exit at once.
@@ -77,7 +84,7 @@ impl Shared {
             http_host: config.target.http_host.clone(),
             user: config.target.user.clone(),
             password: password.expose().to_string(),
-            connect_timeout: config.target.so_timeout(),
+            connect_timeout: config.target.http_so_timeout().min(HTTP_CONNECT_TIMEOUT),
             load_timeout: config.target.http_so_timeout(),
         });
         let dead_letters: Option<Arc<dyn DeadLetterSink>> =
@@ -90,7 +97,12 @@ impl Shared {
                 )?)),
                 _ => None,
             };
-        let catalog = Catalog::new(&config.target.host, &config.target.user, password.expose());
+        let catalog = Catalog::new(
+            &config.target.host,
+            &config.target.user,
+            password.expose(),
+            config.target.so_timeout(),
+        );
         Ok(Arc::new(Shared::assemble(
             config,
             Parts {
@@ -108,11 +120,13 @@ impl Shared {
     /// Wires the parts together; tests pass their own loader, schemas and dead-letter sink.
     pub(crate) fn assemble(config: Arc<Config>, parts: Parts) -> Shared {
         let budget = Arc::new(MemoryBudget::new(config.target.total_data_in_mem_bytes()));
+        let run = RunId::new();
         let flush = Arc::new(FlushContext {
             loader: parts.loader,
             budget: Arc::clone(&budget),
             settings: FlushSettings {
                 job: config.source.consumer_group_id.clone(),
+                run: run.clone(),
                 batch_bytes: config.target.flush_batch_bytes(),
                 interval: config.target.async_flush_interval(),
                 pause: config.target.real_flush_pause(),
@@ -128,6 +142,7 @@ impl Shared {
         let tables = TableRegistry::new(parts.schemas, flushers);
         Shared {
             config,
+            run,
             budget,
             fatal: parts.fatal,
             hard_stop: parts.hard_stop,

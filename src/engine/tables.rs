@@ -32,16 +32,37 @@ pub(crate) trait FlusherFactory: Send + Sync {
 pub(crate) struct TableHandle {
     /// `db.table` of the target.
     pub name: Arc<str>,
-    schema: Mutex<Arc<TargetTable>>,
+    current: Mutex<Current>,
     /// Bumped when the schema changed; workers start new blocks with the new schema when they
     /// see it move.
     generation: AtomicU64,
     items: Sender<FlushItem>,
 }
 
+/// The schema in use and its key column names (the decoder's key for key changes).
+struct Current {
+    schema: Arc<TargetTable>,
+    key: Arc<[String]>,
+}
+
+impl Current {
+    fn new(schema: Arc<TargetTable>) -> Current {
+        let key: Vec<String> = schema.key_columns().map(|c| c.name.clone()).collect();
+        Current {
+            schema,
+            key: key.into(),
+        }
+    }
+}
+
 impl TableHandle {
     pub(crate) fn schema(&self) -> Arc<TargetTable> {
-        Arc::clone(&self.schema.lock())
+        Arc::clone(&self.current.lock().schema)
+    }
+
+    /// The target's PRIMARY KEY column names.
+    pub(crate) fn key_names(&self) -> Arc<[String]> {
+        Arc::clone(&self.current.lock().key)
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -93,13 +114,19 @@ impl TableRegistry {
         }
     }
 
-    /// The handle of `target`, reading its schema and starting its flusher on first use.
+    /// The handle of `target`, reading its schema and starting its flusher on first use. The
+    /// registry is not locked while StarRocks answers (a slow query port must not stall the
+    /// workers of other tables).
     pub(crate) fn get(&self, target: &TargetName) -> Result<Arc<TableHandle>, CatalogError> {
-        let mut tables = self.tables.lock();
-        if let Some(h) = tables.get(target) {
+        if let Some(h) = self.tables.lock().get(target) {
             return Ok(Arc::clone(h));
         }
         let schema = Arc::new(self.schemas.read(target)?);
+        let mut tables = self.tables.lock();
+        if let Some(h) = tables.get(target) {
+            // Another worker read it meanwhile: one flusher per table.
+            return Ok(Arc::clone(h));
+        }
         tracing::info!(
             table = %target,
             key = ?schema.key_columns().map(|c| c.name.as_str()).collect::<Vec<_>>(),
@@ -112,7 +139,7 @@ impl TableRegistry {
             .push(self.flushers.start(Arc::clone(&schema), rx));
         let handle = Arc::new(TableHandle {
             name: Arc::from(target.to_string()),
-            schema: Mutex::new(schema),
+            current: Mutex::new(Current::new(schema)),
             generation: AtomicU64::new(0),
             items,
         });
@@ -127,12 +154,12 @@ impl TableRegistry {
             return Ok(false);
         };
         let fresh = self.schemas.read(target)?;
-        let mut current = handle.schema.lock();
-        if **current == fresh {
+        let mut current = handle.current.lock();
+        if *current.schema == fresh {
             return Ok(false);
         }
         tracing::info!(table = %target, "target schema changed; new blocks use it");
-        *current = Arc::new(fresh);
+        *current = Current::new(Arc::new(fresh));
         handle.generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
     }

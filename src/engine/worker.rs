@@ -17,10 +17,10 @@ use super::catalog::CatalogError;
 use super::deadletter::Problem;
 use super::offsets::OffsetTracker;
 use super::record::SourceRecord;
-use super::router::Router;
+use super::router::{RouteError, Router};
 use super::source::PartitionQueue;
 use crate::config::OnError;
-use crate::decode::{DecodeError, Decoded, Decoder, ErrorClass, MessageKeys};
+use crate::decode::{DecodeError, Decoded, Decoder, ErrorClass};
 use crate::encode::EncodeError;
 use crate::model::DdlEvent;
 
@@ -73,7 +73,7 @@ impl PartitionWorker {
     ) -> Self {
         PartitionWorker {
             decoder: Decoder::new(shared.config.decode_options()),
-            router: Router::new(Arc::clone(&shared.config), Arc::clone(&shared.tables)),
+            router: Router::new(Arc::clone(&shared)),
             blocks: OpenBlocks::new(Arc::clone(&shared.budget), limits),
             shared,
             commands,
@@ -177,6 +177,11 @@ impl PartitionWorker {
             .fetch_add(record.value.len() as u64, Ordering::Relaxed);
         match self.apply(partition, record) {
             Ok(()) => partition.tracker.polled(record.position.offset),
+            // Not applied and not bad: the next run replays it.
+            Err(BadMessage::Stopping(e)) => {
+                tracing::warn!(at = %record.position, "{e}");
+                self.halted = true;
+            }
             Err(bad) => self.bad_message(partition, record, bad),
         }
     }
@@ -189,9 +194,12 @@ impl PartitionWorker {
     ) -> Result<(), BadMessage> {
         self.buf.clear();
         self.buf.extend_from_slice(record.value);
+        let topic_table = self.shared.config.topic_table(&partition.id.topic);
+        let topic_table = topic_table.map(|t| (t.db.as_str(), t.table.as_str()));
+        self.decoder.set_fallback_table(topic_table);
         let decoded = self
             .decoder
-            .decode(&mut self.buf, &MessageKeys)
+            .decode(&mut self.buf, &self.router)
             .map_err(BadMessage::Decode)?;
         let batch = match decoded {
             Decoded::Rows(batch) => batch,
@@ -204,7 +212,10 @@ impl PartitionWorker {
         let table = self
             .router
             .route(&batch.table, batch.warnings, record.position)
-            .map_err(BadMessage::Target)?;
+            .map_err(|e| match e {
+                RouteError::Target(e) => BadMessage::Target(e),
+                RouteError::Stopped(e) => BadMessage::Stopping(e),
+            })?;
         let key = BlockKey {
             partition: partition.id.clone(),
             table: Arc::clone(&table.name),
@@ -253,12 +264,15 @@ impl PartitionWorker {
             }
             _ => {
                 self.halted = true;
-                self.shared.fatal.set(format!(
-                    "bad message at {at}: {}: {}; excerpt: {}",
-                    problem.class,
-                    problem.message,
-                    excerpt(record.value)
-                ));
+                let mut text = format!(
+                    "bad message at {at}: {}: {}",
+                    problem.class, problem.message
+                );
+                if self.shared.config.log_payload_excerpt {
+                    text.push_str("; excerpt: ");
+                    text.push_str(&excerpt(record.value));
+                }
+                self.shared.fatal.set(text);
             }
         }
     }
@@ -276,9 +290,12 @@ fn on_ddl(shared: &Shared, ddl: &DdlEvent<'_>, record: &SourceRecord<'_>) {
     }
 }
 
+/// Bytes of a bad message shown in its error (`logPayloadExcerpt`).
+const EXCERPT_BYTES: usize = 200;
+
 fn excerpt(payload: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&payload[..payload.len().min(200)]);
-    if payload.len() > 200 {
+    let s = String::from_utf8_lossy(&payload[..payload.len().min(EXCERPT_BYTES)]);
+    if payload.len() > EXCERPT_BYTES {
         format!("{s}…")
     } else {
         s.into_owned()
@@ -297,6 +314,9 @@ enum BadMessage {
     Table(EncodeError),
     #[error("{0}")]
     Target(CatalogError),
+    /// The engine stops before the message could be applied (not bad input).
+    #[error("not applied, the engine is stopping: {0}")]
+    Stopping(CatalogError),
 }
 
 impl BadMessage {
@@ -306,7 +326,7 @@ impl BadMessage {
             BadMessage::Encode(EncodeError::PartialRow { .. }) => ErrorClass::PartialRow.as_str(),
             BadMessage::Encode(EncodeError::MissingKey { .. }) => ErrorClass::MissingKey.as_str(),
             BadMessage::Encode(_) => ErrorClass::Value.as_str(),
-            BadMessage::Table(_) | BadMessage::Target(_) => "Target",
+            BadMessage::Table(_) | BadMessage::Target(_) | BadMessage::Stopping(_) => "Target",
         }
     }
 }

@@ -55,6 +55,7 @@ fn flush_context(engine: &TestEngine) -> Arc<FlushContext> {
         budget: Arc::clone(&s.budget),
         settings: FlushSettings {
             job: "job".into(),
+            run: crate::engine::label::RunId::new(),
             batch_bytes: 1 << 20,
             interval: Duration::from_secs(3600),
             pause: Duration::ZERO,

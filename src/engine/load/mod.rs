@@ -21,16 +21,28 @@ use retry::Backoff;
 pub(crate) use retry::sleep_unless_stopped;
 
 /// Connection settings for Stream Load.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadSettings {
     /// `httpHost`: FE or BE HTTP address (`host:port`).
     pub http_host: String,
     pub user: String,
     pub password: String,
-    /// `soTimeoutSec`: connect / small-request timeout.
+    /// Connecting to `httpHost` (or a BE it redirects to).
     pub connect_timeout: Duration,
     /// `httpSoTimeoutSec`: a whole load (also sent as the `timeout` header).
     pub load_timeout: Duration,
+}
+
+impl std::fmt::Debug for LoadSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadSettings")
+            .field("http_host", &self.http_host)
+            .field("user", &self.user)
+            .field("password", &crate::config::MASK)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("load_timeout", &self.load_timeout)
+            .finish()
+    }
 }
 
 /// What happens to rows StarRocks filters (`max_filter_ratio`).
@@ -127,7 +139,11 @@ impl StreamLoader {
         let mut backoff = Backoff::new(req.label);
         for attempts in 1u32.. {
             let verdict = match self.http.attempt(req) {
-                Verdict::Running => self.await_running(req.db, req.label, stop),
+                Verdict::LabelTaken { .. } if attempts == 1 => foreign_label(req.label),
+                Verdict::LabelTaken { finished: true } => label_done(),
+                Verdict::LabelTaken { finished: false } => {
+                    self.await_running(req.db, req.label, stop)
+                }
                 v => v,
             };
             let (message, pressure) = match verdict {
@@ -187,8 +203,8 @@ impl StreamLoader {
                     .unwrap_or_else(|| "(no ErrorURL)".into()),
             }),
             Verdict::Permanent { message } => Err(LoadError::Permanent { label, message }),
-            Verdict::Running | Verdict::Retry { .. } => {
-                unreachable!("running and retryable verdicts are handled by the caller")
+            Verdict::LabelTaken { .. } | Verdict::Retry { .. } => {
+                unreachable!("taken labels and retryable verdicts are handled by the caller")
             }
         }
     }
@@ -203,13 +219,7 @@ impl StreamLoader {
                 };
             }
             match self.http.label_state(db, label) {
-                LabelState::Finished => {
-                    return Verdict::Done {
-                        status: "Label Already Exists".into(),
-                        loaded: 0,
-                        rejected_url: None,
-                    };
-                }
+                LabelState::Finished => return label_done(),
                 LabelState::Free => {
                     return Verdict::Retry {
                         message: format!("transaction of label {label} aborted; resending"),
@@ -223,6 +233,26 @@ impl StreamLoader {
     }
 }
 
+/// An earlier attempt of this load is done: the label's load is.
+fn label_done() -> Verdict {
+    Verdict::Done {
+        status: "Label Already Exists".into(),
+        loaded: 0,
+        rejected_url: None,
+    }
+}
+
+/// StarRocks knows a label this run never sent: another run or job used it, for other rows.
+/// Taking that as done would count rows as loaded that never were.
+fn foreign_label(label: &str) -> Verdict {
+    Verdict::Permanent {
+        message: format!(
+            "StarRocks answered `Label Already Exists` to the first attempt of label {label}: \
+             another run or job used this label (two jobs with one consumerGroupId?)"
+        ),
+    }
+}
+
 impl LoadService for StreamLoader {
     fn load(
         &self,
@@ -231,5 +261,24 @@ impl LoadService for StreamLoader {
         feedback: &mut Feedback,
     ) -> Result<Loaded, LoadError> {
         StreamLoader::load(self, req, stop, feedback)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_masks_the_password() {
+        let settings = LoadSettings {
+            http_host: "fe:8030".into(),
+            user: "loader".into(),
+            password: "s3cret-value".into(),
+            connect_timeout: Duration::from_secs(1),
+            load_timeout: Duration::from_secs(1),
+        };
+        let text = format!("{settings:?}");
+        assert!(!text.contains("s3cret-value"), "{text}");
+        assert!(text.contains("loader") && text.contains("***"), "{text}");
     }
 }

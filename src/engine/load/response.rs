@@ -13,8 +13,11 @@ pub(super) enum Verdict {
         loaded: u64,
         rejected_url: Option<String>,
     },
-    /// The label is in a running transaction: poll its state.
-    Running,
+    /// StarRocks already knows the label: `finished` when its load is done, else it is in a
+    /// running transaction (poll its state).
+    LabelTaken {
+        finished: bool,
+    },
     Retry {
         message: String,
         pressure: bool,
@@ -106,14 +109,8 @@ fn classify_json(v: &Value, policy: FilteredRows) -> Verdict {
         "Success" | "Publish Timeout" => classify_success(a, policy),
         "Label Already Exists" => {
             let existing = field(v, &["ExistingJobStatus"]).unwrap_or_default();
-            if existing.eq_ignore_ascii_case("FINISHED") {
-                Verdict::Done {
-                    status: a.status,
-                    loaded: a.loaded,
-                    rejected_url: None,
-                }
-            } else {
-                Verdict::Running
+            Verdict::LabelTaken {
+                finished: existing.eq_ignore_ascii_case("FINISHED"),
             }
         }
         _ => classify_failure(a),
@@ -140,7 +137,7 @@ fn classify_success(a: Answer, policy: FilteredRows) -> Verdict {
 fn classify_failure(a: Answer) -> Verdict {
     let m = a.message.to_ascii_lowercase();
     if m.contains("has already been used") || m.contains("label already exists") {
-        return Verdict::Running;
+        return Verdict::LabelTaken { finished: false };
     }
     if m.contains("too many filtered rows") || a.filtered > 0 {
         return Verdict::Data {
@@ -193,13 +190,16 @@ mod tests {
         ));
         let finished =
             r#"{"Status":"Label Already Exists","ExistingJobStatus":"FINISHED","Message":"x"}"#;
-        assert!(matches!(
+        assert_eq!(
             classify_strict(200, finished),
-            Verdict::Done { .. }
-        ));
+            Verdict::LabelTaken { finished: true }
+        );
         let running =
             r#"{"Status":"Label Already Exists","ExistingJobStatus":"RUNNING","Message":"x"}"#;
-        assert_eq!(classify_strict(200, running), Verdict::Running);
+        assert_eq!(
+            classify_strict(200, running),
+            Verdict::LabelTaken { finished: false }
+        );
         let versions = r#"{"Status":"Fail","Message":"Failed to load data into tablet 1, because of too many versions, current/limit: 1001/1000."}"#;
         assert!(matches!(
             classify_strict(200, versions),

@@ -171,6 +171,7 @@ fn subscribe(state: &Arc<SourceState>) -> anyhow::Result<Arc<BaseConsumer<Source
         brokers = %shared.config.source.brokers,
         topics = ?topics,
         group = %shared.config.source.consumer_group_id,
+        run = %shared.run,
         workers = state.workers.len(),
         budget_mb = shared.budget.limit() >> 20,
         batch_mb = shared.config.target.flush_batch_mb,
@@ -232,7 +233,11 @@ fn shutdown(consumer: &BaseConsumer<SourceContext>, state: &SourceState) {
     tracing::info!("stopping: loading what was consumed and committing");
     consumer.unsubscribe();
     let deadline = Instant::now() + REVOKE_DEADLINE * 2;
-    while !state.assignment.is_empty() && Instant::now() < deadline {
+    let hard_stop = &state.shared.hard_stop;
+    while !state.assignment.is_empty()
+        && Instant::now() < deadline
+        && !hard_stop.load(Ordering::SeqCst)
+    {
         let _ = consumer.poll(Duration::from_millis(100));
     }
     // Whatever the revocation did not cover (fatal stop, lost assignment): flush and commit.

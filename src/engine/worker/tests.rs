@@ -166,6 +166,27 @@ fn on_error_fail_stops_before_the_bad_message() {
 }
 
 #[test]
+fn payload_excerpts_can_be_kept_out_of_logs() {
+    let mut with = harness("", large_blocks());
+    with.feed(0, "{\"secret\": \"4111-1111\"");
+    assert!(
+        with.engine
+            .shared
+            .fatal
+            .message()
+            .unwrap()
+            .contains("4111-1111")
+    );
+    let mut without = harness("logPayloadExcerpt = false", large_blocks());
+    without.feed(0, "{\"secret\": \"4111-1111\"");
+    let message = without.engine.shared.fatal.message().unwrap();
+    assert!(
+        message.contains("Malformed") && !message.contains("4111"),
+        "{message}"
+    );
+}
+
+#[test]
 fn on_error_dead_letter_sends_the_record_and_continues() {
     let mut h = harness(DEAD_LETTER, large_blocks());
     h.engine.dead_letters.hold.store(true, Ordering::Relaxed);

@@ -1,0 +1,251 @@
+//! Paths by which a row could be lost, left stale, or a job left hanging — each closed, each
+//! tested end to end with the real broker, starrocks-sim and the real binary (issue "close every
+//! path by which a row can be lost").
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use starpipe_perf::workload::Format;
+use support::e2e::*;
+
+/// A canal row message for `db.t`, with `pkNames` as given (`None` = field absent).
+fn canal(db: &str, t: &str, kind: &str, data: &str, old: &str, pk_names: Option<&str>) -> Vec<u8> {
+    let pk = pk_names.map_or(String::new(), |p| format!(r#""pkNames":{p},"#));
+    format!(
+        r#"{{"data":{data},"old":{old},"database":"{db}","table":"{t}","isDdl":false,"type":"{kind}",{pk}"mysqlType":{{"id":"int","dt":"date","v":"varchar(20)"}},"es":1,"ts":1}}"#
+    )
+    .into_bytes()
+}
+
+fn rows(db: &str, table: &str) -> Vec<(i32, String, Option<String>)> {
+    mysql_conn()
+        .query(format!(
+            "SELECT id, dt, v FROM {db}.{table} ORDER BY id, dt"
+        ))
+        .unwrap()
+}
+
+/// formats.md §4.2: a key change is detected with the *target's* PRIMARY KEY, not the
+/// message's `pkNames`: target key (id, dt), `pkNames` [id] or absent; an UPDATE changing `dt`
+/// deletes the old row.
+#[test]
+fn key_changes_follow_the_target_primary_key() {
+    let w = world("target-key", 1);
+    let ddl = |t: &str| {
+        format!(
+            "CREATE TABLE {db}.{t} (id INT NOT NULL, dt DATE NOT NULL, v VARCHAR(20)) \
+             PRIMARY KEY (id, dt) DISTRIBUTED BY HASH(id) BUCKETS 1",
+            db = w.db
+        )
+    };
+    execute_sql(&format!(
+        "CREATE DATABASE {db}; {}; {}",
+        ddl("hinted"),
+        ddl("unhinted"),
+        db = w.db
+    ));
+    for (t, pk) in [("hinted", Some(r#"["id"]"#)), ("unhinted", None)] {
+        let insert = canal(
+            &w.db,
+            t,
+            "INSERT",
+            r#"[{"id":"1","dt":"2024-01-01","v":"a"}]"#,
+            "null",
+            pk,
+        );
+        let update = canal(
+            &w.db,
+            t,
+            "UPDATE",
+            r#"[{"id":"1","dt":"2024-01-02","v":"a"}]"#,
+            r#"[{"dt":"2024-01-01"}]"#,
+            pk,
+        );
+        support::produce(&w.topic, Some(0), None, &insert, None);
+        support::produce(&w.topic, Some(0), None, &update, None);
+    }
+    let job = w.job(Format::Canal, "", "");
+    let out = w.run_to_end(&job, "run");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    for t in ["hinted", "unhinted"] {
+        assert_eq!(
+            rows(&w.db, t),
+            [(1, "2024-01-02".to_string(), Some("a".to_string()))],
+            "{t}: the row under the old key must be gone"
+        );
+    }
+}
+
+/// Labels carry the run: a re-sync (truncate the target, reset the group, run again) reloads
+/// every row instead of StarRocks answering `Label Already Exists` for the earlier loads.
+#[test]
+fn a_rerun_after_truncate_and_reset_loads_every_row_again() {
+    let w = world("rerun", 2);
+    let workload = w.workload(Format::Canal, 300, 21);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let job = w.job(Format::Canal, "", "");
+    let out = w.run_to_end(&job, "first");
+    assert!(out.status.success(), "{}", w.log_text("first"));
+    w.assert_state(&expected);
+    for t in &workload.tables {
+        execute_sql(&format!("TRUNCATE TABLE {}.{}", w.db, t.name));
+    }
+    reset_group_to_earliest(&w);
+    let out = w.run_to_end(&job, "second");
+    assert!(out.status.success(), "{}", w.log_text("second"));
+    w.assert_state(&expected);
+}
+
+/// `Label Already Exists` on the first attempt of a label means another run or job loaded other
+/// rows under it: the job stops with a clear error instead of counting its rows as loaded.
+#[test]
+fn a_label_taken_by_someone_else_is_an_error() {
+    let w = world("foreign-label", 1);
+    let workload = w.workload(Format::Canal, 50, 29);
+    let (messages, _, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let taken = add_fault(serde_json::json!({
+        "target": "be", "op": "stream_load", "db": w.db, "times": 1,
+        "action": {"kind": "label_exists", "existing_job_status": "FINISHED"}
+    }));
+    let job = w.job(Format::Canal, "", "");
+    let out = w.run_to_end(&job, "run");
+    remove_fault(taken);
+    assert!(!out.status.success(), "{}", w.log_text("run"));
+    let log = w.log_text("run");
+    assert!(log.contains("another run or job used this label"), "{log}");
+    // The error names the batch: `topic[0] first..=last`.
+    let failed_from: i64 = log
+        .split("[0] ")
+        .nth(1)
+        .and_then(|rest| rest.split("..=").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failed range in the log:\n{log}"));
+    let committed = w.committed()[0];
+    assert!(
+        committed.is_none_or(|o| o <= failed_from),
+        "committed {committed:?} past the unloaded rows from {failed_from}"
+    );
+}
+
+/// Commits the log start offset of every partition for the world's group (no member is live).
+fn reset_group_to_earliest(w: &World) {
+    let consumer: BaseConsumer = support::consumer_config(&w.group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..w.partitions {
+        let (low, _) = consumer
+            .fetch_watermarks(&w.topic, p, Duration::from_secs(10))
+            .unwrap();
+        tpl.add_partition_offset(&w.topic, p, Offset::Offset(low))
+            .unwrap();
+    }
+    consumer.commit(&tpl, CommitMode::Sync).unwrap();
+    drop(tpl);
+    drop(consumer);
+}
+
+/// The query port fails while the tables are first looked up: that is an outage, not bad
+/// input — retried, never dead-lettered, and the final state is exact.
+#[test]
+fn a_catalog_outage_is_retried_not_dead_lettered() {
+    let w = world("catalog-outage", 2);
+    let dlq = support::unique_topic("catalog-dlq");
+    support::create_topic(&dlq, 1);
+    let workload = w.workload(Format::Canal, 200, 17);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    // The schema queries of this world's database fail for a while.
+    let outage = add_fault(serde_json::json!({
+        "target": "mysql", "label": format!("*{}*", w.db), "times": 6,
+        "action": {"kind": "drop_connection"}
+    }));
+    let job = w.job(
+        Format::Canal,
+        &format!("onError = \"deadLetter\"\ndeadLetterTopic = \"{dlq}\""),
+        "",
+    );
+    let out = w.run_to_end(&job, "run");
+    let fired = fired_counts().get(&outage).copied();
+    remove_fault(outage);
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    assert_eq!(fired, Some(6), "the outage must have happened");
+    w.assert_state(&expected);
+    w.assert_all_committed();
+    assert_eq!(
+        topic_messages(&dlq),
+        0,
+        "an outage is not a bad message:\n{}",
+        w.log_text("run")
+    );
+}
+
+/// Messages in `topic` (end offset of its single partition).
+fn topic_messages(topic: &str) -> i64 {
+    let consumer: BaseConsumer = support::consumer_config(&support::unique_group("count"))
+        .create()
+        .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap();
+    drop(consumer);
+    high
+}
+
+/// StarRocks refuses every load; SIGTERM ends the process within the grace period, and no
+/// offset past an unloaded row is committed.
+#[test]
+fn stop_terminates_while_starrocks_is_unreachable() {
+    let w = world("stop-unreachable", 2);
+    let workload = w.workload(Format::Canal, 200, 23);
+    let (messages, _, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let refuse = add_fault(serde_json::json!({
+        "target": "fe", "db": w.db, "op": "stream_load",
+        "action": {"kind": "http_error", "status": 503}
+    }));
+    let job = w.job(Format::Canal, "stopGraceSec = 5", "");
+    let child = w.spawn(&job, "run", false);
+    let start = Instant::now();
+    while !w.log_text("run").contains("retrying with the same label") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            w.log_text("run")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&child, libc::SIGTERM);
+    let stopped = Instant::now();
+    let out = wait_bounded(child, Duration::from_secs(30));
+    remove_fault(refuse);
+    let out = out.unwrap_or_else(|| panic!("no exit after SIGTERM:\n{}", w.log_text("run")));
+    eprintln!("exited after {:?}: {}", stopped.elapsed(), out.status);
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15),
+        "grace period 5 s: {:?}",
+        stopped.elapsed()
+    );
+    assert!(
+        !out.status.success(),
+        "rows were left unloaded: the exit is not a success"
+    );
+    assert_eq!(
+        rows_loaded(&w.db),
+        0,
+        "nothing was loaded while StarRocks refused"
+    );
+    assert!(
+        w.committed().iter().all(|c| c.is_none_or(|o| o == 0)),
+        "nothing may be committed: {:?}",
+        w.committed()
+    );
+}
