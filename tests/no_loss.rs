@@ -249,3 +249,162 @@ fn stop_terminates_while_starrocks_is_unreachable() {
         w.committed()
     );
 }
+
+/// A message that encodes to more than the whole budget (`totalDataInMemMb = 8`, a 20 MB
+/// message among small ones) loads: no leaked budget, no hang, every row right.
+#[test]
+fn a_message_larger_than_the_budget_loads() {
+    let w = world_with_topic_config("oversized", &[("max.message.bytes", "31000000")]);
+    execute_sql(&format!(
+        "CREATE DATABASE {db}; CREATE TABLE {db}.big (id INT NOT NULL, v VARCHAR(65533)) \
+         PRIMARY KEY (id) DISTRIBUTED BY HASH(id) BUCKETS 1",
+        db = w.db
+    ));
+    let message = |rows: &[(i32, String)]| {
+        let data: Vec<String> = rows
+            .iter()
+            .map(|(id, v)| format!(r#"{{"id":"{id}","v":"{v}"}}"#))
+            .collect();
+        format!(
+            r#"{{"data":[{}],"old":null,"database":"{}","table":"big","isDdl":false,"type":"INSERT","pkNames":["id"],"mysqlType":{{"id":"int","v":"varchar(65533)"}},"es":1,"ts":1}}"#,
+            data.join(","),
+            w.db
+        )
+        .into_bytes()
+    };
+    let mut records: Vec<Vec<u8>> = (0..50).map(|i| message(&[(i, "small".into())])).collect();
+    let big_value = "x".repeat(50_000);
+    let big: Vec<(i32, String)> = (1000..1400).map(|i| (i, big_value.clone())).collect();
+    records.push(message(&big));
+    records.extend((0..50).map(|i| message(&[(i, "after".into())])));
+    assert!(records[50].len() > 20_000_000);
+    produce_large(&w.topic, &records);
+    let job = w.job(Format::Canal, "", "totalDataInMemMb = 8\nflushBatchMb = 2");
+    let child = w.spawn(&job, "run", true);
+    let out = wait_bounded(child, Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("hung:\n{}", w.log_text("run")));
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    let count: u64 = mysql_conn()
+        .query_first(format!("SELECT COUNT(*) FROM {}.big", w.db))
+        .unwrap()
+        .unwrap();
+    assert_eq!(count, 450);
+    let small: Vec<(i32, String)> = mysql_conn()
+        .query(format!("SELECT id, v FROM {}.big WHERE id < 1000", w.db))
+        .unwrap();
+    assert!(small.len() == 50 && small.iter().all(|(_, v)| v == "after"));
+    let large: Vec<(i32, String)> = mysql_conn()
+        .query(format!("SELECT id, v FROM {}.big WHERE id >= 1000", w.db))
+        .unwrap();
+    assert!(large.len() == 400 && large.iter().all(|(_, v)| v.len() == 50_000));
+    w.assert_all_committed();
+}
+
+/// A world whose single-partition topic is created with `configs`.
+fn world_with_topic_config(name: &str, configs: &[(&str, &str)]) -> World {
+    let unique = support::unique_name(name).replace(['-', '.'], "_");
+    let dir = std::env::temp_dir().join(format!("starpipe-e2e-{unique}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = World {
+        name: name.to_string(),
+        db: format!("db_{unique}"),
+        topic: support::unique_topic(name),
+        group: support::unique_group(name),
+        dir,
+        partitions: 1,
+    };
+    support::create_topic_with(&w.topic, 1, configs);
+    w
+}
+
+/// Produces large records to partition 0, in order.
+fn produce_large(topic: &str, records: &[Vec<u8>]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = support::producer_config()
+        .set("message.max.bytes", "31000000")
+        .create()
+        .unwrap();
+    for r in records {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .partition(0)
+            .payload(&r[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// Twelve tables, a small budget and slow loads: memory pressure makes fewer, larger loads
+/// (the channel is drained before deciding, the largest batches load first), not one load per
+/// block. Every table ends exact.
+#[test]
+fn memory_pressure_makes_big_loads_not_many_tiny_ones() {
+    let w = world("pressure-loads", 2);
+    let mut workload = w.workload(Format::Canal, 20000, 31);
+    workload.tables = (0..12)
+        .map(|i| {
+            let mut t = starpipe_perf::schema::sbtest();
+            t.name = Box::leak(format!("sbtest_{i}").into_boxed_str());
+            t
+        })
+        .collect();
+    workload.min_rows = 5;
+    workload.max_rows = 20;
+    let (messages, expected, stats) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let slow = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 100, "phase": "before_commit"}
+    }));
+    let budget_mb = 4u64;
+    let job = w.job(
+        Format::Canal,
+        "",
+        &format!("totalDataInMemMb = {budget_mb}\nflushBatchMb = 1"),
+    );
+    let started = Instant::now();
+    let out = w.run_to_end(&job, "run");
+    let secs = started.elapsed().as_secs();
+    remove_fault(slow);
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    w.assert_state(&expected);
+    let loads = loads_per_table(&w.db);
+    // Per table: its share of the stream in loads of at least a quarter of its fair share of
+    // the budget, one load per interval (1 s) for the age trigger, and a few flush requests.
+    let tables = workload.tables.len() as u64;
+    let min_load = (budget_mb << 20) / (4 * tables);
+    let per_table = stats.bytes / tables;
+    let bound = per_table / min_load + secs + 5;
+    eprintln!("loads per table {loads:?}, {secs} s, bound {bound}");
+    for (table, n) in &loads {
+        assert!(*n <= bound, "{table}: {n} loads > {bound} ({loads:?})");
+    }
+}
+
+/// Successful loads per table of `db`, from the sim's counters.
+fn loads_per_table(db: &str) -> Vec<(String, u64)> {
+    let sim = support::sim();
+    let text = ureq::get(&format!("http://{}/counters", sim.control))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut loads: Vec<(String, u64)> = v["tables"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.starts_with(&format!("{db}.")))
+        .map(|(name, c)| (name.clone(), c["loads"].as_u64().unwrap_or(0)))
+        .collect();
+    loads.sort();
+    loads
+}

@@ -209,3 +209,104 @@ mod tests {
         assert_eq!(s.observe(fast()), Some(Adjustment::Smaller));
     }
 }
+
+/// What every flusher holds in its batch, so that memory pressure loads the largest batches
+/// first: a flusher whose batch is small next to the largest waits (its blocks keep arriving and
+/// grow it) instead of loading one tiny block after the other while workers wait for memory.
+#[derive(Debug, Default)]
+pub(crate) struct PendingBatches {
+    slots: parking_lot::Mutex<Vec<std::sync::Weak<std::sync::atomic::AtomicU64>>>,
+    /// Loads in flight: memory they will free soon.
+    loading: std::sync::atomic::AtomicUsize,
+}
+
+/// A load in flight, counted in [`PendingBatches`] until dropped.
+pub(crate) struct Loading<'a>(&'a PendingBatches);
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        self.0
+            .loading
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One flusher's entry in [`PendingBatches`].
+#[derive(Debug)]
+pub(crate) struct PendingSlot(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl PendingSlot {
+    pub(crate) fn set(&self, bytes: u64) {
+        self.0.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl PendingBatches {
+    pub(crate) fn slot(&self) -> PendingSlot {
+        let slot = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut slots = self.slots.lock();
+        slots.retain(|s| s.strong_count() > 0);
+        slots.push(std::sync::Arc::downgrade(&slot));
+        PendingSlot(slot)
+    }
+
+    /// The largest batch any flusher holds, and how many flushers there are.
+    fn survey(&self) -> (u64, u64) {
+        let slots = self.slots.lock();
+        let sizes = slots
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .map(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+        sizes.fold((0, 0), |(largest, n), b| (largest.max(b), n + 1))
+    }
+
+    /// Counts a load in flight until the guard is dropped.
+    pub(crate) fn loading(&self) -> Loading<'_> {
+        self.loading
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Loading(self)
+    }
+
+    /// Under memory pressure (`budget` bytes in all), whether a batch of `bytes` loads now:
+    /// batches near the largest that hold a fair part of the budget (a quarter of its share per
+    /// flusher, leaving room for the body copies of the loads in flight) load; smaller ones keep
+    /// growing while loads in flight free memory. When nothing is in flight, the largest loads
+    /// whatever its size, so memory is always being freed.
+    pub(crate) fn loads_under_pressure(&self, bytes: u64, budget: u64) -> bool {
+        let (largest, flushers) = self.survey();
+        let fair_part = budget / (4 * flushers.max(1));
+        let idle = self.loading.load(std::sync::atomic::Ordering::Relaxed) == 0;
+        bytes > 0
+            && ((bytes.saturating_mul(2) >= largest && bytes >= fair_part)
+                || (bytes >= largest && idle))
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_batches_load_first_under_pressure() {
+        let board = PendingBatches::default();
+        let (a, b, c) = (board.slot(), board.slot(), board.slot());
+        a.set(100);
+        b.set(60);
+        c.set(10);
+        // Budget 1200 over 3 flushers: a fair part is 100.
+        assert!(board.loads_under_pressure(100, 1200), "the largest loads");
+        assert!(
+            !board.loads_under_pressure(60, 1200),
+            "below a fair part it grows"
+        );
+        assert!(
+            board.loads_under_pressure(60, 480),
+            "near the largest, a fair part of 40"
+        );
+        assert!(!board.loads_under_pressure(10, 480), "a tiny batch waits");
+        assert!(!board.loads_under_pressure(0, 480));
+        drop(a);
+        assert_eq!(board.survey(), (60, 2), "a gone flusher no longer counts");
+        assert!(board.loads_under_pressure(60, 480));
+    }
+}

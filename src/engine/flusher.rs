@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::batch::{Adjustment, BatchSizer, LoadOutcome};
+use super::batch::{Adjustment, BatchSizer, LoadOutcome, PendingBatches, PendingSlot};
 use super::blocks::Block;
 use super::body::{Body, build_body, fits_batch};
 use super::deadletter::{DeadLetterSink, RejectedRows};
@@ -54,6 +54,8 @@ pub(crate) struct FlushSettings {
 pub(crate) struct FlushContext {
     pub loader: Box<dyn LoadService>,
     pub budget: Arc<MemoryBudget>,
+    /// Every flusher's pending batch size (largest first under pressure).
+    pub pending: PendingBatches,
     pub settings: FlushSettings,
     pub fatal: Arc<Fatal>,
     /// Second signal: abandon loads.
@@ -100,6 +102,8 @@ pub(crate) struct TableFlusher {
     batch_bytes: u64,
     opened: Option<Instant>,
     sizer: BatchSizer,
+    /// This flusher's entry in [`FlushContext::pending`].
+    pending: PendingSlot,
     /// Rows of this table failed to load: nothing later may overtake them (the engine stops).
     failed: bool,
 }
@@ -113,6 +117,7 @@ impl TableFlusher {
         let s = &ctx.settings;
         TableFlusher {
             sizer: BatchSizer::new(s.interval, s.batch_bytes, ctx.budget.limit()),
+            pending: ctx.pending.slot(),
             table,
             items,
             ctx,
@@ -126,20 +131,30 @@ impl TableFlusher {
     /// Runs until every sender is gone, loading what is left.
     pub(crate) fn run(mut self) {
         loop {
-            match self.items.recv_timeout(self.wait()) {
-                Ok(FlushItem::Block(b)) => self.accept(b),
-                Ok(FlushItem::Flush(ack)) => {
-                    self.flush();
-                    let _ = ack.send(());
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.flush();
-                    return;
+            let first = self.items.recv_timeout(self.wait());
+            if let Err(RecvTimeoutError::Disconnected) = first {
+                self.flush();
+                return;
+            }
+            if let Ok(item) = first {
+                self.take(item);
+                // Drain what already waits before deciding: several blocks make one load.
+                while let Ok(item) = self.items.try_recv() {
+                    self.take(item);
                 }
             }
             if self.due() {
                 self.flush();
+            }
+        }
+    }
+
+    fn take(&mut self, item: FlushItem) {
+        match item {
+            FlushItem::Block(b) => self.accept(b),
+            FlushItem::Flush(ack) => {
+                self.flush();
+                let _ = ack.send(());
             }
         }
     }
@@ -157,10 +172,15 @@ impl TableFlusher {
             // The schema changed (DDL): rows of one load share one column list.
             self.flush();
             self.table = Arc::clone(&b.schema);
-        } else if !fits_batch(&self.batch, &b) {
+        } else if !fits_batch(&self.batch, &b)
+            || b.rows.byte_size() as u64 >= self.sizer.target_bytes()
+        {
+            // A body format the batch cannot share, or a block as large as a batch (e.g. one
+            // message larger than the budget): what came before loads first, the block alone.
             self.flush();
         }
         self.batch_bytes += b.rows.byte_size() as u64;
+        self.pending.set(self.batch_bytes);
         self.opened.get_or_insert_with(Instant::now);
         self.batch.push(b);
     }
@@ -170,7 +190,9 @@ impl TableFlusher {
             || self
                 .opened
                 .is_some_and(|t| t.elapsed() >= self.sizer.interval())
-            || (!self.batch.is_empty() && self.ctx.budget.under_pressure())
+            || (self.ctx.budget.under_pressure()
+                && (self.ctx.pending)
+                    .loads_under_pressure(self.batch_bytes, self.ctx.budget.limit()))
     }
 
     /// Loads the batch, then settles its receipts.
@@ -180,8 +202,12 @@ impl TableFlusher {
         }
         let blocks = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
+        self.pending.set(0);
         self.opened = None;
-        match self.load(&blocks) {
+        let loading = self.ctx.pending.loading();
+        let result = self.load(&blocks);
+        drop(loading);
+        match result {
             Ok(done) => self.settle(blocks, done),
             Err(e) => self.give_up(blocks, e),
         }

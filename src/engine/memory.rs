@@ -104,6 +104,18 @@ impl MemoryBudget {
 
     fn give_back(&self, bytes: u64) {
         let mut used = self.used.lock();
+        if bytes > *used {
+            // Every reservation gives back what it took: this is a bug, never a rounding.
+            debug_assert!(
+                false,
+                "memory budget: {bytes} bytes released, {used} in use"
+            );
+            tracing::error!(
+                released = bytes,
+                used = *used,
+                "memory budget released more than it held"
+            );
+        }
         *used = used.saturating_sub(bytes);
         if *used <= self.limit / 2 {
             self.pressure.store(false, Ordering::Relaxed);

@@ -124,6 +124,7 @@ impl Shared {
         let flush = Arc::new(FlushContext {
             loader: parts.loader,
             budget: Arc::clone(&budget),
+            pending: Default::default(),
             settings: FlushSettings {
                 job: config.source.consumer_group_id.clone(),
                 run: run.clone(),

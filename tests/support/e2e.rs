@@ -135,7 +135,7 @@ asyncFlushIntervalSec = 1
     /// Starts `starpipe run`; its log goes to a file (shown when an assertion fails).
     pub fn spawn(&self, job: &Path, run: &str, stop_at_end: bool) -> Running {
         let log = std::fs::File::create(self.log(run)).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_starpipe"));
+        let mut cmd = Command::new(starpipe_bin());
         cmd.args(["run", "--config"]).arg(job);
         if stop_at_end {
             cmd.arg("--stop-at-end");
@@ -228,6 +228,14 @@ asyncFlushIntervalSec = 1
             }
         }
     }
+}
+
+/// The binary under test: this build's, or `STARPIPE_TEST_BIN` (e.g. an older build, to watch a
+/// test fail on the code before a fix).
+pub fn starpipe_bin() -> PathBuf {
+    std::env::var_os("STARPIPE_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_starpipe")))
 }
 
 /// A running `starpipe`, killed if the test ends (or panics) before it exits.

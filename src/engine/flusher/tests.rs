@@ -53,6 +53,7 @@ fn flush_context(engine: &TestEngine) -> Arc<FlushContext> {
     Arc::new(FlushContext {
         loader: Box::new(Arc::clone(&engine.loads)),
         budget: Arc::clone(&s.budget),
+        pending: Default::default(),
         settings: FlushSettings {
             job: "job".into(),
             run: crate::engine::label::RunId::new(),
