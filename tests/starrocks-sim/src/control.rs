@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::faults::FaultRule;
 use crate::http::{Conn, Handler, Outcome, Request, Response};
+use crate::loadlog::TxnOutcome;
 use crate::query::{self, QueryResult, Session};
 use crate::state::{Counters, Limits, Sim};
 
@@ -94,6 +95,8 @@ impl Handler for ControlHandler {
             ("GET", ["labels", db, label]) => ok_json(serde_json::json!({
                 "state": crate::http_fe::label_state(sim, db, label)
             })),
+            ("GET", ["loads"]) => loads(sim),
+            ("DELETE", ["loads"]) => ok_json(serde_json::json!({ "cleared": sim.loadlog.clear() })),
             ("GET", ["txns"]) => ok_json(serde_json::Value::Array(sim.txns.snapshot())),
             ("GET", ["tables", db, table]) => dump(sim, db, table),
             ("POST", ["sql"]) => {
@@ -153,4 +156,20 @@ fn dump(sim: &Sim, db: &str, table: &str) -> Outcome {
         "row_count": rows.len(),
         "rows": rows,
     }))
+}
+
+/// The load log, with open transaction-API loads brought up to date from the txn registry.
+fn loads(sim: &Sim) -> Outcome {
+    let entries = sim.loadlog.snapshot(|db, txn_id| {
+        let (state, finished) = sim.txns.outcome(db, txn_id)?;
+        Some(TxnOutcome {
+            state: state.name(),
+            finished_ms: finished
+                .filter(|_| state.finished())
+                .map(crate::loadlog::epoch_ms_of),
+        })
+    });
+    // Serialised from the structs so the fields keep their documented order.
+    let body = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
+    Outcome::Respond(Response::json(200, body))
 }

@@ -208,7 +208,7 @@ impl FeHandler {
                 if let Some(a) = t.api.as_mut() {
                     a.loads.clear();
                 }
-                Ok(())
+                Ok(t.id)
             } else {
                 Err(format!(
                     "txn {} is in state {}, can not cancel",
@@ -218,7 +218,15 @@ impl FeHandler {
             }
         });
         match r {
-            Some(Ok(())) => Response::json(200, fe_result("OK", "Success")),
+            Some(Ok(id)) => {
+                self.sim.loadlog.resolve_txn(
+                    db,
+                    id,
+                    TxnState::Aborted.name(),
+                    crate::loadlog::now_ms(),
+                );
+                Response::json(200, fe_result("OK", "Success"))
+            }
             Some(Err(m)) => Response::json(200, fe_result("FAILED", &m)),
             None => Response::json(
                 200,

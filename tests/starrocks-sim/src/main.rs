@@ -11,6 +11,7 @@ mod http;
 mod http_be;
 mod http_fe;
 mod jsonval;
+mod loadlog;
 mod mysql_front;
 mod query;
 mod sql;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::faults::Faults;
+use crate::loadlog::LoadLog;
 use crate::txn::TxnRegistry;
 
 pub struct StaticConfig {
@@ -106,6 +107,7 @@ pub struct Sim {
     pub rr: AtomicUsize,
     pub be_inflight: AtomicUsize,
     pub started: Instant,
+    pub loadlog: LoadLog,
 }
 
 #[derive(Debug, PartialEq)]
@@ -128,6 +130,7 @@ impl Sim {
             rr: AtomicUsize::new(0),
             be_inflight: AtomicUsize::new(0),
             started: Instant::now(),
+            loadlog: LoadLog::default(),
         }
     }
 
