@@ -10,6 +10,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::gate::Gate;
+
 const MAX_HEAD: usize = 64 * 1024;
 
 pub struct Request {
@@ -368,14 +370,14 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request, conn: &mut Option<Conn>) -> Outcome;
 }
 
-/// Serves a listener with one thread per connection and HTTP/1.1 keep-alive.
-pub fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let handler = handler.clone();
-            std::thread::spawn(move || serve_conn(stream, handler));
-        }
+/// Serves a listener through its gate with one thread per connection and HTTP/1.1 keep-alive.
+pub fn serve(gate: &Arc<Gate>, listener: TcpListener, handler: Arc<dyn Handler>) {
+    gate.serve(listener, move |stream, guard| {
+        let handler = handler.clone();
+        std::thread::spawn(move || {
+            serve_conn(stream, handler);
+            drop(guard);
+        });
     });
 }
 

@@ -7,6 +7,7 @@ mod catalog;
 mod control;
 mod eval;
 mod faults;
+mod gate;
 mod http;
 mod http_be;
 mod http_fe;
@@ -24,6 +25,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use gate::{Gate, PortKind};
 use state::{Limits, Sim, StaticConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -129,9 +131,23 @@ fn run() -> Result<(), CliError> {
         },
         args.limits,
     ));
-    http::serve(fe_l, Arc::new(http_fe::FeHandler { sim: sim.clone() }));
-    for (idx, (l, _)) in bes.into_iter().enumerate() {
+    let gate = |kind, l: &TcpListener, addr: &str| {
+        Gate::new(kind, l).map_err(|e| CliError::Bind(addr.into(), e))
+    };
+    let fe_gate = gate(PortKind::Fe, &fe_l, &args.fe)?;
+    let q_gate = gate(PortKind::Query, &q_l, &args.query)?;
+    let c_gate = gate(PortKind::Control, &c_l, &args.control)?;
+    let mut gates = vec![fe_gate.clone(), q_gate.clone()];
+    http::serve(
+        &fe_gate,
+        fe_l,
+        Arc::new(http_fe::FeHandler { sim: sim.clone() }),
+    );
+    for (idx, ((l, _), addr)) in bes.into_iter().zip(&args.be).enumerate() {
+        let be_gate = gate(PortKind::Be, &l, addr)?;
+        gates.push(be_gate.clone());
         http::serve(
+            &be_gate,
             l,
             Arc::new(http_be::BeHandler {
                 sim: sim.clone(),
@@ -139,8 +155,14 @@ fn run() -> Result<(), CliError> {
             }),
         );
     }
-    http::serve(c_l, Arc::new(control::ControlHandler { sim: sim.clone() }));
-    mysql_front::serve(q_l, sim).map_err(|e| CliError::Bind(args.query.clone(), e))?;
+    http::serve(
+        &c_gate,
+        c_l,
+        Arc::new(control::ControlHandler { sim: sim.clone() }),
+    );
+    mysql_front::serve(&q_gate, q_l, sim.clone())
+        .map_err(|e| CliError::Bind(args.query.clone(), e))?;
+    let _ = sim.gates.set(gates);
     let mut out = std::io::stdout();
     let _ = writeln!(out, "ready");
     let _ = out.flush();

@@ -12,6 +12,7 @@ use opensrv_mysql::{
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncWrite;
 
+use crate::gate::Gate;
 use crate::query::{self, ColKind, QueryResult, Session};
 use crate::state::Sim;
 
@@ -185,60 +186,70 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
     }
 }
 
-/// Starts the MySQL listener on its own thread with a current-thread runtime.
-pub fn serve(listener: std::net::TcpListener, sim: Arc<Sim>) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("starrocks-sim: cannot start mysql runtime: {e}");
+/// Starts the MySQL front: a current-thread tokio runtime on its own thread runs the
+/// connections; the gate's accept thread hands each accepted socket to it.
+pub fn serve(gate: &Arc<Gate>, listener: std::net::TcpListener, sim: Arc<Sim>) -> io::Result<()> {
+    let handle = start_runtime()?;
+    gate.serve(listener, move |stream, guard| {
+        let sim = sim.clone();
+        handle.spawn(async move {
+            // Holding the guard keeps the socket registered, so an outage can close it.
+            let _guard = guard;
+            let _ = stream.set_nodelay(true);
+            if stream.set_nonblocking(true).is_err() {
                 return;
             }
-        };
-        rt.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 return;
             };
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let conn_id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
-                let mut salt = [0u8; 20];
-                let seed = (conn_id as u64).wrapping_mul(0x9E3779B97F4A7C15)
-                    ^ std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_nanos() as u64)
-                        .unwrap_or(7);
-                let mut x = seed | 1;
-                for b in salt.iter_mut() {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    // Printable, never NUL or '$' (scramble must be a C string).
-                    *b = b'0' + (x % 75) as u8;
-                }
-                let shim = Shim {
-                    sess: Session {
-                        db: None,
-                        user: sim.cfg.user.clone(),
-                        conn_id,
-                    },
-                    sim: sim.clone(),
-                    salt,
-                };
-                tokio::spawn(async move {
-                    let (r, w) = stream.into_split();
-                    let _ = AsyncMysqlIntermediary::run_on(shim, r, w).await;
-                });
-            }
+            let shim = Shim::new(sim);
+            let (r, w) = stream.into_split();
+            let _ = AsyncMysqlIntermediary::run_on(shim, r, w).await;
         });
     });
     Ok(())
+}
+
+/// Runs the runtime forever on a dedicated thread and returns a handle to spawn onto it.
+fn start_runtime() -> io::Result<tokio::runtime::Handle> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let handle = rt.handle().clone();
+    std::thread::spawn(move || rt.block_on(std::future::pending::<()>()));
+    Ok(handle)
+}
+
+impl Shim {
+    fn new(sim: Arc<Sim>) -> Shim {
+        let conn_id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
+        Shim {
+            sess: Session {
+                db: None,
+                user: sim.cfg.user.clone(),
+                conn_id,
+            },
+            sim,
+            salt: new_salt(conn_id),
+        }
+    }
+}
+
+/// A per-connection scramble: printable, never NUL or '$' (it must be a C string).
+fn new_salt(conn_id: u32) -> [u8; 20] {
+    let mut salt = [0u8; 20];
+    let seed = (conn_id as u64).wrapping_mul(0x9E3779B97F4A7C15)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+    let mut x = seed | 1;
+    for b in salt.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = b'0' + (x % 75) as u8;
+    }
+    salt
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::faults::Faults;
+use crate::gate::Gate;
 use crate::loadlog::LoadLog;
 use crate::txn::TxnRegistry;
 
@@ -108,6 +109,8 @@ pub struct Sim {
     pub be_inflight: AtomicUsize,
     pub started: Instant,
     pub loadlog: LoadLog,
+    /// The FE, BE and query listeners, for `POST /outage`; set once at start-up.
+    pub gates: std::sync::OnceLock<Vec<std::sync::Arc<Gate>>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -131,6 +134,7 @@ impl Sim {
             be_inflight: AtomicUsize::new(0),
             started: Instant::now(),
             loadlog: LoadLog::default(),
+            gates: std::sync::OnceLock::new(),
         }
     }
 
