@@ -42,8 +42,26 @@ impl Handler for BeHandler {
                 200,
                 r#"{"status": "OK","msg": "To Be Added"}"#.into(),
             )),
+            // Every other GET falls through to the BE's static-file handler, which answers
+            // libevent's 404 page (so does `GET /api/{db}/get_load_state`: only FEs serve it).
+            ("GET", _) => Outcome::Respond(libevent_not_found()),
             _ => Outcome::Respond(Response::text(404, "Not Found")),
         }
+    }
+}
+
+/// What `evhttp_send_error(req, 404, "Not Found")` sends: an HTML page and `Connection: close`
+/// (StarRocks `WebPageHandler` → `do_file_response` → `HttpChannel::send_error`).
+fn libevent_not_found() -> Response {
+    let body = "<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n";
+    Response {
+        status: 404,
+        headers: vec![(
+            "Content-Type".into(),
+            "text/html; charset=ISO-8859-1".into(),
+        )],
+        body: body.as_bytes().to_vec(),
+        close: true,
     }
 }
 
