@@ -378,6 +378,15 @@ impl Catalog {
         Ok(())
     }
 
+    /// A number that grows with every metadata change (`ReplayedJournalId` of SHOW FRONTENDS).
+    pub fn journal_id(&self) -> u64 {
+        self.inner.read().next_id
+    }
+
+    pub fn table_count(&self) -> usize {
+        self.inner.read().dbs.values().map(|d| d.tables.len()).sum()
+    }
+
     pub fn db_exists(&self, name: &str) -> bool {
         self.inner.read().dbs.contains_key(name)
     }

@@ -14,6 +14,7 @@ mod http_fe;
 mod jsonval;
 mod loadlog;
 mod mysql_front;
+mod nodes;
 mod query;
 mod sql;
 mod state;
@@ -120,7 +121,7 @@ fn run() -> Result<(), CliError> {
     for b in &args.be {
         bes.push(bind(b)?);
     }
-    let (q_l, _) = bind(&args.query)?;
+    let (q_l, query_addr) = bind(&args.query)?;
     let (c_l, _) = bind(&args.control)?;
     let sim = Arc::new(Sim::new(
         StaticConfig {
@@ -128,6 +129,7 @@ fn run() -> Result<(), CliError> {
             password: args.password,
             fe_addr,
             be_addrs: bes.iter().map(|(_, a)| *a).collect(),
+            query_addr,
         },
         args.limits,
     ));

@@ -86,7 +86,7 @@ struct Relation {
 }
 
 /// The StarRocks version the sim presents (`@@version_comment`, `current_version()`).
-const STARROCKS_VERSION: &str = "3.3.0";
+pub const STARROCKS_VERSION: &str = "3.3.0";
 
 fn s(v: impl Into<String>) -> Value {
     Value::Str(v.into())
@@ -261,28 +261,14 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                 ],
             ],
         )),
-        Stmt::ShowBackends => {
-            let alive = sim.limits.read().be_alive.clone();
-            let rows = sim
-                .cfg
-                .be_addrs
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    vec![
-                        Some((10001 + i).to_string()),
-                        Some(a.ip().to_string()),
-                        Some("9050".into()),
-                        Some(a.port().to_string()),
-                        Some(alive.get(i).copied().unwrap_or(true).to_string()),
-                    ]
-                })
-                .collect();
-            Ok(str_rows(
-                &["BackendId", "IP", "HeartbeatPort", "HttpPort", "Alive"],
-                rows,
-            ))
-        }
+        Stmt::ShowBackends => Ok(str_rows(
+            crate::nodes::BACKEND_COLUMNS,
+            crate::nodes::backends(sim),
+        )),
+        Stmt::ShowFrontends => Ok(str_rows(
+            crate::nodes::FRONTEND_COLUMNS,
+            crate::nodes::frontends(sim),
+        )),
         Stmt::ShowVariables(like) => {
             let vars = session_vars(sim);
             let rows = vars
@@ -553,16 +539,20 @@ fn table_relation(
     })
 }
 
+/// A wall-clock time as StarRocks shows it in SHOW results: `YYYY-MM-DD HH:MM:SS` in the FE's
+/// default time zone, Asia/Shanghai.
+pub fn show_time(t: SystemTime) -> String {
+    crate::catalog::epoch_to_datetime(
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+            + 8 * 3600,
+    )
+}
+
 fn alter_relation(sim: &Sim, db: &str) -> Relation {
     let g = sim.catalog.inner.read();
-    let fmt_time = |t: SystemTime| {
-        crate::catalog::epoch_to_datetime(
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-                + 8 * 3600,
-        )
-    };
+    let fmt_time = show_time;
     let rows = g
         .jobs
         .iter()

@@ -219,6 +219,7 @@ pub enum Stmt {
     ShowCreateTable(Option<String>, String),
     ShowGrants,
     ShowBackends,
+    ShowFrontends,
     ShowVariables(Option<String>),
     ShowAlter {
         db: Option<String>,
@@ -542,6 +543,9 @@ impl Parser {
         }
         if self.eat_kw("BACKENDS") || (self.eat_kw("COMPUTE") && self.eat_kw("NODES")) {
             return Ok(Stmt::ShowBackends);
+        }
+        if self.eat_kw("FRONTENDS") {
+            return Ok(Stmt::ShowFrontends);
         }
         if self.eat_kw("VARIABLES") || (self.eat_kw("SESSION") && self.eat_kw("VARIABLES")) {
             let like = if self.eat_kw("LIKE") {

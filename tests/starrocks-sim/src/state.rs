@@ -20,6 +20,7 @@ pub struct StaticConfig {
     pub password: String,
     pub fe_addr: SocketAddr,
     pub be_addrs: Vec<SocketAddr>,
+    pub query_addr: SocketAddr,
 }
 
 /// Limits and behaviour switches; all can be changed through the control API.
