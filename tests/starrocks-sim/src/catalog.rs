@@ -319,6 +319,12 @@ pub enum CatalogError {
     TableExists(String),
     #[error("Unknown table '{0}'")]
     UnknownTable(String),
+    /// StarRocks `ERR_BAD_FIELD_ERROR`.
+    #[error("Unknown column '{column}' in '{table}'")]
+    UnknownColumn { column: String, table: String },
+    /// StarRocks `ERR_DUP_FIELDNAME`.
+    #[error("Duplicate column name '{0}'")]
+    DuplicateColumn(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -467,6 +473,55 @@ impl Catalog {
             td.meta = Arc::new(m);
         }
         d.tables.insert(to.into(), t);
+        Ok(())
+    }
+
+    /// `ALTER TABLE t RENAME COLUMN a TO b`: a synchronous metadata change, like StarRocks'
+    /// `LocalMetastore.renameColumn` (no schema-change job; refused while one runs). Key
+    /// columns may be renamed. Stored rows are untouched: they are positional, so loads
+    /// planned before the rename still land in the right columns.
+    pub fn rename_column(
+        &self,
+        db: &str,
+        table: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), CatalogError> {
+        self.tick_jobs();
+        if db == "_statistics_" || db.eq_ignore_ascii_case("information_schema") {
+            return Err(CatalogError::Invalid(format!(
+                "Can not rename column in internal database: {db}"
+            )));
+        }
+        validate_name(to, "column")?;
+        let t = self.table(db, table)?;
+        if self.running_job(db, table).is_some() {
+            return Err(CatalogError::Invalid(
+                "Can not rename column of table in SCHEMA_CHANGE state".into(),
+            ));
+        }
+        let mut td = t.lock();
+        let mut m = (*td.meta).clone();
+        let idx = m
+            .column_index(from)
+            .ok_or_else(|| CatalogError::UnknownColumn {
+                column: from.into(),
+                table: table.into(),
+            })?;
+        if m.column_index(to).is_some() {
+            return Err(CatalogError::DuplicateColumn(to.into()));
+        }
+        let old = std::mem::replace(&mut m.columns[idx].name, to.to_string());
+        let rename = |n: &mut String| {
+            if n.eq_ignore_ascii_case(&old) {
+                *n = to.to_string();
+            }
+        };
+        if let Distribution::Hash { cols, .. } = &mut m.distribution {
+            cols.iter_mut().for_each(rename);
+        }
+        m.order_by.iter_mut().for_each(rename);
+        td.meta = Arc::new(m);
         Ok(())
     }
 

@@ -46,6 +46,8 @@ impl From<CatalogError> for SqlError {
             CatalogError::DbExists(_) => 1007,
             CatalogError::TableExists(_) => 1050,
             CatalogError::UnknownTable(_) => 1051,
+            CatalogError::UnknownColumn { .. } => 1054,
+            CatalogError::DuplicateColumn(_) => 1060,
             CatalogError::Invalid(_) => 1064,
         };
         SqlError {
@@ -154,6 +156,9 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                         .submit_alter(&db, &name, ops, Duration::from_millis(ms))?;
                 }
                 AlterAction::Rename(to) => sim.catalog.rename_table(&db, &name, &to)?,
+                AlterAction::RenameColumn { from, to } => {
+                    sim.catalog.rename_column(&db, &name, &from, &to)?
+                }
                 AlterAction::Set(props) => {
                     let t = sim.catalog.table(&db, &name)?;
                     let mut td = t.lock();
@@ -1084,7 +1089,8 @@ fn run_select(
             col.1 = ColKind::Int;
         }
     }
-    if sel.from.is_none() && out.is_empty() {
+    // `SELECT 1` (no relation at all) yields one row; SHOW ALTER with no jobs yields none.
+    if sel.from.is_none() && rel.columns.is_empty() && out.is_empty() {
         out.push(vec![]);
     }
     Ok(QueryResult::Rows { columns, rows: out })

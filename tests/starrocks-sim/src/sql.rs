@@ -201,6 +201,7 @@ pub struct CreateTable {
 pub enum AlterAction {
     Ops(Vec<AlterOp>),
     Rename(String),
+    RenameColumn { from: String, to: String },
     Set(Vec<(String, String)>),
     Comment(String),
 }
@@ -897,8 +898,12 @@ impl Parser {
 
     fn alter_action(&mut self) -> Result<AlterAction, ParseError> {
         if self.eat_kw("RENAME") {
-            if self.is_kw("COLUMN") {
-                return Err(syntax("RENAME COLUMN is not supported by starrocks-sim"));
+            // `RENAME COLUMN <old> [TO] <new>` (3.3.2+); `RENAME <new_table>` otherwise.
+            if self.eat_kw("COLUMN") {
+                let from = self.ident()?;
+                self.eat_kw("TO");
+                let to = self.ident()?;
+                return Ok(AlterAction::RenameColumn { from, to });
             }
             return Ok(AlterAction::Rename(self.ident()?));
         }
