@@ -98,6 +98,17 @@ pub enum FaultAction {
     LoadState {
         state: LabelState,
     },
+    /// MySQL front, a column ALTER (matched on its SQL text through `label`): the job it
+    /// submits ends CANCELLED with `message` as `Msg` instead of FINISHED.
+    CancelSchemaChange {
+        #[serde(default = "schema_change_failure")]
+        message: String,
+    },
+}
+
+/// The `Msg` of a schema-change job whose BE tasks keep failing (`SchemaChangeJobV2`).
+fn schema_change_failure() -> String {
+    "schema change task failed after try three times: fault injected by starrocks-sim".into()
 }
 
 /// The states `get_load_state` can answer (§3.3).

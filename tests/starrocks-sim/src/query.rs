@@ -153,7 +153,9 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                 AlterAction::Ops(ops) => {
                     let ms = sim.limits.read().schema_change_ms;
                     sim.catalog
-                        .submit_alter(&db, &name, ops, Duration::from_millis(ms))?;
+                        .submit_alter(&db, &name, ops, Duration::from_millis(ms), || {
+                            schema_change_fault(sim, &db, sql_text)
+                        })?;
                 }
                 AlterAction::Rename(to) => sim.catalog.rename_table(&db, &name, &to)?,
                 AlterAction::RenameColumn { from, to } => {
@@ -331,6 +333,26 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
             };
             run_select(sim, sess, &sel, rel)
         }
+    }
+}
+
+/// A `cancel_schema_change` rule matching this ALTER's text makes its job end CANCELLED.
+fn schema_change_fault(sim: &Sim, db: &str, sql_text: &str) -> Option<String> {
+    let ctx = crate::faults::FaultCtx {
+        target: "mysql",
+        op: "query",
+        db,
+        table: "",
+        label: sql_text,
+    };
+    match sim.faults.take(&ctx, |a| {
+        matches!(a, crate::faults::FaultAction::CancelSchemaChange { .. })
+    }) {
+        Some(crate::faults::FaultAction::CancelSchemaChange { message }) => {
+            sim.counters.lock().faults_fired += 1;
+            Some(message)
+        }
+        _ => None,
     }
 }
 
