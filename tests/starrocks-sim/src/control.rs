@@ -121,6 +121,9 @@ impl Handler for ControlHandler {
                     Ok(QueryResult::Ok { affected }) => {
                         ok_json(serde_json::json!({ "affected": affected }))
                     }
+                    Ok(QueryResult::Dml { affected, info }) => {
+                        ok_json(serde_json::json!({ "affected": affected, "info": info }))
+                    }
                     Ok(QueryResult::Rows { columns, rows }) => ok_json(serde_json::json!({
                         "columns": columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),
                         "rows": rows,

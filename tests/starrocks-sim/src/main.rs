@@ -5,6 +5,7 @@
 
 mod catalog;
 mod control;
+mod dml;
 mod eval;
 mod faults;
 mod gate;

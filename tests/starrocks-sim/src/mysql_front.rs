@@ -152,6 +152,15 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                     })
                     .await
             }
+            Ok(QueryResult::Dml { affected, info }) => {
+                results
+                    .completed(OkResponse {
+                        affected_rows: affected,
+                        info: lenenc_info(info),
+                        ..Default::default()
+                    })
+                    .await
+            }
             Ok(QueryResult::Rows { columns, rows }) => {
                 let cols: Vec<Column> = columns
                     .iter()
@@ -183,6 +192,19 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                     .await
             }
         }
+    }
+}
+
+/// The OK packet's info text with its length-encoded prefix. MySQL servers send `info` as a
+/// length-encoded string and clients parse it so (mysql_common: "The `info` field is a
+/// `string<EOF>` according to the MySQL Internals Manual, but actually it's a
+/// `string<lenenc>`"), but opensrv writes the bare bytes unless the client asked for
+/// CLIENT_SESSION_TRACK, which opensrv never offers. A one-byte prefix only fits texts of
+/// fewer than 128 bytes (the `String` must stay UTF-8); longer ones are left out.
+fn lenenc_info(info: String) -> String {
+    match u8::try_from(info.len()) {
+        Ok(n) if n < 128 && n > 0 => format!("{}{info}", n as char),
+        _ => String::new(),
     }
 }
 

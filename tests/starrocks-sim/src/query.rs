@@ -19,6 +19,11 @@ pub enum QueryResult {
     Ok {
         affected: u64,
     },
+    /// INSERT/UPDATE/DELETE: affected rows and the OK packet's info text.
+    Dml {
+        affected: u64,
+        info: String,
+    },
     Rows {
         columns: Vec<(String, ColKind)>,
         rows: Vec<Vec<Option<String>>>,
@@ -30,6 +35,11 @@ pub enum QueryResult {
 pub struct SqlError {
     pub code: u16,
     pub msg: String,
+}
+
+/// A FE analyzer error as StarRocks words it.
+pub fn analysis_err(msg: impl std::fmt::Display) -> SqlError {
+    err(format!("Getting analyzing error. Detail message: {msg}."))
 }
 
 fn err(msg: impl Into<String>) -> SqlError {
@@ -63,7 +73,7 @@ pub struct Session {
     pub conn_id: u32,
 }
 
-fn resolve_db(s: &Session, db: Option<String>) -> Result<String, SqlError> {
+pub fn resolve_db(s: &Session, db: Option<String>) -> Result<String, SqlError> {
     db.or_else(|| s.db.clone()).ok_or_else(|| SqlError {
         code: 1046,
         msg: "No database selected".into(),
@@ -181,6 +191,14 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
             }
             Ok(QueryResult::Ok { affected: 0 })
         }
+        Stmt::Insert(ins) => crate::dml::insert(sim, sess, *ins),
+        Stmt::Delete { db, table, filter } => crate::dml::delete(sim, sess, db, &table, filter),
+        Stmt::Update {
+            db,
+            table,
+            sets,
+            filter,
+        } => crate::dml::update(sim, sess, db, &table, sets, filter),
         Stmt::CancelAlter(db, name) => {
             let db = resolve_db(sess, db)?;
             sim.catalog.cancel_alter(&db, &name)?;
@@ -865,11 +883,12 @@ fn info_schema(sim: &Sim, table: &str) -> Result<Relation, SqlError> {
     }
 }
 
-struct RelCtx<'a> {
-    sim: &'a Sim,
-    sess: &'a Session,
-    columns: &'a [String],
-    row: &'a [Value],
+/// Evaluation context over one row of a relation (SELECT, and DML's WHERE/SET/VALUES).
+pub struct RelCtx<'a> {
+    pub sim: &'a Sim,
+    pub sess: &'a Session,
+    pub columns: &'a [String],
+    pub row: &'a [Value],
 }
 
 impl RowCtx for RelCtx<'_> {
