@@ -345,7 +345,14 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                         info_schema(sim, t)?
                     } else {
                         let db = resolve_db(sess, db.clone())?;
-                        table_relation(sim, &db, t, sel.filter.as_ref())?
+                        let rel = table_relation(sim, &db, t, sel.filter.as_ref())?;
+                        // Lets tests check how a client splits its lookups per table.
+                        *sim.counters
+                            .lock()
+                            .selects_by_table
+                            .entry(format!("{db}.{t}"))
+                            .or_default() += 1;
+                        rel
                     }
                 }
             };

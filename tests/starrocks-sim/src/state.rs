@@ -96,6 +96,8 @@ pub struct Counters {
     pub faults_fired: u64,
     /// Per `db.table`.
     pub tables: BTreeMap<String, TableCounters>,
+    /// SELECT statements that read each `db.table` (information_schema not included).
+    pub selects_by_table: BTreeMap<String, u64>,
 }
 
 pub struct Sim {

@@ -607,3 +607,32 @@ fn current_version_and_typed_information_schema_columns() {
         MYSQL_TYPE_VAR_STRING
     );
 }
+
+#[test]
+fn selects_are_counted_per_table() {
+    let sim = Sim::start();
+    sim.simple_table("d");
+    sim.sql("CREATE TABLE d.u (k INT NOT NULL) PRIMARY KEY(k) DISTRIBUTED BY HASH(k)");
+    let mut c = sim.mysql();
+    c.query_drop("USE d").unwrap();
+    for sql in [
+        "SELECT id, name FROM t WHERE id IN (1, 2, 3)",
+        "SELECT id FROM d.t WHERE id IN (4, 5)",
+        "SELECT COUNT(*) FROM u",
+        "SELECT * FROM information_schema.columns WHERE TABLE_NAME = 't'",
+        "SELECT 1",
+    ] {
+        c.query_drop(sql).unwrap();
+    }
+    assert!(c.query_drop("SELECT * FROM nosuch").is_err());
+    let counters = sim.control_get("/counters");
+    assert_eq!(
+        counters["selects_by_table"],
+        serde_json::json!({"d.t": 2, "d.u": 1})
+    );
+    sim.control_post("/counters/reset", serde_json::json!({}));
+    assert_eq!(
+        sim.control_get("/counters")["selects_by_table"],
+        serde_json::json!({})
+    );
+}
