@@ -198,6 +198,8 @@ pub struct PendingPublish {
     pub txn_id: i64,
     pub visible_at: Instant,
     pub apply: Box<dyn FnOnce(&mut TableData) + Send>,
+    /// False in discard mode: the table, its version included, stays as it was.
+    pub bumps_version: bool,
 }
 
 pub struct TableData {
@@ -235,7 +237,9 @@ impl TableData {
         {
             let p = self.publish_queue.pop_front().expect("front checked");
             (p.apply)(self);
-            self.version += 1;
+            if p.bumps_version {
+                self.version += 1;
+            }
             published.push(p.txn_id);
         }
         published

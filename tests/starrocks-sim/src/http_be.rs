@@ -860,9 +860,14 @@ pub fn commit(
     let key = format!("{db}.{table}");
     let counters_sim = sim.clone();
     let key2 = key.clone();
+    let discard = limits.discard;
     let apply = move |td: &mut crate::catalog::TableData| {
         for p in loads {
-            let (u, d) = stream_load::apply(td, p);
+            let (u, d) = if discard {
+                count_ops(&p)
+            } else {
+                stream_load::apply(td, p)
+            };
             ups += u;
             dels += d;
         }
@@ -880,6 +885,7 @@ pub fn commit(
         txn_id,
         visible_at,
         apply: Box::new(apply),
+        bumps_version: !discard,
     });
     td.publish_due();
     let visible = !td.publish_queue.iter().any(|p| p.txn_id == txn_id);
@@ -906,6 +912,16 @@ pub fn commit(
         });
     }
     Ok(visible)
+}
+
+/// What applying would count (upserts, deletes) without touching the table (discard mode).
+fn count_ops(p: &Prepared) -> (u64, u64) {
+    let deletes = p
+        .ops
+        .iter()
+        .filter(|op| matches!(op, stream_load::RowOp::Delete(_)))
+        .count() as u64;
+    (p.ops.len() as u64 - deletes, deletes)
 }
 
 /// Publishes what is due and marks those transactions VISIBLE.

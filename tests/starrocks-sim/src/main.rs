@@ -55,7 +55,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: starrocks-sim --fe-http ADDR --be-http ADDR [--be-http ADDR ...] --query ADDR --control ADDR \
-[--user U] [--password P] [--schema-change-ms N] [--tablet-max-versions N] [--json-max-bytes N]";
+[--user U] [--password P] [--schema-change-ms N] [--tablet-max-versions N] [--json-max-bytes N] [--discard]";
 
 fn parse_args() -> Result<Args, CliError> {
     let mut it = std::env::args().skip(1);
@@ -91,6 +91,7 @@ fn parse_args() -> Result<Args, CliError> {
             "--schema-change-ms" => limits.schema_change_ms = num(value()?)?,
             "--tablet-max-versions" => limits.tablet_max_versions = num(value()?)?,
             "--json-max-bytes" => limits.json_max_bytes = num(value()?)?,
+            "--discard" => limits.discard = true,
             _ => return Err(CliError::Unknown(a)),
         }
     }

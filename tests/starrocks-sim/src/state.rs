@@ -46,6 +46,9 @@ pub struct Limits {
     /// Compatibility switch: answer `StreamLoadPutTimeMs` instead of `StreamLoadPlanTimeMs`.
     pub use_put_time_field: bool,
     pub server_version: String,
+    /// Benchmarks: loads are received, parsed, validated and answered as usual, but their
+    /// rows are not applied (the table does not change).
+    pub discard: bool,
 }
 
 impl Default for Limits {
@@ -65,6 +68,7 @@ impl Default for Limits {
             be_alive: Vec::new(),
             use_put_time_field: false,
             server_version: "8.0.33".into(),
+            discard: false,
         }
     }
 }
