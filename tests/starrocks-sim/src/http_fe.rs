@@ -60,7 +60,10 @@ impl FeHandler {
 
     /// 307 back to this FE with the same path and query (a redirect loop).
     fn redirect_to_self(&self, req: &Request) -> Response {
-        redirect_to(&format!("http://{}", self.sim.cfg.fe_addr), req)
+        redirect_to(
+            &format!("{}://{}", self.sim.cfg.scheme(), self.sim.cfg.fe_addr),
+            req,
+        )
     }
 
     fn stream_load(

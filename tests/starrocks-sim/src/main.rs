@@ -20,6 +20,7 @@ mod query;
 mod sql;
 mod state;
 mod stream_load;
+mod tls;
 mod txn;
 mod types;
 
@@ -42,6 +43,10 @@ enum CliError {
     Invalid(String, String),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error("--tls-cert and --tls-key go together")]
+    TlsPair,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 struct Args {
@@ -52,10 +57,13 @@ struct Args {
     user: String,
     password: String,
     limits: Limits,
+    /// PEM certificate chain and private key: FE/BE serve HTTPS, the MySQL front accepts TLS.
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 const USAGE: &str = "usage: starrocks-sim --fe-http ADDR --be-http ADDR [--be-http ADDR ...] --query ADDR --control ADDR \
-[--user U] [--password P] [--schema-change-ms N] [--tablet-max-versions N] [--json-max-bytes N] [--discard]";
+[--user U] [--password P] [--schema-change-ms N] [--tablet-max-versions N] [--json-max-bytes N] [--discard] \
+[--tls-cert FILE --tls-key FILE]";
 
 fn parse_args() -> Result<Args, CliError> {
     let mut it = std::env::args().skip(1);
@@ -63,6 +71,7 @@ fn parse_args() -> Result<Args, CliError> {
     let mut user = "root".to_string();
     let mut password = String::new();
     let mut limits = Limits::default();
+    let (mut tls_cert, mut tls_key) = (None, None);
     while let Some(a) = it.next() {
         if a == "--help" || a == "-h" {
             println!("{USAGE}");
@@ -92,6 +101,8 @@ fn parse_args() -> Result<Args, CliError> {
             "--tablet-max-versions" => limits.tablet_max_versions = num(value()?)?,
             "--json-max-bytes" => limits.json_max_bytes = num(value()?)?,
             "--discard" => limits.discard = true,
+            "--tls-cert" => tls_cert = Some(value()?.into()),
+            "--tls-key" => tls_key = Some(value()?.into()),
             _ => return Err(CliError::Unknown(a)),
         }
     }
@@ -106,6 +117,11 @@ fn parse_args() -> Result<Args, CliError> {
         user,
         password,
         limits,
+        tls: match (tls_cert, tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err(CliError::TlsPair),
+        },
     })
 }
 
@@ -117,6 +133,10 @@ fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), CliError> {
 
 fn run() -> Result<(), CliError> {
     let args = parse_args()?;
+    let tls = match &args.tls {
+        Some((cert, key)) => Some(tls::TlsConfigs::load(cert, key)?),
+        None => None,
+    };
     // Bind everything first so `ready` means all listeners accept connections.
     let (fe_l, fe_addr) = bind(&args.fe)?;
     let mut bes = Vec::new();
@@ -132,6 +152,7 @@ fn run() -> Result<(), CliError> {
             fe_addr,
             be_addrs: bes.iter().map(|(_, a)| *a).collect(),
             query_addr,
+            tls: tls.is_some(),
         },
         args.limits,
     ));
@@ -142,10 +163,12 @@ fn run() -> Result<(), CliError> {
     let q_gate = gate(PortKind::Query, &q_l, &args.query)?;
     let c_gate = gate(PortKind::Control, &c_l, &args.control)?;
     let mut gates = vec![fe_gate.clone(), q_gate.clone()];
+    let https = tls.as_ref().map(|t| t.http.clone());
     http::serve(
         &fe_gate,
         fe_l,
         Arc::new(http_fe::FeHandler { sim: sim.clone() }),
+        https.clone(),
     );
     for (idx, ((l, _), addr)) in bes.into_iter().zip(&args.be).enumerate() {
         let be_gate = gate(PortKind::Be, &l, addr)?;
@@ -157,14 +180,17 @@ fn run() -> Result<(), CliError> {
                 sim: sim.clone(),
                 idx,
             }),
+            https.clone(),
         );
     }
+    // The control API stays plain HTTP.
     http::serve(
         &c_gate,
         c_l,
         Arc::new(control::ControlHandler { sim: sim.clone() }),
+        None,
     );
-    mysql_front::serve(&q_gate, q_l, sim.clone())
+    mysql_front::serve(&q_gate, q_l, sim.clone(), tls.map(|t| t.mysql))
         .map_err(|e| CliError::Bind(args.query.clone(), e))?;
     let _ = sim.gates.set(gates);
     let mut out = std::io::stdout();

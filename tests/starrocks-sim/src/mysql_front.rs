@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use opensrv_mysql::{
     AsyncMysqlIntermediary, AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, InitWriter,
-    OkResponse, ParamParser, QueryResultWriter, StatementMetaWriter,
+    IntermediaryOptions, OkResponse, ParamParser, QueryResultWriter, StatementMetaWriter,
 };
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncWrite;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::gate::Gate;
 use crate::query::{self, ColKind, QueryResult, Session};
@@ -210,10 +211,16 @@ fn lenenc_info(info: String) -> String {
 
 /// Starts the MySQL front: a current-thread tokio runtime on its own thread runs the
 /// connections; the gate's accept thread hands each accepted socket to it.
-pub fn serve(gate: &Arc<Gate>, listener: std::net::TcpListener, sim: Arc<Sim>) -> io::Result<()> {
+pub fn serve(
+    gate: &Arc<Gate>,
+    listener: std::net::TcpListener,
+    sim: Arc<Sim>,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<()> {
     let handle = start_runtime()?;
     gate.serve(listener, move |stream, guard| {
         let sim = sim.clone();
+        let tls = tls.clone();
         handle.spawn(async move {
             // Holding the guard keeps the socket registered, so an outage can close it.
             let _guard = guard;
@@ -225,11 +232,35 @@ pub fn serve(gate: &Arc<Gate>, listener: std::net::TcpListener, sim: Arc<Sim>) -
                 return;
             };
             let shim = Shim::new(sim);
-            let (r, w) = stream.into_split();
-            let _ = AsyncMysqlIntermediary::run_on(shim, r, w).await;
+            let _ = match tls {
+                None => {
+                    let (r, w) = stream.into_split();
+                    AsyncMysqlIntermediary::run_on(shim, r, w).await
+                }
+                Some(cfg) => run_tls_capable(shim, stream, cfg).await,
+            };
         });
     });
     Ok(())
+}
+
+/// Offers SSL in the handshake; a client that asks for it continues over TLS, others in
+/// plain text (StarRocks does not require TLS unless told to).
+async fn run_tls_capable(
+    mut shim: Shim,
+    stream: tokio::net::TcpStream,
+    cfg: Arc<ServerConfig>,
+) -> io::Result<()> {
+    let (mut r, mut w) = stream.into_split();
+    let (is_ssl, init) =
+        AsyncMysqlIntermediary::init_before_ssl(&mut shim, &mut r, &mut w, &Some(cfg.clone()))
+            .await?;
+    let opts = IntermediaryOptions::default();
+    if is_ssl {
+        opensrv_mysql::secure_run_with_options(shim, w, opts, cfg, init).await
+    } else {
+        opensrv_mysql::plain_run_with_options(shim, w, opts, init).await
+    }
 }
 
 /// Runs the runtime forever on a dedicated thread and returns a handle to spawn onto it.

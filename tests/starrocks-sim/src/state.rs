@@ -21,6 +21,14 @@ pub struct StaticConfig {
     pub fe_addr: SocketAddr,
     pub be_addrs: Vec<SocketAddr>,
     pub query_addr: SocketAddr,
+    /// FE and BE speak HTTPS: URLs the sim hands out (307 Location, ErrorURL) say `https://`.
+    pub tls: bool,
+}
+
+impl StaticConfig {
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
 }
 
 /// Limits and behaviour switches; all can be changed through the control API.
@@ -178,7 +186,7 @@ impl Sim {
     }
 
     pub fn be_url(&self, idx: usize) -> String {
-        format!("http://{}", self.cfg.be_addrs[idx])
+        format!("{}://{}", self.cfg.scheme(), self.cfg.be_addrs[idx])
     }
 
     pub fn count_status(&self, status: &str) {
