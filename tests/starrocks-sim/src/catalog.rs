@@ -17,7 +17,7 @@ pub enum DefaultValue {
     CurrentTimestamp,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Column {
     pub name: String,
     pub ty: ColType,
@@ -198,6 +198,8 @@ pub struct PendingPublish {
     pub txn_id: i64,
     pub visible_at: Instant,
     pub apply: Box<dyn FnOnce(&mut TableData) + Send>,
+    /// False in discard mode: the table, its version included, stays as it was.
+    pub bumps_version: bool,
 }
 
 pub struct TableData {
@@ -235,7 +237,9 @@ impl TableData {
         {
             let p = self.publish_queue.pop_front().expect("front checked");
             (p.apply)(self);
-            self.version += 1;
+            if p.bumps_version {
+                self.version += 1;
+            }
             published.push(p.txn_id);
         }
         published
@@ -307,6 +311,9 @@ pub struct AlterJob {
     pub ops: Vec<AlterOp>,
     pub schema_version: u64,
     pub timeout_s: u64,
+    /// Set by the `cancel_schema_change` fault: when the job would finish it is CANCELLED
+    /// with this `Msg` instead, and the schema stays as it was.
+    pub fail_with: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -319,6 +326,12 @@ pub enum CatalogError {
     TableExists(String),
     #[error("Unknown table '{0}'")]
     UnknownTable(String),
+    /// StarRocks `ERR_BAD_FIELD_ERROR`.
+    #[error("Unknown column '{column}' in '{table}'")]
+    UnknownColumn { column: String, table: String },
+    /// StarRocks `ERR_DUP_FIELDNAME`.
+    #[error("Duplicate column name '{0}'")]
+    DuplicateColumn(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -376,6 +389,15 @@ impl Catalog {
             return Err(CatalogError::UnknownDb(name.into()));
         }
         Ok(())
+    }
+
+    /// A number that grows with every metadata change (`ReplayedJournalId` of SHOW FRONTENDS).
+    pub fn journal_id(&self) -> u64 {
+        self.inner.read().next_id
+    }
+
+    pub fn table_count(&self) -> usize {
+        self.inner.read().dbs.values().map(|d| d.tables.len()).sum()
     }
 
     pub fn db_exists(&self, name: &str) -> bool {
@@ -461,6 +483,55 @@ impl Catalog {
         Ok(())
     }
 
+    /// `ALTER TABLE t RENAME COLUMN a TO b`: a synchronous metadata change, like StarRocks'
+    /// `LocalMetastore.renameColumn` (no schema-change job; refused while one runs). Key
+    /// columns may be renamed. Stored rows are untouched: they are positional, so loads
+    /// planned before the rename still land in the right columns.
+    pub fn rename_column(
+        &self,
+        db: &str,
+        table: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), CatalogError> {
+        self.tick_jobs();
+        if db == "_statistics_" || db.eq_ignore_ascii_case("information_schema") {
+            return Err(CatalogError::Invalid(format!(
+                "Can not rename column in internal database: {db}"
+            )));
+        }
+        validate_name(to, "column")?;
+        let t = self.table(db, table)?;
+        if self.running_job(db, table).is_some() {
+            return Err(CatalogError::Invalid(
+                "Can not rename column of table in SCHEMA_CHANGE state".into(),
+            ));
+        }
+        let mut td = t.lock();
+        let mut m = (*td.meta).clone();
+        let idx = m
+            .column_index(from)
+            .ok_or_else(|| CatalogError::UnknownColumn {
+                column: from.into(),
+                table: table.into(),
+            })?;
+        if m.column_index(to).is_some() {
+            return Err(CatalogError::DuplicateColumn(to.into()));
+        }
+        let old = std::mem::replace(&mut m.columns[idx].name, to.to_string());
+        let rename = |n: &mut String| {
+            if n.eq_ignore_ascii_case(&old) {
+                *n = to.to_string();
+            }
+        };
+        if let Distribution::Hash { cols, .. } = &mut m.distribution {
+            cols.iter_mut().for_each(rename);
+        }
+        m.order_by.iter_mut().for_each(rename);
+        td.meta = Arc::new(m);
+        Ok(())
+    }
+
     pub fn truncate(&self, db: &str, table: &str) -> Result<(), CatalogError> {
         let t = self.table(db, table)?;
         if self.running_job(db, table).is_some() {
@@ -491,6 +562,7 @@ impl Catalog {
         table: &str,
         ops: Vec<AlterOp>,
         duration: Duration,
+        fail_with: impl FnOnce() -> Option<String>,
     ) -> Result<u64, CatalogError> {
         self.tick_jobs();
         let t = self.table(db, table)?;
@@ -502,6 +574,8 @@ impl Catalog {
         let meta = t.lock().meta.clone();
         // Validate by applying to a copy; the real apply happens when the job finishes.
         let new_meta = apply_ops(&meta, &ops)?;
+        // Asked only now, so a rejected ALTER does not use up a fault.
+        let fail_with = fail_with();
         let mut g = self.inner.write();
         let job_id = g.next_id();
         g.jobs.push(AlterJob {
@@ -518,6 +592,7 @@ impl Catalog {
             ops,
             schema_version: new_meta.schema_version,
             timeout_s: 86400,
+            fail_with,
         });
         drop(g);
         self.tick_jobs();
@@ -580,6 +655,10 @@ impl Catalog {
                     .cloned();
                 let j = &mut g.jobs[i];
                 match table {
+                    _ if job.fail_with.is_some() => {
+                        j.state = JobState::Cancelled;
+                        j.msg = job.fail_with.clone().unwrap_or_default();
+                    }
                     Some(t) => {
                         let mut td = t.lock();
                         td.publish_due();
@@ -652,7 +731,6 @@ fn recast(v: &Value, ty: &ColType) -> Value {
 
 pub fn apply_ops(meta: &TableMeta, ops: &[AlterOp]) -> Result<TableMeta, CatalogError> {
     let mut m = meta.clone();
-    let is_key = |m: &TableMeta, name: &str| m.column_index(name).is_some_and(|i| i < m.key_count);
     for op in ops {
         match op {
             AlterOp::Add { col, position } => {
@@ -689,37 +767,101 @@ pub fn apply_ops(meta: &TableMeta, ops: &[AlterOp]) -> Result<TableMeta, Catalog
                 m.columns.remove(idx);
             }
             AlterOp::Modify { col, position } => {
-                let idx = m.column_index(&col.name).ok_or_else(|| {
-                    CatalogError::Invalid(format!("Column[{}] does not exists", col.name))
-                })?;
-                if is_key(&m, &col.name) && m.keys_type == KeysType::Primary {
-                    return Err(CatalogError::Invalid(
-                        "Can not modify key column of primary key table".into(),
-                    ));
-                }
+                let idx = check_modify(&m, col, position.as_ref())?;
                 let old = &m.columns[idx];
-                if old.nullable && !col.nullable {
-                    return Err(CatalogError::Invalid(
-                        "Can not change from nullable to non-nullable".into(),
-                    ));
-                }
-                if !old.ty.can_modify_to(&col.ty) {
-                    return Err(CatalogError::Invalid(format!(
-                        "Can not change {} to {}",
-                        old.ty.desc_name(),
-                        col.ty.desc_name()
-                    )));
-                }
                 let mut new_col = col.clone();
                 new_col.name = old.name.clone();
+                if m.keys_type != KeysType::Aggregate {
+                    // Only AGGREGATE tables spell the aggregation out; others keep theirs.
+                    new_col.agg = old.agg.clone();
+                }
                 m.columns.remove(idx);
                 let at = position_index(&m, position.as_ref(), Some(idx))?;
                 m.columns.insert(at, new_col);
             }
         }
     }
+    if m.columns == meta.columns {
+        return Err(CatalogError::Invalid(
+            "Nothing is changed. please check your alter stmt.".into(),
+        ));
+    }
     m.schema_version += 1;
     Ok(m)
+}
+
+/// MODIFY COLUMN checks, in the order of StarRocks' `SchemaChangeHandler.processModifyColumn`
+/// then `Column.checkSchemaChangeAllowed`, with their messages. Returns the column's index.
+fn check_modify(
+    m: &TableMeta,
+    col: &Column,
+    pos: Option<&ColumnPosition>,
+) -> Result<usize, CatalogError> {
+    let invalid = |msg: String| Err(CatalogError::Invalid(msg));
+    let name = &col.name;
+    let found = m.column_index(name);
+    let is_key = found.is_some_and(|i| i < m.key_count);
+    match m.keys_type {
+        KeysType::Primary if is_key => {
+            return invalid(format!(
+                "Can not modify key column: {name} for primary key table"
+            ));
+        }
+        KeysType::Primary if m.order_by.iter().any(|c| c.eq_ignore_ascii_case(name)) => {
+            return invalid("Can not modify sort column in primary data model table".into());
+        }
+        KeysType::Aggregate if is_key && col.agg.is_some() => {
+            return invalid(format!(
+                "Can not assign aggregation method on key column: {name}"
+            ));
+        }
+        KeysType::Unique | KeysType::Duplicate if col.agg.is_some() => {
+            let model = if m.keys_type == KeysType::Unique {
+                "Unique"
+            } else {
+                "Duplicate"
+            };
+            return invalid(format!(
+                "Can not assign aggregation method on column in {model} data model table: {name}"
+            ));
+        }
+        _ => {}
+    }
+    let Some(idx) = found else {
+        return invalid(format!("Column[{name}] does not exists"));
+    };
+    if let Some(ColumnPosition::After(c)) = pos
+        && m.column_index(c).is_none()
+    {
+        return invalid(format!("Column[{c}] does not exists"));
+    }
+    let old = &m.columns[idx];
+    if old.auto_increment {
+        return invalid("Can't not modify a AUTO_INCREMENT column".into());
+    }
+    if !old.ty.schema_change_allowed(&col.ty) {
+        return invalid(format!(
+            "Can not change {} to {}",
+            old.ty.sr_name(),
+            col.ty.sr_name()
+        ));
+    }
+    if m.keys_type == KeysType::Aggregate && old.agg != col.agg {
+        return invalid("Can not change aggregation type".into());
+    }
+    if old.nullable && !col.nullable {
+        return invalid("Can not change from nullable to non-nullable".into());
+    }
+    // Adding, dropping or changing a DEFAULT is not a MODIFY COLUMN StarRocks accepts.
+    if old.default != col.default {
+        return invalid("Can not change default value".into());
+    }
+    if let (Some(from), Some(to)) = (old.ty.str_len(), col.ty.str_len())
+        && from > to
+    {
+        return invalid("Cannot shorten string length".into());
+    }
+    Ok(idx)
 }
 
 fn position_index(

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use crate::faults::FaultRule;
+use crate::gate::{Gate, PortKind};
 use crate::http::{Conn, Handler, Outcome, Request, Response};
+use crate::loadlog::TxnOutcome;
 use crate::query::{self, QueryResult, Session};
 use crate::state::{Counters, Limits, Sim};
 
@@ -94,6 +96,14 @@ impl Handler for ControlHandler {
             ("GET", ["labels", db, label]) => ok_json(serde_json::json!({
                 "state": crate::http_fe::label_state(sim, db, label)
             })),
+            ("POST", ["outage"]) => start_outage(sim, &body),
+            ("GET", ["outage"]) => ok_json(outage_status(sim)),
+            ("DELETE", ["outage"]) => {
+                gates(sim).iter().for_each(|g| g.bring_up());
+                ok_json(outage_status(sim))
+            }
+            ("GET", ["loads"]) => loads(sim),
+            ("DELETE", ["loads"]) => ok_json(serde_json::json!({ "cleared": sim.loadlog.clear() })),
             ("GET", ["txns"]) => ok_json(serde_json::Value::Array(sim.txns.snapshot())),
             ("GET", ["tables", db, table]) => dump(sim, db, table),
             ("POST", ["sql"]) => {
@@ -110,6 +120,9 @@ impl Handler for ControlHandler {
                 match query::execute(sim, &mut sess, sql) {
                     Ok(QueryResult::Ok { affected }) => {
                         ok_json(serde_json::json!({ "affected": affected }))
+                    }
+                    Ok(QueryResult::Dml { affected, info }) => {
+                        ok_json(serde_json::json!({ "affected": affected, "info": info }))
                     }
                     Ok(QueryResult::Rows { columns, rows }) => ok_json(serde_json::json!({
                         "columns": columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>(),
@@ -153,4 +166,78 @@ fn dump(sim: &Sim, db: &str, table: &str) -> Outcome {
         "row_count": rows.len(),
         "rows": rows,
     }))
+}
+
+/// The load log, with open transaction-API loads brought up to date from the txn registry.
+fn loads(sim: &Sim) -> Outcome {
+    let entries = sim.loadlog.snapshot(|db, txn_id| {
+        let (state, finished) = sim.txns.outcome(db, txn_id)?;
+        Some(TxnOutcome {
+            state: state.name(),
+            finished_ms: finished
+                .filter(|_| state.finished())
+                .map(crate::loadlog::epoch_ms_of),
+        })
+    });
+    // Serialised from the structs so the fields keep their documented order.
+    let body = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
+    Outcome::Respond(Response::json(200, body))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutageRequest {
+    /// `fe`, `be`, `query`; all three when absent. Never the control port.
+    #[serde(default)]
+    ports: Option<Vec<String>>,
+    ms: u64,
+}
+
+fn gates(sim: &Sim) -> &[std::sync::Arc<Gate>] {
+    sim.gates.get().map(|g| g.as_slice()).unwrap_or(&[])
+}
+
+fn start_outage(sim: &Sim, body: &[u8]) -> Outcome {
+    let req: OutageRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return bad(400, format!("invalid outage: {e}")),
+    };
+    let names = req
+        .ports
+        .unwrap_or_else(|| vec!["fe".into(), "be".into(), "query".into()]);
+    let mut kinds = Vec::new();
+    for n in &names {
+        match PortKind::parse(n) {
+            Some(k) => kinds.push(k),
+            None => return bad(400, format!("unknown port {n}: use fe, be or query")),
+        }
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(req.ms);
+    for g in gates(sim).iter().filter(|g| kinds.contains(&g.kind)) {
+        g.take_down(until);
+    }
+    ok_json(outage_status(sim))
+}
+
+/// `{"active", "ports", "remaining_ms"}`: which kinds of port are down (or not yet bound
+/// again) and for how much longer.
+fn outage_status(sim: &Sim) -> serde_json::Value {
+    let mut ports: Vec<&str> = Vec::new();
+    let mut remaining = std::time::Duration::ZERO;
+    for kind in [PortKind::Fe, PortKind::Be, PortKind::Query] {
+        let down = gates(sim)
+            .iter()
+            .filter(|g| g.kind == kind)
+            .filter_map(|g| g.outage_remaining())
+            .max();
+        if let Some(r) = down {
+            ports.push(kind.name());
+            remaining = remaining.max(r);
+        }
+    }
+    serde_json::json!({
+        "active": !ports.is_empty(),
+        "ports": ports,
+        "remaining_ms": remaining.as_millis() as u64,
+    })
 }

@@ -93,6 +93,47 @@ pub enum FaultAction {
     ResponseVariant {
         variant: String,
     },
+    /// FE `get_load_state`: answer this `state` whatever the label's real state is (with
+    /// `times`, a label that stays RUNNING/PREPARE for a while).
+    LoadState {
+        state: LabelState,
+    },
+    /// MySQL front, a column ALTER (matched on its SQL text through `label`): the job it
+    /// submits ends CANCELLED with `message` as `Msg` instead of FINISHED.
+    CancelSchemaChange {
+        #[serde(default = "schema_change_failure")]
+        message: String,
+    },
+}
+
+/// The `Msg` of a schema-change job whose BE tasks keep failing (`SchemaChangeJobV2`).
+fn schema_change_failure() -> String {
+    "schema change task failed after try three times: fault injected by starrocks-sim".into()
+}
+
+/// The states `get_load_state` can answer (§3.3).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LabelState {
+    Unknown,
+    Prepare,
+    Prepared,
+    Committed,
+    Visible,
+    Aborted,
+}
+
+impl LabelState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LabelState::Unknown => "UNKNOWN",
+            LabelState::Prepare => "PREPARE",
+            LabelState::Prepared => "PREPARED",
+            LabelState::Committed => "COMMITTED",
+            LabelState::Visible => "VISIBLE",
+            LabelState::Aborted => "ABORTED",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -10,6 +10,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_rustls::rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+use crate::gate::Gate;
+
 const MAX_HEAD: usize = 64 * 1024;
 
 pub struct Request {
@@ -150,9 +154,49 @@ pub enum BodyError {
     BadChunk,
 }
 
+/// The socket of a connection: plain, or rustls over it (handshake on first use).
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &t.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
+    }
+}
+
 /// One client connection; owns the socket and the read buffer.
 pub struct Conn {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Stream>,
     peer: SocketAddr,
     /// Bytes of the current request body not yet read (None = chunked/unknown).
     body_left: Option<u64>,
@@ -160,9 +204,16 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> io::Result<Conn> {
+    pub fn new(stream: TcpStream, tls: Option<&Arc<ServerConfig>>) -> io::Result<Conn> {
         let peer = stream.peer_addr()?;
         let _ = stream.set_nodelay(true);
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(cfg) => {
+                let tls = ServerConnection::new(cfg.clone()).map_err(io::Error::other)?;
+                Stream::Tls(Box::new(StreamOwned::new(tls, stream)))
+            }
+        };
         Ok(Conn {
             reader: BufReader::with_capacity(256 * 1024, stream),
             peer,
@@ -171,8 +222,12 @@ impl Conn {
         })
     }
 
-    fn stream(&self) -> &TcpStream {
-        self.reader.get_ref()
+    fn tcp(&self) -> &TcpStream {
+        self.reader.get_ref().tcp()
+    }
+
+    fn writer(&mut self) -> &mut Stream {
+        self.reader.get_mut()
     }
 
     /// Reads the next request head; `Ok(None)` when the client closed between requests.
@@ -243,7 +298,7 @@ impl Conn {
     }
 
     pub fn send_continue(&mut self) -> io::Result<()> {
-        let mut s = self.stream();
+        let s = self.writer();
         s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         s.flush()
     }
@@ -316,9 +371,9 @@ impl Conn {
             head.push_str("Connection: keep-alive\r\n");
         }
         head.push_str("\r\n");
-        let mut s = self.stream();
         let mut out = head.into_bytes();
         out.extend_from_slice(&resp.body);
+        let s = self.writer();
         s.write_all(&out)?;
         s.flush()
     }
@@ -330,15 +385,19 @@ impl Conn {
 
     /// Aborts with a TCP RST (SO_LINGER 0), as a crashing BE or a proxy reset would look.
     pub fn reset(self) {
-        let s = socket2::SockRef::from(self.reader.get_ref());
+        let s = socket2::SockRef::from(self.tcp());
         let _ = s.set_linger(Some(Duration::ZERO));
         drop(self);
     }
 
     /// Graceful close; drains briefly so a client still sending a body sees the response
     /// before any RST.
-    pub fn close(self) {
-        let s = self.reader.get_ref();
+    pub fn close(mut self) {
+        if let Stream::Tls(t) = self.writer() {
+            t.conn.send_close_notify();
+            let _ = t.flush();
+        }
+        let s = self.tcp();
         let _ = s.shutdown(std::net::Shutdown::Write);
         let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
         let mut buf = [0u8; 64 * 1024];
@@ -368,19 +427,28 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request, conn: &mut Option<Conn>) -> Outcome;
 }
 
-/// Serves a listener with one thread per connection and HTTP/1.1 keep-alive.
-pub fn serve(listener: TcpListener, handler: Arc<dyn Handler>) {
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let handler = handler.clone();
-            std::thread::spawn(move || serve_conn(stream, handler));
-        }
+/// Serves a listener through its gate with one thread per connection and HTTP/1.1 keep-alive;
+/// with a TLS configuration the port speaks HTTPS only.
+pub fn serve(
+    gate: &Arc<Gate>,
+    listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    tls: Option<Arc<ServerConfig>>,
+) {
+    gate.serve(listener, move |stream, guard| {
+        let handler = handler.clone();
+        let tls = tls.clone();
+        std::thread::spawn(move || {
+            serve_conn(stream, handler, tls.as_ref());
+            drop(guard);
+        });
     });
 }
 
-fn serve_conn(stream: TcpStream, handler: Arc<dyn Handler>) {
-    let Ok(conn) = Conn::new(stream) else { return };
+fn serve_conn(stream: TcpStream, handler: Arc<dyn Handler>, tls: Option<&Arc<ServerConfig>>) {
+    let Ok(conn) = Conn::new(stream, tls) else {
+        return;
+    };
     let mut slot = Some(conn);
     loop {
         let Some(conn) = slot.as_mut() else { return };

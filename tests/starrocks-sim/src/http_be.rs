@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::catalog::TableRef;
 use crate::faults::{FaultAction, FaultCtx, Phase, ResetPhase};
 use crate::http::{Conn, Handler, Outcome, Request, Response};
+use crate::loadlog::LoadKind;
 use crate::state::{AuthError, Sim};
 use crate::stream_load::{self, LoadParams, LoadResponse, Prepared};
 use crate::txn::{ApiTxn, BeginError, Retention, TxnState};
@@ -41,8 +42,26 @@ impl Handler for BeHandler {
                 200,
                 r#"{"status": "OK","msg": "To Be Added"}"#.into(),
             )),
+            // Every other GET falls through to the BE's static-file handler, which answers
+            // libevent's 404 page (so does `GET /api/{db}/get_load_state`: only FEs serve it).
+            ("GET", _) => Outcome::Respond(libevent_not_found()),
             _ => Outcome::Respond(Response::text(404, "Not Found")),
         }
+    }
+}
+
+/// What `evhttp_send_error(req, 404, "Not Found")` sends: an HTML page and `Connection: close`
+/// (StarRocks `WebPageHandler` → `do_file_response` → `HttpChannel::send_error`).
+fn libevent_not_found() -> Response {
+    let body = "<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n";
+    Response {
+        status: 404,
+        headers: vec![(
+            "Content-Type".into(),
+            "text/html; charset=ISO-8859-1".into(),
+        )],
+        body: body.as_bytes().to_vec(),
+        close: true,
     }
 }
 
@@ -84,7 +103,14 @@ fn base_response(label: &str, txn_id: i64, status: &str, message: &str) -> LoadR
     }
 }
 
-fn render(sim: &Sim, mut r: LoadResponse, plan_ms: u64, variant: Option<&str>) -> Response {
+fn render(
+    sim: &Sim,
+    log: &StreamLog<'_>,
+    mut r: LoadResponse,
+    plan_ms: u64,
+    variant: Option<&str>,
+) -> Response {
+    log.answered(&r);
     if sim.limits.read().use_put_time_field || variant == Some("put_time") {
         r.stream_load_put_time_ms = Some(plan_ms);
     } else {
@@ -111,13 +137,126 @@ fn render(sim: &Sim, mut r: LoadResponse, plan_ms: u64, variant: Option<&str>) -
     Response::json(200, body)
 }
 
-fn fail_resp(sim: &Sim, label: &str, txn_id: i64, msg: &str) -> Outcome {
+fn fail_resp(sim: &Sim, log: &StreamLog<'_>, label: &str, txn_id: i64, msg: &str) -> Outcome {
     Outcome::Respond(render(
         sim,
+        log,
         base_response(label, txn_id, "Fail", msg),
         0,
         None,
     ))
+}
+
+/// The load-log entry of one Stream Load. Answers are recorded by `render`; dropping it
+/// without an answer (reset, dead socket) records what became of the transaction.
+struct StreamLog<'a> {
+    sim: &'a Sim,
+    id: u64,
+    db: &'a str,
+    txn_id: std::cell::Cell<i64>,
+}
+
+impl<'a> StreamLog<'a> {
+    fn open(sim: &'a Sim, req: &Request, db: &'a str, table: &str) -> StreamLog<'a> {
+        let label = req.header("label").unwrap_or("");
+        let id = sim.loadlog.open(
+            LoadKind::StreamLoad,
+            db,
+            table,
+            label,
+            &req.peer.to_string(),
+        );
+        StreamLog {
+            sim,
+            id,
+            db,
+            txn_id: std::cell::Cell::new(-1),
+        }
+    }
+
+    fn txn(&self, label: &str, txn_id: i64) {
+        self.txn_id.set(txn_id);
+        self.sim.loadlog.update(self.id, |e| {
+            e.label = label.into();
+            e.txn_id = txn_id;
+        });
+    }
+
+    fn rows(&self, p: &Prepared) {
+        self.sim.loadlog.update(self.id, |e| {
+            e.rows_loaded = p.loaded();
+            e.rows_filtered = p.filtered;
+        });
+    }
+
+    fn answered(&self, r: &LoadResponse) {
+        self.sim.loadlog.update(self.id, |e| {
+            e.label = r.label.clone();
+            e.txn_id = r.txn_id;
+            e.rows_loaded = r.number_loaded_rows;
+            e.rows_filtered = r.number_filtered_rows;
+        });
+        self.sim.loadlog.finish(self.id, &r.status);
+    }
+
+    /// A fault answered with a bare HTTP error instead of a Stream Load JSON.
+    fn http_error(&self, status: u16) {
+        self.sim.loadlog.finish(self.id, &format!("HTTP {status}"));
+    }
+}
+
+impl Drop for StreamLog<'_> {
+    fn drop(&mut self) {
+        let txn_id = self.txn_id.get();
+        let state = (txn_id >= 0)
+            .then(|| self.sim.txns.state(self.db, txn_id))
+            .flatten()
+            .map(|s| s.name())
+            .unwrap_or("ABORTED");
+        self.sim.loadlog.finish(self.id, state);
+    }
+}
+
+/// The load-log entry of one transaction-API `load` call: refused calls end with their
+/// answer, accepted ones follow their transaction until it ends.
+struct TxnLoadLog<'a> {
+    sim: &'a Sim,
+    id: u64,
+}
+
+impl<'a> TxnLoadLog<'a> {
+    fn open(sim: &'a Sim, req: &Request, db: &str, label: &str) -> TxnLoadLog<'a> {
+        let table = req.header("table").unwrap_or("");
+        let peer = req.peer.to_string();
+        let id = sim.loadlog.open(LoadKind::TxnLoad, db, table, label, &peer);
+        TxnLoadLog { sim, id }
+    }
+
+    fn table(&self, table: &str) {
+        self.sim.loadlog.update(self.id, |e| e.table = table.into());
+    }
+
+    fn refused(&self, status: &str, txn_id: i64) {
+        self.sim.loadlog.update(self.id, |e| e.txn_id = txn_id);
+        self.sim.loadlog.finish(self.id, status);
+    }
+
+    fn accepted(&self, txn_id: i64, loaded: u64, filtered: u64) {
+        self.sim.loadlog.update(self.id, |e| {
+            e.rows_loaded = loaded;
+            e.rows_filtered = filtered;
+        });
+        self.sim
+            .loadlog
+            .follow_txn(self.id, txn_id, TxnState::Prepare.name());
+    }
+}
+
+impl Drop for TxnLoadLog<'_> {
+    fn drop(&mut self) {
+        // Neither refused nor accepted: the connection died before an answer.
+        self.sim.loadlog.finish(self.id, "ABORTED");
+    }
 }
 
 struct InflightGuard<'a>(&'a Sim);
@@ -147,20 +286,33 @@ fn stream_load_action(
     db: &str,
     table: &str,
 ) -> Outcome {
+    let log = StreamLog::open(sim, req, db, table);
+    stream_load(sim, &log, be_idx, req, conn, db, table)
+}
+
+fn stream_load(
+    sim: &Arc<Sim>,
+    log: &StreamLog<'_>,
+    be_idx: usize,
+    req: &Request,
+    conn: &mut Option<Conn>,
+    db: &str,
+    table: &str,
+) -> Outcome {
     let started = Instant::now();
     let header_label = req.header("label").unwrap_or("").to_string();
     match sim.check_basic(req.header("authorization")) {
         Ok(_) => {}
         Err(AuthError::Missing) => {
-            return fail_resp(sim, &header_label, -1, "no valid Basic authorization");
+            return fail_resp(sim, log, &header_label, -1, "no valid Basic authorization");
         }
         Err(AuthError::Denied(u)) => {
-            return fail_resp(sim, &header_label, -1, &access_denied(&u, req));
+            return fail_resp(sim, log, &header_label, -1, &access_denied(&u, req));
         }
     }
     let params = match stream_load::parse_params(req) {
         Ok(p) => p,
-        Err(e) => return fail_resp(sim, &header_label, -1, &e.0),
+        Err(e) => return fail_resp(sim, log, &header_label, -1, &e.0),
     };
     let label = params.label.clone().unwrap_or_else(new_label);
     let ctx = FaultCtx {
@@ -189,6 +341,7 @@ fn stream_load_action(
         match a {
             FaultAction::Latency { ms, .. } => sleep_ms(ms),
             FaultAction::HttpError { status, body } => {
+                log.http_error(status);
                 return Outcome::Respond(Response::text(status, body).closing());
             }
             FaultAction::Reset { .. } => {
@@ -210,7 +363,7 @@ fn stream_load_action(
                 if !new_style {
                     r.existing_job_status = Some(existing_job_status);
                 }
-                return Outcome::Respond(render(sim, r, 0, None));
+                return Outcome::Respond(render(sim, log, r, 0, None));
             }
             _ => {}
         }
@@ -222,6 +375,7 @@ fn stream_load_action(
         if n > max {
             return fail_resp(
                 sim,
+                log,
                 &label,
                 -1,
                 &format!(
@@ -235,6 +389,7 @@ fn stream_load_action(
         {
             return fail_resp(
                 sim,
+                log,
                 &label,
                 -1,
                 &format!(
@@ -249,6 +404,7 @@ fn stream_load_action(
     if inflight > limits.be_http_concurrency_limit {
         return fail_resp(
             sim,
+            log,
             &label,
             -1,
             &format!(
@@ -259,7 +415,13 @@ fn stream_load_action(
     }
     // Begin transaction (FE RPC): database must exist, label must be free.
     let Some(db_id) = sim.catalog.db_id(db) else {
-        return fail_resp(sim, &label, -1, &format!("unknown database, database={db}"));
+        return fail_resp(
+            sim,
+            log,
+            &label,
+            -1,
+            &format!("unknown database, database={db}"),
+        );
     };
     let begin_started = Instant::now();
     let txn_id = match sim.txns.begin(
@@ -279,11 +441,12 @@ fn stream_load_action(
                 &format!("Label [{label}] has already been used."),
             );
             r.existing_job_status = Some(existing.existing_job_status().into());
-            return Outcome::Respond(render(sim, r, 0, None));
+            return Outcome::Respond(render(sim, log, r, 0, None));
         }
         Err(BeginError::TooManyRunning { running, limit }) => {
             return fail_resp(
                 sim,
+                log,
                 &label,
                 -1,
                 &format!(
@@ -292,6 +455,7 @@ fn stream_load_action(
             );
         }
     };
+    log.txn(&label, txn_id);
     let begin_ms = begin_started.elapsed().as_millis() as u64;
     let abort = |reason: &str| sim.txns.set_state(db, txn_id, TxnState::Aborted, reason);
     // Plan (FE RPC): table and column mapping.
@@ -301,7 +465,7 @@ fn stream_load_action(
         Err(_) => {
             let msg = format!("unknown table \"{db}.{table}\"");
             abort(&msg);
-            return fail_resp(sim, &label, txn_id, &msg);
+            return fail_resp(sim, log, &label, txn_id, &msg);
         }
     };
     let meta = table_ref.lock().meta.clone();
@@ -309,7 +473,7 @@ fn stream_load_action(
         Ok(p) => p,
         Err(e) => {
             abort(&e.0);
-            return fail_resp(sim, &label, txn_id, &e.0);
+            return fail_resp(sim, log, &label, txn_id, &e.0);
         }
     };
     let plan_ms = plan_started.elapsed().as_millis() as u64;
@@ -367,7 +531,7 @@ fn stream_load_action(
             Ok(b) => b,
             Err(e) => {
                 abort(&e.0);
-                return fail_resp(sim, &label, txn_id, &e.0);
+                return fail_resp(sim, log, &label, txn_id, &e.0);
             }
         },
         None => body,
@@ -378,7 +542,7 @@ fn stream_load_action(
         Ok(p) => p,
         Err(e) => {
             abort(&e.0);
-            return fail_resp(sim, &label, txn_id, &e.0);
+            return fail_resp(sim, log, &label, txn_id, &e.0);
         }
     };
     drop(body);
@@ -454,7 +618,7 @@ fn stream_load_action(
             abort(&msg);
             let mut r = counts_response(&label, txn_id, "Fail", &msg, &prepared, load_bytes);
             r.begin_txn_time_ms = begin_ms;
-            return Outcome::Respond(render(sim, r, plan_ms, variant.as_deref()));
+            return Outcome::Respond(render(sim, log, r, plan_ms, variant.as_deref()));
         }
     }
     let write_ms = write_started.elapsed().as_millis() as u64;
@@ -490,7 +654,7 @@ fn stream_load_action(
             &prepared,
             load_bytes,
         );
-        return Outcome::Respond(render(sim, finish(r), plan_ms, variant.as_deref()));
+        return Outcome::Respond(render(sim, log, finish(r), plan_ms, variant.as_deref()));
     }
     if selected > 0 && prepared.filtered as f64 / selected as f64 > params.max_filter_ratio {
         abort("too many filtered rows");
@@ -503,7 +667,7 @@ fn stream_load_action(
             load_bytes,
         );
         count_rows(sim, &prepared, false);
-        return Outcome::Respond(render(sim, finish(r), plan_ms, variant.as_deref()));
+        return Outcome::Respond(render(sim, log, finish(r), plan_ms, variant.as_deref()));
     }
     // The txn may have been cancelled or timed out meanwhile.
     match sim.txns.state(db, txn_id) {
@@ -515,7 +679,7 @@ fn stream_load_action(
                 "cancelled".to_string()
             };
             let r = counts_response(&label, txn_id, "Fail", &msg, &prepared, load_bytes);
-            return Outcome::Respond(render(sim, finish(r), plan_ms, variant.as_deref()));
+            return Outcome::Respond(render(sim, log, finish(r), plan_ms, variant.as_deref()));
         }
     }
     if started.elapsed() > Duration::from_secs(params.timeout_s) {
@@ -528,8 +692,9 @@ fn stream_load_action(
             &prepared,
             load_bytes,
         );
-        return Outcome::Respond(render(sim, finish(r), plan_ms, variant.as_deref()));
+        return Outcome::Respond(render(sim, log, finish(r), plan_ms, variant.as_deref()));
     }
+    log.rows(&prepared);
     let commit_started = Instant::now();
     let loaded = prepared.loaded();
     let counts = (prepared.total, prepared.filtered, prepared.unselected);
@@ -556,7 +721,7 @@ fn stream_load_action(
             let mut r = resp_template;
             r.status = "Fail".into();
             r.message = msg;
-            return Outcome::Respond(render(sim, finish(r), plan_ms, variant.as_deref()));
+            return Outcome::Respond(render(sim, log, finish(r), plan_ms, variant.as_deref()));
         }
     };
     {
@@ -582,7 +747,7 @@ fn stream_load_action(
         r.message = "Publish timeout. The data will be visible after a while".into();
     }
     r.commit_and_publish_time_ms = commit_started.elapsed().as_millis() as u64 + commit_delay_ms;
-    Outcome::Respond(render(sim, finish(r), plan_ms, variant.as_deref()))
+    Outcome::Respond(render(sim, log, finish(r), plan_ms, variant.as_deref()))
 }
 
 fn plan_table_id(t: &TableRef) -> u64 {
@@ -695,9 +860,14 @@ pub fn commit(
     let key = format!("{db}.{table}");
     let counters_sim = sim.clone();
     let key2 = key.clone();
+    let discard = limits.discard;
     let apply = move |td: &mut crate::catalog::TableData| {
         for p in loads {
-            let (u, d) = stream_load::apply(td, p);
+            let (u, d) = if discard {
+                count_ops(&p)
+            } else {
+                stream_load::apply(td, p)
+            };
             ups += u;
             dels += d;
         }
@@ -715,6 +885,7 @@ pub fn commit(
         txn_id,
         visible_at,
         apply: Box::new(apply),
+        bumps_version: !discard,
     });
     td.publish_due();
     let visible = !td.publish_queue.iter().any(|p| p.txn_id == txn_id);
@@ -741,6 +912,16 @@ pub fn commit(
         });
     }
     Ok(visible)
+}
+
+/// What applying would count (upserts, deletes) without touching the table (discard mode).
+fn count_ops(p: &Prepared) -> (u64, u64) {
+    let deletes = p
+        .ops
+        .iter()
+        .filter(|op| matches!(op, stream_load::RowOp::Delete(_)))
+        .count() as u64;
+    (p.ops.len() as u64 - deletes, deletes)
 }
 
 /// Publishes what is due and marks those transactions VISIBLE.
@@ -1051,6 +1232,14 @@ fn txn_action(
                     a.busy = false;
                 }
             });
+            // The load log records what happened to the data, whatever the answer says.
+            let outcome = match &result {
+                Ok(true) => TxnState::Visible,
+                Ok(false) => TxnState::Committed,
+                Err(_) => TxnState::Aborted,
+            };
+            sim.loadlog
+                .resolve_txn(&db, id, outcome.name(), crate::loadlog::now_ms());
             match result {
                 Err(msg) => {
                     sim.txns.set_state(&db, id, TxnState::Aborted, &msg);
@@ -1107,7 +1296,15 @@ fn txn_action(
             Outcome::Respond(match r {
                 None => txn_status(sim, "TXN_NOT_EXISTS", "Transcation Not Exist", &label, None),
                 Some(Err((s, m, id))) => txn_status(sim, s, &m, &label, Some(id)),
-                Some(Ok(id)) => txn_status(sim, "OK", "", &label, Some(id)),
+                Some(Ok(id)) => {
+                    sim.loadlog.resolve_txn(
+                        &db,
+                        id,
+                        TxnState::Aborted.name(),
+                        crate::loadlog::now_ms(),
+                    );
+                    txn_status(sim, "OK", "", &label, Some(id))
+                }
             })
         }
         _ => Outcome::Respond(Response::text(404, "Not Found")),
@@ -1123,9 +1320,13 @@ fn txn_load(
     label: &str,
 ) -> Outcome {
     let started = Instant::now();
+    let log = TxnLoadLog::open(sim, req, db, label);
     let params: LoadParams = match stream_load::parse_params(req) {
         Ok(p) => p,
-        Err(e) => return Outcome::Respond(txn_status(sim, "FAILED", &e.0, label, None)),
+        Err(e) => {
+            log.refused("FAILED", -1);
+            return Outcome::Respond(txn_status(sim, "FAILED", &e.0, label, None));
+        }
     };
     let claimed = sim.txns.with_label(db, label, |t| {
         let id = t.id;
@@ -1146,6 +1347,7 @@ fn txn_load(
     });
     let (txn_id, table) = match claimed {
         None => {
+            log.refused("TXN_NOT_EXISTS", -1);
             return Outcome::Respond(txn_status(
                 sim,
                 "TXN_NOT_EXISTS",
@@ -1154,9 +1356,13 @@ fn txn_load(
                 None,
             ));
         }
-        Some(Err((s, m, id))) => return Outcome::Respond(txn_status(sim, s, &m, label, Some(id))),
+        Some(Err((s, m, id))) => {
+            log.refused(s, id);
+            return Outcome::Respond(txn_status(sim, s, &m, label, Some(id)));
+        }
         Some(Ok(v)) => v,
     };
+    log.table(&table);
     let release = |prepared: Option<Prepared>| {
         sim.txns.with_label(db, label, |t| {
             if let Some(a) = t.api.as_mut() {
@@ -1195,6 +1401,7 @@ fn txn_load(
     match result {
         Err(msg) => {
             release(None);
+            log.refused("FAILED", txn_id);
             Outcome::Respond(txn_status(sim, "FAILED", &msg, label, Some(txn_id)))
         }
         Ok((p, bytes)) => {
@@ -1202,6 +1409,7 @@ fn txn_load(
             let selected = p.total - p.unselected;
             if selected > 0 && p.filtered as f64 / selected as f64 > params.max_filter_ratio {
                 release(None);
+                log.refused("FAILED", txn_id);
                 let mut v = serde_json::json!({
                     "TxnId": txn_id, "Label": label, "Status": "FAILED", "Message": "too many filtered rows",
                     "NumberTotalRows": p.total, "NumberLoadedRows": p.loaded(), "NumberFilteredRows": p.filtered,
@@ -1215,6 +1423,7 @@ fn txn_load(
             let (total, loaded, filtered, unselected) =
                 (p.total, p.loaded(), p.filtered, p.unselected);
             release(Some(p));
+            log.accepted(txn_id, loaded, filtered);
             let seq = sim
                 .txns
                 .with_label(db, label, |t| t.api.as_ref().map(|a| a.seq).unwrap_or(0))

@@ -58,6 +58,14 @@ impl FeHandler {
         }
     }
 
+    /// 307 back to this FE with the same path and query (a redirect loop).
+    fn redirect_to_self(&self, req: &Request) -> Response {
+        redirect_to(
+            &format!("{}://{}", self.sim.cfg.scheme(), self.sim.cfg.fe_addr),
+            req,
+        )
+    }
+
     fn stream_load(
         &self,
         req: &Request,
@@ -118,30 +126,10 @@ impl FeHandler {
                     return Outcome::Done;
                 }
                 FaultAction::RedirectTo { location } => {
-                    // A bare `http://host:port` gets the request's path; a full URL is used as is.
-                    let has_path = location
-                        .split_once("://")
-                        .is_some_and(|(_, rest)| rest.trim_end_matches('/').contains('/'));
-                    let loc = if has_path {
-                        location
-                    } else {
-                        format!("{}{}", location.trim_end_matches('/'), req.path_and_query())
-                    };
-                    return Outcome::Respond(Response {
-                        status: 307,
-                        headers: vec![("Location".into(), loc)],
-                        body: Vec::new(),
-                        close: true,
-                    });
+                    return Outcome::Respond(redirect_to(&location, req));
                 }
                 FaultAction::RedirectLoop => {
-                    let loc = format!("http://{}{}", self.sim.cfg.fe_addr, req.path_and_query());
-                    return Outcome::Respond(Response {
-                        status: 307,
-                        headers: vec![("Location".into(), loc)],
-                        body: Vec::new(),
-                        close: true,
-                    });
+                    return Outcome::Respond(self.redirect_to_self(req));
                 }
                 FaultAction::FeFailed { message } => {
                     return Outcome::Respond(fe_failed_upper(&message));
@@ -169,18 +157,31 @@ impl FeHandler {
             table: "",
             label: &label,
         };
-        if let Some(a) = self.sim.faults.take(&ctx, |a| {
+        let mut forced = None;
+        for a in self.sim.faults.take_all(&ctx, |a| {
             matches!(
                 a,
-                FaultAction::HttpError { .. } | FaultAction::FeFailed { .. }
+                FaultAction::HttpError { .. }
+                    | FaultAction::FeFailed { .. }
+                    | FaultAction::Latency { .. }
+                    | FaultAction::RedirectTo { .. }
+                    | FaultAction::RedirectLoop
+                    | FaultAction::LoadState { .. }
             )
         }) {
             self.sim.counters.lock().faults_fired += 1;
             match a {
+                FaultAction::Latency { ms, .. } => {
+                    std::thread::sleep(std::time::Duration::from_millis(ms))
+                }
                 FaultAction::HttpError { status, body } => return Response::text(status, body),
                 FaultAction::FeFailed { message } => {
                     return Response::json(200, fe_result("FAILED", &message));
                 }
+                // A follower FE sends get_load_state to the leader with a 307 (§1.1, §2.4).
+                FaultAction::RedirectTo { location } => return redirect_to(&location, req),
+                FaultAction::RedirectLoop => return self.redirect_to_self(req),
+                FaultAction::LoadState { state } => forced = Some(state),
                 _ => {}
             }
         }
@@ -190,7 +191,10 @@ impl FeHandler {
                 fe_result("FAILED", &format!("unknown database, database={db}")),
             );
         }
-        let state = label_state(&self.sim, db, &label);
+        let state = match forced {
+            Some(s) => s.name(),
+            None => label_state(&self.sim, db, &label),
+        };
         let body = serde_json::json!({
             "state": state, "status": "OK", "code": "0", "msg": "Success", "message": "Success"
         });
@@ -208,7 +212,7 @@ impl FeHandler {
                 if let Some(a) = t.api.as_mut() {
                     a.loads.clear();
                 }
-                Ok(())
+                Ok(t.id)
             } else {
                 Err(format!(
                     "txn {} is in state {}, can not cancel",
@@ -218,7 +222,15 @@ impl FeHandler {
             }
         });
         match r {
-            Some(Ok(())) => Response::json(200, fe_result("OK", "Success")),
+            Some(Ok(id)) => {
+                self.sim.loadlog.resolve_txn(
+                    db,
+                    id,
+                    TxnState::Aborted.name(),
+                    crate::loadlog::now_ms(),
+                );
+                Response::json(200, fe_result("OK", "Success"))
+            }
             Some(Err(m)) => Response::json(200, fe_result("FAILED", &m)),
             None => Response::json(
                 200,
@@ -263,6 +275,25 @@ impl FeHandler {
                 "transaction with op {op} label {label} has no backend"
             )),
         }
+    }
+}
+
+/// 307 to `location`: a bare `http://host:port` gets the request's path and query appended,
+/// a URL that has a path is used verbatim. The FE closes the connection after it.
+fn redirect_to(location: &str, req: &Request) -> Response {
+    let has_path = location
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.trim_end_matches('/').contains('/'));
+    let loc = if has_path {
+        location.to_string()
+    } else {
+        format!("{}{}", location.trim_end_matches('/'), req.path_and_query())
+    };
+    Response {
+        status: 307,
+        headers: vec![("Location".into(), loc)],
+        body: Vec::new(),
+        close: true,
     }
 }
 

@@ -5,17 +5,22 @@
 
 mod catalog;
 mod control;
+mod dml;
 mod eval;
 mod faults;
+mod gate;
 mod http;
 mod http_be;
 mod http_fe;
 mod jsonval;
+mod loadlog;
 mod mysql_front;
+mod nodes;
 mod query;
 mod sql;
 mod state;
 mod stream_load;
+mod tls;
 mod txn;
 mod types;
 
@@ -23,6 +28,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use gate::{Gate, PortKind};
 use state::{Limits, Sim, StaticConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +43,10 @@ enum CliError {
     Invalid(String, String),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error("--tls-cert and --tls-key go together")]
+    TlsPair,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 struct Args {
@@ -47,10 +57,13 @@ struct Args {
     user: String,
     password: String,
     limits: Limits,
+    /// PEM certificate chain and private key: FE/BE serve HTTPS, the MySQL front accepts TLS.
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 const USAGE: &str = "usage: starrocks-sim --fe-http ADDR --be-http ADDR [--be-http ADDR ...] --query ADDR --control ADDR \
-[--user U] [--password P] [--schema-change-ms N] [--tablet-max-versions N] [--json-max-bytes N]";
+[--user U] [--password P] [--schema-change-ms N] [--tablet-max-versions N] [--json-max-bytes N] [--discard] \
+[--tls-cert FILE --tls-key FILE]";
 
 fn parse_args() -> Result<Args, CliError> {
     let mut it = std::env::args().skip(1);
@@ -58,6 +71,7 @@ fn parse_args() -> Result<Args, CliError> {
     let mut user = "root".to_string();
     let mut password = String::new();
     let mut limits = Limits::default();
+    let (mut tls_cert, mut tls_key) = (None, None);
     while let Some(a) = it.next() {
         if a == "--help" || a == "-h" {
             println!("{USAGE}");
@@ -86,6 +100,9 @@ fn parse_args() -> Result<Args, CliError> {
             "--schema-change-ms" => limits.schema_change_ms = num(value()?)?,
             "--tablet-max-versions" => limits.tablet_max_versions = num(value()?)?,
             "--json-max-bytes" => limits.json_max_bytes = num(value()?)?,
+            "--discard" => limits.discard = true,
+            "--tls-cert" => tls_cert = Some(value()?.into()),
+            "--tls-key" => tls_key = Some(value()?.into()),
             _ => return Err(CliError::Unknown(a)),
         }
     }
@@ -100,6 +117,11 @@ fn parse_args() -> Result<Args, CliError> {
         user,
         password,
         limits,
+        tls: match (tls_cert, tls_key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => return Err(CliError::TlsPair),
+        },
     })
 }
 
@@ -111,13 +133,17 @@ fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), CliError> {
 
 fn run() -> Result<(), CliError> {
     let args = parse_args()?;
+    let tls = match &args.tls {
+        Some((cert, key)) => Some(tls::TlsConfigs::load(cert, key)?),
+        None => None,
+    };
     // Bind everything first so `ready` means all listeners accept connections.
     let (fe_l, fe_addr) = bind(&args.fe)?;
     let mut bes = Vec::new();
     for b in &args.be {
         bes.push(bind(b)?);
     }
-    let (q_l, _) = bind(&args.query)?;
+    let (q_l, query_addr) = bind(&args.query)?;
     let (c_l, _) = bind(&args.control)?;
     let sim = Arc::new(Sim::new(
         StaticConfig {
@@ -125,21 +151,48 @@ fn run() -> Result<(), CliError> {
             password: args.password,
             fe_addr,
             be_addrs: bes.iter().map(|(_, a)| *a).collect(),
+            query_addr,
+            tls: tls.is_some(),
         },
         args.limits,
     ));
-    http::serve(fe_l, Arc::new(http_fe::FeHandler { sim: sim.clone() }));
-    for (idx, (l, _)) in bes.into_iter().enumerate() {
+    let gate = |kind, l: &TcpListener, addr: &str| {
+        Gate::new(kind, l).map_err(|e| CliError::Bind(addr.into(), e))
+    };
+    let fe_gate = gate(PortKind::Fe, &fe_l, &args.fe)?;
+    let q_gate = gate(PortKind::Query, &q_l, &args.query)?;
+    let c_gate = gate(PortKind::Control, &c_l, &args.control)?;
+    let mut gates = vec![fe_gate.clone(), q_gate.clone()];
+    let https = tls.as_ref().map(|t| t.http.clone());
+    http::serve(
+        &fe_gate,
+        fe_l,
+        Arc::new(http_fe::FeHandler { sim: sim.clone() }),
+        https.clone(),
+    );
+    for (idx, ((l, _), addr)) in bes.into_iter().zip(&args.be).enumerate() {
+        let be_gate = gate(PortKind::Be, &l, addr)?;
+        gates.push(be_gate.clone());
         http::serve(
+            &be_gate,
             l,
             Arc::new(http_be::BeHandler {
                 sim: sim.clone(),
                 idx,
             }),
+            https.clone(),
         );
     }
-    http::serve(c_l, Arc::new(control::ControlHandler { sim: sim.clone() }));
-    mysql_front::serve(q_l, sim).map_err(|e| CliError::Bind(args.query.clone(), e))?;
+    // The control API stays plain HTTP.
+    http::serve(
+        &c_gate,
+        c_l,
+        Arc::new(control::ControlHandler { sim: sim.clone() }),
+        None,
+    );
+    mysql_front::serve(&q_gate, q_l, sim.clone(), tls.map(|t| t.mysql))
+        .map_err(|e| CliError::Bind(args.query.clone(), e))?;
+    let _ = sim.gates.set(gates);
     let mut out = std::io::stdout();
     let _ = writeln!(out, "ready");
     let _ = out.flush();

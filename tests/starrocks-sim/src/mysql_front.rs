@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use opensrv_mysql::{
     AsyncMysqlIntermediary, AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, InitWriter,
-    OkResponse, ParamParser, QueryResultWriter, StatementMetaWriter,
+    IntermediaryOptions, OkResponse, ParamParser, QueryResultWriter, StatementMetaWriter,
 };
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncWrite;
+use tokio_rustls::rustls::ServerConfig;
 
+use crate::gate::Gate;
 use crate::query::{self, ColKind, QueryResult, Session};
 use crate::state::Sim;
 
@@ -151,6 +153,15 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
                     })
                     .await
             }
+            Ok(QueryResult::Dml { affected, info }) => {
+                results
+                    .completed(OkResponse {
+                        affected_rows: affected,
+                        info: lenenc_info(info),
+                        ..Default::default()
+                    })
+                    .await
+            }
             Ok(QueryResult::Rows { columns, rows }) => {
                 let cols: Vec<Column> = columns
                     .iter()
@@ -185,60 +196,113 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Shim {
     }
 }
 
-/// Starts the MySQL listener on its own thread with a current-thread runtime.
-pub fn serve(listener: std::net::TcpListener, sim: Arc<Sim>) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("starrocks-sim: cannot start mysql runtime: {e}");
+/// The OK packet's info text with its length-encoded prefix. MySQL servers send `info` as a
+/// length-encoded string and clients parse it so (mysql_common: "The `info` field is a
+/// `string<EOF>` according to the MySQL Internals Manual, but actually it's a
+/// `string<lenenc>`"), but opensrv writes the bare bytes unless the client asked for
+/// CLIENT_SESSION_TRACK, which opensrv never offers. A one-byte prefix only fits texts of
+/// fewer than 128 bytes (the `String` must stay UTF-8); longer ones are left out.
+fn lenenc_info(info: String) -> String {
+    match u8::try_from(info.len()) {
+        Ok(n) if n < 128 && n > 0 => format!("{}{info}", n as char),
+        _ => String::new(),
+    }
+}
+
+/// Starts the MySQL front: a current-thread tokio runtime on its own thread runs the
+/// connections; the gate's accept thread hands each accepted socket to it.
+pub fn serve(
+    gate: &Arc<Gate>,
+    listener: std::net::TcpListener,
+    sim: Arc<Sim>,
+    tls: Option<Arc<ServerConfig>>,
+) -> io::Result<()> {
+    let handle = start_runtime()?;
+    gate.serve(listener, move |stream, guard| {
+        let sim = sim.clone();
+        let tls = tls.clone();
+        handle.spawn(async move {
+            // Holding the guard keeps the socket registered, so an outage can close it.
+            let _guard = guard;
+            let _ = stream.set_nodelay(true);
+            if stream.set_nonblocking(true).is_err() {
                 return;
             }
-        };
-        rt.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
                 return;
             };
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let conn_id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
-                let mut salt = [0u8; 20];
-                let seed = (conn_id as u64).wrapping_mul(0x9E3779B97F4A7C15)
-                    ^ std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_nanos() as u64)
-                        .unwrap_or(7);
-                let mut x = seed | 1;
-                for b in salt.iter_mut() {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    // Printable, never NUL or '$' (scramble must be a C string).
-                    *b = b'0' + (x % 75) as u8;
-                }
-                let shim = Shim {
-                    sess: Session {
-                        db: None,
-                        user: sim.cfg.user.clone(),
-                        conn_id,
-                    },
-                    sim: sim.clone(),
-                    salt,
-                };
-                tokio::spawn(async move {
+            let shim = Shim::new(sim);
+            let _ = match tls {
+                None => {
                     let (r, w) = stream.into_split();
-                    let _ = AsyncMysqlIntermediary::run_on(shim, r, w).await;
-                });
-            }
+                    AsyncMysqlIntermediary::run_on(shim, r, w).await
+                }
+                Some(cfg) => run_tls_capable(shim, stream, cfg).await,
+            };
         });
     });
     Ok(())
+}
+
+/// Offers SSL in the handshake; a client that asks for it continues over TLS, others in
+/// plain text (StarRocks does not require TLS unless told to).
+async fn run_tls_capable(
+    mut shim: Shim,
+    stream: tokio::net::TcpStream,
+    cfg: Arc<ServerConfig>,
+) -> io::Result<()> {
+    let (mut r, mut w) = stream.into_split();
+    let (is_ssl, init) =
+        AsyncMysqlIntermediary::init_before_ssl(&mut shim, &mut r, &mut w, &Some(cfg.clone()))
+            .await?;
+    let opts = IntermediaryOptions::default();
+    if is_ssl {
+        opensrv_mysql::secure_run_with_options(shim, w, opts, cfg, init).await
+    } else {
+        opensrv_mysql::plain_run_with_options(shim, w, opts, init).await
+    }
+}
+
+/// Runs the runtime forever on a dedicated thread and returns a handle to spawn onto it.
+fn start_runtime() -> io::Result<tokio::runtime::Handle> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let handle = rt.handle().clone();
+    std::thread::spawn(move || rt.block_on(std::future::pending::<()>()));
+    Ok(handle)
+}
+
+impl Shim {
+    fn new(sim: Arc<Sim>) -> Shim {
+        let conn_id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
+        Shim {
+            sess: Session {
+                db: None,
+                user: sim.cfg.user.clone(),
+                conn_id,
+            },
+            sim,
+            salt: new_salt(conn_id),
+        }
+    }
+}
+
+/// A per-connection scramble: printable, never NUL or '$' (it must be a C string).
+fn new_salt(conn_id: u32) -> [u8; 20] {
+    let mut salt = [0u8; 20];
+    let seed = (conn_id as u64).wrapping_mul(0x9E3779B97F4A7C15)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+    let mut x = seed | 1;
+    for b in salt.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = b'0' + (x % 75) as u8;
+    }
+    salt
 }

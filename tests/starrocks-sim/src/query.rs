@@ -19,6 +19,11 @@ pub enum QueryResult {
     Ok {
         affected: u64,
     },
+    /// INSERT/UPDATE/DELETE: affected rows and the OK packet's info text.
+    Dml {
+        affected: u64,
+        info: String,
+    },
     Rows {
         columns: Vec<(String, ColKind)>,
         rows: Vec<Vec<Option<String>>>,
@@ -30,6 +35,11 @@ pub enum QueryResult {
 pub struct SqlError {
     pub code: u16,
     pub msg: String,
+}
+
+/// A FE analyzer error as StarRocks words it.
+pub fn analysis_err(msg: impl std::fmt::Display) -> SqlError {
+    err(format!("Getting analyzing error. Detail message: {msg}."))
 }
 
 fn err(msg: impl Into<String>) -> SqlError {
@@ -46,6 +56,8 @@ impl From<CatalogError> for SqlError {
             CatalogError::DbExists(_) => 1007,
             CatalogError::TableExists(_) => 1050,
             CatalogError::UnknownTable(_) => 1051,
+            CatalogError::UnknownColumn { .. } => 1054,
+            CatalogError::DuplicateColumn(_) => 1060,
             CatalogError::Invalid(_) => 1064,
         };
         SqlError {
@@ -61,7 +73,7 @@ pub struct Session {
     pub conn_id: u32,
 }
 
-fn resolve_db(s: &Session, db: Option<String>) -> Result<String, SqlError> {
+pub fn resolve_db(s: &Session, db: Option<String>) -> Result<String, SqlError> {
     db.or_else(|| s.db.clone()).ok_or_else(|| SqlError {
         code: 1046,
         msg: "No database selected".into(),
@@ -86,7 +98,7 @@ struct Relation {
 }
 
 /// The StarRocks version the sim presents (`@@version_comment`, `current_version()`).
-const STARROCKS_VERSION: &str = "3.3.0";
+pub const STARROCKS_VERSION: &str = "3.3.0";
 
 fn s(v: impl Into<String>) -> Value {
     Value::Str(v.into())
@@ -151,9 +163,14 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                 AlterAction::Ops(ops) => {
                     let ms = sim.limits.read().schema_change_ms;
                     sim.catalog
-                        .submit_alter(&db, &name, ops, Duration::from_millis(ms))?;
+                        .submit_alter(&db, &name, ops, Duration::from_millis(ms), || {
+                            schema_change_fault(sim, &db, sql_text)
+                        })?;
                 }
                 AlterAction::Rename(to) => sim.catalog.rename_table(&db, &name, &to)?,
+                AlterAction::RenameColumn { from, to } => {
+                    sim.catalog.rename_column(&db, &name, &from, &to)?
+                }
                 AlterAction::Set(props) => {
                     let t = sim.catalog.table(&db, &name)?;
                     let mut td = t.lock();
@@ -174,6 +191,14 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
             }
             Ok(QueryResult::Ok { affected: 0 })
         }
+        Stmt::Insert(ins) => crate::dml::insert(sim, sess, *ins),
+        Stmt::Delete { db, table, filter } => crate::dml::delete(sim, sess, db, &table, filter),
+        Stmt::Update {
+            db,
+            table,
+            sets,
+            filter,
+        } => crate::dml::update(sim, sess, db, &table, sets, filter),
         Stmt::CancelAlter(db, name) => {
             let db = resolve_db(sess, db)?;
             sim.catalog.cancel_alter(&db, &name)?;
@@ -261,28 +286,14 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                 ],
             ],
         )),
-        Stmt::ShowBackends => {
-            let alive = sim.limits.read().be_alive.clone();
-            let rows = sim
-                .cfg
-                .be_addrs
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    vec![
-                        Some((10001 + i).to_string()),
-                        Some(a.ip().to_string()),
-                        Some("9050".into()),
-                        Some(a.port().to_string()),
-                        Some(alive.get(i).copied().unwrap_or(true).to_string()),
-                    ]
-                })
-                .collect();
-            Ok(str_rows(
-                &["BackendId", "IP", "HeartbeatPort", "HttpPort", "Alive"],
-                rows,
-            ))
-        }
+        Stmt::ShowBackends => Ok(str_rows(
+            crate::nodes::BACKEND_COLUMNS,
+            crate::nodes::backends(sim),
+        )),
+        Stmt::ShowFrontends => Ok(str_rows(
+            crate::nodes::FRONTEND_COLUMNS,
+            crate::nodes::frontends(sim),
+        )),
         Stmt::ShowVariables(like) => {
             let vars = session_vars(sim);
             let rows = vars
@@ -334,12 +345,39 @@ pub fn execute(sim: &Sim, sess: &mut Session, sql_text: &str) -> Result<QueryRes
                         info_schema(sim, t)?
                     } else {
                         let db = resolve_db(sess, db.clone())?;
-                        table_relation(sim, &db, t, sel.filter.as_ref())?
+                        let rel = table_relation(sim, &db, t, sel.filter.as_ref())?;
+                        // Lets tests check how a client splits its lookups per table.
+                        *sim.counters
+                            .lock()
+                            .selects_by_table
+                            .entry(format!("{db}.{t}"))
+                            .or_default() += 1;
+                        rel
                     }
                 }
             };
             run_select(sim, sess, &sel, rel)
         }
+    }
+}
+
+/// A `cancel_schema_change` rule matching this ALTER's text makes its job end CANCELLED.
+fn schema_change_fault(sim: &Sim, db: &str, sql_text: &str) -> Option<String> {
+    let ctx = crate::faults::FaultCtx {
+        target: "mysql",
+        op: "query",
+        db,
+        table: "",
+        label: sql_text,
+    };
+    match sim.faults.take(&ctx, |a| {
+        matches!(a, crate::faults::FaultAction::CancelSchemaChange { .. })
+    }) {
+        Some(crate::faults::FaultAction::CancelSchemaChange { message }) => {
+            sim.counters.lock().faults_fired += 1;
+            Some(message)
+        }
+        _ => None,
     }
 }
 
@@ -553,16 +591,20 @@ fn table_relation(
     })
 }
 
+/// A wall-clock time as StarRocks shows it in SHOW results: `YYYY-MM-DD HH:MM:SS` in the FE's
+/// default time zone, Asia/Shanghai.
+pub fn show_time(t: SystemTime) -> String {
+    crate::catalog::epoch_to_datetime(
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+            + 8 * 3600,
+    )
+}
+
 fn alter_relation(sim: &Sim, db: &str) -> Relation {
     let g = sim.catalog.inner.read();
-    let fmt_time = |t: SystemTime| {
-        crate::catalog::epoch_to_datetime(
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-                + 8 * 3600,
-        )
-    };
+    let fmt_time = show_time;
     let rows = g
         .jobs
         .iter()
@@ -848,11 +890,12 @@ fn info_schema(sim: &Sim, table: &str) -> Result<Relation, SqlError> {
     }
 }
 
-struct RelCtx<'a> {
-    sim: &'a Sim,
-    sess: &'a Session,
-    columns: &'a [String],
-    row: &'a [Value],
+/// Evaluation context over one row of a relation (SELECT, and DML's WHERE/SET/VALUES).
+pub struct RelCtx<'a> {
+    pub sim: &'a Sim,
+    pub sess: &'a Session,
+    pub columns: &'a [String],
+    pub row: &'a [Value],
 }
 
 impl RowCtx for RelCtx<'_> {
@@ -1094,7 +1137,8 @@ fn run_select(
             col.1 = ColKind::Int;
         }
     }
-    if sel.from.is_none() && out.is_empty() {
+    // `SELECT 1` (no relation at all) yields one row; SHOW ALTER with no jobs yields none.
+    if sel.from.is_none() && rel.columns.is_empty() && out.is_empty() {
         out.push(vec![]);
     }
     Ok(QueryResult::Rows { columns, rows: out })

@@ -197,10 +197,28 @@ pub struct CreateTable {
     pub properties: Vec<(String, String)>,
 }
 
+/// One value of an `INSERT ... VALUES` row.
+#[derive(Clone, Debug)]
+pub enum InsertValue {
+    Expr(Expr),
+    /// The `DEFAULT` keyword.
+    Default,
+}
+
+#[derive(Clone, Debug)]
+pub struct Insert {
+    pub db: Option<String>,
+    pub table: String,
+    pub label: Option<String>,
+    pub columns: Option<Vec<String>>,
+    pub rows: Vec<Vec<InsertValue>>,
+}
+
 #[derive(Clone, Debug)]
 pub enum AlterAction {
     Ops(Vec<AlterOp>),
     Rename(String),
+    RenameColumn { from: String, to: String },
     Set(Vec<(String, String)>),
     Comment(String),
 }
@@ -219,6 +237,7 @@ pub enum Stmt {
     ShowCreateTable(Option<String>, String),
     ShowGrants,
     ShowBackends,
+    ShowFrontends,
     ShowVariables(Option<String>),
     ShowAlter {
         db: Option<String>,
@@ -249,6 +268,18 @@ pub enum Stmt {
         action: AlterAction,
     },
     CancelAlter(Option<String>, String),
+    Insert(Box<Insert>),
+    Delete {
+        db: Option<String>,
+        table: String,
+        filter: Option<Expr>,
+    },
+    Update {
+        db: Option<String>,
+        table: String,
+        sets: Vec<(String, Expr)>,
+        filter: Option<Expr>,
+    },
     Begin,
     Commit,
     Rollback,
@@ -479,6 +510,35 @@ impl Parser {
             let action = self.alter_action()?;
             return Ok(Stmt::Alter { db, name, action });
         }
+        if self.eat_kw("INSERT") {
+            return self.insert();
+        }
+        if self.eat_kw("DELETE") {
+            self.expect_kw("FROM")?;
+            let (db, table) = self.qualified()?;
+            let filter = self.where_clause()?;
+            return Ok(Stmt::Delete { db, table, filter });
+        }
+        if self.eat_kw("UPDATE") {
+            let (db, table) = self.qualified()?;
+            self.expect_kw("SET")?;
+            let mut sets = Vec::new();
+            loop {
+                let col = self.ident()?;
+                self.expect_sym("=")?;
+                sets.push((col, self.expr()?));
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+            let filter = self.where_clause()?;
+            return Ok(Stmt::Update {
+                db,
+                table,
+                sets,
+                filter,
+            });
+        }
         if self.eat_kw("CANCEL") {
             self.expect_kw("ALTER")?;
             self.expect_kw("TABLE")?;
@@ -488,6 +548,74 @@ impl Parser {
             return Ok(Stmt::CancelAlter(db, name));
         }
         Err(self.unexpected("SELECT, SHOW, CREATE, DROP, ALTER, ..."))
+    }
+
+    fn where_clause(&mut self) -> Result<Option<Expr>, ParseError> {
+        if self.eat_kw("WHERE") {
+            return Ok(Some(self.expr()?));
+        }
+        Ok(None)
+    }
+
+    /// `INSERT INTO [db.]t [WITH LABEL l] [(cols)] VALUES (...), (...)`.
+    fn insert(&mut self) -> Result<Stmt, ParseError> {
+        if self.is_kw("OVERWRITE") {
+            return Err(syntax("INSERT OVERWRITE is not supported by starrocks-sim"));
+        }
+        self.expect_kw("INTO")?;
+        let (db, table) = self.qualified()?;
+        let label = if self.eat_kw("WITH") {
+            self.expect_kw("LABEL")?;
+            Some(self.ident()?)
+        } else {
+            None
+        };
+        let columns = if self.is_sym("(") {
+            Some(self.ident_list()?)
+        } else {
+            None
+        };
+        if self.is_kw("SELECT") {
+            return Err(syntax(
+                "INSERT ... SELECT is not supported by starrocks-sim",
+            ));
+        }
+        self.expect_kw("VALUES")?;
+        let mut rows = Vec::new();
+        loop {
+            self.expect_sym("(")?;
+            let mut row = Vec::new();
+            if !self.is_sym(")") {
+                loop {
+                    row.push(self.insert_value()?);
+                    if !self.eat_sym(",") {
+                        break;
+                    }
+                }
+            }
+            self.expect_sym(")")?;
+            rows.push(row);
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        Ok(Stmt::Insert(Box::new(Insert {
+            db,
+            table,
+            label,
+            columns,
+            rows,
+        })))
+    }
+
+    fn insert_value(&mut self) -> Result<InsertValue, ParseError> {
+        let default_kw = self.is_kw("DEFAULT")
+            && matches!(self.peek_at(1), Some(Tok::Sym(",")) | Some(Tok::Sym(")")));
+        if default_kw {
+            self.pos += 1;
+            return Ok(InsertValue::Default);
+        }
+        Ok(InsertValue::Expr(self.expr()?))
     }
 
     fn if_not_exists(&mut self) -> Result<bool, ParseError> {
@@ -542,6 +670,9 @@ impl Parser {
         }
         if self.eat_kw("BACKENDS") || (self.eat_kw("COMPUTE") && self.eat_kw("NODES")) {
             return Ok(Stmt::ShowBackends);
+        }
+        if self.eat_kw("FRONTENDS") {
+            return Ok(Stmt::ShowFrontends);
         }
         if self.eat_kw("VARIABLES") || (self.eat_kw("SESSION") && self.eat_kw("VARIABLES")) {
             let like = if self.eat_kw("LIKE") {
@@ -893,8 +1024,12 @@ impl Parser {
 
     fn alter_action(&mut self) -> Result<AlterAction, ParseError> {
         if self.eat_kw("RENAME") {
-            if self.is_kw("COLUMN") {
-                return Err(syntax("RENAME COLUMN is not supported by starrocks-sim"));
+            // `RENAME COLUMN <old> [TO] <new>` (3.3.2+); `RENAME <new_table>` otherwise.
+            if self.eat_kw("COLUMN") {
+                let from = self.ident()?;
+                self.eat_kw("TO");
+                let to = self.ident()?;
+                return Ok(AlterAction::RenameColumn { from, to });
             }
             return Ok(AlterAction::Rename(self.ident()?));
         }

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::faults::Faults;
+use crate::gate::Gate;
+use crate::loadlog::LoadLog;
 use crate::txn::TxnRegistry;
 
 pub struct StaticConfig {
@@ -18,6 +20,15 @@ pub struct StaticConfig {
     pub password: String,
     pub fe_addr: SocketAddr,
     pub be_addrs: Vec<SocketAddr>,
+    pub query_addr: SocketAddr,
+    /// FE and BE speak HTTPS: URLs the sim hands out (307 Location, ErrorURL) say `https://`.
+    pub tls: bool,
+}
+
+impl StaticConfig {
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
 }
 
 /// Limits and behaviour switches; all can be changed through the control API.
@@ -43,6 +54,9 @@ pub struct Limits {
     /// Compatibility switch: answer `StreamLoadPutTimeMs` instead of `StreamLoadPlanTimeMs`.
     pub use_put_time_field: bool,
     pub server_version: String,
+    /// Benchmarks: loads are received, parsed, validated and answered as usual, but their
+    /// rows are not applied (the table does not change).
+    pub discard: bool,
 }
 
 impl Default for Limits {
@@ -62,6 +76,7 @@ impl Default for Limits {
             be_alive: Vec::new(),
             use_put_time_field: false,
             server_version: "8.0.33".into(),
+            discard: false,
         }
     }
 }
@@ -93,6 +108,8 @@ pub struct Counters {
     pub faults_fired: u64,
     /// Per `db.table`.
     pub tables: BTreeMap<String, TableCounters>,
+    /// SELECT statements that read each `db.table` (information_schema not included).
+    pub selects_by_table: BTreeMap<String, u64>,
 }
 
 pub struct Sim {
@@ -106,6 +123,9 @@ pub struct Sim {
     pub rr: AtomicUsize,
     pub be_inflight: AtomicUsize,
     pub started: Instant,
+    pub loadlog: LoadLog,
+    /// The FE, BE and query listeners, for `POST /outage`; set once at start-up.
+    pub gates: std::sync::OnceLock<Vec<std::sync::Arc<Gate>>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -128,6 +148,8 @@ impl Sim {
             rr: AtomicUsize::new(0),
             be_inflight: AtomicUsize::new(0),
             started: Instant::now(),
+            loadlog: LoadLog::default(),
+            gates: std::sync::OnceLock::new(),
         }
     }
 
@@ -164,7 +186,7 @@ impl Sim {
     }
 
     pub fn be_url(&self, idx: usize) -> String {
-        format!("http://{}", self.cfg.be_addrs[idx])
+        format!("{}://{}", self.cfg.scheme(), self.cfg.be_addrs[idx])
     }
 
     pub fn count_status(&self, status: &str) {

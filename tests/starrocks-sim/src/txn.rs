@@ -193,6 +193,17 @@ impl TxnRegistry {
         g.dbs.get(db)?.txns.get(&id).map(|t| t.state)
     }
 
+    /// State of a transaction and, once it has ended, when (for the load log).
+    pub fn outcome(&self, db: &str, id: i64) -> Option<(TxnState, Option<Instant>)> {
+        let mut g = self.inner.lock();
+        expire_locked(&mut g);
+        g.dbs
+            .get(db)?
+            .txns
+            .get(&id)
+            .map(|t| (t.state, t.finished_at))
+    }
+
     pub fn label_state(&self, db: &str, label: &str) -> Option<(i64, TxnState)> {
         let mut g = self.inner.lock();
         expire_locked(&mut g);

@@ -222,43 +222,148 @@ impl ColType {
         )
     }
 
-    /// MODIFY COLUMN conversions StarRocks supports (widening only, §5.4).
-    pub fn can_modify_to(&self, to: &ColType) -> bool {
+    /// StarRocks' primitive type, the unit of its schema-change matrix: STRING is a VARCHAR,
+    /// every DECIMAL(p,s) of 3.x is a DECIMALV3.
+    fn primitive(&self) -> Primitive {
         use ColType::*;
-        let rank = |t: &ColType| match t {
-            TinyInt => Some(1),
-            SmallInt => Some(2),
-            Int => Some(3),
-            BigInt => Some(4),
-            LargeInt => Some(5),
-            _ => None,
-        };
-        if self == to {
-            return true;
-        }
-        match (self, to) {
-            (Varchar(a), Varchar(b)) => b >= a,
-            (Varchar(a), String) => *a <= 65533,
-            (String, Varchar(b)) => *b >= 65533,
-            (Char(_), Varchar(_) | String) => true,
-            (Float, Double) => true,
-            (Date, DateTime) | (DateTime, Date) => true,
-            (
-                Decimal {
-                    precision: p1,
-                    scale: s1,
-                },
-                Decimal {
-                    precision: p2,
-                    scale: s2,
-                },
-            ) => s2 == s1 && p2 >= p1,
-            _ => match (rank(self), rank(to)) {
-                (Some(a), Some(b)) => b >= a,
-                _ => false,
-            },
+        match self {
+            Boolean => Primitive::Boolean,
+            TinyInt => Primitive::TinyInt,
+            SmallInt => Primitive::SmallInt,
+            Int => Primitive::Int,
+            BigInt => Primitive::BigInt,
+            LargeInt => Primitive::LargeInt,
+            Float => Primitive::Float,
+            Double => Primitive::Double,
+            Decimal { .. } => Primitive::Decimal,
+            Char(_) => Primitive::Char,
+            Varchar(_) | String => Primitive::Varchar,
+            Date => Primitive::Date,
+            DateTime => Primitive::DateTime,
+            Json => Primitive::Json,
+            Varbinary(_) => Primitive::Varbinary,
         }
     }
+
+    /// Byte length of the string types (STRING is VARCHAR(65533)).
+    pub fn str_len(&self) -> Option<u32> {
+        match self {
+            ColType::Char(n) | ColType::Varchar(n) => Some(*n),
+            ColType::String => Some(65533),
+            _ => None,
+        }
+    }
+
+    /// Whether a schema change may turn this type into `to`: StarRocks'
+    /// `SchemaChangeTypeCompatibility` (the former `ColumnType.schemaChangeMatrix`) plus its
+    /// DECIMALV3 rules. String lengths are checked separately ("Cannot shorten string length").
+    pub fn schema_change_allowed(&self, to: &ColType) -> bool {
+        use Primitive::*;
+        if let (
+            ColType::Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            ColType::Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) = (self, to)
+        {
+            // Both the fraction and the integer part must be wide enough.
+            return s1 <= s2 && p1 - s1 <= p2 - s2;
+        }
+        let (from, into) = (self.primitive(), to.primitive());
+        if from == Decimal {
+            // The text of the widest value must fit the VARCHAR.
+            return into == Varchar && self.decimal_text_len() <= to.str_len().unwrap_or(0) as u64;
+        }
+        if into == Decimal {
+            return from == Varchar;
+        }
+        if from == into {
+            return true;
+        }
+        matches!(
+            (from, into),
+            (
+                TinyInt,
+                SmallInt | Int | BigInt | LargeInt | Double | Varchar
+            ) | (SmallInt, Int | BigInt | LargeInt | Double | Varchar)
+                | (Int, BigInt | LargeInt | Double | Date | Varchar)
+                | (BigInt, LargeInt | Double | Varchar)
+                | (LargeInt, Varchar)
+                | (Float, Double | Varchar)
+                | (Double, Varchar)
+                | (Char, Varchar)
+                | (Json, Varchar)
+                | (Varchar, Json)
+                | (
+                    Varchar,
+                    TinyInt | SmallInt | Int | BigInt | LargeInt | Float | Double | Date
+                )
+                | (DateTime, Date)
+                | (Date, DateTime)
+        )
+    }
+
+    /// Characters of the longest DECIMAL(p,s) text: digits, sign and decimal point.
+    fn decimal_text_len(&self) -> u64 {
+        match self {
+            ColType::Decimal { precision, scale } => *precision as u64 + 1 + u64::from(*scale > 0),
+            _ => 0,
+        }
+    }
+
+    /// The type as StarRocks' `Type.toString()` spells it in schema-change errors
+    /// (`Can not change VARCHAR(20) to BOOLEAN`).
+    pub fn sr_name(&self) -> std::string::String {
+        match self {
+            ColType::Boolean => "BOOLEAN".into(),
+            ColType::TinyInt => "TINYINT".into(),
+            ColType::SmallInt => "SMALLINT".into(),
+            ColType::Int => "INT".into(),
+            ColType::BigInt => "BIGINT".into(),
+            ColType::LargeInt => "LARGEINT".into(),
+            ColType::Float => "FLOAT".into(),
+            ColType::Double => "DOUBLE".into(),
+            ColType::Decimal { precision, scale } => {
+                let bits = match precision {
+                    0..=9 => 32,
+                    10..=18 => 64,
+                    _ => 128,
+                };
+                format!("DECIMAL{bits}({precision},{scale})")
+            }
+            ColType::Char(n) => format!("CHAR({n})"),
+            ColType::Varchar(n) => format!("VARCHAR({n})"),
+            ColType::String => "VARCHAR(65533)".into(),
+            ColType::Date => "DATE".into(),
+            ColType::DateTime => "DATETIME".into(),
+            ColType::Json => "JSON".into(),
+            ColType::Varbinary(n) => format!("VARBINARY({n})"),
+        }
+    }
+}
+
+/// StarRocks `PrimitiveType`s the sim models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Primitive {
+    Boolean,
+    TinyInt,
+    SmallInt,
+    Int,
+    BigInt,
+    LargeInt,
+    Float,
+    Double,
+    Decimal,
+    Char,
+    Varchar,
+    Date,
+    DateTime,
+    Json,
+    Varbinary,
 }
 
 /// A stored value. Dates, datetimes, strings and JSON keep their canonical text so that

@@ -822,3 +822,51 @@ fn chunked_body_and_keep_alive() {
         "second request served on the same connection: {out}"
     );
 }
+
+#[test]
+fn discard_mode_validates_and_answers_but_leaves_tables_unchanged() {
+    let sim = Sim::start_with(&["--discard"]);
+    sim.simple_table("d");
+    let version = sim.dump("d", "t")["version"].clone();
+    let r = sim.load("d", "t", &[("label", "x1")], b"1\ta\t1\n2\tb\t2\n");
+    assert_eq!(r["Status"], "Success", "{r}");
+    assert_eq!(r["NumberLoadedRows"], 2);
+    let r = sim.load("d", "t", &[("label", "x1")], b"1\ta\t1\n");
+    assert_eq!(r["Status"], "Label Already Exists", "labels are taken");
+    let r = sim.load("d", "t", &[("label", "x2")], b"bad\ta\t1\n");
+    assert_eq!(r["Status"], "Fail", "rows are still validated");
+    assert_eq!(r["Message"], "too many filtered rows");
+    let r = sim.load(
+        "d",
+        "t",
+        &[
+            ("label", "x3"),
+            ("format", "json"),
+            ("strip_outer_array", "true"),
+        ],
+        br#"[{"id": 3, "name": "c", "score": 3}, {"id": 1, "__op": 1}]"#,
+    );
+    assert_eq!(r["Status"], "Success", "{r}");
+    // Transaction API too.
+    let h = [("label", "x4"), ("db", "d"), ("table", "t")];
+    assert_eq!(sim.post_txn(&sim.be, "begin", &h).json()["Status"], "OK");
+    let r = sim.put(&sim.be, "/api/transaction/load", &h, b"5\te\t5\n", true);
+    assert_eq!(r.json()["Status"], "OK");
+    assert_eq!(sim.post_txn(&sim.be, "commit", &h).json()["Status"], "OK");
+
+    let dump = sim.dump("d", "t");
+    assert_eq!(dump["row_count"], 0, "{dump}");
+    assert_eq!(dump["version"], version);
+    let c = sim.control_get("/counters");
+    assert_eq!(c["loads_by_status"]["Success"], 3);
+    assert_eq!(c["rows_loaded"], 5);
+    assert_eq!(c["tables"]["d.t"]["rows_upserted"], 4);
+    assert_eq!(c["tables"]["d.t"]["rows_deleted"], 1);
+    assert_eq!(sim.control_get("/loads").as_array().unwrap().len(), 5);
+    assert_eq!(sim.control_get("/config")["discard"], true);
+
+    sim.config(serde_json::json!({"discard": false}));
+    let r = sim.load("d", "t", &[("label", "x5")], b"7\tg\t7\n");
+    assert_eq!(r["Status"], "Success");
+    assert_eq!(sim.dump("d", "t")["row_count"], 1);
+}

@@ -261,15 +261,96 @@ fn select_by_key_count_order_and_tuple_in_rejected() {
 }
 
 #[test]
-fn show_grants_and_backends() {
+fn show_grants_backends_and_frontends() {
     let sim = Sim::start();
     let mut c = sim.mysql();
     let grants: Vec<mysql::Row> = c.query("SHOW GRANTS").unwrap();
     assert!(!grants.is_empty());
-    let be: Vec<(String, String, String, String, String)> = c.query("SHOW BACKENDS").unwrap();
-    let port = sim.be.rsplit(':').next().unwrap();
-    assert_eq!(be[0].3, port);
-    assert_eq!(be[0].4, "true");
+    let col = |r: &mysql::Row, name: &str| -> String { r.get(name).unwrap() };
+    let names = |r: &mysql::Row| -> Vec<String> {
+        r.columns_ref()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect()
+    };
+
+    let be: Vec<mysql::Row> = c.query("SHOW BACKENDS").unwrap();
+    assert_eq!(be.len(), 1);
+    assert_eq!(
+        names(&be[0]),
+        [
+            "BackendId",
+            "IP",
+            "HeartbeatPort",
+            "BePort",
+            "HttpPort",
+            "BrpcPort",
+            "LastStartTime",
+            "LastHeartbeat",
+            "Alive",
+            "SystemDecommissioned",
+            "ClusterDecommissioned",
+            "TabletNum",
+            "DataUsedCapacity",
+            "AvailCapacity",
+            "TotalCapacity",
+            "UsedPct",
+            "MaxDiskUsedPct",
+            "ErrMsg",
+            "Version",
+            "Status",
+            "DataTotalCapacity",
+            "DataUsedPct",
+            "CpuCores",
+            "MemLimit",
+            "NumRunningQueries",
+            "MemUsedPct",
+            "CpuUsedPct",
+            "DataCacheMetrics",
+            "Location"
+        ]
+    );
+    let (be_ip, be_port) = sim.be.rsplit_once(':').unwrap();
+    assert_eq!(col(&be[0], "IP"), be_ip);
+    assert_eq!(col(&be[0], "HttpPort"), be_port);
+    assert_eq!(col(&be[0], "Alive"), "true");
+    sim.config(serde_json::json!({"be_alive": [false]}));
+    let be: Vec<mysql::Row> = c.query("SHOW BACKENDS").unwrap();
+    assert_eq!(col(&be[0], "Alive"), "false");
+
+    let fe: Vec<mysql::Row> = c.query("SHOW FRONTENDS").unwrap();
+    assert_eq!(fe.len(), 1);
+    assert_eq!(
+        names(&fe[0]),
+        [
+            "Name",
+            "IP",
+            "EditLogPort",
+            "HttpPort",
+            "QueryPort",
+            "RpcPort",
+            "Role",
+            "ClusterId",
+            "Join",
+            "Alive",
+            "ReplayedJournalId",
+            "LastHeartbeat",
+            "IsHelper",
+            "ErrMsg",
+            "StartTime",
+            "Version"
+        ]
+    );
+    let (fe_ip, fe_port) = sim.fe.rsplit_once(':').unwrap();
+    assert_eq!(col(&fe[0], "IP"), fe_ip);
+    assert_eq!(col(&fe[0], "HttpPort"), fe_port);
+    assert_eq!(col(&fe[0], "QueryPort"), sim.query_port.to_string());
+    assert_eq!(col(&fe[0], "Role"), "LEADER");
+    assert_eq!(col(&fe[0], "Alive"), "true");
+    assert_eq!(col(&fe[0], "Join"), "true");
+    assert!(col(&fe[0], "Name").starts_with(&format!("{fe_ip}_9010_")));
+    assert_eq!(col(&fe[0], "StartTime").len(), 19, "YYYY-MM-DD HH:MM:SS");
+    assert!(col(&fe[0], "Version").starts_with("3.3"));
 }
 
 #[test]
@@ -524,5 +605,34 @@ fn current_version_and_typed_information_schema_columns() {
     assert_eq!(
         res.columns().as_ref()[0].column_type(),
         MYSQL_TYPE_VAR_STRING
+    );
+}
+
+#[test]
+fn selects_are_counted_per_table() {
+    let sim = Sim::start();
+    sim.simple_table("d");
+    sim.sql("CREATE TABLE d.u (k INT NOT NULL) PRIMARY KEY(k) DISTRIBUTED BY HASH(k)");
+    let mut c = sim.mysql();
+    c.query_drop("USE d").unwrap();
+    for sql in [
+        "SELECT id, name FROM t WHERE id IN (1, 2, 3)",
+        "SELECT id FROM d.t WHERE id IN (4, 5)",
+        "SELECT COUNT(*) FROM u",
+        "SELECT * FROM information_schema.columns WHERE TABLE_NAME = 't'",
+        "SELECT 1",
+    ] {
+        c.query_drop(sql).unwrap();
+    }
+    assert!(c.query_drop("SELECT * FROM nosuch").is_err());
+    let counters = sim.control_get("/counters");
+    assert_eq!(
+        counters["selects_by_table"],
+        serde_json::json!({"d.t": 2, "d.u": 1})
+    );
+    sim.control_post("/counters/reset", serde_json::json!({}));
+    assert_eq!(
+        sim.control_get("/counters")["selects_by_table"],
+        serde_json::json!({})
     );
 }
