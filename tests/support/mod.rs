@@ -23,12 +23,10 @@
 pub mod e2e;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::ClientContext;
@@ -585,25 +583,8 @@ pub struct Consumed {
 // -------------------------------------------------------------------------------------------
 // starrocks-sim
 
-/// A running `starrocks-sim` (child of this process).
-#[derive(Debug)]
-pub struct Sim {
-    /// FE HTTP (Stream Load entry, redirects to BE), `127.0.0.1:port`.
-    pub fe_http: String,
-    /// BE HTTP (Stream Load).
-    pub be_http: String,
-    /// MySQL-protocol query port.
-    pub query: String,
-    /// Control/inspection HTTP API.
-    pub control: String,
-    pub user: String,
-    pub password: String,
-    pub pid: u32,
-    /// stdout+stderr of the simulator.
-    pub log: PathBuf,
-    /// Set (under the lock) right before the child is reaped, so `kill` never hits a reused pid.
-    reaped: Arc<Mutex<bool>>,
-}
+/// A running `starrocks-sim` (child of this process), started by the workspace's one launcher.
+pub use starrocks_sim::launch::SimProcess as Sim;
 
 static SIM: OnceLock<Result<Sim, String>> = OnceLock::new();
 
@@ -614,14 +595,6 @@ pub fn sim() -> &'static Sim {
         Ok(s) => s,
         Err(e) => panic!("starrocks-sim for tests is unavailable: {e}"),
     }
-}
-
-/// `N` distinct free loopback ports (all held open until chosen, then released).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
 /// `target/<profile>` of the running test binary (`.../target/<profile>/deps/<test>-<hash>`).
@@ -689,25 +662,8 @@ pub fn start_sim(extra_args: &[&str]) -> Sim {
     init_sim(extra_args).unwrap_or_else(|e| panic!("starting starrocks-sim failed: {e}"))
 }
 
-impl Sim {
-    /// SIGKILLs the simulator (e.g. to test downstream outages). Idempotent.
-    pub fn kill(&self) {
-        let reaped = self.reaped.lock().unwrap();
-        if !*reaped {
-            // SAFETY: plain syscall; the child is not reaped yet (checked under the lock), so
-            // the pid is still ours.
-            unsafe {
-                libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
-            }
-        }
-    }
-}
-
 fn init_sim(extra_args: &[&str]) -> Result<Sim, String> {
     let bin = sim_binary()?;
-    let [fe, be, query, control] = free_ports::<4>();
-    let addr = |p: u16| format!("127.0.0.1:{p}");
-    let (user, password) = ("root".to_string(), "starpipe".to_string());
     // integration tests and benches get CARGO_TARGET_TMPDIR (`target/tmp`): logs survive there
     let log_dir = option_env!("CARGO_TARGET_TMPDIR")
         .map(PathBuf::from)
@@ -720,180 +676,16 @@ fn init_sim(extra_args: &[&str]) -> Result<Sim, String> {
         SIM_SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::write(&log, b"");
-    let mut cmd = Command::new(&bin);
-    cmd.arg("--fe-http")
-        .arg(addr(fe))
-        .arg("--be-http")
-        .arg(addr(be))
-        .arg("--query")
-        .arg(addr(query))
-        .arg("--control")
-        .arg(addr(control))
-        .arg("--user")
-        .arg(&user)
-        .arg("--password")
-        .arg(&password)
+    let sim = starrocks_sim::launch::Launch::new(bin)
+        .credentials("root", "starpipe")
         .args(extra_args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .map_err(|e| format!("create {}: {e}", log.display()))?,
-        );
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: only async-signal-safe libc calls between fork and exec.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
-                libc::_exit(1); // parent already gone
-            }
-            Ok(())
-        });
-    }
-
-    // PDEATHSIG fires when the *thread* that forked the child exits, so spawn from a thread
-    // that lives exactly as long as the child.
-    enum Ev {
-        Spawned(u32),
-        Ready,
-        Failed(String),
-    }
-    let (tx, rx) = mpsc::channel::<Ev>();
-    let log_for_thread = log.clone();
-    let reaped = Arc::new(Mutex::new(false));
-    let reaped_for_thread = reaped.clone();
-    std::thread::Builder::new()
-        .name("starrocks-sim-keeper".into())
-        .spawn(move || {
-            let mut child = match cmd.spawn() {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(Ev::Failed(format!("spawn {}: {e}", bin.display())));
-                    return;
-                }
-            };
-            let _ = tx.send(Ev::Spawned(child.id()));
-            let mut stdout = BufReader::new(child.stdout.take().unwrap());
-            let mut line = String::new();
-            let mut sent = false;
-            loop {
-                line.clear();
-                match stdout.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if !sent && line.trim() == "ready" {
-                            let _ = tx.send(Ev::Ready);
-                            sent = true;
-                            break;
-                        }
-                        append(&log_for_thread, &line);
-                    }
-                }
-            }
-            if sent {
-                // keep draining stdout so the child never blocks on a full pipe
-                let mut buf = Vec::new();
-                let _ = stdout.read_to_end(&mut buf);
-                append(&log_for_thread, &String::from_utf8_lossy(&buf));
-            }
-            // wait for the exit without reaping, then reap under the lock (see `Sim::kill`)
-            loop {
-                // SAFETY: waitid with WNOWAIT on our own child; `info` is a plain out-parameter.
-                let rc = unsafe {
-                    let mut info: libc::siginfo_t = std::mem::zeroed();
-                    libc::waitid(
-                        libc::P_PID,
-                        child.id() as libc::id_t,
-                        &mut info,
-                        libc::WEXITED | libc::WNOWAIT,
-                    )
-                };
-                let eintr = std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR);
-                if rc == 0 || !eintr {
-                    break;
-                }
-            }
-            let status = {
-                let mut r = reaped_for_thread.lock().unwrap();
-                *r = true;
-                child.wait()
-            };
-            if !sent {
-                let _ = tx.send(Ev::Failed(format!(
-                    "exited before printing `ready`: {status:?}"
-                )));
-            }
-        })
-        .map_err(|e| format!("spawn keeper thread: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut pid = 0;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Ev::Spawned(p)) => pid = p,
-            Ok(Ev::Ready) => break,
-            Ok(Ev::Failed(e)) => {
-                return Err(format!("{e}\n--- {} ---\n{}", log.display(), tail(&log)));
-            }
-            Err(_) => {
-                if pid != 0 {
-                    // SAFETY: plain syscall on our own (not yet reaped) child.
-                    unsafe {
-                        libc::kill(pid as libc::pid_t, libc::SIGKILL);
-                    }
-                }
-                return Err(format!(
-                    "no `ready` within 60 s\n--- {} ---\n{}",
-                    log.display(),
-                    tail(&log)
-                ));
-            }
-        }
-    }
+        .log(&log)
+        .die_with_parent()
+        .start()
+        .map_err(|e| e.to_string())?;
     eprintln!(
-        "support: starrocks-sim up (pid {pid}, fe-http {})",
-        addr(fe)
+        "support: starrocks-sim up (pid {}, fe-http {})",
+        sim.pid, sim.fe_http
     );
-    Ok(Sim {
-        fe_http: addr(fe),
-        be_http: addr(be),
-        query: addr(query),
-        control: addr(control),
-        user,
-        password,
-        pid,
-        log,
-        reaped,
-    })
-}
-
-fn append(path: &Path, s: &str) {
-    use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-    {
-        let _ = f.write_all(s.as_bytes());
-    }
-}
-
-fn tail(path: &Path) -> String {
-    let s = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
+    Ok(sim)
 }

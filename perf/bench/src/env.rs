@@ -2,17 +2,16 @@
 //! `tests/kafka/broker`, or an external one) and `starrocks-sim` (release build), plus the
 //! description of the machine that goes into the results.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use starrocks_sim::launch::{Launch, SimProcess};
 
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let [port] = starrocks_sim::launch::free_ports::<1>()?;
+    Ok(port)
 }
 
 /// A Kafka broker: ours (stopped on drop) or an external one.
@@ -79,43 +78,21 @@ impl Drop for Broker {
     }
 }
 
-/// `starrocks-sim`, killed on drop.
-pub struct Sim {
-    child: Child,
-    pub fe_http: String,
-    pub query: String,
-    pub control: String,
+/// `starrocks-sim` (its addresses through `Deref`), killed on drop.
+pub struct Sim(SimProcess);
+
+impl std::ops::Deref for Sim {
+    type Target = SimProcess;
+
+    fn deref(&self) -> &SimProcess {
+        &self.0
+    }
 }
 
 impl Sim {
     pub fn start(bin: &Path, log: &Path) -> anyhow::Result<Sim> {
-        let addr = || -> anyhow::Result<String> { Ok(format!("127.0.0.1:{}", free_port()?)) };
-        let (fe_http, be_http, query, control) = (addr()?, addr()?, addr()?, addr()?);
-        let mut child = Command::new(bin)
-            .args(["--fe-http", &fe_http, "--be-http", &be_http])
-            .args(["--query", &query, "--control", &control])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log)?)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let stdout = child.stdout.take().context("sim stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match lines.next() {
-                Some(Ok(l)) if l.contains("ready") => break,
-                Some(_) if Instant::now() < deadline => continue,
-                _ => bail!("starrocks-sim did not start; see {}", log.display()),
-            }
-        }
-        // Keep draining stdout so the sim never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Sim {
-            child,
-            fe_http,
-            query,
-            control,
-        })
+        std::fs::File::create(log)?;
+        Ok(Sim(Launch::new(bin).log(log).start()?))
     }
 
     fn control_url(&self, path: &str) -> String {
@@ -144,13 +121,6 @@ impl Sim {
             starpipe_perf::ddl(db, tables)
         );
         starpipe_perf::verify::execute_statements(&self.query, "root", "", &sql)
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

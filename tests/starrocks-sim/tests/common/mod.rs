@@ -2,24 +2,19 @@
 //! HTTP (ureq) and the MySQL protocol (mysql crate).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use starrocks_sim::launch::{Launch, SimProcess};
 
 pub struct Sim {
-    child: Child,
+    /// Killed when dropped.
+    process: SimProcess,
     pub fe: String,
     pub be: String,
     pub query_port: u16,
     pub control: String,
     agent: ureq::Agent,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 pub struct Resp {
@@ -68,45 +63,24 @@ impl Sim {
     }
 
     pub fn start_with(extra: &[&str]) -> Sim {
-        for _ in 0..5 {
-            let (fe, be, q, c) = (free_port(), free_port(), free_port(), free_port());
-            let mut child = Command::new(env!("CARGO_BIN_EXE_starrocks-sim"))
-                .args([
-                    "--fe-http",
-                    &format!("127.0.0.1:{fe}"),
-                    "--be-http",
-                    &format!("127.0.0.1:{be}"),
-                    "--query",
-                    &format!("127.0.0.1:{q}"),
-                    "--control",
-                    &format!("127.0.0.1:{c}"),
-                ])
-                .args(extra)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn sim");
-            let mut line = String::new();
-            let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
-            if line.trim() == "ready" {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .max_redirects(0)
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                return Sim {
-                    child,
-                    fe: format!("127.0.0.1:{fe}"),
-                    be: format!("127.0.0.1:{be}"),
-                    query_port: q,
-                    control: format!("127.0.0.1:{c}"),
-                    agent,
-                };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        let process = Launch::new(env!("CARGO_BIN_EXE_starrocks-sim"))
+            .args(extra)
+            .start()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let port = |addr: &str| addr.rsplit_once(':').unwrap().1.parse().unwrap();
+        Sim {
+            fe: process.fe_http.clone(),
+            be: process.be_http.clone(),
+            query_port: port(&process.query),
+            control: process.control.clone(),
+            process,
+            agent,
         }
-        panic!("starrocks-sim did not become ready");
     }
 
     fn to_resp(mut r: ureq::http::Response<ureq::Body>) -> Resp {
@@ -257,13 +231,6 @@ impl Sim {
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
