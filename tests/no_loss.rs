@@ -408,3 +408,72 @@ fn loads_per_table(db: &str) -> Vec<(String, u64)> {
     loads.sort();
     loads
 }
+
+/// `--stop-at-end` stops only when the group committed every partition to its end at start —
+/// not when this instance's own partitions are done: a second instance takes partitions and is
+/// killed before it commits them; the first instance gets them back and loads them before it
+/// stops.
+#[test]
+fn stop_at_end_waits_for_partitions_another_instance_held() {
+    let w = world("end-rebalance", 4);
+    let mut workload = w.workload(Format::CloudCanal, 6000, 37);
+    workload.partitioning = starpipe_perf::workload::Partitioning::Key;
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    // Slow loads and a small budget: A cannot read far ahead, so the partitions B takes still
+    // hold unread rows when B dies.
+    let slow = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 300, "phase": "before_commit"}
+    }));
+    let job = w.job(
+        Format::CloudCanal,
+        "",
+        "flushBatchMb = 1\ntotalDataInMemMb = 2",
+    );
+    let a = w.spawn(&job, "a", true);
+    wait_for_rows(&w.db, 1, Duration::from_secs(60));
+    let b = w.spawn(&job, "b", false);
+    let start = Instant::now();
+    while !w.log_text("b").contains("partition assigned") {
+        assert!(start.elapsed() < Duration::from_secs(60), "b got nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // B dies holding partitions it has not committed.
+    signal(&b, libc::SIGKILL);
+    drop(b);
+    let out = wait_bounded(a, Duration::from_secs(180))
+        .unwrap_or_else(|| panic!("a did not stop:\n{}", w.log_text("a")));
+    remove_fault(slow);
+    assert!(out.status.success(), "{}", w.log_text("a"));
+    w.assert_all_committed();
+    w.assert_state(&expected);
+}
+
+/// Repeated kill -9 and restart, then a final `--stop-at-end` run started while the killed
+/// members are still in the group: it always ends with every row loaded and committed.
+#[test]
+fn kill9_cycles_then_stop_at_end_loads_everything() {
+    let w = world("kill-cycles", 2);
+    let workload = w.workload(Format::Canal, 1500, 41);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let slow = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 150, "phase": "before_commit"}
+    }));
+    let job = w.job(Format::Canal, "", "flushBatchMb = 1");
+    for cycle in 0..3 {
+        let run = format!("cycle{cycle}");
+        let child = w.spawn(&job, &run, false);
+        let before = rows_loaded(&w.db);
+        wait_for_rows(&w.db, before + 1, Duration::from_secs(60));
+        signal(&child, libc::SIGKILL);
+        let _ = wait_bounded(child, Duration::from_secs(10));
+    }
+    remove_fault(slow);
+    let out = w.run_to_end(&job, "final");
+    assert!(out.status.success(), "{}", w.log_text("final"));
+    w.assert_all_committed();
+    w.assert_state(&expected);
+}

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -27,17 +26,11 @@ pub(super) struct Assigned {
 #[derive(Default)]
 pub(super) struct Assignment {
     partitions: Mutex<HashMap<PartitionId, Assigned>>,
-    /// Set once the first assignment was received.
-    assigned_once: AtomicBool,
 }
 
 impl Assignment {
     pub(super) fn insert(&self, id: PartitionId, assigned: Assigned) {
         self.partitions.lock().insert(id, assigned);
-    }
-
-    pub(super) fn mark_assigned(&self) {
-        self.assigned_once.store(true, Ordering::SeqCst);
     }
 
     pub(super) fn remove(&self, id: &PartitionId) {
@@ -109,23 +102,13 @@ impl Assignment {
         }
     }
 
-    /// Every owned partition was read up to the end it had at assignment.
-    pub(super) fn at_end(&self) -> bool {
-        if !self.assigned_once.load(Ordering::SeqCst) {
-            return false;
-        }
+    /// Every owned partition was read up to its end (none owned counts too: the end is then
+    /// up to the group's other members).
+    pub(super) fn owned_at_end(&self) -> bool {
         self.partitions.lock().values().all(|a| match a.end {
             Some(end) => a.tracker.next().or(a.committed).is_some_and(|n| n >= end),
             None => false,
         })
-    }
-
-    /// Everything read is loaded and committed.
-    pub(super) fn all_committed(&self) -> bool {
-        self.partitions
-            .lock()
-            .values()
-            .all(|a| a.tracker.outstanding() == 0 && a.committed == a.tracker.committable())
     }
 
     /// Messages between what was read and the end at assignment, over all partitions.

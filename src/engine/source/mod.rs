@@ -5,6 +5,7 @@
 //! Commits: every second for partitions whose committable offset moved; on revocation; on stop.
 
 mod assignment;
+mod end;
 mod progress;
 mod rebalance;
 
@@ -22,12 +23,15 @@ use super::{RunUntil, Shared};
 use crate::config::StartFrom;
 use assignment::Assignment;
 use progress::Progress;
+use end::EndOffsets;
 use rebalance::{REVOKE_DEADLINE, SourceContext, SourceState};
 
 pub(crate) type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<SourceContext>;
 
 /// How often committable offsets are committed.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
+/// How often `--stop-at-end` checks the group's commits against the end offsets.
+const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How much librdkafka may fetch ahead, sized from `totalDataInMemMb` so that the process RSS
 /// stays near the budget: prefetched messages live outside it (in librdkafka's per-partition
@@ -95,6 +99,7 @@ pub(crate) fn run(
         workers: pool.commands.clone(),
         assignment: Assignment::default(),
         until,
+        ends: OnceLock::new(),
     });
     let consumer = subscribe(&state)?;
     let mut progress = Progress::new();
@@ -159,6 +164,10 @@ fn subscribe(state: &Arc<SourceState>) -> anyhow::Result<Arc<BaseConsumer<Source
     let consumer: Arc<BaseConsumer<SourceContext>> =
         Arc::new(client_config(shared).create_with_context(context)?);
     let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
+    if state.until == RunUntil::End {
+        let ends = capture_ends(&consumer, state)?;
+        let _ = state.ends.set(ends);
+    }
     let topics: Vec<&str> = shared
         .config
         .source
@@ -190,6 +199,7 @@ fn control_loop(
 ) {
     let shared = &state.shared;
     let mut last_commit = Instant::now();
+    let mut last_end_check = Instant::now();
     loop {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
@@ -212,20 +222,50 @@ fn control_loop(
         if stop.load(Ordering::SeqCst) || shared.fatal.is_set() {
             return;
         }
-        if state.until == RunUntil::End && reached_end(consumer, state) {
-            tracing::info!("every partition reached its end offset");
-            return;
+        if state.until == RunUntil::End && last_end_check.elapsed() >= END_CHECK_EVERY {
+            last_end_check = Instant::now();
+            if reached_end(consumer, state) {
+                tracing::info!("the group committed every partition to its end offset");
+                return;
+            }
         }
     }
 }
 
-/// Everything up to the end offsets is polled, loaded and committed.
+/// The end is reached when the group committed every partition of the subscription to the end
+/// offset it had at start. Once this instance read its own partitions to their ends, it loads
+/// and commits them first.
 fn reached_end(consumer: &BaseConsumer<SourceContext>, state: &SourceState) -> bool {
-    if !state.assignment.at_end() || !state.shared.tables.flush_all(Duration::from_secs(3600)) {
+    let Some(ends) = state.ends.get() else {
+        return false;
+    };
+    if !state.assignment.owned_at_end() {
+        return false;
+    }
+    if !state.shared.tables.flush_all(REVOKE_DEADLINE) {
         return false;
     }
     state.assignment.commit(consumer);
-    state.assignment.all_committed()
+    ends.committed_by_group(consumer)
+}
+
+/// The subscription's end offsets, retried while the brokers do not answer.
+fn capture_ends(
+    consumer: &BaseConsumer<SourceContext>,
+    state: &SourceState,
+) -> anyhow::Result<EndOffsets> {
+    loop {
+        match EndOffsets::capture(consumer, &state.shared.config.source.topics) {
+            Ok(ends) => return Ok(ends),
+            Err(e) => {
+                tracing::warn!("cannot read the end offsets of the subscription yet: {e}");
+                if state.shared.hard_stop.load(Ordering::SeqCst) || state.shared.fatal.is_set() {
+                    anyhow::bail!("stopped before the end offsets could be read: {e}");
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 /// Stops consuming, hands over, loads, commits, and leaves the group.

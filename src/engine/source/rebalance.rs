@@ -18,6 +18,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
 use super::assignment::{Assigned, Assignment};
+use super::end::EndOffsets;
 use crate::config::StartFrom;
 use crate::engine::blocks::PartitionId;
 use crate::engine::offsets::OffsetTracker;
@@ -34,6 +35,8 @@ pub(crate) struct SourceState {
     pub workers: Vec<Sender<WorkerCmd>>,
     pub assignment: Assignment,
     pub until: RunUntil,
+    /// With `RunUntil::End`: the subscription's end offsets, captured at start.
+    pub ends: OnceLock<EndOffsets>,
 }
 
 pub(crate) struct SourceContext {
@@ -100,7 +103,6 @@ impl SourceContext {
             let _ = tpl.set_partition_offset(&id.topic, id.partition, offset);
             self.assign(base, &consumer, id, offset);
         }
-        self.state.assignment.mark_assigned();
     }
 
     /// Where each new partition starts: the group's committed offset, else `startFrom`.
@@ -181,7 +183,10 @@ impl SourceContext {
             tracker: Arc::clone(&tracker),
         };
         let _ = st.workers[worker].send(WorkerCmd::Add(PartitionSlot { partition, queue }));
-        let end = (st.until == RunUntil::End).then_some(high);
+        let end = match st.ends.get() {
+            Some(ends) => Some(ends.end_of(&id).unwrap_or(high)),
+            None => (st.until == RunUntil::End).then_some(high),
+        };
         let assigned = Assigned {
             tracker,
             worker,
