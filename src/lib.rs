@@ -9,5 +9,7 @@ pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod engine;
+pub mod kafka;
 pub mod model;
+pub mod position;
 pub mod schema;
