@@ -1,6 +1,6 @@
 //! The operator's commands end to end — `starpipe check`, `starpipe position show`,
-//! `starpipe position reset` — against a real Kafka broker and starrocks-sim, through the real
-//! binary. Every run is bounded in time.
+//! `starpipe position reset`, and the checks `starpipe run` makes at start — against a real
+//! Kafka broker and starrocks-sim, through the real binary. Every run is bounded in time.
 
 mod support;
 
@@ -384,6 +384,25 @@ fn check_fails_for_a_missing_target_table() {
         &ran,
         &format!("starrocks table {}.missing", job.db),
         "does not exist",
+    );
+}
+
+/// `run` makes the same checks at start: a StarRocks it cannot load into stops it at once,
+/// listing what failed.
+#[test]
+fn run_stops_at_start_when_starrocks_is_unusable() {
+    let mut job = Job::new("run-check", 1);
+    job.http_host = closed_port();
+    let file = job.file();
+    let ran = starpipe(&["run", "--config", &file, "--stop-at-end"]);
+    assert!(!ran.status.success(), "{}", ran.both());
+    assert!(
+        ran.stderr.contains("StarRocks is not usable")
+            && ran
+                .stderr
+                .contains(&format!("FAIL starrocks stream load {}", job.http_host)),
+        "{}",
+        ran.both()
     );
 }
 
