@@ -37,14 +37,7 @@ const MAX_ANSWER: u64 = 64 * 1024;
 
 /// Sends the probe load; `Ok` describes the path that answered.
 pub(super) fn preflight(target: &TargetConfig, password: &str) -> Result<String, CheckError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_connect(Some(target.so_timeout()))
-        .timeout_await_100(Some(Duration::from_secs(1)))
-        .timeout_global(Some(target.so_timeout() + Duration::from_secs(5)))
-        .build()
-        .into();
+    let agent = agent(target);
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", target.user))
@@ -94,6 +87,19 @@ pub(super) fn preflight(target: &TargetConfig, password: &str) -> Result<String,
         status: 307,
         answer: format!("more than {MAX_HOPS} redirects: {}", path.join(" → ")),
     })
+}
+
+/// Redirects and error statuses come back as answers (the probe follows the FE's 307 itself,
+/// as the engine does); every wait is bounded by `soTimeoutSec`.
+fn agent(target: &TargetConfig) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(target.so_timeout()))
+        .timeout_await_100(Some(Duration::from_secs(1)))
+        .timeout_global(Some(target.so_timeout() + Duration::from_secs(5)))
+        .build()
+        .into()
 }
 
 fn unreachable(url: &str, e: &ureq::Error) -> CheckError {

@@ -12,7 +12,7 @@ use tabwriter::TabWriter;
 
 use super::{PositionResetArgs, PositionShowArgs};
 use crate::config::{Config, SourceConfig};
-use crate::position::{Group, GroupStatus, OffsetChange, PartitionPosition};
+use crate::position::{self, Group, GroupStatus, OffsetChange, PartitionPosition};
 
 /// Bound on each round trip to the brokers.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -121,33 +121,32 @@ fn write_status(group: &str, status: &GroupStatus, out: &mut dyn Write) -> anyho
 /// [--topic T]... [--yes]`.
 pub fn reset(args: &PositionResetArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = Config::read(&args.job.config)?;
-    let topics = chosen_topics(&config.source, &args.topics)?;
-    let group = Group::open(&config.source, KAFKA_TIMEOUT)?;
-    let partitions = group.cluster().partitions(&topics)?;
+    let source = &config.source;
+    let topics = chosen_topics(source, &args.topics)?;
     let to = args.to.start_from();
     if args.yes {
-        let changes = group
-            .reset(&partitions, to)
-            .with_context(|| format!("resetting group {} to {to}", group.id()))?;
+        let changes = position::reset_group(source, &topics, to, KAFKA_TIMEOUT)
+            .with_context(|| format!("resetting group {} to {to}", source.consumer_group_id))?;
         write_changes(&changes, out)?;
-        writeln!(out, "committed for group {}", group.id())?;
-    } else {
-        let changes = group.plan_reset(&partitions, to)?;
-        write_changes(&changes, out)?;
+        writeln!(out, "committed for group {}", source.consumer_group_id)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let group = Group::open(source, KAFKA_TIMEOUT)?;
+    let partitions = group.cluster().partitions(&topics)?;
+    write_changes(&group.plan_reset(&partitions, to)?, out)?;
+    writeln!(
+        out,
+        "dry run: nothing committed; add --yes to commit these offsets for group {}",
+        group.id()
+    )?;
+    let status = group.status()?;
+    if !status.is_inactive() {
         writeln!(
             out,
-            "dry run: nothing committed; add --yes to commit these offsets for group {}",
-            group.id()
+            "note: group {} has {} live member(s) now; the reset is refused until they stop",
+            group.id(),
+            status.members.len()
         )?;
-        let status = group.status()?;
-        if !status.is_inactive() {
-            writeln!(
-                out,
-                "note: group {} has {} live member(s) now; the reset is refused until they stop",
-                group.id(),
-                status.members.len()
-            )?;
-        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -163,6 +163,21 @@ fn member_list(members: &[Member]) -> String {
     names.join(", ")
 }
 
+/// Resets the job's group (`source.consumerGroupId`) on every partition of `topics` (each a
+/// topic or a `^…` pattern, e.g. `&source.topics`) to `to` — what `starpipe position reset
+/// --yes` does, and what a rerun needs to start from `source.startFrom` again. Refused with
+/// [`PositionError::GroupActive`] while the group has live members. Returns what changed.
+pub fn reset_group(
+    source: &SourceConfig,
+    topics: &[String],
+    to: StartFrom,
+    timeout: Duration,
+) -> Result<Vec<OffsetChange>, PositionError> {
+    let group = Group::open(source, timeout)?;
+    let partitions = group.cluster().partitions(topics)?;
+    group.reset(&partitions, to)
+}
+
 /// The job's consumer group on its cluster, used from outside the group.
 pub struct Group {
     id: String,
