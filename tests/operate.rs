@@ -135,6 +135,7 @@ impl Job {
         let sim = support::sim();
         let text = format!(
             "[source]\nbrokers = \"{}\"\ntopics = [\"{}\"]\nconsumerGroupId = \"{}\"\n\
+             sessionTimeoutMs = 6000\n\
              [target]\nhost = \"{}\"\nhttpHost = \"{}\"\nuser = \"{}\"\npassword = \"{}\"\n\
              soTimeoutSec = 5\n{}",
             self.brokers,
@@ -404,6 +405,56 @@ fn run_stops_at_start_when_starrocks_is_unusable() {
         "{}",
         ran.both()
     );
+}
+
+/// A broker that is down at start is reported, but `run` keeps going and waits for Kafka, as it
+/// always did; it still stops on SIGTERM.
+#[test]
+fn run_reports_a_broker_that_is_down_and_waits_for_it() {
+    let mut job = Job::new("run-no-broker", 1);
+    job.brokers = closed_port();
+    let file = job.file();
+    let log = job.dir.join("run.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_starpipe"))
+        .args(["run", "--config", &file])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start starpipe");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = Instant::now();
+    while !read_log().contains("starpipe started") {
+        let exited = child.try_wait().unwrap();
+        if exited.is_some() || started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("run did not start ({exited:?}):\n{}", read_log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = read_log();
+    assert!(
+        text.contains(&format!("FAIL kafka brokers {}", job.brokers)),
+        "{text}"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if stopping.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("run did not stop on SIGTERM:\n{}", read_log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}:\n{}", read_log());
 }
 
 // ---------------------------------------------------------------------------------------------
