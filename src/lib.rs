@@ -4,10 +4,13 @@
 //! The data path reads as a straight line: source → [`decode`] → route → batch → [`encode`] →
 //! load → commit. See `ARCHITECTURE.md` for the codemap and the invariants.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod engine;
+pub mod kafka;
 pub mod model;
+pub mod position;
 pub mod schema;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use starpipe::cli::{Cli, Command, ConfigCommand, LogFormat};
+use starpipe::cli::{Cli, Command, ConfigCommand, LogFormat, PositionCommand};
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
@@ -35,6 +35,13 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         )),
+        Command::Check(args) => starpipe::cli::check::run(args, &mut std::io::stdout().lock()),
+        Command::Position(PositionCommand::Show(args)) => {
+            starpipe::cli::position::show(args, &mut std::io::stdout().lock())
+        }
+        Command::Position(PositionCommand::Reset(args)) => {
+            starpipe::cli::position::reset(args, &mut std::io::stdout().lock())
+        }
     }
 }
 

@@ -753,6 +753,43 @@ target = "dw.users"
     assert!(c.topic_table("orders-cdc").is_some());
 }
 
+/// The tables a job names literally, which `starpipe check` and `run` check at start.
+#[test]
+fn explicit_targets() {
+    let text = MINIMAL.replace("topics = [\"cdc\"]", "topics = [\"cdc\", \"orders-cdc\"]");
+    let c = Config::parse(&format!(
+        r#"{text}
+[[tables]]
+source = "shop.*"
+target = "ods.*"
+[[tables]]
+source = "crm.users"
+target = "dw.*"
+[[tables]]
+topic = "orders-cdc"
+target = "ods.orders"
+[[tables]]
+source = "shop.items"
+target = "dw.items"
+[[tables]]
+source = "crm.users"
+target = "dw.users"
+"#
+    ))
+    .unwrap();
+    let t = |db: &str, table: &str| TargetName {
+        db: db.into(),
+        table: table.into(),
+    };
+    // Globs are left out; a literal source routes as its rows do (`shop.items` matches the
+    // earlier `shop.*`); duplicates are listed once, in file order.
+    assert_eq!(
+        c.explicit_targets(),
+        [t("dw", "users"), t("ods", "orders"), t("ods", "items")]
+    );
+    assert_eq!(Config::parse(MINIMAL).unwrap().explicit_targets(), []);
+}
+
 #[test]
 fn bad_topic_tables() {
     let entry = |body: &str| format!("{MINIMAL}\n[[tables]]\n{body}\n");

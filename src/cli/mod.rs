@@ -3,7 +3,9 @@
 //! `main.rs` parses [`Cli`] and dispatches; each subcommand's work lives in a function here or
 //! in a submodule, so it can be tested without a process.
 
+pub mod check;
 pub mod decode;
+pub mod position;
 pub mod run;
 
 use std::fmt;
@@ -14,7 +16,7 @@ use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, ConfigError, DecodeSettings, Problems, TargetName};
+use crate::config::{Config, ConfigError, DecodeSettings, Problems, StartFrom, TargetName};
 
 /// Replicates CDC messages (CloudCanal JSON / Canal JSON) from AutoMQ / Apache Kafka into
 /// StarRocks Primary Key tables via Stream Load.
@@ -47,6 +49,93 @@ pub enum Command {
     /// Work with job configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check a job against its Kafka and StarRocks: one `ok` or `FAIL` line per check; exit
+    /// status 0 only when every check passed.
+    Check(JobArgs),
+    /// Show or reset the consumer group's position on the job's topics.
+    #[command(subcommand)]
+    Position(PositionCommand),
+}
+
+/// `--config FILE`: the job a command works on.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The job file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PositionCommand {
+    /// Per partition of source.topics: the group's committed offset, the timestamp of the
+    /// message at it, log start and end offsets, lag; then the group's state and live members.
+    Show(PositionShowArgs),
+    /// Reset the group's committed offsets (refused while the group has live members). Without
+    /// --yes, only prints what would change.
+    Reset(PositionResetArgs),
+}
+
+/// Arguments of `starpipe position show`.
+#[derive(Debug, Args)]
+pub struct PositionShowArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `starpipe position reset`.
+#[derive(Debug, Args)]
+pub struct PositionResetArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+
+    #[command(flatten)]
+    pub to: ResetTo,
+
+    /// Reset only this topic (one of source.topics); repeatable. Default: every topic.
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+
+    /// Commit the new offsets; without it nothing changes.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Where `position reset` moves the group: exactly one of the two flags.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ResetTo {
+    /// The first offset whose message timestamp is at or after this instant (RFC 3339 with an
+    /// offset, e.g. 2024-06-01T00:00:00Z); the end offset where no message is that recent.
+    #[arg(long, value_name = "RFC3339")]
+    pub to_timestamp: Option<jiff::Timestamp>,
+
+    /// `earliest`: the log start offset; `latest`: the end offset.
+    #[arg(long, value_enum, value_name = "EDGE")]
+    pub to: Option<LogEdge>,
+}
+
+/// An end of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogEdge {
+    Earliest,
+    Latest,
+}
+
+impl ResetTo {
+    /// The target as a `startFrom` value.
+    pub fn start_from(&self) -> StartFrom {
+        match (self.to_timestamp, self.to) {
+            (Some(t), _) => StartFrom::Timestamp {
+                epoch_ms: t.as_millisecond(),
+            },
+            (None, Some(LogEdge::Latest)) => StartFrom::Latest,
+            (None, _) => StartFrom::Earliest,
+        }
+    }
 }
 
 /// Arguments of `starpipe run`.

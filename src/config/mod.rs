@@ -390,6 +390,28 @@ impl Config {
             .map(|r| &r.target)
     }
 
+    /// The target tables the job names literally, in file order without duplicates: where the
+    /// `[[tables]]` entries whose `source` has no glob route (through [`Config::route`], so an
+    /// earlier glob entry wins as it does for rows), and the tables of entries with `topic`.
+    /// These are known before any message arrives, so they can be checked at start.
+    pub fn explicit_targets(&self) -> Vec<TargetName> {
+        let mut out: Vec<TargetName> = Vec::new();
+        for entry in &self.entries {
+            let target = match entry {
+                TableEntry::Source(r) if !r.source().contains(['*', '?', '[']) => {
+                    let (db, table) = r.source().split_once('.').unwrap_or(("", r.source()));
+                    self.route(db, table)
+                }
+                TableEntry::Source(_) => continue,
+                TableEntry::Topic(r) => r.target.clone(),
+            };
+            if !out.contains(&target) {
+                out.push(target);
+            }
+        }
+        out
+    }
+
     /// The settings the decoder needs; see [`TargetConfig::decode_settings`].
     pub fn decode_settings(&self) -> DecodeSettings {
         self.target.decode_settings()

@@ -82,6 +82,7 @@ pub struct RunSummary {
 /// Runs the engine until a stop signal, a fatal error, or — with [`RunUntil::End`] — the end
 /// offsets every assigned partition had at assignment.
 pub fn run(config: Config, until: RunUntil, signals: StopSignals) -> anyhow::Result<RunSummary> {
+    preflight(&config)?;
     let config = Arc::new(config);
     let shared = Shared::new(Arc::clone(&config), signals.hard_stop)?;
     check_explicit_targets(&shared)?;
@@ -100,6 +101,32 @@ pub fn run(config: Config, until: RunUntil, signals: StopSignals) -> anyhow::Res
         peak_memory: shared.budget.peak(),
         error: shared.fatal.message(),
     })
+}
+
+/// Runs `starpipe check`'s checks before anything starts and logs each. A StarRocks check
+/// that fails stops the run, listing every failure: nothing could be loaded. A Kafka check
+/// that fails is reported only: the consumer waits for the brokers, as it always did.
+fn preflight(config: &Config) -> anyhow::Result<()> {
+    use crate::check::{self, CheckOptions, System};
+    let results = check::run_all(config, &CheckOptions::loading());
+    for r in &results {
+        match (&r.outcome, r.system) {
+            (Ok(_), _) => tracing::info!("check: {r}"),
+            (Err(_), System::Kafka) => tracing::warn!("check: {r}"),
+            (Err(_), System::StarRocks) => tracing::error!("check: {r}"),
+        }
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.system == System::StarRocks && !r.passed())
+        .map(ToString::to_string)
+        .collect();
+    anyhow::ensure!(
+        failed.is_empty(),
+        "StarRocks is not usable; failed checks:\n{}",
+        failed.join("\n")
+    );
+    Ok(())
 }
 
 /// Reads the targets of `[[tables]]` entries without globs before consuming anything, so a
