@@ -477,3 +477,172 @@ fn kill9_cycles_then_stop_at_end_loads_everything() {
     w.assert_all_committed();
     w.assert_state(&expected);
 }
+
+/// Partition fencing: two instances, StarRocks refusing loads, a rebalance mid-run. The old
+/// owner cannot load the revoked partition's rows within the session timeout, so it exits (status
+/// 3) instead of loading them after the new owner took over: none of its loads lands after the
+/// revocation (its own log and the sim's load log), and the final state equals the model.
+#[test]
+fn a_revoked_partition_never_loads_after_its_revocation() {
+    let w = world("zombie", 2);
+    let mut workload = w.workload(Format::Canal, 1200, 43);
+    // Tables by partition (canal `partitionHash` by table): sbtest_0 → 0, sbtest_1 → 1.
+    workload.tables = (0..2)
+        .map(|i| {
+            let mut t = starpipe_perf::schema::sbtest();
+            t.name = Box::leak(format!("sbtest_{i}").into_boxed_str());
+            t
+        })
+        .collect();
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    let table_partition: std::collections::HashMap<&str, i32> =
+        messages.iter().map(|m| (m.table, m.partition)).collect();
+    assert!(
+        (0..2).all(|p| table_partition.values().any(|q| *q == p)),
+        "both partitions carry tables: {table_partition:?}"
+    );
+    w.create_tables(&workload);
+    let (first, second) = messages.split_at(messages.len() / 2);
+    w.produce(first);
+    let job = w.job(Format::Canal, "", "flushBatchMb = 1");
+    let mut a = w.spawn(&job, "a", false);
+    wait_for_rows(&w.db, 1, Duration::from_secs(60));
+    let refuse = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "op": "stream_load",
+        "action": {"kind": "http_error", "status": 503}
+    }));
+    w.produce(second);
+    std::thread::sleep(Duration::from_secs(2));
+    let b = w.spawn(&job, "b", false);
+    let start = Instant::now();
+    let a_status = loop {
+        if let Some(status) = a.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(75) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let a_gone_ms = now_ms();
+    remove_fault(refuse);
+    let ends = w.end_offsets();
+    let start = Instant::now();
+    while w.committed().iter().zip(&ends).any(|(c, e)| *c != Some(*e)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "not everything loaded: {:?} of {ends:?}\n{}",
+            w.committed(),
+            w.log_text("b")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&b, libc::SIGTERM);
+    let _ = wait_bounded(b, Duration::from_secs(60));
+    if a_status.is_none() {
+        signal(&a, libc::SIGTERM);
+    }
+    let a_log = w.log_text("a");
+    let revoked: Vec<&str> = revoked_tables(&w.log_text("b"), &table_partition);
+    let late = loads_after_revocation(&a_log, &revoked);
+    assert!(
+        late.is_empty(),
+        "loads of the old owner after its revocation: {late:#?}"
+    );
+    assert_eq!(
+        a_status.and_then(|s| s.code()),
+        Some(3),
+        "the old owner exits when its revocation cannot drain:\n{a_log}"
+    );
+    let run = strip_ansi(&a_log)
+        .split(" run=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("run id in the log")
+        .to_string();
+    let landed_late: Vec<serde_json::Value> = load_log()
+        .into_iter()
+        .filter(|l| l["label"].as_str().is_some_and(|s| s.contains(&run)))
+        .filter(|l| l["finished_ms"].as_u64().is_some_and(|f| f > a_gone_ms))
+        .filter(|l| l["status"] == "Success")
+        .collect();
+    assert!(landed_late.is_empty(), "{landed_late:#?}");
+    w.assert_state(&expected);
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The sim's load log (`GET /loads`).
+fn load_log() -> Vec<serde_json::Value> {
+    let sim = support::sim();
+    let text = ureq::get(&format!("http://{}/loads", sim.control))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Tables of the partitions the first assignment in `b_log` gave B.
+fn revoked_tables<'a>(
+    b_log: &str,
+    table_partition: &std::collections::HashMap<&'a str, i32>,
+) -> Vec<&'a str> {
+    let plain = strip_ansi(b_log);
+    let partitions: Vec<i32> = plain
+        .lines()
+        .filter(|l| l.contains("partition assigned"))
+        .filter_map(|l| l.split(" partition=").nth(1))
+        .filter_map(|p| p.split_whitespace().next()?.parse().ok())
+        .collect();
+    table_partition
+        .iter()
+        .filter(|(_, p)| partitions.contains(p))
+        .map(|(t, _)| *t)
+        .collect()
+}
+
+/// `loaded` lines of `log` for `tables` after the first line about a revocation that could not
+/// drain.
+fn loads_after_revocation(log: &str, tables: &[&str]) -> Vec<String> {
+    let plain = strip_ansi(log);
+    let mut after = false;
+    let mut late = Vec::new();
+    for line in plain.lines() {
+        if line.contains("could not") && line.contains("revo") {
+            after = true;
+        }
+        let table = line
+            .split(" table=")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next());
+        let revoked = table.is_some_and(|t| tables.iter().any(|r| t.ends_with(&format!(".{r}"))));
+        if after && line.contains(" loaded ") && revoked {
+            late.push(line.to_string());
+        }
+    }
+    late
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

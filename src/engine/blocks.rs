@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use super::lease::Lease;
 use super::memory::{MemoryBudget, Reservation, Room};
 use super::offsets::{OffsetClaim, OffsetTracker};
 use super::receipt::Pending;
 use super::tables::TableHandle;
+use super::worker::AssignedPartition;
 use super::{Fatal, FlushItem};
 use crate::decode::Change;
 use crate::encode::{BodyEncoder, EncodeError, EncodedBlock};
@@ -91,6 +93,7 @@ struct OpenBlock {
     generation: u64,
     table: Arc<TableHandle>,
     tracker: Arc<OffsetTracker>,
+    lease: Arc<Lease>,
     memory: Reservation,
     filled: Option<Filled>,
 }
@@ -124,7 +127,7 @@ impl OpenBlocks {
         &mut self,
         key: &BlockKey,
         table: &Arc<TableHandle>,
-        tracker: &Arc<OffsetTracker>,
+        partition: &AssignedPartition,
         hard_stop: &AtomicBool,
     ) -> Result<(), EncodeError> {
         let generation = table.generation();
@@ -143,7 +146,8 @@ impl OpenBlocks {
                 schema,
                 generation,
                 table: Arc::clone(table),
-                tracker: Arc::clone(tracker),
+                tracker: Arc::clone(&partition.tracker),
+                lease: Arc::clone(&partition.lease),
                 memory: Reservation::empty(&self.budget),
                 filled: None,
             };
@@ -295,7 +299,7 @@ impl OpenBlock {
             offsets: filled.offsets,
             rows: self.encoder.take_block(None),
             schema: Arc::clone(&self.schema),
-            pending: Pending::new(filled.claim, memory),
+            pending: Pending::new(filled.claim, memory, Arc::clone(&self.lease)),
         })
     }
 }

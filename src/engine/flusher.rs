@@ -195,22 +195,40 @@ impl TableFlusher {
                     .loads_under_pressure(self.batch_bytes, self.ctx.budget.limit()))
     }
 
-    /// Loads the batch, then settles its receipts.
+    /// Loads the batch, then settles its receipts. Blocks of a revoked partition are dropped
+    /// before every attempt; a batch that loses blocks that way is rebuilt without them.
     fn flush(&mut self) {
         if self.batch.is_empty() || self.failed || self.ctx.hard_stop.load(Ordering::Relaxed) {
             return;
         }
-        let blocks = std::mem::take(&mut self.batch);
+        let mut blocks = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
         self.pending.set(0);
         self.opened = None;
-        let loading = self.ctx.pending.loading();
-        let result = self.load(&blocks);
-        drop(loading);
-        match result {
-            Ok(done) => self.settle(blocks, done),
-            Err(e) => self.give_up(blocks, e),
+        loop {
+            blocks = drop_fenced(blocks);
+            if blocks.is_empty() {
+                return;
+            }
+            let loading = self.ctx.pending.loading();
+            let result = self.load(&blocks);
+            drop(loading);
+            match result {
+                Err(FlushError::Load(LoadError::Abandoned { .. })) if !self.stopping() => {}
+                Ok(done) => return self.settle(blocks, done),
+                Err(e) => return self.give_up(blocks, e),
+            }
         }
+    }
+
+    fn stopping(&self) -> bool {
+        self.ctx.hard_stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether the load of `blocks` must stop before its next attempt: the engine stops, or a
+    /// block's partition was revoked (the batch is then rebuilt without it).
+    fn abandon(&self, blocks: &[Block]) -> bool {
+        self.stopping() || blocks.iter().any(|b| b.pending.is_fenced())
     }
 
     /// Builds the body and loads it; rows StarRocks rejects are loaded around with
@@ -233,8 +251,8 @@ impl TableFlusher {
             filtered: FilteredRows::Reject,
         };
         let mut feedback = Feedback::default();
-        let stop = &self.ctx.hard_stop;
-        let (loaded, rejected) = match self.ctx.loader.load(&request, stop, &mut feedback) {
+        let abandon = || self.abandon(blocks);
+        let (loaded, rejected) = match self.ctx.loader.load(&request, &abandon, &mut feedback) {
             Err(LoadError::Data { message, .. }) if self.ctx.dead_letters.is_some() => {
                 self.load_without_rejected(request, &message, blocks, &mut feedback)?
             }
@@ -269,7 +287,7 @@ impl TableFlusher {
         let loaded = self
             .ctx
             .loader
-            .load(&lenient, &self.ctx.hard_stop, feedback)?;
+            .load(&lenient, &|| self.abandon(blocks), feedback)?;
         tracing::warn!(
             table = %self.table, %label,
             "rows rejected by StarRocks ({message}) sent to the dead-letter topic"
@@ -340,6 +358,23 @@ impl TableFlusher {
             None => {}
         }
     }
+}
+
+/// The blocks whose partition is still ours; the others are dropped (their offsets stay
+/// uncommitted: the partition's new owner replays them).
+fn drop_fenced(blocks: Vec<Block>) -> Vec<Block> {
+    let (fenced, live): (Vec<Block>, Vec<Block>) =
+        blocks.into_iter().partition(|b| b.pending.is_fenced());
+    for b in fenced {
+        let lease = b.pending.lease();
+        tracing::info!(
+            partition = %lease.partition(), epoch = lease.epoch(),
+            first = b.offsets.start(), last = b.offsets.end(),
+            "rows of a revoked partition dropped (its new owner loads them)"
+        );
+        b.pending.fail();
+    }
+    live
 }
 
 /// The batch's source ranges, `topic[p] first..=last, …`, for messages and dead letters.

@@ -22,6 +22,7 @@ mod catalog;
 mod deadletter;
 mod flusher;
 mod label;
+mod lease;
 mod load;
 mod memory;
 mod offsets;

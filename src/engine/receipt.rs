@@ -4,6 +4,9 @@
 //! may pass the block, the memory is free), `fail` when the block will never load (the memory is
 //! free, the offset stays uncommitted and is replayed by the next run or owner).
 
+use std::sync::Arc;
+
+use super::lease::Lease;
 use super::memory::Reservation;
 use super::offsets::OffsetClaim;
 
@@ -12,23 +15,38 @@ use super::offsets::OffsetClaim;
 pub(crate) struct Pending {
     claim: OffsetClaim,
     memory: Reservation,
+    /// The assignment the rows were read under.
+    lease: Arc<Lease>,
 }
 
 impl Pending {
-    pub(crate) fn new(claim: OffsetClaim, memory: Reservation) -> Self {
-        Pending { claim, memory }
+    pub(crate) fn new(claim: OffsetClaim, memory: Reservation, lease: Arc<Lease>) -> Self {
+        Pending {
+            claim,
+            memory,
+            lease,
+        }
+    }
+
+    /// The partition was revoked: the block must not load.
+    pub(crate) fn is_fenced(&self) -> bool {
+        self.lease.is_revoked()
+    }
+
+    pub(crate) fn lease(&self) -> &Lease {
+        &self.lease
     }
 
     /// The block's rows are loaded.
     pub(crate) fn complete(self) {
-        let Pending { claim, memory } = self;
+        let Pending { claim, memory, .. } = self;
         drop(memory);
         claim.complete();
     }
 
     /// The block will never load: free its memory, keep its offset uncommitted.
     pub(crate) fn fail(self) {
-        let Pending { claim, memory } = self;
+        let Pending { claim, memory, .. } = self;
         drop(memory);
         drop(claim);
     }
@@ -36,7 +54,7 @@ impl Pending {
     /// Frees the memory now and keeps the offset outstanding until the returned claim
     /// completes (rows handed to the dead-letter producer, acknowledged later).
     pub(crate) fn into_claim(self) -> OffsetClaim {
-        let Pending { claim, memory } = self;
+        let Pending { claim, memory, .. } = self;
         drop(memory);
         claim
     }
@@ -44,16 +62,17 @@ impl Pending {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
+    use crate::engine::blocks::PartitionId;
+    use crate::engine::lease::Epochs;
     use crate::engine::memory::MemoryBudget;
     use crate::engine::offsets::OffsetTracker;
 
     fn pending(budget: &Arc<MemoryBudget>, tracker: &Arc<OffsetTracker>) -> Pending {
         let mut memory = Reservation::empty(budget);
         assert!(memory.try_grow(10));
-        Pending::new(tracker.claim(7), memory)
+        let lease = Arc::new(Epochs::default().lease(PartitionId::new("t", 0)));
+        Pending::new(tracker.claim(7), memory, lease)
     }
 
     #[test]

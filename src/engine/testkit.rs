@@ -15,6 +15,7 @@ use super::blocks::{Block, PartitionId};
 use super::catalog::CatalogError;
 use super::deadletter::{DeadLetterSink, Problem, RejectedRows};
 use super::flusher::FlushItem;
+use super::lease::{Epochs, Lease};
 use super::load::{Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded};
 use super::memory::{MemoryBudget, Reservation};
 use super::offsets::{OffsetClaim, OffsetTracker};
@@ -182,11 +183,16 @@ pub(crate) struct SeenLoad {
     pub filtered: FilteredRows,
 }
 
+/// Something a test does while a load is being answered.
+pub(crate) type DuringLoad = Box<dyn Fn() + Send>;
+
 /// Answers loads from a script (then `Success`), recording each.
 #[derive(Default)]
 pub(crate) struct ScriptedLoads {
     pub seen: Mutex<Vec<SeenLoad>>,
     pub script: Mutex<VecDeque<Result<Loaded, LoadError>>>,
+    /// Runs during every load, before it is answered.
+    pub during: Mutex<Option<DuringLoad>>,
 }
 
 impl ScriptedLoads {
@@ -209,9 +215,17 @@ impl LoadService for Arc<ScriptedLoads> {
     fn load(
         &self,
         req: &LoadRequest<'_>,
-        _stop: &AtomicBool,
+        abandon: &dyn Fn() -> bool,
         _feedback: &mut Feedback,
     ) -> Result<Loaded, LoadError> {
+        if abandon() {
+            return Err(LoadError::Abandoned {
+                label: req.label.to_string(),
+            });
+        }
+        if let Some(during) = &*self.during.lock() {
+            during();
+        }
         self.seen.lock().push(SeenLoad {
             table: format!("{}.{}", req.db, req.table),
             label: req.label.to_string(),
@@ -326,6 +340,19 @@ pub(crate) fn block(
     tracker: &Arc<OffsetTracker>,
     budget: &Arc<MemoryBudget>,
 ) -> Block {
+    let lease = Arc::new(Epochs::default().lease(PartitionId::new("t", partition)));
+    leased_block(table, rows, first, tracker, budget, lease)
+}
+
+/// [`block`] read under `lease`.
+pub(crate) fn leased_block(
+    table: &Arc<TargetTable>,
+    rows: Rows<'_>,
+    first: i64,
+    tracker: &Arc<OffsetTracker>,
+    budget: &Arc<MemoryBudget>,
+    lease: Arc<Lease>,
+) -> Block {
     let mut enc = BodyEncoder::new(table).unwrap();
     for (op, id, v) in rows {
         let cols = [
@@ -346,10 +373,10 @@ pub(crate) fn block(
     let mut memory = Reservation::empty(budget);
     assert!(memory.try_grow(rows_encoded.byte_size() as u64));
     Block {
-        partition: PartitionId::new("t", partition),
+        partition: lease.partition().clone(),
         offsets: first..=first + rows.len().max(1) as i64 - 1,
         rows: rows_encoded,
         schema: Arc::clone(table),
-        pending: Pending::new(tracker.claim(first), memory),
+        pending: Pending::new(tracker.claim(first), memory, lease),
     }
 }

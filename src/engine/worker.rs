@@ -15,6 +15,7 @@ use super::Shared;
 use super::blocks::{BlockKey, BlockLimits, OpenBlocks, PartitionId};
 use super::catalog::CatalogError;
 use super::deadletter::Problem;
+use super::lease::Lease;
 use super::offsets::OffsetTracker;
 use super::record::SourceRecord;
 use super::router::{RouteError, Router};
@@ -28,6 +29,8 @@ use crate::model::DdlEvent;
 pub(crate) struct AssignedPartition {
     pub id: PartitionId,
     pub tracker: Arc<OffsetTracker>,
+    /// This assignment: its blocks carry it, and never load once it is revoked.
+    pub lease: Arc<Lease>,
 }
 
 /// An assigned partition with its split queue.
@@ -222,7 +225,7 @@ impl PartitionWorker {
         };
         let (fatal, hard_stop) = (&self.shared.fatal, &self.shared.hard_stop);
         self.blocks
-            .open(&key, &table, &partition.tracker, hard_stop)
+            .open(&key, &table, partition, hard_stop)
             .map_err(BadMessage::Table)?;
         let rows = self
             .blocks

@@ -4,7 +4,6 @@
 //! `StreamLoader` through the FE (the same path `starpipe run` takes), one load in flight per
 //! table (the ordering rule starpipe obeys) and all tables in parallel.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -141,13 +140,12 @@ pub fn measure(
         load_timeout: std::time::Duration::from_secs(600),
     };
     let run_id = format!("{}-{}", std::process::id(), t0.elapsed().as_nanos());
-    let stop = AtomicBool::new(false);
     let started = Instant::now();
     std::thread::scope(|s| -> anyhow::Result<()> {
         let handles: Vec<_> = per_table
             .iter()
             .map(|(table, bodies)| {
-                let (settings, stop, run_id) = (settings.clone(), &stop, &run_id);
+                let (settings, run_id) = (settings.clone(), &run_id);
                 s.spawn(move || -> anyhow::Result<()> {
                     let loader = StreamLoader::new(settings);
                     for (i, body) in bodies.iter().enumerate() {
@@ -161,7 +159,7 @@ pub fn measure(
                             filtered: FilteredRows::Reject,
                         };
                         loader
-                            .load(&req, stop, &mut Feedback::default())
+                            .load(&req, &|| false, &mut Feedback::default())
                             .with_context(|| format!("sink ceiling load {label}"))?;
                     }
                     Ok(())

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use crossbeam_channel::{Sender, bounded};
 
 use super::*;
+use crate::engine::blocks::PartitionId;
+use crate::engine::lease::Epochs;
 use crate::engine::offsets::OffsetTracker;
-use crate::engine::testkit::{Rows, TestEngine, block, config, loaded, table};
+use crate::engine::testkit::{Rows, TestEngine, block, config, leased_block, loaded, table};
 use crate::model::ChangeOp::{Delete, Upsert};
 
 struct Harness {
@@ -229,6 +231,71 @@ fn blocks_of_another_schema_load_separately() {
     h.items.as_ref().unwrap().send(FlushItem::Block(b)).unwrap();
     h.flush();
     assert_eq!(h.bodies(), ["1|a|0⏎", "1|b|0⏎"]);
+    h.close();
+}
+
+#[test]
+fn blocks_of_a_revoked_partition_never_load() {
+    let mut h = harness("");
+    h.send(0, &[(Upsert, "1", "a")], 0);
+    let revoked = block(
+        &h.table,
+        1,
+        &[(Upsert, "2", "b")],
+        5,
+        &h.tracker,
+        &h.engine.shared.budget,
+    );
+    revoked.pending.lease().revoke();
+    h.items
+        .as_ref()
+        .unwrap()
+        .send(FlushItem::Block(revoked))
+        .unwrap();
+    h.tracker.polled(5);
+    h.flush();
+    assert_eq!(
+        h.bodies(),
+        ["1|a|0⏎"],
+        "the batch was rebuilt without the revoked block"
+    );
+    assert_eq!(
+        h.tracker.committable(),
+        Some(5),
+        "the dropped block stays uncommitted"
+    );
+    assert_eq!(h.engine.shared.budget.used(), 0);
+    h.close();
+}
+
+#[test]
+fn a_revocation_during_retries_drops_the_block_before_the_next_attempt() {
+    let mut h = harness("");
+    let budget = &h.engine.shared.budget;
+    let a = block(&h.table, 0, &[(Upsert, "1", "a")], 0, &h.tracker, budget);
+    let lease = Arc::new(Epochs::default().lease(PartitionId::new("t", 1)));
+    let b = leased_block(
+        &h.table,
+        &[(Upsert, "2", "b")],
+        1,
+        &h.tracker,
+        budget,
+        Arc::clone(&lease),
+    );
+    // The partition of `b` is revoked while the first attempt is answered (a failure).
+    *h.engine.loads.during.lock() = Some(Box::new(move || lease.revoke()));
+    h.engine
+        .loads
+        .then(Err(LoadError::Abandoned { label: "l".into() }));
+    h.items.as_ref().unwrap().send(FlushItem::Block(a)).unwrap();
+    h.items.as_ref().unwrap().send(FlushItem::Block(b)).unwrap();
+    h.flush();
+    let bodies = h.bodies();
+    assert_eq!(
+        bodies,
+        ["1|a|0⏎2|b|0⏎", "1|a|0⏎"],
+        "rebuilt without the revoked block"
+    );
     h.close();
 }
 

@@ -12,13 +12,12 @@ mod http;
 mod response;
 mod retry;
 
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use http::{HttpClient, LabelState};
 use response::Verdict;
 use retry::Backoff;
-pub(crate) use retry::sleep_unless_stopped;
+pub(crate) use retry::{sleep_unless, sleep_unless_stopped};
 
 /// Connection settings for Stream Load.
 #[derive(Clone)]
@@ -92,9 +91,9 @@ pub enum LoadError {
     /// A failure that retrying cannot fix (auth, unknown table, mapping).
     #[error("load {label} failed permanently: {message}")]
     Permanent { label: String, message: String },
-    /// The engine is stopping; the batch was not loaded.
-    #[error("load {label} abandoned: the engine is stopping")]
-    Stopped { label: String },
+    /// Abandoned before an attempt (the engine stops, or a block's partition was revoked).
+    #[error("load {label} abandoned before it was sent again")]
+    Abandoned { label: String },
 }
 
 /// Observations a flusher uses to adapt its batches.
@@ -107,11 +106,12 @@ pub struct Feedback {
 
 /// Performs Stream Loads (StarRocks over HTTP in production).
 pub(crate) trait LoadService: Send + Sync {
-    /// Loads the request, retrying until it is done, fails for good, or `stop` is set.
+    /// Loads the request, retrying until it is done or fails for good. `abandon` is asked
+    /// before every attempt and while waiting: when it says so, the load ends `Abandoned`.
     fn load(
         &self,
         req: &LoadRequest<'_>,
-        stop: &AtomicBool,
+        abandon: &dyn Fn() -> bool,
         feedback: &mut Feedback,
     ) -> Result<Loaded, LoadError>;
 }
@@ -127,22 +127,27 @@ impl StreamLoader {
         }
     }
 
-    /// Loads `req.body` into `db.table` under `label`, retrying until it is done, fails for
-    /// good, or `stop` is set.
+    /// Loads `req.body` into `db.table` under `label`, retrying until it is done or fails for
+    /// good; `abandon` is asked before every attempt and while waiting.
     pub fn load(
         &self,
         req: &LoadRequest<'_>,
-        stop: &AtomicBool,
+        abandon: &dyn Fn() -> bool,
         feedback: &mut Feedback,
     ) -> Result<Loaded, LoadError> {
         let started = Instant::now();
         let mut backoff = Backoff::new(req.label);
         for attempts in 1u32.. {
+            if abandon() {
+                return Err(LoadError::Abandoned {
+                    label: req.label.into(),
+                });
+            }
             let verdict = match self.http.attempt(req) {
                 Verdict::LabelTaken { .. } if attempts == 1 => foreign_label(req.label),
                 Verdict::LabelTaken { finished: true } => label_done(),
                 Verdict::LabelTaken { finished: false } => {
-                    self.await_running(req.db, req.label, stop)
+                    self.await_running(req.db, req.label, abandon)
                 }
                 v => v,
             };
@@ -165,8 +170,8 @@ impl StreamLoader {
                 wait_ms = wait.as_millis() as u64,
                 "Stream Load failed, retrying with the same label: {message}"
             );
-            if sleep_unless_stopped(wait, stop) {
-                return Err(LoadError::Stopped {
+            if sleep_unless(wait, abandon) {
+                return Err(LoadError::Abandoned {
                     label: req.label.into(),
                 });
             }
@@ -210,9 +215,9 @@ impl StreamLoader {
     }
 
     /// Polls `get_load_state` until the running transaction of `label` ends.
-    fn await_running(&self, db: &str, label: &str, stop: &AtomicBool) -> Verdict {
+    fn await_running(&self, db: &str, label: &str, abandon: &dyn Fn() -> bool) -> Verdict {
         for i in 0u64.. {
-            if sleep_unless_stopped(Duration::from_millis(200 * i.min(25)), stop) {
+            if sleep_unless(Duration::from_millis(200 * i.min(25)), abandon) {
                 return Verdict::Retry {
                     message: "stopping while a transaction runs".into(),
                     pressure: false,
@@ -257,10 +262,10 @@ impl LoadService for StreamLoader {
     fn load(
         &self,
         req: &LoadRequest<'_>,
-        stop: &AtomicBool,
+        abandon: &dyn Fn() -> bool,
         feedback: &mut Feedback,
     ) -> Result<Loaded, LoadError> {
-        StreamLoader::load(self, req, stop, feedback)
+        StreamLoader::load(self, req, abandon, feedback)
     }
 }
 

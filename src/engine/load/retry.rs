@@ -8,9 +8,14 @@ use crate::engine::label::Fnv;
 
 /// Sleeps up to `d`; returns true if `stop` was set meanwhile.
 pub(crate) fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
+    sleep_unless(d, &|| stop.load(Ordering::Relaxed))
+}
+
+/// Sleeps up to `d`; returns true as soon as `abandon` says so.
+pub(crate) fn sleep_unless(d: Duration, abandon: &dyn Fn() -> bool) -> bool {
     let until = Instant::now() + d;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if abandon() {
             return true;
         }
         let now = Instant::now();

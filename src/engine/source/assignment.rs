@@ -10,11 +10,14 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::rebalance::SourceContext;
 use crate::engine::blocks::PartitionId;
+use crate::engine::lease::{Epochs, Lease};
 use crate::engine::offsets::OffsetTracker;
 
 /// One owned partition.
 pub(super) struct Assigned {
     pub tracker: Arc<OffsetTracker>,
+    /// This assignment's epoch; revoked with the partition.
+    pub lease: Arc<Lease>,
     /// Index of the worker that polls it.
     pub worker: usize,
     /// High watermark at assignment (for `--stop-at-end`).
@@ -26,6 +29,7 @@ pub(super) struct Assigned {
 #[derive(Default)]
 pub(super) struct Assignment {
     partitions: Mutex<HashMap<PartitionId, Assigned>>,
+    epochs: Epochs,
 }
 
 impl Assignment {
@@ -33,8 +37,20 @@ impl Assignment {
         self.partitions.lock().insert(id, assigned);
     }
 
-    pub(super) fn remove(&self, id: &PartitionId) {
-        self.partitions.lock().remove(id);
+    /// A lease for a new assignment of `id`.
+    pub(super) fn lease(&self, id: &PartitionId) -> Arc<Lease> {
+        Arc::new(self.epochs.lease(id.clone()))
+    }
+
+    /// The partitions are no longer ours: their leases are revoked (nothing read under them
+    /// loads any more) and they are forgotten.
+    pub(super) fn revoke(&self, ids: &[PartitionId]) {
+        let mut partitions = self.partitions.lock();
+        for id in ids {
+            if let Some(a) = partitions.remove(id) {
+                a.lease.revoke();
+            }
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {

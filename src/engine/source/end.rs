@@ -42,8 +42,7 @@ impl EndOffsets {
             let metadata = consumer.fetch_metadata(Some(topic), BROKER_TIMEOUT)?;
             for t in metadata.topics() {
                 for p in t.partitions() {
-                    let (start, end) =
-                        consumer.fetch_watermarks(topic, p.id(), BROKER_TIMEOUT)?;
+                    let (start, end) = consumer.fetch_watermarks(topic, p.id(), BROKER_TIMEOUT)?;
                     ends.push(PartitionEnd {
                         partition: PartitionId::new(topic, p.id()),
                         start,
@@ -108,10 +107,16 @@ mod tests {
     #[test]
     fn a_partition_is_done_when_committed_to_its_end() {
         assert!(reached(&end(0, 10), Some(10)));
-        assert!(reached(&end(0, 10), Some(12)), "messages arrived after the start");
+        assert!(
+            reached(&end(0, 10), Some(12)),
+            "messages arrived after the start"
+        );
         assert!(!reached(&end(0, 10), Some(9)));
         assert!(!reached(&end(0, 10), None), "rows nobody committed");
-        assert!(reached(&end(0, 0), None), "an empty partition needs no commit");
+        assert!(
+            reached(&end(0, 0), None),
+            "an empty partition needs no commit"
+        );
         assert!(reached(&end(7, 7), None), "retention removed everything");
     }
 }

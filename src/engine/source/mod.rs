@@ -22,8 +22,8 @@ use super::worker::{PartitionWorker, WorkerCmd};
 use super::{RunUntil, Shared};
 use crate::config::StartFrom;
 use assignment::Assignment;
-use progress::Progress;
 use end::EndOffsets;
+use progress::Progress;
 use rebalance::{REVOKE_DEADLINE, SourceContext, SourceState};
 
 pub(crate) type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<SourceContext>;
@@ -100,6 +100,7 @@ pub(crate) fn run(
         assignment: Assignment::default(),
         until,
         ends: OnceLock::new(),
+        stopping: AtomicBool::new(false),
     });
     let consumer = subscribe(&state)?;
     let mut progress = Progress::new();
@@ -271,6 +272,7 @@ fn capture_ends(
 /// Stops consuming, hands over, loads, commits, and leaves the group.
 fn shutdown(consumer: &BaseConsumer<SourceContext>, state: &SourceState) {
     tracing::info!("stopping: loading what was consumed and committing");
+    state.stopping.store(true, Ordering::SeqCst);
     consumer.unsubscribe();
     let deadline = Instant::now() + REVOKE_DEADLINE * 2;
     let hard_stop = &state.shared.hard_stop;

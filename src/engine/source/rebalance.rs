@@ -8,6 +8,7 @@
 //!   the revocation completes. Waits are bounded: a partition that cannot be made durable in
 //!   time is not committed, and is replayed by its next owner.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,8 +27,10 @@ use crate::engine::worker::{AssignedPartition, PartitionSlot, WorkerCmd};
 use crate::engine::{RunUntil, Shared};
 
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a revocation may wait for a partition's rows to be loaded.
+/// How long stopping waits for the last revocation and loads.
 pub(super) const REVOKE_DEADLINE: Duration = Duration::from_secs(60);
+/// Exit status when a revocation could not load its rows in time.
+pub(crate) const EXIT_REVOCATION_TIMEOUT: i32 = 3;
 
 /// What the control thread and the rebalance callback share.
 pub(crate) struct SourceState {
@@ -37,6 +40,8 @@ pub(crate) struct SourceState {
     pub until: RunUntil,
     /// With `RunUntil::End`: the subscription's end offsets, captured at start.
     pub ends: OnceLock<EndOffsets>,
+    /// Set when the job stops: revocations then end without ending the process.
+    pub stopping: AtomicBool,
 }
 
 pub(crate) struct SourceContext {
@@ -177,10 +182,12 @@ impl SourceContext {
         };
         let worker = st.assignment.least_loaded_worker(st.workers.len());
         let tracker = Arc::new(OffsetTracker::new(start));
-        tracing::info!(topic = %id.topic, partition = id.partition, start = ?start, end = high, worker, "partition assigned");
+        let lease = st.assignment.lease(&id);
+        tracing::info!(topic = %id.topic, partition = id.partition, epoch = lease.epoch(), start = ?start, end = high, worker, "partition assigned");
         let partition = AssignedPartition {
             id: id.clone(),
             tracker: Arc::clone(&tracker),
+            lease: Arc::clone(&lease),
         };
         let _ = st.workers[worker].send(WorkerCmd::Add(PartitionSlot { partition, queue }));
         let end = match st.ends.get() {
@@ -189,6 +196,7 @@ impl SourceContext {
         };
         let assigned = Assigned {
             tracker,
+            lease,
             worker,
             end,
             committed: start,
@@ -198,35 +206,79 @@ impl SourceContext {
 
     fn on_revoke(&self, base: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let st = &self.state;
-        let lost = base.assignment_lost();
         let revoked = st.assignment.owned(partitions(tpl));
         if revoked.is_empty() {
             return;
         }
         let started = Instant::now();
         let ids: Vec<PartitionId> = revoked.iter().map(|(id, _)| id.clone()).collect();
-        let durable = self.hand_over(&revoked, started + REVOKE_DEADLINE);
-        if !lost && durable {
+        if base.assignment_lost() {
+            self.drop_lost(&revoked);
+        } else {
+            self.drain_and_commit(base, &revoked);
+        }
+        st.assignment.revoke(&ids);
+        tracing::info!(
+            partitions = %ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            ms = started.elapsed().as_millis() as u64,
+            "partitions revoked"
+        );
+    }
+
+    /// The group moved the partitions on without us (session expired): another member may
+    /// already load them, so nothing of ours may load any more. Fenced first, then handed over
+    /// (the flushers drop the blocks); not committed: the new owner replays from its commit.
+    fn drop_lost(&self, revoked: &[(PartitionId, usize)]) {
+        let st = &self.state;
+        let ids: Vec<PartitionId> = revoked.iter().map(|(id, _)| id.clone()).collect();
+        st.assignment.revoke(&ids);
+        tracing::warn!(
+            partitions = ids.len(),
+            "assignment lost: the partitions' unloaded rows are dropped, their new owner replays \
+             them"
+        );
+        self.hand_over(revoked, Instant::now() + self.drain_bound());
+    }
+
+    /// Loads what was read of the revoked partitions and commits it, within the drain bound.
+    /// A revocation that cannot drain in time during a rebalance ends the process: its loads
+    /// would otherwise land after another member took the partitions over.
+    fn drain_and_commit(&self, base: &BaseConsumer<Self>, revoked: &[(PartitionId, usize)]) {
+        let st = &self.state;
+        let ids: Vec<PartitionId> = revoked.iter().map(|(id, _)| id.clone()).collect();
+        let bound = self.drain_bound();
+        if self.hand_over(revoked, Instant::now() + bound) {
             let commit = st.assignment.durable(&ids);
             if commit.count() > 0
                 && let Err(e) = base.commit(&commit, CommitMode::Sync)
             {
                 tracing::warn!("commit on revocation failed (the next owner replays): {e}");
             }
-        } else {
+            return;
+        }
+        st.assignment.revoke(&ids);
+        if st.stopping.load(Ordering::SeqCst) {
             tracing::warn!(
-                lost,
-                "revoked partitions could not be made durable in time; not committing (replay)"
+                "revoked partitions could not be loaded before the stop; not committing (the \
+                 next run replays them)"
             );
+            return;
         }
-        for id in &ids {
-            st.assignment.remove(id);
-        }
-        tracing::info!(
-            partitions = ids.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "partitions revoked"
+        st.shared.hard_stop.store(true, Ordering::SeqCst);
+        tracing::error!(
+            partitions = %ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            bound_ms = bound.as_millis() as u64,
+            "a revocation could not load its partitions' rows within the session timeout; \
+             exiting so that none of them loads after another member took them over (their \
+             new owner replays them)"
         );
+        std::process::exit(EXIT_REVOCATION_TIMEOUT);
+    }
+
+    /// How long a revocation may take to load its partitions' rows: the session timeout, after
+    /// which the group would move them on without us anyway.
+    fn drain_bound(&self) -> Duration {
+        Duration::from_millis(self.state.shared.config.source.session_timeout_ms.into())
     }
 
     /// Has the workers hand over the partitions' blocks and the flushers load everything;

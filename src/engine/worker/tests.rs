@@ -27,9 +27,11 @@ fn harness(extra: &str, limits: BlockLimits) -> Harness {
     );
     let (commands, rx) = unbounded();
     let worker = PartitionWorker::with_limits(Arc::clone(&engine.shared), rx, limits);
+    let id = PartitionId::new("cdc", 0);
     let partition = AssignedPartition {
-        id: PartitionId::new("cdc", 0),
         tracker: Arc::new(OffsetTracker::new(Some(0))),
+        lease: Arc::new(crate::engine::lease::Epochs::default().lease(id.clone())),
+        id,
     };
     Harness {
         engine,
