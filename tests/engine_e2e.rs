@@ -242,6 +242,11 @@ fn backpressure_keeps_memory_bounded() {
 /// Runs a workload through `faults` (scoped to the world's database) and checks the result is
 /// exactly the model with every offset committed.
 fn converges_through(name: &str, faults: &[serde_json::Value]) {
+    converges_through_scoped(name, faults, None)
+}
+
+/// [`converges_through`] with the faults that name no table scoped to `table`.
+fn converges_through_scoped(name: &str, faults: &[serde_json::Value], table: Option<&str>) {
     let w = world(name, 2);
     let workload = w.workload(Format::Canal, 1500, 3);
     let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
@@ -252,6 +257,9 @@ fn converges_through(name: &str, faults: &[serde_json::Value]) {
         .map(|f| {
             let mut f = f.clone();
             f["db"] = serde_json::Value::String(w.db.clone());
+            if let (Some(t), None) = (table, f.get("table")) {
+                f["table"] = serde_json::Value::String(t.to_string());
+            }
             add_fault(f)
         })
         .collect();
@@ -268,7 +276,7 @@ fn converges_through(name: &str, faults: &[serde_json::Value]) {
     );
     for (rule, id) in faults.iter().zip(&ids) {
         // A rule limited to one firing must have fired: otherwise the test proved nothing.
-        if rule.get("times").is_some() {
+        if rule.get("times").is_some() || rule.get("nth").is_some() {
             assert_eq!(fired.get(id), Some(&1), "{name}: fault {rule} never fired");
         }
     }
@@ -313,31 +321,37 @@ fn converges_through_transport_faults() {
     );
 }
 
-/// A fault that fires once on the next load of table `orders`.
-fn on_orders(action: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({"target": "be", "op": "stream_load", "table": "orders", "times": 1, "action": action})
-}
-
-/// Fails the next load of `orders` once, so that its next request is a retry.
-fn retry_of_orders() -> serde_json::Value {
-    on_orders(serde_json::json!({"kind": "http_error", "status": 503}))
+/// A fault on the `nth` load request of `table` (1-based; a retry is a request too).
+fn on_nth_load_of(table: &str, nth: u64, action: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"target": "be", "op": "stream_load", "table": table, "nth": nth, "action": action})
 }
 
 /// starrocks.md §9.4 #6–#10, #16, #17, #19: StarRocks' own failure answers.
 #[test]
 fn converges_through_starrocks_answers() {
     use serde_json::json;
-    converges_through(
+    converges_through_scoped(
         "faults-answers",
         &[
             // `Label Already Exists` for a running txn is an answer to a *retry* (the first
-            // attempt's txn still runs): each follows a failed first attempt of one table, whose
-            // flusher retries before anything else (a label taken on a first attempt is a
-            // foreign label, an error — see tests/no_loss.rs).
-            retry_of_orders(),
-            on_orders(json!({"kind": "label_exists", "existing_job_status": "RUNNING"})),
-            retry_of_orders(),
-            on_orders(
+            // attempt's txn still runs): the first request of `orders` and of `order_items`
+            // fails, their second (the retry) gets it. A label taken on a first attempt is a
+            // foreign label, an error — see tests/no_loss.rs. The other faults stay on `sbtest`
+            // so that they never answer those two requests instead.
+            on_nth_load_of("orders", 1, json!({"kind": "http_error", "status": 503})),
+            on_nth_load_of(
+                "orders",
+                2,
+                json!({"kind": "label_exists", "existing_job_status": "RUNNING"}),
+            ),
+            on_nth_load_of(
+                "order_items",
+                1,
+                json!({"kind": "http_error", "status": 503}),
+            ),
+            on_nth_load_of(
+                "order_items",
+                2,
                 json!({"kind": "label_exists", "existing_job_status": "PREPARE", "new_style": true}),
             ),
             fault(
@@ -384,6 +398,7 @@ fn converges_through_starrocks_answers() {
             ),
             json!({"target": "be", "op": "stream_load", "action": {"kind": "drop_reupsert_after_delete"}}),
         ],
+        Some("sbtest"),
     );
 }
 

@@ -646,3 +646,128 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+/// Faults that put the first load of `orders` into a retry answered `Label Already Exists` +
+/// `RUNNING` (as when the first attempt's transaction still runs).
+fn running_label_on_orders(db: &str) -> [u64; 2] {
+    let on_orders = |nth: u64, action: serde_json::Value| {
+        add_fault(serde_json::json!({
+            "target": "be", "op": "stream_load", "db": db, "table": "orders", "nth": nth,
+            "action": action
+        }))
+    };
+    [
+        on_orders(1, serde_json::json!({"kind": "http_error", "status": 503})),
+        on_orders(
+            2,
+            serde_json::json!({"kind": "label_exists", "existing_job_status": "RUNNING"}),
+        ),
+    ]
+}
+
+/// A label StarRocks keeps reporting as running is polled for `labelWaitSec`, then sent again
+/// with the same label — never waited on forever. Stream Load goes to a BE here, which cannot
+/// answer a load state: the state is asked of an FE (`SHOW FRONTENDS`).
+#[test]
+fn a_label_stuck_running_is_sent_again_after_label_wait_sec() {
+    let w = world("label-stuck", 1);
+    let workload = w.workload(Format::Canal, 100, 47);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let mut faults = running_label_on_orders(&w.db).to_vec();
+    faults.push(add_fault(serde_json::json!({
+        "target": "fe", "op": "get_load_state", "db": w.db,
+        "action": {"kind": "load_state", "state": "PREPARE"}
+    })));
+    let job = w.job_at(
+        Format::Canal,
+        "",
+        "labelWaitSec = 2",
+        &support::sim().be_http,
+    );
+    let child = w.spawn(&job, "run", true);
+    let out = wait_bounded(child, Duration::from_secs(90));
+    let fired = fired_counts();
+    faults.iter().for_each(|f| remove_fault(*f));
+    let out = out.unwrap_or_else(|| panic!("stuck on a running label:\n{}", w.log_text("run")));
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    assert!(
+        faults.iter().all(|f| fired.get(f).is_some_and(|n| *n >= 1)),
+        "{fired:?}"
+    );
+    let log = w.log_text("run");
+    assert!(
+        log.contains("still reported running after labelWaitSec"),
+        "{log}"
+    );
+    w.assert_state(&expected);
+}
+
+/// A follower FE answers the load-state query with a redirect to the leader: followed, with the
+/// credentials.
+#[test]
+fn the_load_state_query_follows_the_fe_redirect() {
+    let w = world("label-redirect", 1);
+    let workload = w.workload(Format::Canal, 100, 53);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let leader = FakeLeader::start();
+    let mut faults = running_label_on_orders(&w.db).to_vec();
+    faults.push(add_fault(serde_json::json!({
+        "target": "fe", "op": "get_load_state", "db": w.db,
+        "action": {"kind": "redirect_to", "location": format!("http://{}", leader.addr)}
+    })));
+    let job = w.job(Format::Canal, "", "labelWaitSec = 600");
+    let child = w.spawn(&job, "run", true);
+    let out = wait_bounded(child, Duration::from_secs(90));
+    faults.iter().for_each(|f| remove_fault(*f));
+    let out = out.unwrap_or_else(|| panic!("redirect not followed:\n{}", w.log_text("run")));
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    let asked = leader.requests.lock().unwrap().clone();
+    assert!(!asked.is_empty(), "the leader was never asked");
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.to_ascii_lowercase().contains("authorization: basic")),
+        "{asked:?}"
+    );
+    w.assert_state(&expected);
+}
+
+/// A stand-in for the leader FE: answers every load-state query `UNKNOWN` (the label the fault
+/// pretended was running never existed) and keeps the requests.
+struct FakeLeader {
+    addr: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeLeader {
+    fn start() -> FakeLeader {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    head.push_str(&line);
+                    line.clear();
+                }
+                seen.lock().unwrap().push(head);
+                let body = r#"{"status":"OK","msg":"Success","state":"UNKNOWN"}"#;
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FakeLeader { addr, requests }
+    }
+}

@@ -153,6 +153,49 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// The HTTP address (`ip:HttpPort`) of every alive FE, the leader first (`SHOW FRONTENDS`):
+    /// where load states are asked when `httpHost` is a BE.
+    pub(crate) fn frontends(&self) -> Result<Vec<String>, CatalogError> {
+        let q = |source| CatalogError::Query {
+            table: "SHOW FRONTENDS".into(),
+            source,
+        };
+        let mut conn = self.conn()?;
+        let result = conn.query_iter("SHOW FRONTENDS").map_err(q)?;
+        let names: Vec<String> = result
+            .columns()
+            .as_ref()
+            .iter()
+            .map(|c| c.name_str().to_string())
+            .collect();
+        let at = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+        let (Some(ip), Some(port)) = (at("IP"), at("HttpPort")) else {
+            return Ok(Vec::new());
+        };
+        let (alive, role) = (at("Alive"), at("Role"));
+        let mut fes: Vec<(bool, String)> = Vec::new();
+        for row in result {
+            let row = row.map_err(q)?;
+            let text = |i: usize| row.get_opt::<String, usize>(i).and_then(Result::ok);
+            if alive
+                .and_then(text)
+                .is_some_and(|a| !a.eq_ignore_ascii_case("true"))
+            {
+                continue;
+            }
+            let leader = role
+                .and_then(text)
+                .is_some_and(|r| r.eq_ignore_ascii_case("LEADER"));
+            if let (Some(ip), Some(port)) = (text(ip), text(port)) {
+                fes.push((!leader, format!("{ip}:{port}")));
+            }
+        }
+        fes.sort();
+        Ok(fes.into_iter().map(|(_, addr)| addr).collect())
+    }
+}
+
 impl SchemaSource for Catalog {
     fn read(&self, target: &TargetName) -> Result<TargetTable, CatalogError> {
         self.table(&target.db, &target.table)

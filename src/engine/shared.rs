@@ -80,12 +80,20 @@ impl Shared {
         let password = config.target.password()?;
         let fatal = Arc::new(Fatal::default());
         let metrics = Arc::new(Metrics::default());
+        let catalog = Catalog::new(
+            &config.target.host,
+            &config.target.user,
+            password.expose(),
+            config.target.so_timeout(),
+        );
         let loader = StreamLoader::new(LoadSettings {
             http_host: config.target.http_host.clone(),
             user: config.target.user.clone(),
             password: password.expose().to_string(),
             connect_timeout: config.target.http_so_timeout().min(HTTP_CONNECT_TIMEOUT),
             load_timeout: config.target.http_so_timeout(),
+            label_wait: config.target.label_wait(),
+            frontends: frontends(&catalog),
         });
         let dead_letters: Option<Arc<dyn DeadLetterSink>> =
             match (&config.on_error, &config.dead_letter_topic) {
@@ -97,12 +105,6 @@ impl Shared {
                 )?)),
                 _ => None,
             };
-        let catalog = Catalog::new(
-            &config.target.host,
-            &config.target.user,
-            password.expose(),
-            config.target.so_timeout(),
-        );
         Ok(Arc::new(Shared::assemble(
             config,
             Parts {
@@ -152,6 +154,16 @@ impl Shared {
             dead_letters: parts.dead_letters,
         }
     }
+}
+
+/// The FEs' HTTP addresses, for load-state queries when `httpHost` is a BE.
+fn frontends(catalog: &Catalog) -> Vec<String> {
+    catalog.frontends().unwrap_or_else(|e| {
+        tracing::warn!(
+            "cannot list the FEs (SHOW FRONTENDS); load states are asked of httpHost only: {e}"
+        );
+        Vec::new()
+    })
 }
 
 /// The replaceable parts of [`Shared`].

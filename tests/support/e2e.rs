@@ -92,6 +92,17 @@ impl World {
 
     /// Writes a job file; `extra` lines are appended to `[target]`, `top` lines at the top.
     pub fn job(&self, format: Format, top: &str, target_extra: &str) -> PathBuf {
+        self.job_at(format, top, target_extra, &super::sim().fe_http)
+    }
+
+    /// [`World::job`] with Stream Loads sent to `http_host` (e.g. the sim's BE).
+    pub fn job_at(
+        &self,
+        format: Format,
+        top: &str,
+        target_extra: &str,
+        http_host: &str,
+    ) -> PathBuf {
         let sim = super::sim();
         let schema_format = match format {
             Format::Canal => "AlibabaCanal",
@@ -119,7 +130,7 @@ asyncFlushIntervalSec = 1
             topic = self.topic,
             group = self.group,
             query = sim.query,
-            fe = sim.fe_http,
+            fe = http_host,
             user = sim.user,
             password = sim.password,
         );

@@ -138,6 +138,8 @@ pub fn measure(
         password: String::new(),
         connect_timeout: std::time::Duration::from_secs(30),
         load_timeout: std::time::Duration::from_secs(600),
+        label_wait: std::time::Duration::from_secs(300),
+        frontends: Vec::new(),
     };
     let run_id = format!("{}-{}", std::process::id(), t0.elapsed().as_nanos());
     let started = Instant::now();

@@ -127,26 +127,44 @@ impl HttpClient {
         put.send(req.body)
     }
 
-    /// The state of `label`'s transaction (`get_load_state`).
+    /// The state of `label`'s transaction (`get_load_state`), asked of `httpHost` and then of
+    /// each FE: only an FE answers it (a BE has no such endpoint), and a follower FE redirects
+    /// it to the leader (307, followed here with the credentials).
     pub(super) fn label_state(&self, db: &str, label: &str) -> LabelState {
-        let url = self.url(&format!("/api/{db}/get_load_state?label={label}"));
-        let state = self
-            .agent
-            .get(&url)
-            .header("Authorization", &self.auth)
-            .call()
-            .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|v| {
-                field(&v, &["state", "State"])
-                    .or_else(|| v.get("data").and_then(|d| field(d, &["state", "State"])))
-            });
-        match state.as_deref().map(str::to_ascii_uppercase).as_deref() {
-            Some("VISIBLE" | "COMMITTED") => LabelState::Finished,
-            Some("ABORTED" | "UNKNOWN") => LabelState::Free,
-            _ => LabelState::Pending,
+        let path = format!("/api/{db}/get_load_state?label={label}");
+        let hosts = std::iter::once(&self.settings.http_host).chain(&self.settings.frontends);
+        for host in hosts {
+            if let Some(state) = self.state_at(&format!("http://{host}{path}")) {
+                return match state.to_ascii_uppercase().as_str() {
+                    "VISIBLE" | "COMMITTED" => LabelState::Finished,
+                    "ABORTED" | "UNKNOWN" => LabelState::Free,
+                    _ => LabelState::Pending,
+                };
+            }
         }
+        LabelState::Pending
+    }
+
+    /// The `state` an FE answers at `url`, following its redirects.
+    fn state_at(&self, url: &str) -> Option<String> {
+        let mut url = url.to_string();
+        for _hop in 0..MAX_HOPS {
+            let mut resp = self
+                .agent
+                .get(&url)
+                .header("Authorization", &self.auth)
+                .call()
+                .ok()?;
+            if resp.status().as_u16() == 307 {
+                url = resp.headers().get("location")?.to_str().ok()?.to_string();
+                continue;
+            }
+            let text = resp.body_mut().read_to_string().ok()?;
+            let v = serde_json::from_str::<Value>(&text).ok()?;
+            return field(&v, &["state", "State"])
+                .or_else(|| v.get("data").and_then(|d| field(d, &["state", "State"])));
+        }
+        None
     }
 
     /// The rows StarRocks rejected, from the `ErrorURL` log (at most 64 KiB).

@@ -30,6 +30,11 @@ pub struct LoadSettings {
     pub connect_timeout: Duration,
     /// `httpSoTimeoutSec`: a whole load (also sent as the `timeout` header).
     pub load_timeout: Duration,
+    /// `labelWaitSec`: how long a label StarRocks reports running is polled before the load is
+    /// sent again with the same label.
+    pub label_wait: Duration,
+    /// FE HTTP addresses asked for a label's state when `httpHost` (a BE) cannot answer.
+    pub frontends: Vec<String>,
 }
 
 impl std::fmt::Debug for LoadSettings {
@@ -40,6 +45,8 @@ impl std::fmt::Debug for LoadSettings {
             .field("password", &crate::config::MASK)
             .field("connect_timeout", &self.connect_timeout)
             .field("load_timeout", &self.load_timeout)
+            .field("label_wait", &self.label_wait)
+            .field("frontends", &self.frontends)
             .finish()
     }
 }
@@ -118,11 +125,13 @@ pub(crate) trait LoadService: Send + Sync {
 
 pub struct StreamLoader {
     http: HttpClient,
+    label_wait: Duration,
 }
 
 impl StreamLoader {
     pub fn new(settings: LoadSettings) -> Self {
         StreamLoader {
+            label_wait: settings.label_wait,
             http: HttpClient::new(settings),
         }
     }
@@ -137,6 +146,7 @@ impl StreamLoader {
     ) -> Result<Loaded, LoadError> {
         let started = Instant::now();
         let mut backoff = Backoff::new(req.label);
+        let mut escalation = Escalation::new(started);
         for attempts in 1u32.. {
             if abandon() {
                 return Err(LoadError::Abandoned {
@@ -170,6 +180,7 @@ impl StreamLoader {
                 wait_ms = wait.as_millis() as u64,
                 "Stream Load failed, retrying with the same label: {message}"
             );
+            escalation.report(req, attempts, &message);
             if sleep_unless(wait, abandon) {
                 return Err(LoadError::Abandoned {
                     label: req.label.into(),
@@ -214,8 +225,11 @@ impl StreamLoader {
         }
     }
 
-    /// Polls `get_load_state` until the running transaction of `label` ends.
+    /// Polls the label's state until its running transaction ends, for at most `labelWaitSec`;
+    /// then the load is sent again with the same label (StarRocks answers the same way while the
+    /// transaction still runs, and the wait starts over).
     fn await_running(&self, db: &str, label: &str, abandon: &dyn Fn() -> bool) -> Verdict {
+        let deadline = Instant::now() + self.label_wait;
         for i in 0u64.. {
             if sleep_unless(Duration::from_millis(200 * i.min(25)), abandon) {
                 return Verdict::Retry {
@@ -231,10 +245,70 @@ impl StreamLoader {
                         pressure: false,
                     };
                 }
+                LabelState::Pending if Instant::now() >= deadline => {
+                    return Verdict::Retry {
+                        message: format!(
+                            "label {label} still reported running after labelWaitSec ({} s); \
+                             sending it again with the same label",
+                            self.label_wait.as_secs()
+                        ),
+                        pressure: false,
+                    };
+                }
                 LabelState::Pending => {}
             }
         }
         unreachable!("the polling loop only ends by returning")
+    }
+}
+
+/// A load that keeps failing gets louder: a warning every minute, an error after ten (StarRocks
+/// needs attention), again every ten minutes; it retries meanwhile, until it succeeds or the job
+/// stops.
+struct Escalation {
+    since: Instant,
+    warned: Option<Instant>,
+    errored: Option<Instant>,
+}
+
+/// How often a failing load is reported as a warning, and after how long as an error.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+const ERROR_AFTER: Duration = Duration::from_secs(600);
+
+impl Escalation {
+    fn new(since: Instant) -> Self {
+        Escalation {
+            since,
+            warned: None,
+            errored: None,
+        }
+    }
+
+    fn report(&mut self, req: &LoadRequest<'_>, attempts: u32, message: &str) {
+        let failing = self.since.elapsed();
+        let due =
+            |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
+        if failing >= ERROR_AFTER && due(self.errored, ERROR_AFTER) {
+            self.errored = Some(Instant::now());
+            tracing::error!(
+                label = req.label,
+                db = req.db,
+                table = req.table,
+                attempts,
+                failing_s = failing.as_secs(),
+                "a Stream Load keeps failing; StarRocks needs attention (still retrying): {message}"
+            );
+        } else if failing >= WARN_EVERY && due(self.warned, WARN_EVERY) {
+            self.warned = Some(Instant::now());
+            tracing::warn!(
+                label = req.label,
+                db = req.db,
+                table = req.table,
+                attempts,
+                failing_s = failing.as_secs(),
+                "a Stream Load is still failing (retrying): {message}"
+            );
+        }
     }
 }
 
@@ -281,6 +355,8 @@ mod tests {
             password: "s3cret-value".into(),
             connect_timeout: Duration::from_secs(1),
             load_timeout: Duration::from_secs(1),
+            label_wait: Duration::from_secs(1),
+            frontends: Vec::new(),
         };
         let text = format!("{settings:?}");
         assert!(!text.contains("s3cret-value"), "{text}");
