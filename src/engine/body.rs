@@ -18,27 +18,70 @@ pub(crate) struct Body {
     pub collapsed: usize,
 }
 
-/// The body of `blocks`, all encoded for `table`.
+/// A row of a batch: (block index, row index in the block).
+pub(crate) type RowRef = (usize, usize);
+
+/// The body of `blocks`, all encoded for `table`: the last row per key.
 pub(crate) fn build_body(table: &TargetTable, blocks: &[Block]) -> Result<Body, EncodeError> {
     let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
-    let (keep, kept) = collapse(blocks);
-    let format = blocks
-        .iter()
-        .fold(BodyFormat::Csv, |f, b| f.combine(b.rows.format()));
+    let rows = kept_rows(blocks);
+    let mut body = body_of(table, blocks, &rows)?;
+    body.collapsed = total - rows.len();
+    Ok(body)
+}
+
+/// The last row per key of `blocks`, in batch order.
+pub(crate) fn kept_rows(blocks: &[Block]) -> Vec<RowRef> {
+    let (keep, _) = collapse(blocks);
+    keep.iter()
+        .enumerate()
+        .flat_map(|(bi, rows)| {
+            rows.iter()
+                .enumerate()
+                .filter(|(_, keep)| **keep)
+                .map(move |(ri, _)| (bi, ri))
+        })
+        .collect()
+}
+
+/// The body of the given rows of `blocks`.
+pub(crate) fn body_of(
+    table: &TargetTable,
+    blocks: &[Block],
+    rows: &[RowRef],
+) -> Result<Body, EncodeError> {
+    let format = rows.iter().fold(BodyFormat::Csv, |f, (bi, _)| {
+        f.combine(blocks[*bi].rows.format())
+    });
     let mut body = BodyBuilder::new(table, format)?;
-    for (block, keep) in blocks.iter().zip(&keep) {
-        for (span, keep) in block.rows.rows().iter().zip(keep) {
-            if *keep {
-                body.push_span(&block.rows, span)?;
-            }
-        }
+    for &(bi, ri) in rows {
+        let block = &blocks[bi].rows;
+        body.push_span(block, &block.rows()[ri])?;
     }
     Ok(Body {
         headers: body.headers(),
         bytes: body.finish(),
-        rows: kept,
-        collapsed: total - kept,
+        rows: rows.len(),
+        collapsed: 0,
     })
+}
+
+/// One row of `blocks` as a JSON object (column → value, and `__op`), for a dead letter. A
+/// table JSON cannot carry (VARBINARY) gives the row's CSV text instead.
+pub(crate) fn row_json(table: &TargetTable, blocks: &[Block], row: RowRef) -> serde_json::Value {
+    let block = &blocks[row.0].rows;
+    let span = &block.rows()[row.1];
+    let as_json = BodyBuilder::new(table, BodyFormat::Json).and_then(|mut b| {
+        b.push_span(block, span)?;
+        Ok(b.finish())
+    });
+    match as_json
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+    {
+        Some(serde_json::Value::Array(mut rows)) if rows.len() == 1 => rows.remove(0),
+        _ => serde_json::Value::String(crate::encode::printable_csv_row(block.row_bytes(span))),
+    }
 }
 
 /// Whether a block of `next` can share a load body with `batch` (`BodyFormat::combine`): a JSON

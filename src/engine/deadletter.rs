@@ -24,17 +24,64 @@ pub(crate) struct Problem {
     pub message: String,
 }
 
-/// Rows StarRocks rejected in a load.
+/// Rows StarRocks rejected in a batch.
 #[derive(Debug, Clone)]
 pub(crate) struct RejectedRows {
     /// `db.table` of the target.
     pub table: String,
-    /// The label of the load that skipped them.
+    /// The label of the batch's load.
     pub label: String,
     /// The batch's source ranges, `topic[p] first..=last, …`.
     pub ranges: String,
-    /// StarRocks' error log (`ErrorURL`).
-    pub text: String,
+    pub rows: Vec<RejectedRow>,
+}
+
+/// One rejected row, as it was sent.
+#[derive(Debug, Clone)]
+pub(crate) struct RejectedRow {
+    /// Column → value (and `__op`: 0 upsert, 1 delete).
+    pub row: serde_json::Value,
+    /// StarRocks' reason.
+    pub reason: String,
+    /// Rejected alone (else one of a rest loaded leniently: it may have loaded).
+    pub isolated: bool,
+}
+
+/// A dead letter's payload is at most about this large; more rejected rows make more records.
+const PAYLOAD_BYTES: usize = 512 * 1024;
+
+impl RejectedRows {
+    /// The payloads of the dead letters: JSON documents `{"table", "label", "ranges", "rows":
+    /// [{"row": {…}, "reason": "…", "isolated": true}]}` of at most about [`PAYLOAD_BYTES`].
+    pub(crate) fn payloads(&self) -> Vec<String> {
+        let mut payloads = Vec::new();
+        let mut chunk: Vec<serde_json::Value> = Vec::new();
+        let mut size = 0;
+        for r in &self.rows {
+            let row = serde_json::json!({"row": r.row, "reason": r.reason, "isolated": r.isolated});
+            let len = row.to_string().len();
+            if size + len > PAYLOAD_BYTES && !chunk.is_empty() {
+                payloads.push(self.document(std::mem::take(&mut chunk)));
+                size = 0;
+            }
+            size += len;
+            chunk.push(row);
+        }
+        if !chunk.is_empty() {
+            payloads.push(self.document(chunk));
+        }
+        payloads
+    }
+
+    fn document(&self, rows: Vec<serde_json::Value>) -> String {
+        serde_json::json!({
+            "table": self.table,
+            "label": self.label,
+            "ranges": self.ranges,
+            "rows": rows,
+        })
+        .to_string()
+    }
 }
 
 /// Where dead letters go: the dead-letter topic in production. Each call takes the claims that
@@ -46,8 +93,37 @@ pub(crate) trait DeadLetterSink: Send + Sync {
     fn flush(&self, timeout: Duration);
 }
 
-/// What a delivery report completes.
-type Opaque = Box<Vec<OffsetClaim>>;
+/// What a delivery report completes: the claims held until every record of one dead-lettering
+/// is acknowledged.
+type Opaque = Arc<Awaited>;
+
+/// Claims released once `remaining` deliveries succeeded.
+pub(crate) struct Awaited {
+    remaining: std::sync::atomic::AtomicUsize,
+    claims: parking_lot::Mutex<Vec<OffsetClaim>>,
+}
+
+impl Awaited {
+    fn new(records: usize, claims: Vec<OffsetClaim>) -> Arc<Awaited> {
+        Arc::new(Awaited {
+            remaining: std::sync::atomic::AtomicUsize::new(records),
+            claims: parking_lot::Mutex::new(claims),
+        })
+    }
+
+    /// One record is acknowledged; the last one completes the claims.
+    fn delivered(&self) {
+        if self
+            .remaining
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            for claim in std::mem::take(&mut *self.claims.lock()) {
+                claim.complete();
+            }
+        }
+    }
+}
 
 pub(crate) struct DeadLetterContext {
     fatal: Arc<Fatal>,
@@ -65,9 +141,7 @@ impl ProducerContext for DeadLetterContext {
                 self.metrics
                     .dead_letters
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                for claim in *claims {
-                    claim.complete();
-                }
+                claims.delivered();
             }
             // The claims stay outstanding: nothing past them is committed.
             Err((e, _)) => self.fatal.set(format!("dead letter not delivered: {e}")),
@@ -161,7 +235,7 @@ impl DeadLetterSink for DeadLetters {
         headers = with(headers, "starpipe.source.offset", &at.offset.to_string());
         headers = with(headers, "starpipe.source.timestamp", &ts);
         let mut out: BaseRecord<'_, [u8], [u8], Opaque> =
-            BaseRecord::with_opaque_to(&self.topic, Box::new(vec![claim]))
+            BaseRecord::with_opaque_to(&self.topic, Awaited::new(1, vec![claim]))
                 .headers(headers)
                 .payload(record.value);
         if let Some(k) = record.key {
@@ -171,20 +245,24 @@ impl DeadLetterSink for DeadLetters {
     }
 
     fn send_rejected(&self, rows: &RejectedRows, claims: Vec<OffsetClaim>) {
-        let mut headers = with(OwnedHeaders::new(), "starpipe.error.class", "Filtered");
-        headers = with(
-            headers,
-            "starpipe.error.message",
-            "rows rejected by StarRocks",
-        );
-        headers = with(headers, "starpipe.target.table", &rows.table);
-        headers = with(headers, "starpipe.load.label", &rows.label);
-        headers = with(headers, "starpipe.source.ranges", &rows.ranges);
-        let record: BaseRecord<'_, [u8], [u8], Opaque> =
-            BaseRecord::with_opaque_to(&self.topic, Box::new(claims))
-                .headers(headers)
-                .payload(rows.text.as_bytes());
-        self.produce(record, &rows.label);
+        let payloads = rows.payloads();
+        let awaited = Awaited::new(payloads.len(), claims);
+        for payload in &payloads {
+            let mut headers = with(OwnedHeaders::new(), "starpipe.error.class", "Filtered");
+            headers = with(
+                headers,
+                "starpipe.error.message",
+                "rows rejected by StarRocks",
+            );
+            headers = with(headers, "starpipe.target.table", &rows.table);
+            headers = with(headers, "starpipe.load.label", &rows.label);
+            headers = with(headers, "starpipe.source.ranges", &rows.ranges);
+            let record: BaseRecord<'_, [u8], [u8], Opaque> =
+                BaseRecord::with_opaque_to(&self.topic, Arc::clone(&awaited))
+                    .headers(headers)
+                    .payload(payload.as_bytes());
+            self.produce(record, &rows.label);
+        }
     }
 
     fn flush(&self, timeout: Duration) {

@@ -16,8 +16,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::batch::{Adjustment, BatchSizer, LoadOutcome, PendingBatches, PendingSlot};
 use super::blocks::Block;
-use super::body::{Body, build_body, fits_batch};
-use super::deadletter::{DeadLetterSink, RejectedRows};
+use super::body::{Body, build_body, fits_batch, kept_rows, row_json};
+use super::deadletter::{DeadLetterSink, RejectedRow, RejectedRows};
+use super::isolate::Isolation;
 use super::label::{RunId, label};
 use super::load::{
     Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded, sleep_unless_stopped,
@@ -79,7 +80,7 @@ impl FlusherFactory for FlusherThreads {
 
 /// Why a batch did not load.
 #[derive(Debug, thiserror::Error)]
-enum FlushError {
+pub(crate) enum FlushError {
     #[error("{0}")]
     Encode(#[from] EncodeError),
     #[error("{0}")]
@@ -254,11 +255,23 @@ impl TableFlusher {
         let abandon = || self.abandon(blocks);
         let (loaded, rejected) = match self.ctx.loader.load(&request, &abandon, &mut feedback) {
             Err(LoadError::Data { message, .. }) if self.ctx.dead_letters.is_some() => {
-                self.load_without_rejected(request, &message, blocks, &mut feedback)?
+                let isolated =
+                    self.load_without_rejected(blocks, &label, &abandon, &mut feedback)?;
+                tracing::warn!(
+                    table = %self.table, %label,
+                    rejected = isolated.1.as_ref().map_or(0, |r| r.rows.len()),
+                    "rows rejected by StarRocks ({message}) sent to the dead-letter topic"
+                );
+                isolated
             }
             result => (result?, None),
         };
-        self.count(&label, &body, &loaded);
+        let rows = match rejected {
+            // Parts loaded around the rejected rows: StarRocks' own count.
+            Some(_) => loaded.loaded_rows,
+            None => body.rows as u64,
+        };
+        self.count(&label, rows, &body, &loaded);
         Ok(BatchLoaded {
             loaded,
             outcome: LoadOutcome {
@@ -269,46 +282,55 @@ impl TableFlusher {
         })
     }
 
-    /// Loads the good rows of a batch StarRocks rejected rows of, under a label of its own (new
-    /// content as far as StarRocks is concerned); returns the rejected rows.
+    /// Loads the rows of a batch that StarRocks accepts and returns the rejected ones, each
+    /// found by loading parts of the batch (`isolate.rs`).
     fn load_without_rejected(
         &self,
-        request: LoadRequest<'_>,
-        message: &str,
         blocks: &[Block],
+        label: &str,
+        abandon: &dyn Fn() -> bool,
         feedback: &mut Feedback,
     ) -> Result<(Loaded, Option<RejectedRows>), FlushError> {
-        let label = format!("{}-f", request.label);
-        let lenient = LoadRequest {
-            label: &label,
-            filtered: FilteredRows::Accept,
-            ..request
+        let started = Instant::now();
+        let loader = &*self.ctx.loader;
+        let isolation = Isolation::new(loader, &self.table, blocks, label, abandon, feedback);
+        let (rejected, loaded_rows) = isolation.run(&kept_rows(blocks))?;
+        let loaded = Loaded {
+            status: "Success".into(),
+            loaded_rows: loaded_rows as u64,
+            rejected: None,
+            attempts: 1,
+            took: started.elapsed(),
         };
-        let loaded = self
-            .ctx
-            .loader
-            .load(&lenient, &|| self.abandon(blocks), feedback)?;
-        tracing::warn!(
-            table = %self.table, %label,
-            "rows rejected by StarRocks ({message}) sent to the dead-letter topic"
-        );
+        if rejected.is_empty() {
+            // Every part loaded: the rejection did not come back (a transient answer).
+            return Ok((loaded, None));
+        }
+        let rows = rejected
+            .iter()
+            .map(|r| RejectedRow {
+                row: row_json(&self.table, blocks, r.row),
+                reason: r.reason.clone(),
+                isolated: r.isolated,
+            })
+            .collect();
         let rejected = RejectedRows {
             table: self.table.to_string(),
-            label,
+            label: label.to_string(),
             ranges: ranges(blocks),
-            text: loaded.rejected.clone().unwrap_or_default(),
+            rows,
         };
         Ok((loaded, Some(rejected)))
     }
 
-    fn count(&self, label: &str, body: &Body, loaded: &Loaded) {
+    fn count(&self, label: &str, rows: u64, body: &Body, loaded: &Loaded) {
         let m = &self.ctx.metrics;
-        m.rows_loaded.fetch_add(body.rows as u64, Ordering::Relaxed);
+        m.rows_loaded.fetch_add(rows, Ordering::Relaxed);
         m.bytes_loaded
             .fetch_add(body.bytes.len() as u64, Ordering::Relaxed);
         m.loads.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
-            table = %self.table, label, rows = body.rows, collapsed = body.collapsed,
+            table = %self.table, label, rows, collapsed = body.collapsed,
             bytes = body.bytes.len(), status = %loaded.status, attempts = loaded.attempts,
             ms = loaded.took.as_millis() as u64, "loaded"
         );

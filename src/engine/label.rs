@@ -76,6 +76,16 @@ pub(crate) fn label(job: &str, run: &RunId, table: &TargetTable, blocks: &[Block
     format!("{readable}-{run}-{:016x}", h.finish())
 }
 
+/// The label of a part of a batch: the batch's label with its hash replaced by one of (batch
+/// label, `part`) — as long, as readable, and as stable across retries.
+pub(crate) fn sub_label(label: &str, part: &str) -> String {
+    let base = label.rsplit_once('-').map_or(label, |(base, _)| base);
+    let mut h = Fnv::default();
+    h.write(label.as_bytes());
+    h.write(part.as_bytes());
+    format!("{base}-{:016x}", h.finish())
+}
+
 /// FNV-1a, 64 bit: stable across processes and versions (unlike `DefaultHasher`).
 pub(crate) struct Fnv(u64);
 
@@ -172,6 +182,15 @@ mod tests {
                     .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
             "{l}"
         );
+    }
+
+    #[test]
+    fn sub_labels_are_stable_distinct_and_as_long() {
+        let l = "sp-t-7-1a2b-00112233445566ff";
+        assert_eq!(sub_label(l, "0"), sub_label(l, "0"));
+        assert_ne!(sub_label(l, "0"), sub_label(l, "1"));
+        assert_eq!(sub_label(l, "01").len(), l.len());
+        assert!(sub_label(l, "1").starts_with("sp-t-7-1a2b-"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod body;
 mod catalog;
 mod deadletter;
 mod flusher;
+mod isolate;
 mod label;
 mod lease;
 mod load;

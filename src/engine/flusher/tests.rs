@@ -177,30 +177,57 @@ fn a_failed_load_stops_the_job_and_commits_nothing_past_it() {
 }
 
 #[test]
-fn rejected_rows_are_loaded_around_and_dead_lettered() {
+fn rejected_rows_are_isolated_loaded_around_and_dead_lettered() {
     let mut h = harness(DEAD_LETTER);
     h.engine.dead_letters.hold.store(true, Ordering::Relaxed);
-    h.engine.loads.then(Err(LoadError::Data {
+    let data = |rejected: &str| LoadError::Data {
         label: "l".into(),
         message: "too many filtered rows".into(),
-        rejected: String::new(),
-    }));
+        rejected: rejected.into(),
+    };
+    // The batch fails; its halves: row 1 loads, rows 2–3 fail and split again: row 2 fails
+    // alone, row 3 loads.
+    h.engine.loads.then(Err(data("")));
+    h.engine.loads.then(Ok(loaded(None)));
+    h.engine.loads.then(Err(data("")));
     h.engine
         .loads
-        .then(Ok(loaded(Some("Error: bad. Row: 2|b"))));
-    h.send(0, &[(Upsert, "1", "a"), (Upsert, "2", "b")], 0);
-    h.tracker.polled(0);
+        .then(Err(data("Error: too long. Row: [2, 'b']")));
+    h.engine.loads.then(Ok(loaded(None)));
+    h.send(
+        0,
+        &[(Upsert, "1", "a"), (Upsert, "2", "b"), (Upsert, "3", "c")],
+        0,
+    );
+    h.tracker.polled(2);
     h.flush();
     let seen = h.engine.loads.seen.lock().clone();
-    assert_eq!(seen.len(), 2);
-    assert_eq!(seen[1].label, format!("{}-f", seen[0].label));
     assert_eq!(
-        (seen[0].filtered, seen[1].filtered),
-        (FilteredRows::Reject, FilteredRows::Accept)
+        h.bodies(),
+        [
+            "1|a|0⏎2|b|0⏎3|c|0⏎",
+            "1|a|0⏎",
+            "2|b|0⏎3|c|0⏎",
+            "2|b|0⏎",
+            "3|c|0⏎"
+        ]
+    );
+    assert!(seen.iter().all(|l| l.filtered == FilteredRows::Reject));
+    let labels: std::collections::HashSet<&str> = seen.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(
+        labels.len(),
+        seen.len(),
+        "every part has a label of its own"
     );
     let rejected = h.engine.dead_letters.rejected.lock().clone();
-    assert_eq!(rejected[0].text, "Error: bad. Row: 2|b");
-    assert_eq!(rejected[0].ranges, "t[0] 0..=1");
+    assert_eq!(rejected.len(), 1);
+    let rows = &rejected[0].rows;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].row["id"], 2);
+    assert_eq!(rows[0].row["v"], "b");
+    assert_eq!(rows[0].reason, "Error: too long. Row: [2, 'b']");
+    assert!(rows[0].isolated);
+    assert_eq!(rejected[0].ranges, "t[0] 0..=2");
     assert_eq!(
         h.tracker.committable(),
         Some(0),
@@ -210,7 +237,7 @@ fn rejected_rows_are_loaded_around_and_dead_lettered() {
     for claim in std::mem::take(&mut *h.engine.dead_letters.held.lock()) {
         claim.complete();
     }
-    assert_eq!(h.tracker.committable(), Some(1));
+    assert_eq!(h.tracker.committable(), Some(3));
     assert!(!h.engine.shared.fatal.is_set());
     h.close();
 }

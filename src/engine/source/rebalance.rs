@@ -27,6 +27,8 @@ use crate::engine::worker::{AssignedPartition, PartitionSlot, WorkerCmd};
 use crate::engine::{RunUntil, Shared};
 
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts at reading the group's committed offsets before the job stops.
+const COMMITTED_ATTEMPTS: u32 = 3;
 /// How long stopping waits for the last revocation and loads.
 pub(super) const REVOKE_DEADLINE: Duration = Duration::from_secs(60);
 /// Exit status when a revocation could not load its rows in time.
@@ -104,7 +106,19 @@ impl SourceContext {
         let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
             return;
         };
-        for (id, offset) in self.start_offsets(base, tpl) {
+        let committed = match committed_offsets(base, tpl) {
+            Ok(c) => c,
+            Err(e) => {
+                // Starting from `startFrom` instead could skip the backlog (`latest`, a
+                // timestamp) or replay it all: the job stops; nothing is read or committed.
+                self.state.shared.fatal.set(format!(
+                    "cannot read the group's committed offsets of the assigned partitions ({e}); \
+                     not starting them from startFrom"
+                ));
+                return;
+            }
+        };
+        for (id, offset) in self.start_offsets(base, tpl, &committed) {
             let _ = tpl.set_partition_offset(&id.topic, id.partition, offset);
             self.assign(base, &consumer, id, offset);
         }
@@ -115,10 +129,8 @@ impl SourceContext {
         &self,
         base: &BaseConsumer<Self>,
         tpl: &TopicPartitionList,
+        committed: &TopicPartitionList,
     ) -> Vec<(PartitionId, Offset)> {
-        let committed = base
-            .committed_offsets(tpl.clone(), BROKER_TIMEOUT)
-            .unwrap_or_else(|_| tpl.clone());
         let starts: Vec<(PartitionId, Option<i64>)> = partitions(tpl)
             .map(|id| {
                 let found = committed.find_partition(&id.topic, id.partition);
@@ -301,6 +313,43 @@ impl SourceContext {
                 .tables
                 .flush_all(until.saturating_duration_since(Instant::now()))
     }
+}
+
+/// The group's committed offsets of `tpl`'s partitions, retried: a failure is never "no commit".
+fn committed_offsets(
+    base: &BaseConsumer<SourceContext>,
+    tpl: &TopicPartitionList,
+) -> Result<TopicPartitionList, String> {
+    let mut last = String::new();
+    for attempt in 1..=COMMITTED_ATTEMPTS {
+        match base.committed_offsets(tpl.clone(), BROKER_TIMEOUT) {
+            Ok(c) => match partition_errors(&c) {
+                None => return Ok(c),
+                Some(e) => last = e,
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tracing::warn!(
+            attempt,
+            "reading the group's committed offsets failed: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+    }
+    Err(last)
+}
+
+/// The per-partition errors of an offset-fetch answer, if any.
+fn partition_errors(committed: &TopicPartitionList) -> Option<String> {
+    let errors: Vec<String> = committed
+        .elements()
+        .iter()
+        .filter_map(|e| {
+            e.error()
+                .err()
+                .map(|err| format!("{}[{}]: {err}", e.topic(), e.partition()))
+        })
+        .collect();
+    (!errors.is_empty()).then(|| errors.join(", "))
 }
 
 /// The first offsets at or after `epoch_ms` of the partitions `ids` (Kafka's offsets-for-times).

@@ -73,9 +73,13 @@ pub enum FaultAction {
     },
     TooManyVersions,
     MemoryLimit,
-    /// Marks the first `count` rows of the load as filtered.
+    /// Marks the first `count` rows of the load as filtered; with `matching`, only rows with a
+    /// value matching that glob (a value StarRocks would reject, deterministically by content).
     FilterRows {
+        #[serde(default)]
         count: u64,
+        #[serde(default)]
+        matching: Option<String>,
     },
     /// Transaction API answers this `Status`/`Message` without doing anything.
     TxnStatus {

@@ -587,8 +587,11 @@ fn stream_load(
                 drop_reupserts(&mut prepared);
                 None
             }
-            FaultAction::FilterRows { count } => {
-                filter_first(&mut prepared, count);
+            FaultAction::FilterRows { count, matching } => {
+                match matching {
+                    Some(pattern) => filter_matching(&mut prepared, &pattern),
+                    None => filter_first(&mut prepared, count),
+                }
                 None
             }
             FaultAction::PublishTimeout { visible_after_ms } => {
@@ -776,24 +779,47 @@ fn drop_reupserts(p: &mut Prepared) {
 
 fn filter_first(p: &mut Prepared, count: u64) {
     let n = (count as usize).min(p.ops.len());
-    for op in p.ops.drain(..n) {
-        p.filtered += 1;
-        let row = match op {
+    for op in p.ops.drain(..n).collect::<Vec<_>>() {
+        reject_row(p, op);
+    }
+}
+
+/// Filters every row holding a value that matches `pattern` (a glob).
+fn filter_matching(p: &mut Prepared, pattern: &str) {
+    let ops = std::mem::take(&mut p.ops);
+    for op in ops {
+        let row = match &op {
             stream_load::RowOp::Upsert(r) | stream_load::RowOp::Delete(r) => r,
         };
-        let rendered: Vec<String> = row
-            .iter()
-            .map(|v| {
-                v.to_text()
-                    .map(|t| format!("'{t}'"))
-                    .unwrap_or("NULL".into())
-            })
-            .collect();
-        p.error_rows.push(format!(
-            "Error: injected fault: row filtered. Row: [{}]",
-            rendered.join(", ")
-        ));
+        let hit = row.iter().any(|v| {
+            v.to_text()
+                .is_some_and(|t| crate::faults::glob(pattern, &t))
+        });
+        if hit {
+            reject_row(p, op);
+        } else {
+            p.ops.push(op);
+        }
     }
+}
+
+fn reject_row(p: &mut Prepared, op: stream_load::RowOp) {
+    p.filtered += 1;
+    let row = match op {
+        stream_load::RowOp::Upsert(r) | stream_load::RowOp::Delete(r) => r,
+    };
+    let rendered: Vec<String> = row
+        .iter()
+        .map(|v| {
+            v.to_text()
+                .map(|t| format!("'{t}'"))
+                .unwrap_or("NULL".into())
+        })
+        .collect();
+    p.error_rows.push(format!(
+        "Error: injected fault: row filtered. Row: [{}]",
+        rendered.join(", ")
+    ));
 }
 
 fn counts_response(

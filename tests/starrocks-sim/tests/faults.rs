@@ -340,6 +340,32 @@ fn f11_injected_filtered_rows() {
 }
 
 #[test]
+fn f11_filtered_rows_by_content() {
+    let sim = setup();
+    sim.fault(json!({"action": {"kind": "filter_rows", "matching": "bad*"}}));
+    let body = b"1\tgood\t1\n2\tbad-one\t2\n3\tfine\t3\n";
+    let r = sim.load(
+        "d",
+        "t",
+        &[("label", "fc"), ("max_filter_ratio", "1")],
+        body,
+    );
+    assert_eq!(r["Status"], "Success");
+    assert_eq!(
+        (
+            r["NumberLoadedRows"].as_u64(),
+            r["NumberFilteredRows"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let log = sim.get(r["ErrorURL"].as_str().unwrap()).body;
+    assert!(log.contains("'bad-one'"), "{log}");
+    // The same rows are filtered every time: a load without them is clean.
+    let r = sim.load("d", "t", &[("label", "fc2")], b"4\tok\t4\n");
+    assert_eq!(r["Status"], "Success");
+}
+
+#[test]
 fn f12_non_retryable_access_denied_on_be() {
     let sim = setup();
     let r = sim.agent_put_auth(&sim.be, "/api/d/t/_stream_load", &basic("root", "bad"), ROW);
