@@ -869,3 +869,56 @@ fn read_topic(topic: &str, limit: Duration) -> Vec<Vec<u8>> {
     drop(consumer);
     values
 }
+
+/// Messages without a table identity (Flink's canal-json writes only `data` and `type`) load
+/// into the table a `[[tables]]` entry gives their topic; messages that name their table keep it.
+#[test]
+fn a_topic_entry_gives_identity_less_messages_their_table() {
+    let w = world("topic-table", 1);
+    execute_sql(&format!(
+        "CREATE DATABASE {db}; CREATE TABLE {db}.orders (id INT NOT NULL, v VARCHAR(20)) \
+         PRIMARY KEY (id) DISTRIBUTED BY HASH(id) BUCKETS 1; \
+         CREATE TABLE {db}.named (id INT NOT NULL, v VARCHAR(20)) \
+         PRIMARY KEY (id) DISTRIBUTED BY HASH(id) BUCKETS 1",
+        db = w.db
+    ));
+    let flink = |kind: &str, id: i32, v: &str| {
+        support::TestRecord::new(format!(
+            r#"{{"data":[{{"id":{id},"v":"{v}"}}],"type":"{kind}"}}"#
+        ))
+        .partition(0)
+    };
+    let named = support::TestRecord::new(format!(
+        r#"{{"data":[{{"id":"9","v":"n"}}],"old":null,"database":"{}","table":"named","isDdl":false,"type":"INSERT","pkNames":["id"],"mysqlType":{{"id":"int","v":"varchar(20)"}},"es":1,"ts":1}}"#,
+        w.db
+    ))
+    .partition(0);
+    support::produce_batch(
+        &w.topic,
+        &[
+            flink("INSERT", 1, "a"),
+            flink("INSERT", 2, "b"),
+            flink("DELETE", 1, "a"),
+            named,
+        ],
+    );
+    let top = format!(
+        "[[tables]]\ntopic = \"{}\"\ntarget = \"{}.orders\"",
+        w.topic, w.db
+    );
+    let job = w.job(Format::Canal, "", "");
+    // `[[tables]]` goes after `[target]`.
+    let text = std::fs::read_to_string(&job).unwrap() + "\n" + &top + "\n";
+    std::fs::write(&job, text).unwrap();
+    let out = w.run_to_end(&job, "run");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    let orders: Vec<(i32, String)> = mysql_conn()
+        .query(format!("SELECT id, v FROM {}.orders ORDER BY id", w.db))
+        .unwrap();
+    assert_eq!(orders, [(2, "b".to_string())]);
+    let named: Vec<(i32, String)> = mysql_conn()
+        .query(format!("SELECT id, v FROM {}.named", w.db))
+        .unwrap();
+    assert_eq!(named, [(9, "n".to_string())]);
+    w.assert_all_committed();
+}
