@@ -77,12 +77,14 @@ fn lazy_arena_commit() {
     }
 }
 
-/// Logs go to stderr; the level comes from `RUST_LOG` (default `info`).
+/// Logs go to stderr (around the status line on a terminal, without colour codes elsewhere); the
+/// level comes from `RUST_LOG` (default `info`).
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(starpipe::terminal::is_terminal())
+        .with_writer(starpipe::terminal::LogWriter);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),

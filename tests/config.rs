@@ -982,17 +982,20 @@ fn readme_table_matches_code_defaults() {
                 }
             }
             Documented::Required => {
-                let (text, path) = match key.strip_prefix("tables[].") {
-                    Some(name) => (
-                        with_table
+                let with_alert = format!("{MINIMAL}\n[[alerts]]\nurl = \"http://hook\"\n");
+                let in_array = [("tables", &with_table), ("alerts", &with_alert)]
+                    .into_iter()
+                    .find_map(|(array, text)| {
+                        let name = key.strip_prefix(&format!("{array}[]."))?;
+                        let text = text
                             .lines()
                             .filter(|l| !l.starts_with(&format!("{name} =")))
                             .collect::<Vec<_>>()
-                            .join("\n"),
-                        format!("tables[0].{name}"),
-                    ),
-                    None => (without_key(MINIMAL, key), key.clone()),
-                };
+                            .join("\n");
+                        Some((text, format!("{array}[0].{name}")))
+                    });
+                let (text, path) =
+                    in_array.unwrap_or_else(|| (without_key(MINIMAL, key), key.clone()));
                 assert_ne!(
                     text.trim(),
                     MINIMAL.trim(),

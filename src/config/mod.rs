@@ -23,6 +23,7 @@
 //! and are documented in README.md's configuration table (a test keeps the two equal).
 
 mod error;
+mod operate;
 mod parse;
 mod raw;
 mod route;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 pub use error::{ConfigError, Location, Problem, Problems};
+pub use operate::{AdminConfig, AlertEvent, AlertTarget};
 pub use route::{BadTableName, TableRoute, TargetName, TopicRoute};
 pub use secret::{KafkaProps, MASK, Secret, is_sensitive_kafka_key};
 pub use zone::{BadZeroDate, BadZone, DecodeSettings, ZeroDatePolicy, Zone};
@@ -52,6 +54,10 @@ pub mod defaults {
     pub const ON_ERROR: OnError = OnError::Fail;
     pub const LOG_PAYLOAD_EXCERPT: bool = true;
     pub const STOP_GRACE_SEC: u64 = 30;
+    pub const STALL_ALERT_SEC: u64 = 300;
+    pub const LAG_ALERT_MESSAGES: u64 = 1_000_000;
+    pub const LAG_ALERT_SEC: u64 = 300;
+    pub const ALERT_INHIBIT_SEC: u64 = 600;
     pub const SCHEMA_FORMAT: Format = Format::CloudCanal;
     /// `source.consumeParallel`: the number of CPUs, 4 when unknown.
     pub fn consume_parallel() -> usize {
@@ -88,6 +94,21 @@ pub struct Config {
     /// `stopGraceSec`: after a stop signal or a fatal error, how long loads may still finish
     /// before they are abandoned.
     pub stop_grace_sec: u64,
+    /// `stallAlertSec`: lag > 0 and nothing loaded for this long is a stall (`/healthz` 503,
+    /// alert).
+    pub stall_alert_sec: u64,
+    /// `lagAlertMessages`: lag above this for `lagAlertSec` raises an alert.
+    pub lag_alert_messages: u64,
+    /// `lagAlertSec`.
+    pub lag_alert_sec: u64,
+    /// `alertInhibitSec`: repeats of one alert (event and subject) within this are suppressed.
+    pub alert_inhibit_sec: u64,
+    /// `[admin]`: no admin endpoint when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminConfig>,
+    /// `[[alerts]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertTarget>,
     pub source: SourceConfig,
     pub target: TargetConfig,
     /// `[[tables]]` entries with `source`, in file order; the first match wins.
@@ -310,6 +331,32 @@ pub const MANAGED_KAFKA_KEYS: &[(&str, &str)] = &[
 ];
 
 impl Config {
+    /// What a reload may change while the job runs: the subscription (`source.topics`) and the
+    /// routing (`[[tables]]`). The keys of `new` that differ otherwise, each a reason to refuse
+    /// the reload.
+    pub fn reload_refusals(&self, new: &Config) -> Vec<String> {
+        let mut same = self.clone();
+        same.source.topics = new.source.topics.clone();
+        same.tables = new.tables.clone();
+        same.topic_tables = new.topic_tables.clone();
+        same.entries = new.entries.clone();
+        if same == *new {
+            return Vec::new();
+        }
+        let keys = differing_keys(&same, new);
+        if keys.is_empty() {
+            // Only a secret differs: the masked renderings are equal.
+            vec!["target.password".to_string()]
+        } else {
+            keys
+        }
+    }
+
+    /// Whether `other` routes exactly as this job (`[[tables]]` unchanged).
+    pub fn same_tables(&self, other: &Config) -> bool {
+        self.entries == other.entries
+    }
+
     /// `stopGraceSec`.
     pub fn stop_grace(&self) -> Duration {
         Duration::from_secs(self.stop_grace_sec)
@@ -429,6 +476,41 @@ impl Config {
     }
 }
 
+/// The keys (`source.brokers`, `target.flushBatchMb`, …) whose values differ between two jobs,
+/// compared as they render (secrets masked).
+fn differing_keys(a: &Config, b: &Config) -> Vec<String> {
+    let (Ok(a), Ok(b)) = (serde_json::to_value(a), serde_json::to_value(b)) else {
+        return vec!["(unrenderable)".to_string()];
+    };
+    let mut keys = Vec::new();
+    diff_values("", &a, &b, &mut keys);
+    keys
+}
+
+fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) if !path.contains('.') => {
+            let names: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for name in names {
+                let child = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                let null = serde_json::Value::Null;
+                diff_values(
+                    &child,
+                    x.get(name).unwrap_or(&null),
+                    y.get(name).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push(path.to_string()),
+        _ => {}
+    }
+}
+
 /// Builds a [`Config`] from the raw file, collecting problems.
 #[derive(Default)]
 struct Builder {
@@ -522,6 +604,36 @@ impl Builder {
             i64::MAX,
             defaults::STOP_GRACE_SEC,
         );
+        let stall_alert_sec = self.int(
+            "stallAlertSec",
+            raw.stall_alert_sec,
+            1,
+            i64::MAX,
+            defaults::STALL_ALERT_SEC,
+        );
+        let lag_alert_messages = self.int(
+            "lagAlertMessages",
+            raw.lag_alert_messages,
+            1,
+            i64::MAX,
+            defaults::LAG_ALERT_MESSAGES,
+        );
+        let lag_alert_sec = self.int(
+            "lagAlertSec",
+            raw.lag_alert_sec,
+            1,
+            i64::MAX,
+            defaults::LAG_ALERT_SEC,
+        );
+        let alert_inhibit_sec = self.int(
+            "alertInhibitSec",
+            raw.alert_inhibit_sec,
+            0,
+            i64::MAX,
+            defaults::ALERT_INHIBIT_SEC,
+        );
+        let admin = self.admin(raw.admin);
+        let alerts = self.alerts(raw.alerts);
         let source = match self.required("source", raw.source) {
             Some(s) => self.source(s),
             None => self.source(RawSource::default()),
@@ -564,6 +676,12 @@ impl Builder {
             dead_letter_topic,
             log_payload_excerpt,
             stop_grace_sec,
+            stall_alert_sec,
+            lag_alert_messages,
+            lag_alert_sec,
+            alert_inhibit_sec,
+            admin,
+            alerts,
             source,
             target,
             tables,

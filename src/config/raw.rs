@@ -14,6 +14,12 @@ pub(super) struct RawConfig {
     pub dead_letter_topic: Option<String>,
     pub log_payload_excerpt: Option<bool>,
     pub stop_grace_sec: Option<i64>,
+    pub stall_alert_sec: Option<i64>,
+    pub lag_alert_messages: Option<i64>,
+    pub lag_alert_sec: Option<i64>,
+    pub alert_inhibit_sec: Option<i64>,
+    pub admin: Option<RawAdmin>,
+    pub alerts: Option<Vec<RawAlert>>,
     pub source: Option<RawSource>,
     pub target: Option<RawTarget>,
     pub tables: Option<Vec<RawRoute>>,
@@ -62,4 +68,17 @@ pub(super) struct RawRoute {
     pub source: Option<String>,
     pub topic: Option<String>,
     pub target: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawAdmin {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawAlert {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
 }

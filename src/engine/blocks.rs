@@ -17,6 +17,7 @@ use super::lease::Lease;
 use super::memory::{MemoryBudget, Reservation, Room};
 use super::offsets::{OffsetClaim, OffsetTracker};
 use super::receipt::Pending;
+use super::record::Position;
 use super::tables::TableHandle;
 use super::worker::AssignedPartition;
 use super::{Fatal, FlushItem};
@@ -67,6 +68,8 @@ pub(crate) struct Block {
     /// The target schema the rows were encoded with.
     pub schema: Arc<TargetTable>,
     pub pending: Pending,
+    /// The Kafka timestamps of its messages (ms since the epoch), for freshness.
+    pub timestamps: Vec<i64>,
 }
 
 /// When a block is handed over.
@@ -103,6 +106,7 @@ struct Filled {
     offsets: RangeInclusive<i64>,
     claim: OffsetClaim,
     since: Instant,
+    timestamps: Vec<i64>,
 }
 
 /// The blocks a worker is filling, by key.
@@ -161,7 +165,8 @@ impl OpenBlocks {
     pub(crate) fn append<'a>(
         &mut self,
         key: &BlockKey,
-        offset: i64,
+        at: Position<'_>,
+        timestamp: Option<i64>,
         changes: impl Iterator<Item = Change<'a>>,
     ) -> Result<u64, EncodeError> {
         let block = self.open.get_mut(key).expect("append after open");
@@ -178,7 +183,7 @@ impl OpenBlocks {
             tracing::warn!(table = %key.table, column = %col, "message column not in the target table; dropped");
         }
         if rows > 0 {
-            block.extend_to(offset);
+            block.extend_to(at.offset, timestamp);
         }
         Ok(rows)
     }
@@ -277,17 +282,15 @@ impl OpenBlocks {
 
 impl OpenBlock {
     /// Records that the message at `offset` added rows: the first one claims the offset.
-    fn extend_to(&mut self, offset: i64) {
-        match &mut self.filled {
-            Some(f) => f.offsets = *f.offsets.start()..=offset,
-            None => {
-                self.filled = Some(Filled {
-                    offsets: offset..=offset,
-                    claim: self.tracker.claim(offset),
-                    since: Instant::now(),
-                })
-            }
-        }
+    fn extend_to(&mut self, offset: i64, timestamp: Option<i64>) {
+        let filled = self.filled.get_or_insert_with(|| Filled {
+            offsets: offset..=offset,
+            claim: self.tracker.claim(offset),
+            since: Instant::now(),
+            timestamps: Vec::new(),
+        });
+        filled.offsets = *filled.offsets.start()..=offset;
+        filled.timestamps.extend(timestamp);
     }
 
     /// The rows so far as a [`Block`], leaving this one empty.
@@ -300,6 +303,7 @@ impl OpenBlock {
             rows: self.encoder.take_block(None),
             schema: Arc::clone(&self.schema),
             pending: Pending::new(filled.claim, memory, Arc::clone(&self.lease)),
+            timestamps: filled.timestamps,
         })
     }
 }

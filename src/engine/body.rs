@@ -14,6 +14,8 @@ pub(crate) struct Body {
     pub headers: Vec<(&'static str, String)>,
     /// Rows in the body.
     pub rows: usize,
+    /// Of which deletes.
+    pub deletes: usize,
     /// Rows of the batch dropped because a later row of the same key follows.
     pub collapsed: usize,
 }
@@ -54,14 +56,18 @@ pub(crate) fn body_of(
         f.combine(blocks[*bi].rows.format())
     });
     let mut body = BodyBuilder::new(table, format)?;
+    let mut deletes = 0;
     for &(bi, ri) in rows {
         let block = &blocks[bi].rows;
-        body.push_span(block, &block.rows()[ri])?;
+        let span = &block.rows()[ri];
+        deletes += usize::from(span.op == crate::model::ChangeOp::Delete);
+        body.push_span(block, span)?;
     }
     Ok(Body {
         headers: body.headers(),
         bytes: body.finish(),
         rows: rows.len(),
+        deletes,
         collapsed: 0,
     })
 }

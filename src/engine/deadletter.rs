@@ -101,13 +101,16 @@ type Opaque = Arc<Awaited>;
 pub(crate) struct Awaited {
     remaining: std::sync::atomic::AtomicUsize,
     claims: parking_lot::Mutex<Vec<OffsetClaim>>,
+    /// The source topic, the metric's label.
+    topic: String,
 }
 
 impl Awaited {
-    fn new(records: usize, claims: Vec<OffsetClaim>) -> Arc<Awaited> {
+    fn new(records: usize, claims: Vec<OffsetClaim>, topic: &str) -> Arc<Awaited> {
         Arc::new(Awaited {
             remaining: std::sync::atomic::AtomicUsize::new(records),
             claims: parking_lot::Mutex::new(claims),
+            topic: topic.to_string(),
         })
     }
 
@@ -128,9 +131,18 @@ impl Awaited {
 pub(crate) struct DeadLetterContext {
     fatal: Arc<Fatal>,
     metrics: Arc<Metrics>,
+    client_log: crate::kafka::ClientLog,
 }
 
-impl ClientContext for DeadLetterContext {}
+impl ClientContext for DeadLetterContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.client_log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.client_log.error(&error, reason);
+    }
+}
 
 impl ProducerContext for DeadLetterContext {
     type DeliveryOpaque = Opaque;
@@ -138,9 +150,7 @@ impl ProducerContext for DeadLetterContext {
     fn delivery(&self, result: &DeliveryResult<'_>, claims: Self::DeliveryOpaque) {
         match result {
             Ok(_) => {
-                self.metrics
-                    .dead_letters
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.dead_letter(&claims.topic);
                 claims.delivered();
             }
             // The claims stay outstanding: nothing past them is committed.
@@ -177,6 +187,7 @@ impl DeadLetters {
         let producer = cc.create_with_context(DeadLetterContext {
             fatal: Arc::clone(&fatal),
             metrics,
+            client_log: crate::kafka::ClientLog::default(),
         })?;
         Ok(DeadLetters {
             producer,
@@ -235,7 +246,7 @@ impl DeadLetterSink for DeadLetters {
         headers = with(headers, "starpipe.source.offset", &at.offset.to_string());
         headers = with(headers, "starpipe.source.timestamp", &ts);
         let mut out: BaseRecord<'_, [u8], [u8], Opaque> =
-            BaseRecord::with_opaque_to(&self.topic, Awaited::new(1, vec![claim]))
+            BaseRecord::with_opaque_to(&self.topic, Awaited::new(1, vec![claim], at.topic))
                 .headers(headers)
                 .payload(record.value);
         if let Some(k) = record.key {
@@ -246,7 +257,8 @@ impl DeadLetterSink for DeadLetters {
 
     fn send_rejected(&self, rows: &RejectedRows, claims: Vec<OffsetClaim>) {
         let payloads = rows.payloads();
-        let awaited = Awaited::new(payloads.len(), claims);
+        let source = rows.ranges.split('[').next().unwrap_or_default();
+        let awaited = Awaited::new(payloads.len(), claims, source);
         for payload in &payloads {
             let mut headers = with(OwnedHeaders::new(), "starpipe.error.class", "Filtered");
             headers = with(

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::alerts::Alerts;
 use super::batch::{Adjustment, BatchSizer, LoadOutcome, PendingBatches, PendingSlot};
 use super::blocks::Block;
 use super::body::{Body, build_body, fits_batch, kept_rows, row_json};
@@ -24,8 +25,10 @@ use super::load::{
     Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded, sleep_unless_stopped,
 };
 use super::memory::{MemoryBudget, Reservation};
+use super::metrics::LoadDone;
 use super::tables::FlusherFactory;
 use super::{Fatal, Metrics};
+use crate::config::AlertEvent;
 use crate::encode::EncodeError;
 use crate::schema::TargetTable;
 
@@ -63,6 +66,7 @@ pub(crate) struct FlushContext {
     pub hard_stop: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
+    pub alerts: Arc<Alerts>,
 }
 
 /// Starts a [`TableFlusher`] thread per table.
@@ -97,6 +101,8 @@ struct BatchLoaded {
 
 pub(crate) struct TableFlusher {
     table: Arc<TargetTable>,
+    /// `db.table`, the metrics' label.
+    name: String,
     items: Receiver<FlushItem>,
     ctx: Arc<FlushContext>,
     batch: Vec<Block>,
@@ -117,6 +123,7 @@ impl TableFlusher {
     ) -> Self {
         let s = &ctx.settings;
         TableFlusher {
+            name: table.to_string(),
             sizer: BatchSizer::new(s.interval, s.batch_bytes, ctx.budget.limit()),
             pending: ctx.pending.slot(),
             table,
@@ -173,6 +180,7 @@ impl TableFlusher {
             // The schema changed (DDL): rows of one load share one column list.
             self.flush();
             self.table = Arc::clone(&b.schema);
+            self.name = self.table.to_string();
         } else if !fits_batch(&self.batch, &b)
             || b.rows.byte_size() as u64 >= self.sizer.target_bytes()
         {
@@ -182,6 +190,7 @@ impl TableFlusher {
         }
         self.batch_bytes += b.rows.byte_size() as u64;
         self.pending.set(self.batch_bytes);
+        self.ctx.metrics.pending(&self.name, self.batch_bytes);
         self.opened.get_or_insert_with(Instant::now);
         self.batch.push(b);
     }
@@ -205,6 +214,7 @@ impl TableFlusher {
         let mut blocks = std::mem::take(&mut self.batch);
         self.batch_bytes = 0;
         self.pending.set(0);
+        self.ctx.metrics.pending(&self.name, 0);
         self.opened = None;
         loop {
             blocks = drop_fenced(blocks);
@@ -257,11 +267,16 @@ impl TableFlusher {
             Err(LoadError::Data { message, .. }) if self.ctx.dead_letters.is_some() => {
                 let isolated =
                     self.load_without_rejected(blocks, &label, &abandon, &mut feedback)?;
+                let rejected = isolated.1.as_ref().map_or(0, |r| r.rows.len());
                 tracing::warn!(
-                    table = %self.table, %label,
-                    rejected = isolated.1.as_ref().map_or(0, |r| r.rows.len()),
+                    table = %self.table, %label, rejected,
                     "rows rejected by StarRocks ({message}) sent to the dead-letter topic"
                 );
+                let note =
+                    format!("{rejected} rows rejected by StarRocks ({message}), dead-lettered");
+                self.ctx
+                    .alerts
+                    .raise(AlertEvent::Filtered, &self.name, &note);
                 isolated
             }
             result => (result?, None),
@@ -271,7 +286,8 @@ impl TableFlusher {
             Some(_) => loaded.loaded_rows,
             None => body.rows as u64,
         };
-        self.count(&label, rows, &body, &loaded);
+        self.count(&label, rows, &body, &loaded, started.elapsed());
+        self.note_retries(&feedback);
         Ok(BatchLoaded {
             loaded,
             outcome: LoadOutcome {
@@ -323,12 +339,17 @@ impl TableFlusher {
         Ok((loaded, Some(rejected)))
     }
 
-    fn count(&self, label: &str, rows: u64, body: &Body, loaded: &Loaded) {
-        let m = &self.ctx.metrics;
-        m.rows_loaded.fetch_add(rows, Ordering::Relaxed);
-        m.bytes_loaded
-            .fetch_add(body.bytes.len() as u64, Ordering::Relaxed);
-        m.loads.fetch_add(1, Ordering::Relaxed);
+    fn count(&self, label: &str, rows: u64, body: &Body, loaded: &Loaded, took: Duration) {
+        let deletes = (body.deletes as u64).min(rows);
+        self.ctx.metrics.loaded(
+            &self.name,
+            LoadDone {
+                upserts: rows - deletes,
+                deletes,
+                bytes: body.bytes.len() as u64,
+                took,
+            },
+        );
         tracing::debug!(
             table = %self.table, label, rows, collapsed = body.collapsed,
             bytes = body.bytes.len(), status = %loaded.status, attempts = loaded.attempts,
@@ -336,8 +357,18 @@ impl TableFlusher {
         );
     }
 
+    /// Failed attempts of a load are counted, and the last reason kept for `/status`.
+    fn note_retries(&self, feedback: &Feedback) {
+        for _ in 0..feedback.retries {
+            self.ctx.metrics.load_retried(&self.name);
+        }
+    }
+
     /// The batch loaded: its offsets may be committed (or wait for their dead letters).
     fn settle(&mut self, blocks: Vec<Block>, done: BatchLoaded) {
+        for b in &blocks {
+            self.ctx.metrics.fresh(&b.timestamps);
+        }
         match (done.rejected, &self.ctx.dead_letters) {
             (Some(rows), Some(dl)) => {
                 let claims = blocks.into_iter().map(|b| b.pending.into_claim()).collect();
@@ -354,6 +385,7 @@ impl TableFlusher {
     /// The batch will never load: the engine stops, committing nothing past it.
     fn give_up(&mut self, blocks: Vec<Block>, e: FlushError) {
         self.failed = true;
+        self.ctx.metrics.load_failed(&self.name, &e.to_string());
         let ranges = ranges(&blocks);
         blocks.into_iter().for_each(|b| b.pending.fail());
         self.ctx

@@ -15,6 +15,8 @@
 //! key, order is kept; memory is bounded; bad input never crashes the engine and is never
 //! silently dropped.
 
+mod admin;
+mod alerts;
 mod batch;
 mod blocks;
 mod body;
@@ -26,6 +28,8 @@ mod label;
 mod lease;
 mod load;
 mod memory;
+mod metrics;
+mod monitor;
 mod offsets;
 mod receipt;
 mod record;
@@ -47,9 +51,12 @@ pub use load::{
 };
 pub use source::prefetch_settings;
 
-use crate::config::Config;
+use crate::config::{AlertEvent, Config};
+use admin::Admin;
 use flusher::FlushItem;
-use shared::{Fatal, Metrics, Shared};
+use metrics::Metrics;
+use monitor::Monitor;
+use shared::{Fatal, Shared};
 use stop::StopWatchdog;
 
 /// When `starpipe run` stops by itself.
@@ -69,6 +76,8 @@ pub struct StopSignals {
     pub stop: Arc<AtomicBool>,
     /// Second signal: abandon loads and exit at once without committing.
     pub hard_stop: Arc<AtomicBool>,
+    /// `SIGHUP`: read the job file again (the control thread clears it).
+    pub reload: Arc<AtomicBool>,
 }
 
 /// How a run ended.
@@ -79,30 +88,92 @@ pub struct RunSummary {
     pub messages: u64,
     pub peak_memory: u64,
     pub error: Option<String>,
+    /// Per target table, by name.
+    pub tables: Vec<TableSummary>,
+}
+
+/// What a run did to one target table.
+#[derive(Debug, Clone)]
+pub struct TableSummary {
+    pub table: String,
+    pub loads: u64,
+    pub rows_upserted: u64,
+    pub rows_deleted: u64,
+    pub bytes: u64,
+    pub last_error: Option<String>,
 }
 
 /// Runs the engine until a stop signal, a fatal error, or — with [`RunUntil::End`] — the end
-/// offsets every assigned partition had at assignment.
-pub fn run(config: Config, until: RunUntil, signals: StopSignals) -> anyhow::Result<RunSummary> {
+/// offsets every partition of the subscription had at start. `job_file` is read again on a
+/// reload (`SIGHUP`, `POST /reload`).
+pub fn run(
+    config: Config,
+    job_file: Option<std::path::PathBuf>,
+    until: RunUntil,
+    signals: StopSignals,
+) -> anyhow::Result<RunSummary> {
     preflight(&config)?;
     let config = Arc::new(config);
-    let shared = Shared::new(Arc::clone(&config), signals.hard_stop)?;
+    let shared = Shared::new(Arc::clone(&config), job_file, signals.hard_stop)?;
     check_explicit_targets(&shared)?;
+    let admin = match &config.admin {
+        Some(a) => Some(Admin::start(Arc::clone(&shared), &a.listen)?),
+        None => None,
+    };
+    let monitor = Monitor::start(Arc::clone(&shared));
     let watchdog = StopWatchdog::start(Arc::clone(&shared), Arc::clone(&signals.stop));
-    source::run(Arc::clone(&shared), until, signals.stop)?;
+    let consumed = source::run(Arc::clone(&shared), until, signals.stop, signals.reload);
     shared.tables.close();
     if let Some(dl) = &shared.dead_letters {
         dl.flush(Duration::from_secs(30));
     }
     watchdog.finish();
+    monitor.finish();
+    consumed?;
+    let summary = summarize(&shared);
+    announce_end(&shared, &summary);
+    if let Some(admin) = admin {
+        admin.finish();
+    }
+    Ok(summary)
+}
+
+fn summarize(shared: &Shared) -> RunSummary {
     let m = &shared.metrics;
-    Ok(RunSummary {
+    let tables = m
+        .tables()
+        .into_iter()
+        .map(|(table, s)| TableSummary {
+            table,
+            loads: s.loads,
+            rows_upserted: s.rows_upserted,
+            rows_deleted: s.rows_deleted,
+            bytes: s.bytes,
+            last_error: s.last_error,
+        })
+        .collect();
+    RunSummary {
         rows_loaded: m.rows_loaded.load(Ordering::Relaxed),
         bytes_loaded: m.bytes_loaded.load(Ordering::Relaxed),
         messages: m.messages.load(Ordering::Relaxed),
         peak_memory: shared.budget.peak(),
         error: shared.fatal.message(),
-    })
+        tables,
+    }
+}
+
+/// The job is down: the metrics say so and the `stopped` alert (or `failed`, raised when it
+/// happened) is sent before the process ends.
+fn announce_end(shared: &Shared, summary: &RunSummary) {
+    shared.metrics.set_down();
+    if summary.error.is_none() {
+        let message = format!(
+            "stopped after loading {} rows from {} messages",
+            summary.rows_loaded, summary.messages
+        );
+        shared.alerts.raise(AlertEvent::Stopped, "job", &message);
+    }
+    shared.alerts.finish();
 }
 
 /// Runs `starpipe check`'s checks before anything starts and logs each. A StarRocks check
@@ -134,13 +205,14 @@ fn preflight(config: &Config) -> anyhow::Result<()> {
 /// Reads the targets of `[[tables]]` entries without globs before consuming anything, so a
 /// missing or non-Primary-Key target stops the job at once.
 fn check_explicit_targets(shared: &Shared) -> anyhow::Result<()> {
-    for route in &shared.config.tables {
+    let config = shared.config();
+    for route in &config.tables {
         if !route.source().contains(['*', '?', '[']) {
             let (db, table) = route
                 .source()
                 .split_once('.')
                 .unwrap_or(("", route.source()));
-            shared.tables.get(&shared.config.route(db, table))?;
+            shared.tables.get(&config.route(db, table))?;
         }
     }
     Ok(())

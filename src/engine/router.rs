@@ -22,7 +22,7 @@ use super::catalog::CatalogError;
 use super::load::sleep_unless_stopped;
 use super::record::Position;
 use super::tables::TableHandle;
-use crate::config::TargetName;
+use crate::config::{Config, TargetName};
 use crate::decode::KeyResolver;
 use crate::model::{SourceTable, TableOrigin, Warnings};
 
@@ -34,6 +34,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(30);
 
 pub(crate) struct Router {
     shared: Arc<Shared>,
+    /// The job as of the last (re)configuration: its `[[tables]]` route.
+    config: Arc<Config>,
     /// Source table (see [`Router::cache_key`]) → target handle.
     routes: RefCell<HashMap<String, Arc<TableHandle>>>,
     /// Warnings already reported, per source `db.table`.
@@ -56,11 +58,18 @@ pub(crate) enum RouteError {
 impl Router {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Router {
+            config: shared.config(),
             shared,
             routes: RefCell::new(HashMap::new()),
             warned: HashMap::new(),
             name: RefCell::new(String::new()),
         }
+    }
+
+    /// Routes with `config` from now on (a reload changed `[[tables]]`).
+    pub(crate) fn reconfigure(&mut self, config: Arc<Config>) {
+        self.config = config;
+        self.routes.borrow_mut().clear();
     }
 
     /// The target of `table`'s rows; reports `warnings` the first time each is seen for it.
@@ -99,7 +108,7 @@ impl Router {
                 table: table.table.to_string(),
             }
         } else {
-            self.shared.config.route(table.db, table.table)
+            self.config.route(table.db, table.table)
         };
         let handle = self.lookup(&target)?;
         self.routes

@@ -2,17 +2,21 @@
 //! counters, the target tables and the dead-letter sink.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
 
+use super::alerts::Alerts;
 use super::catalog::Catalog;
 use super::deadletter::{DeadLetterSink, DeadLetters};
 use super::flusher::{FlushContext, FlushSettings, FlusherThreads};
 use super::label::RunId;
 use super::load::{LoadService, LoadSettings, StreamLoader};
 use super::memory::MemoryBudget;
+use super::metrics::Metrics;
+use super::source::ReloadRequest;
 use super::tables::{FlusherFactory, SchemaSource, TableRegistry};
 use crate::config::{Config, OnError};
 
@@ -45,21 +49,9 @@ impl Fatal {
     }
 }
 
-/// Counters for progress lines and the run summary.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    pub messages: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub rows_decoded: AtomicU64,
-    pub rows_loaded: AtomicU64,
-    pub bytes_loaded: AtomicU64,
-    pub loads: AtomicU64,
-    pub bad_messages: AtomicU64,
-    pub dead_letters: AtomicU64,
-}
-
 pub(crate) struct Shared {
-    pub config: Arc<Config>,
+    /// The job; its topics and `[[tables]]` change on a reload (`config()`).
+    config: RwLock<Arc<Config>>,
     /// This run, named in every label.
     pub run: RunId,
     pub budget: Arc<MemoryBudget>,
@@ -69,12 +61,46 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     pub tables: Arc<TableRegistry>,
     pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
+    pub alerts: Arc<Alerts>,
+    /// When the run started, ms since the epoch.
+    pub started_ms: u64,
+    /// The partitions this instance owns, as last seen by the control thread (`/status`).
+    pub assignment: Mutex<Vec<PartitionStatus>>,
+    /// The job file, read again on a reload.
+    pub job_file: Option<std::path::PathBuf>,
+    /// Reloads asked for (`SIGHUP`, `POST /reload`), taken by the control thread.
+    pub reloads: (Sender<ReloadRequest>, Receiver<ReloadRequest>),
+}
+
+/// One owned partition, for `/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct PartitionStatus {
+    pub topic: String,
+    pub partition: i32,
+    /// The assignment's epoch.
+    pub epoch: u64,
+    pub committed: Option<i64>,
+    /// The offset after the last message read.
+    pub next: Option<i64>,
+    /// Blocks read but not yet loaded.
+    pub outstanding: usize,
 }
 
 impl Shared {
+    /// The job as it is now (a reload may change its topics and `[[tables]]`).
+    pub(crate) fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read())
+    }
+
+    /// Takes a reloaded job.
+    pub(crate) fn set_config(&self, config: Arc<Config>) {
+        *self.config.write() = config;
+    }
+
     /// The engine's shared state for `config`, talking to Kafka and StarRocks.
     pub(crate) fn new(
         config: Arc<Config>,
+        job_file: Option<std::path::PathBuf>,
         hard_stop: Arc<AtomicBool>,
     ) -> anyhow::Result<Arc<Shared>> {
         let password = config.target.password()?;
@@ -86,6 +112,7 @@ impl Shared {
             password.expose(),
             config.target.so_timeout(),
         );
+        let alerts = Arc::new(Alerts::new(&config));
         let loader = StreamLoader::new(LoadSettings {
             http_host: config.target.http_host.clone(),
             user: config.target.user.clone(),
@@ -94,7 +121,8 @@ impl Shared {
             load_timeout: config.target.http_so_timeout(),
             label_wait: config.target.label_wait(),
             frontends: frontends(&catalog),
-        });
+        })
+        .with_alerts(Arc::clone(&alerts));
         let dead_letters: Option<Arc<dyn DeadLetterSink>> =
             match (&config.on_error, &config.dead_letter_topic) {
                 (OnError::DeadLetter, Some(topic)) => Some(Arc::new(DeadLetters::new(
@@ -105,7 +133,7 @@ impl Shared {
                 )?)),
                 _ => None,
             };
-        Ok(Arc::new(Shared::assemble(
+        let mut shared = Shared::assemble(
             config,
             Parts {
                 fatal,
@@ -115,14 +143,18 @@ impl Shared {
                 schemas: Box::new(catalog),
                 flushers: None,
                 dead_letters,
+                alerts,
             },
-        )))
+        );
+        shared.job_file = job_file;
+        Ok(Arc::new(shared))
     }
 
     /// Wires the parts together; tests pass their own loader, schemas and dead-letter sink.
     pub(crate) fn assemble(config: Arc<Config>, parts: Parts) -> Shared {
         let budget = Arc::new(MemoryBudget::new(config.target.total_data_in_mem_bytes()));
         let run = RunId::new();
+        let alerts = parts.alerts;
         let flush = Arc::new(FlushContext {
             loader: parts.loader,
             budget: Arc::clone(&budget),
@@ -138,13 +170,21 @@ impl Shared {
             hard_stop: Arc::clone(&parts.hard_stop),
             metrics: Arc::clone(&parts.metrics),
             dead_letters: parts.dead_letters.clone(),
+            alerts: Arc::clone(&alerts),
         });
         let flushers = parts
             .flushers
             .unwrap_or_else(|| Box::new(FlusherThreads(flush)));
         let tables = TableRegistry::new(parts.schemas, flushers);
         Shared {
-            config,
+            alerts,
+            config: RwLock::new(config),
+            started_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            assignment: Mutex::new(Vec::new()),
+            job_file: None,
+            reloads: crossbeam_channel::unbounded(),
             run,
             budget,
             fatal: parts.fatal,
@@ -176,4 +216,5 @@ pub(crate) struct Parts {
     /// What consumes the tables' channels: `TableFlusher` threads unless a test says otherwise.
     pub flushers: Option<Box<dyn FlusherFactory>>,
     pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
+    pub alerts: Arc<Alerts>,
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use super::Shared;
+use crate::config::AlertEvent;
 
 const TICK: Duration = Duration::from_millis(100);
 /// After the hard stop, how long threads get to notice it before the process exits anyway (an
@@ -48,11 +49,15 @@ fn watch(shared: &Shared, stop: &AtomicBool, done: &Receiver<()>) {
             Err(RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        if stop.load(Ordering::SeqCst) || shared.fatal.is_set() {
+        if let Some(e) = shared.fatal.message() {
+            shared.alerts.raise(AlertEvent::Failed, "job", &e);
+            break;
+        }
+        if stop.load(Ordering::SeqCst) {
             break;
         }
     }
-    let grace = shared.config.stop_grace();
+    let grace = shared.config().stop_grace();
     if let Err(RecvTimeoutError::Timeout) = done.recv_timeout(grace) {
         shared.fatal.set(format!(
             "stopGraceSec ({} s) elapsed while loads were still retrying: abandoned; rows not \

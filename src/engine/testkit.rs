@@ -18,10 +18,11 @@ use super::flusher::FlushItem;
 use super::lease::{Epochs, Lease};
 use super::load::{Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded};
 use super::memory::{MemoryBudget, Reservation};
+use super::metrics::Metrics;
 use super::offsets::{OffsetClaim, OffsetTracker};
 use super::receipt::Pending;
 use super::record::SourceRecord;
-use super::shared::{Fatal, Metrics, Parts, Shared};
+use super::shared::{Fatal, Parts, Shared};
 use super::tables::{FlusherFactory, SchemaSource};
 use crate::config::{Config, TargetName};
 use crate::encode::BodyEncoder;
@@ -307,7 +308,7 @@ impl TestEngine {
         let dead_letters = Arc::new(RecordedDeadLetters::default());
         let sink: Arc<dyn DeadLetterSink> = Arc::new(Arc::clone(&dead_letters));
         let shared = Shared::assemble(
-            Arc::new(config),
+            Arc::new(config.clone()),
             Parts {
                 fatal: Arc::new(Fatal::default()),
                 metrics: Arc::new(Metrics::default()),
@@ -316,6 +317,7 @@ impl TestEngine {
                 schemas: Box::new(Arc::clone(&schemas)),
                 flushers,
                 dead_letters: Some(sink),
+                alerts: Arc::new(super::alerts::Alerts::new(&config)),
             },
         );
         TestEngine {
@@ -378,5 +380,6 @@ pub(crate) fn leased_block(
         rows: rows_encoded,
         schema: Arc::clone(table),
         pending: Pending::new(tracker.claim(first), memory, lease),
+        timestamps: Vec::new(),
     }
 }

@@ -16,11 +16,12 @@ use super::blocks::{BlockKey, BlockLimits, OpenBlocks, PartitionId};
 use super::catalog::CatalogError;
 use super::deadletter::Problem;
 use super::lease::Lease;
+use super::metrics::DdlResult;
 use super::offsets::OffsetTracker;
 use super::record::SourceRecord;
 use super::router::{RouteError, Router};
 use super::source::PartitionQueue;
-use crate::config::OnError;
+use crate::config::{AlertEvent, Config, OnError};
 use crate::decode::{DecodeError, Decoded, Decoder, ErrorClass};
 use crate::encode::EncodeError;
 use crate::model::DdlEvent;
@@ -47,12 +48,20 @@ pub(crate) enum WorkerCmd {
         partition: PartitionId,
         done: Sender<()>,
     },
+    /// Hand over every open block, then answer (a reload waits for it before it reroutes).
+    HandOver {
+        done: Sender<()>,
+    },
+    /// Route with this job from now on (a reload changed `[[tables]]`).
+    Reconfigure(Arc<Config>),
     /// Hand over every open block and exit.
     Shutdown,
 }
 
 pub(crate) struct PartitionWorker {
     shared: Arc<Shared>,
+    /// The job as of the last (re)configuration.
+    config: Arc<Config>,
     commands: Receiver<WorkerCmd>,
     slots: Vec<PartitionSlot>,
     decoder: Decoder,
@@ -74,8 +83,10 @@ impl PartitionWorker {
         commands: Receiver<WorkerCmd>,
         limits: BlockLimits,
     ) -> Self {
+        let config = shared.config();
         PartitionWorker {
-            decoder: Decoder::new(shared.config.decode_options()),
+            decoder: Decoder::new(config.decode_options()),
+            config,
             router: Router::new(Arc::clone(&shared)),
             blocks: OpenBlocks::new(Arc::clone(&shared.budget), limits),
             shared,
@@ -125,6 +136,14 @@ impl PartitionWorker {
                     self.slots.retain(|s| s.partition.id != partition);
                     let _ = done.send(());
                 }
+                WorkerCmd::HandOver { done } => {
+                    self.blocks.send_all(&self.shared.hard_stop);
+                    let _ = done.send(());
+                }
+                WorkerCmd::Reconfigure(config) => {
+                    self.router.reconfigure(Arc::clone(&config));
+                    self.config = config;
+                }
                 WorkerCmd::Shutdown => return ControlFlow::Break(()),
             }
         }
@@ -132,7 +151,7 @@ impl PartitionWorker {
 
     /// Takes up to `maxPollRecords` messages from each partition queue.
     fn poll_round(&mut self) {
-        let max_poll = self.shared.config.source.max_poll_records.max(1) as usize;
+        let max_poll = self.config.source.max_poll_records.max(1) as usize;
         // The slots are moved out while polling: a message borrows its queue, and handling it
         // needs the rest of the worker mutably.
         let slots = std::mem::take(&mut self.slots);
@@ -197,7 +216,7 @@ impl PartitionWorker {
     ) -> Result<(), BadMessage> {
         self.buf.clear();
         self.buf.extend_from_slice(record.value);
-        let topic_table = self.shared.config.topic_table(&partition.id.topic);
+        let topic_table = self.config.topic_table(&partition.id.topic);
         let topic_table = topic_table.map(|t| (t.db.as_str(), t.table.as_str()));
         self.decoder.set_fallback_table(topic_table);
         let decoded = self
@@ -207,7 +226,7 @@ impl PartitionWorker {
         let batch = match decoded {
             Decoded::Rows(batch) => batch,
             Decoded::Ddl(ddl) => {
-                on_ddl(&self.shared, &ddl, record);
+                on_ddl(&self.shared, &self.config, &ddl, record);
                 return Ok(());
             }
             _ => return Ok(()),
@@ -229,7 +248,7 @@ impl PartitionWorker {
             .map_err(BadMessage::Table)?;
         let rows = self
             .blocks
-            .append(&key, record.position.offset, batch.changes())
+            .append(&key, record.position, record.timestamp, batch.changes())
             .map_err(BadMessage::Encode)?;
         if rows == 0 {
             return Ok(());
@@ -258,9 +277,13 @@ impl PartitionWorker {
             class: bad.class(),
             message: bad.to_string(),
         };
-        match (&self.shared.config.on_error, &self.shared.dead_letters) {
+        match (&self.config.on_error, &self.shared.dead_letters) {
             (OnError::DeadLetter, Some(dl)) => {
                 tracing::warn!(%at, class = problem.class, "bad message sent to the dead-letter topic: {}", problem.message);
+                let message = format!("{at}: {}: {}", problem.class, problem.message);
+                self.shared
+                    .alerts
+                    .raise(AlertEvent::DeadLetter, at.topic, &message);
                 let claim = partition.tracker.claim(at.offset);
                 dl.send_record(record, &problem, claim);
                 partition.tracker.polled(at.offset);
@@ -271,7 +294,7 @@ impl PartitionWorker {
                     "bad message at {at}: {}: {}",
                     problem.class, problem.message
                 );
-                if self.shared.config.log_payload_excerpt {
+                if self.config.log_payload_excerpt {
                     text.push_str("; excerpt: ");
                     text.push_str(&excerpt(record.value));
                 }
@@ -282,12 +305,20 @@ impl PartitionWorker {
 }
 
 /// A DDL message: logged, and the target's schema re-read (it may have been altered to match).
-fn on_ddl(shared: &Shared, ddl: &DdlEvent<'_>, record: &SourceRecord<'_>) {
+fn on_ddl(shared: &Shared, config: &Config, ddl: &DdlEvent<'_>, record: &SourceRecord<'_>) {
     tracing::warn!(
         at = %record.position, kind = %ddl.kind, table = %ddl.table, sql = ddl.sql,
         "DDL received; not applied (apply it to the target yourself)"
     );
-    let target = shared.config.route(ddl.table.db, ddl.table.table);
+    let target = config.route(ddl.table.db, ddl.table.table);
+    shared.metrics.ddl(&target.to_string(), DdlResult::Skipped);
+    let message = format!(
+        "{} at {}: not applied: {}",
+        ddl.kind, record.position, ddl.sql
+    );
+    shared
+        .alerts
+        .raise(AlertEvent::DdlSkipped, &target.to_string(), &message);
     if let Err(e) = shared.tables.refresh(&target) {
         tracing::warn!(table = %target, "re-reading the schema failed: {e}");
     }

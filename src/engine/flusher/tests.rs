@@ -48,7 +48,7 @@ fn harness(extra: &str) -> Harness {
 /// A context like the registry's, with the test engine's doubles.
 fn flush_context(engine: &TestEngine) -> Arc<FlushContext> {
     let s = &engine.shared;
-    let dead_letters: Option<Arc<dyn DeadLetterSink>> = match s.config.on_error {
+    let dead_letters: Option<Arc<dyn DeadLetterSink>> = match s.config().on_error {
         crate::config::OnError::DeadLetter => s.dead_letters.clone(),
         crate::config::OnError::Fail => None,
     };
@@ -67,6 +67,7 @@ fn flush_context(engine: &TestEngine) -> Arc<FlushContext> {
         hard_stop: Arc::clone(&s.hard_stop),
         metrics: Arc::clone(&s.metrics),
         dead_letters,
+        alerts: Arc::clone(&s.alerts),
     })
 }
 

@@ -12,7 +12,11 @@ mod http;
 mod response;
 mod retry;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::alerts::Alerts;
+use crate::config::AlertEvent;
 
 use http::{HttpClient, LabelState};
 use response::Verdict;
@@ -104,11 +108,13 @@ pub enum LoadError {
 }
 
 /// Observations a flusher uses to adapt its batches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Feedback {
     /// StarRocks reported version or transaction pressure during the load.
     pub pressure: bool,
     pub retries: u32,
+    /// Why the last failed attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// Performs Stream Loads (StarRocks over HTTP in production).
@@ -126,6 +132,7 @@ pub(crate) trait LoadService: Send + Sync {
 pub struct StreamLoader {
     http: HttpClient,
     label_wait: Duration,
+    alerts: Option<Arc<Alerts>>,
 }
 
 impl StreamLoader {
@@ -133,7 +140,14 @@ impl StreamLoader {
         StreamLoader {
             label_wait: settings.label_wait,
             http: HttpClient::new(settings),
+            alerts: None,
         }
+    }
+
+    /// Raises the `retrying` alert for a load still failing after `labelWaitSec`.
+    pub(crate) fn with_alerts(mut self, alerts: Arc<Alerts>) -> Self {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Loads `req.body` into `db.table` under `label`, retrying until it is done or fails for
@@ -146,7 +160,7 @@ impl StreamLoader {
     ) -> Result<Loaded, LoadError> {
         let started = Instant::now();
         let mut backoff = Backoff::new(req.label);
-        let mut escalation = Escalation::new(started);
+        let mut escalation = Escalation::new(started, self.label_wait, self.alerts.as_deref());
         for attempts in 1u32.. {
             if abandon() {
                 return Err(LoadError::Abandoned {
@@ -167,6 +181,7 @@ impl StreamLoader {
             };
             feedback.retries += 1;
             feedback.pressure |= pressure;
+            feedback.last_error = Some(message.clone());
             let wait = if pressure {
                 backoff.next_under_pressure()
             } else {
@@ -265,27 +280,40 @@ impl StreamLoader {
 /// A load that keeps failing gets louder: a warning every minute, an error after ten (StarRocks
 /// needs attention), again every ten minutes; it retries meanwhile, until it succeeds or the job
 /// stops.
-struct Escalation {
+struct Escalation<'a> {
     since: Instant,
     warned: Option<Instant>,
     errored: Option<Instant>,
+    /// After this long the `retrying` alert is raised.
+    alert_after: Duration,
+    alerts: Option<&'a Alerts>,
 }
 
 /// How often a failing load is reported as a warning, and after how long as an error.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 const ERROR_AFTER: Duration = Duration::from_secs(600);
 
-impl Escalation {
-    fn new(since: Instant) -> Self {
+impl<'a> Escalation<'a> {
+    fn new(since: Instant, alert_after: Duration, alerts: Option<&'a Alerts>) -> Self {
         Escalation {
             since,
             warned: None,
             errored: None,
+            alert_after,
+            alerts,
         }
     }
 
     fn report(&mut self, req: &LoadRequest<'_>, attempts: u32, message: &str) {
         let failing = self.since.elapsed();
+        if let Some(alerts) = self.alerts.filter(|_| failing >= self.alert_after) {
+            let subject = format!("{}.{}", req.db, req.table);
+            let note = format!(
+                "a Stream Load has been retrying for {} s ({attempts} attempts): {message}",
+                failing.as_secs()
+            );
+            alerts.raise(AlertEvent::Retrying, &subject, &note);
+        }
         let due =
             |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
         if failing >= ERROR_AFTER && due(self.errored, ERROR_AFTER) {

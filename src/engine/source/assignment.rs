@@ -11,7 +11,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::rebalance::SourceContext;
 use crate::engine::blocks::PartitionId;
 use crate::engine::lease::{Epochs, Lease};
+use crate::engine::metrics::Metrics;
 use crate::engine::offsets::OffsetTracker;
+use crate::engine::shared::PartitionStatus;
 
 /// One owned partition.
 pub(super) struct Assigned {
@@ -91,7 +93,7 @@ impl Assignment {
     }
 
     /// Commits every partition whose committable offset moved.
-    pub(super) fn commit(&self, consumer: &BaseConsumer<SourceContext>) {
+    pub(super) fn commit(&self, consumer: &BaseConsumer<SourceContext>, metrics: &Metrics) {
         let mut partitions = self.partitions.lock();
         let mut tpl = TopicPartitionList::new();
         let mut moved = Vec::new();
@@ -109,6 +111,7 @@ impl Assignment {
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => {
                 for (id, o) in moved {
+                    metrics.committed(&id.topic, id.partition, o);
                     if let Some(a) = partitions.get_mut(&id) {
                         a.committed = Some(o);
                     }
@@ -125,6 +128,25 @@ impl Assignment {
             Some(end) => a.tracker.next().or(a.committed).is_some_and(|n| n >= end),
             None => false,
         })
+    }
+
+    /// The owned partitions, for `/status`.
+    pub(super) fn status(&self) -> Vec<PartitionStatus> {
+        let mut out: Vec<PartitionStatus> = self
+            .partitions
+            .lock()
+            .iter()
+            .map(|(id, a)| PartitionStatus {
+                topic: id.topic.to_string(),
+                partition: id.partition,
+                epoch: a.lease.epoch(),
+                committed: a.committed,
+                next: a.tracker.next(),
+                outstanding: a.tracker.outstanding(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        out
     }
 
     /// Messages between what was read and the end at assignment, over all partitions.

@@ -8,6 +8,7 @@ mod assignment;
 mod end;
 mod progress;
 mod rebalance;
+mod reload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,6 +26,7 @@ use assignment::Assignment;
 use end::EndOffsets;
 use progress::Progress;
 use rebalance::{REVOKE_DEADLINE, SourceContext, SourceState};
+pub(crate) use reload::ReloadRequest;
 
 pub(crate) type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<SourceContext>;
 
@@ -59,7 +61,7 @@ pub fn prefetch_settings(budget_mb: u64) -> [(&'static str, String); 6] {
 /// Librdkafka settings starpipe chooses (overridable in `[source.kafka]`, except the managed
 /// keys). Per-partition queues are bounded so the process RSS stays near the budget.
 fn client_config(shared: &Shared) -> ClientConfig {
-    let src = &shared.config.source;
+    let src = &shared.config().source;
     let mut cc = ClientConfig::new();
     cc.set("bootstrap.servers", &src.brokers)
         .set("group.id", &src.consumer_group_id)
@@ -77,8 +79,10 @@ fn client_config(shared: &Shared) -> ClientConfig {
                 _ => "earliest",
             },
         )
-        .set("partition.assignment.strategy", "cooperative-sticky");
-    for (k, v) in prefetch_settings(shared.config.target.total_data_in_mem_mb) {
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        // Partition lags for the metrics and the status line.
+        .set("statistics.interval.ms", "5000");
+    for (k, v) in prefetch_settings(shared.config().target.total_data_in_mem_mb) {
         cc.set(k, v);
     }
     for (k, v) in src.kafka.iter() {
@@ -92,6 +96,7 @@ pub(crate) fn run(
     shared: Arc<Shared>,
     until: RunUntil,
     stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let pool = WorkerPool::start(&shared)?;
     let state = Arc::new(SourceState {
@@ -104,7 +109,7 @@ pub(crate) fn run(
     });
     let consumer = subscribe(&state)?;
     let mut progress = Progress::new();
-    control_loop(&consumer, &state, &stop, &mut progress);
+    control_loop(&consumer, &state, &Signals { stop, reload }, &mut progress);
     shutdown(&consumer, &state);
     pool.join();
     drop(consumer);
@@ -120,7 +125,7 @@ struct WorkerPool {
 
 impl WorkerPool {
     fn start(shared: &Arc<Shared>) -> anyhow::Result<WorkerPool> {
-        let n_workers = shared.config.source.consume_parallel.max(1);
+        let n_workers = shared.config().source.consume_parallel.max(1);
         let cores = core_affinity::get_core_ids().unwrap_or_default();
         let mut pool = WorkerPool {
             commands: Vec::with_capacity(n_workers),
@@ -161,6 +166,7 @@ fn subscribe(state: &Arc<SourceState>) -> anyhow::Result<Arc<BaseConsumer<Source
     let context = SourceContext {
         consumer: OnceLock::new(),
         state: Arc::clone(state),
+        client_log: crate::kafka::ClientLog::default(),
     };
     let consumer: Arc<BaseConsumer<SourceContext>> =
         Arc::new(client_config(shared).create_with_context(context)?);
@@ -169,33 +175,34 @@ fn subscribe(state: &Arc<SourceState>) -> anyhow::Result<Arc<BaseConsumer<Source
         let ends = capture_ends(&consumer, state)?;
         let _ = state.ends.set(ends);
     }
-    let topics: Vec<&str> = shared
-        .config
-        .source
-        .topics
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let config = shared.config();
+    let topics: Vec<&str> = config.source.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(
-        brokers = %shared.config.source.brokers,
+        brokers = %shared.config().source.brokers,
         topics = ?topics,
-        group = %shared.config.source.consumer_group_id,
+        group = %shared.config().source.consumer_group_id,
         run = %shared.run,
         workers = state.workers.len(),
         budget_mb = shared.budget.limit() >> 20,
-        batch_mb = shared.config.target.flush_batch_mb,
-        interval_s = shared.config.target.async_flush_interval_sec,
+        batch_mb = shared.config().target.flush_batch_mb,
+        interval_s = shared.config().target.async_flush_interval_sec,
         "starpipe started"
     );
     Ok(consumer)
 }
 
 /// Polls the main queue (rebalances), commits, logs progress, until it is time to stop.
+/// What the control loop watches besides Kafka.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+}
+
 fn control_loop(
     consumer: &BaseConsumer<SourceContext>,
     state: &SourceState,
-    stop: &AtomicBool,
+    signals: &Signals,
     progress: &mut Progress,
 ) {
     let shared = &state.shared;
@@ -212,23 +219,42 @@ fn control_loop(
                     rdkafka::Message::offset(&m)
                 ));
             }
-            Some(Err(e)) => tracing::warn!("Kafka: {e}"),
+            Some(Err(e)) => consumer.context().client_log.error(&e, "consumer poll"),
             None => {}
         }
         if last_commit.elapsed() >= COMMIT_EVERY {
-            state.assignment.commit(consumer);
+            state.assignment.commit(consumer, &state.shared.metrics);
+            *shared.assignment.lock() = state.assignment.status();
             last_commit = Instant::now();
         }
         progress.maybe_log(shared, &state.assignment);
-        if stop.load(Ordering::SeqCst) || shared.fatal.is_set() {
+        if signals.stop.load(Ordering::SeqCst) || shared.fatal.is_set() {
             return;
         }
+        take_reloads(consumer, state, &signals.reload);
         if state.until == RunUntil::End && last_end_check.elapsed() >= END_CHECK_EVERY {
             last_end_check = Instant::now();
             if reached_end(consumer, state) {
                 tracing::info!("the group committed every partition to its end offset");
                 return;
             }
+        }
+    }
+}
+
+/// Applies the reloads asked for (`SIGHUP` sets `flag`; `POST /reload` queues a request).
+fn take_reloads(consumer: &BaseConsumer<SourceContext>, state: &SourceState, flag: &AtomicBool) {
+    if flag.swap(false, Ordering::SeqCst) {
+        let _ = state.shared.reloads.0.send(ReloadRequest { reply: None });
+    }
+    while let Ok(request) = state.shared.reloads.1.try_recv() {
+        let outcome = reload::reload(consumer, state);
+        match &outcome {
+            Ok(message) => tracing::info!("{message}"),
+            Err(message) => tracing::warn!("{message}"),
+        }
+        if let Some(reply) = request.reply {
+            let _ = reply.send(outcome);
         }
     }
 }
@@ -246,7 +272,7 @@ fn reached_end(consumer: &BaseConsumer<SourceContext>, state: &SourceState) -> b
     if !state.shared.tables.flush_all(REVOKE_DEADLINE) {
         return false;
     }
-    state.assignment.commit(consumer);
+    state.assignment.commit(consumer, &state.shared.metrics);
     ends.committed_by_group(consumer)
 }
 
@@ -256,7 +282,7 @@ fn capture_ends(
     state: &SourceState,
 ) -> anyhow::Result<EndOffsets> {
     loop {
-        match EndOffsets::capture(consumer, &state.shared.config.source.topics) {
+        match EndOffsets::capture(consumer, &state.shared.config().source.topics) {
             Ok(ends) => return Ok(ends),
             Err(e) => {
                 tracing::warn!("cannot read the end offsets of the subscription yet: {e}");
@@ -285,7 +311,7 @@ fn shutdown(consumer: &BaseConsumer<SourceContext>, state: &SourceState) {
     // Whatever the revocation did not cover (fatal stop, lost assignment): flush and commit.
     if !state.shared.hard_stop.load(Ordering::SeqCst) {
         state.shared.tables.flush_all(REVOKE_DEADLINE);
-        state.assignment.commit(consumer);
+        state.assignment.commit(consumer, &state.shared.metrics);
     }
 }
 

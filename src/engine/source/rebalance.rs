@@ -49,9 +49,34 @@ pub(crate) struct SourceState {
 pub(crate) struct SourceContext {
     pub(super) consumer: OnceLock<Weak<BaseConsumer<SourceContext>>>,
     pub(super) state: Arc<SourceState>,
+    /// librdkafka's log lines and errors, without floods.
+    pub(super) client_log: crate::kafka::ClientLog,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.client_log.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.client_log.error(&error, reason);
+    }
+
+    /// librdkafka's statistics (`statistics.interval.ms`): each assigned partition's lag.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let lags: Vec<(String, i32, i64)> = statistics
+            .topics
+            .iter()
+            .flat_map(|(topic, t)| {
+                t.partitions
+                    .iter()
+                    .filter(|(p, part)| **p >= 0 && part.consumer_lag >= 0)
+                    .map(move |(p, part)| (topic.clone(), *p, part.consumer_lag))
+            })
+            .collect();
+        self.state.shared.metrics.lags(&lags);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn rebalance(
@@ -141,7 +166,7 @@ impl SourceContext {
                 (id, offset)
             })
             .collect();
-        let start_from = self.state.shared.config.source.start_from;
+        let start_from = self.state.shared.config().source.start_from;
         let by_time = match start_from {
             StartFrom::Timestamp { epoch_ms } => {
                 let uncommitted = starts.iter().filter(|(_, c)| c.is_none());
@@ -290,7 +315,7 @@ impl SourceContext {
     /// How long a revocation may take to load its partitions' rows: the session timeout, after
     /// which the group would move them on without us anyway.
     fn drain_bound(&self) -> Duration {
-        Duration::from_millis(self.state.shared.config.source.session_timeout_ms.into())
+        Duration::from_millis(self.state.shared.config().source.session_timeout_ms.into())
     }
 
     /// Has the workers hand over the partitions' blocks and the flushers load everything;
