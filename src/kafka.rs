@@ -47,9 +47,14 @@ impl ClientLog {
         }
     }
 
-    /// A librdkafka log line (`ClientContext::log`); debug levels stay at debug.
+    /// A librdkafka log line (`ClientContext::log`); debug levels stay at debug. A `FAIL` line
+    /// says what the error callback reports too: it is kept at debug.
     pub fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
+        if facility == "FAIL" {
+            tracing::debug!("librdkafka {facility}: {message}");
+            return;
+        }
         let Some(repeats) = self.admit(message) else {
             return;
         };
