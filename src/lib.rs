@@ -14,3 +14,4 @@ pub mod kafka;
 pub mod model;
 pub mod position;
 pub mod schema;
+pub mod verify;
