@@ -420,3 +420,54 @@ fn the_memory_bound_stops_verify_with_an_error() {
     assert_eq!(fits.code, 1, "nothing was loaded: every key is missing");
     assert_eq!(fits.counts("big"), [5000, 0, 5000, 0, 0]);
 }
+
+/// The keys/s figure of perf/README.md: `verify` of one large table (`VERIFY_BENCH_KEYS` keys,
+/// default 200,000) that `starpipe run` loaded, timed from start to exit. Run with a release
+/// binary: `STARPIPE_TEST_BIN=target/release/starpipe cargo test --test verify
+/// verify_keys_per_second -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check; see perf/README.md"]
+fn verify_keys_per_second() {
+    let keys: u64 = std::env::var("VERIFY_BENCH_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let w = world("verify-bench", 2);
+    execute_sql(&format!(
+        "CREATE DATABASE {db};
+         CREATE TABLE {db}.sbtest (id BIGINT NOT NULL, k INT, c VARCHAR(480), pad VARCHAR(240))
+         PRIMARY KEY (id) DISTRIBUTED BY HASH(id) BUCKETS 1",
+        db = w.db
+    ));
+    let types = r#"{"id":"bigint","k":"int","c":"char(120)","pad":"char(60)"}"#;
+    let (c, pad) = ("83868641912-".repeat(10), "67847967377-".repeat(5));
+    let records: Vec<support::TestRecord> = (0..keys.div_ceil(500))
+        .map(|m| {
+            let rows: Vec<String> = (m * 500..((m + 1) * 500).min(keys))
+                .map(|id| {
+                    format!(
+                        r#"{{"id":"{id}","k":"{}","c":"{c}","pad":"{pad}"}}"#,
+                        id % 1000
+                    )
+                })
+                .collect();
+            let msg = canal_insert(&w.db, "sbtest", types, &format!("[{}]", rows.join(",")));
+            support::TestRecord::new(msg).partition((m % 2) as i32)
+        })
+        .collect();
+    support::produce_batch(&w.topic, &records);
+    let job = w.job(Format::Canal, "", "totalDataInMemMb = 1024");
+    let out = w.run_to_end(&job, "run");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    let start = std::time::Instant::now();
+    let v = verify(&job, &["--recheck-after", "0"]);
+    let took = start.elapsed().as_secs_f64();
+    assert_eq!(v.code, 0, "{:#}", v.doc);
+    assert_eq!(v.counts("sbtest"), [keys, keys, 0, 0, 0]);
+    println!(
+        "verify: {keys} keys in {took:.2} s = {:.0} keys/s ({} queries, {} MiB of images)",
+        keys as f64 / took,
+        v.doc["queries"],
+        v.doc["window"]["memoryBytes"].as_u64().unwrap_or(0) >> 20
+    );
+}
