@@ -471,3 +471,25 @@ fn verify_keys_per_second() {
         v.doc["window"]["memoryBytes"].as_u64().unwrap_or(0) >> 20
     );
 }
+
+/// Errors exit 2: an unreadable job file (with `--json`, a document saying so) and a bad flag.
+#[test]
+fn errors_exit_with_status_2() {
+    let v = verify(Path::new("/nonexistent/job.toml"), &[]);
+    assert_eq!(v.code, 2);
+    assert_eq!(v.doc["ok"], false);
+    assert!(
+        v.doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("job.toml")),
+        "{:#}",
+        v.doc
+    );
+    assert!(v.stderr.starts_with("error: "), "{}", v.stderr);
+    let bad = Command::new(starpipe_bin())
+        .args(["verify", "--config", "job.toml", "--from", "yesterday"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("earliest"));
+}

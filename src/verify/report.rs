@@ -253,3 +253,107 @@ fn sample_text(s: &Sample) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        let key = |id: &str| {
+            let mut m = serde_json::Map::new();
+            m.insert("id".into(), id.into());
+            m
+        };
+        Report {
+            ok: false,
+            tables: vec![TableReport {
+                table: "ods.orders".into(),
+                checked: 1200,
+                equal: 1198,
+                missing: 1,
+                extra: 0,
+                differing: 1,
+                samples: vec![
+                    Sample::Missing { key: key("5") },
+                    Sample::Differing {
+                        key: key("7"),
+                        columns: vec![ColumnDiff {
+                            column: "amount".into(),
+                            expected: Some("1.5".into()),
+                            actual: None,
+                        }],
+                    },
+                ],
+                repair: None,
+            }],
+            window: WindowReport {
+                from: "committed".into(),
+                to: "end".into(),
+                from_beginning: false,
+                note: Some("only keys changed in the window were checked".into()),
+                partitions: vec![PartitionWindow {
+                    topic: "cdc".into(),
+                    partition: 0,
+                    from: 10,
+                    to: 20,
+                }],
+                messages: 10,
+                rows: 12,
+                rejected: 0,
+                first_rejection: None,
+                memory_bytes: 4096,
+                recheck: None,
+            },
+            queries: 2,
+        }
+    }
+
+    #[test]
+    fn text_report() {
+        let mut out = Vec::new();
+        report().write_text(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "window: cdc[0] 10..20 (from committed to end): 10 message(s), 12 row change(s)\n\
+             note: only keys changed in the window were checked\n\
+             TABLE       CHECKED  EQUAL  MISSING  EXTRA  DIFFERING\n\
+             ods.orders  1200     1198   1        0      1\n  \
+             ods.orders missing {id=5}\n  \
+             ods.orders differing {id=7}: amount: expected 1.5, actual NULL\n\
+             queries: 2\n\
+             verify: 2 difference(s) in 1 table(s)\n"
+        );
+    }
+
+    #[test]
+    fn json_shape() {
+        let doc = serde_json::to_value(report()).unwrap();
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["queries"], 2);
+        let t = &doc["tables"][0];
+        for k in [
+            "table",
+            "checked",
+            "equal",
+            "missing",
+            "extra",
+            "differing",
+            "samples",
+        ] {
+            assert!(t.get(k).is_some(), "{k}");
+        }
+        assert!(t.get("repair").is_none());
+        assert_eq!(
+            t["samples"][0],
+            serde_json::json!({"kind": "missing", "key": {"id": "5"}})
+        );
+        assert_eq!(
+            t["samples"][1]["columns"][0]["actual"],
+            serde_json::Value::Null
+        );
+        assert_eq!(doc["window"]["fromBeginning"], false);
+        assert_eq!(doc["window"]["memoryBytes"], 4096);
+        assert!(doc["window"].get("recheck").is_none());
+    }
+}
