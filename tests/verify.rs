@@ -284,6 +284,12 @@ fn max_in_size_per_query_splits_the_queries() {
     let after = (selects(&w.db, "one"), selects(&w.db, "two"));
     assert_eq!((after.0 - before.0, after.1 - before.1), (3, 4));
     assert_eq!(v.doc["queries"], 7);
+    assert!(
+        v.stderr.is_empty(),
+        "no progress line without a terminal: {}",
+        v.stderr
+    );
+    progress_on_a_terminal(&job);
 
     let tail = verify(&job, &["--from", "committed"]);
     assert_eq!(tail.code, 0, "{:#}", tail.doc);
@@ -296,6 +302,28 @@ fn max_in_size_per_query_splits_the_queries() {
         tail.doc
     );
     assert_eq!(tail.doc["tables"], serde_json::json!([]));
+}
+
+/// On a terminal (a pty from util-linux `script`) a progress line is drawn on stderr.
+fn progress_on_a_terminal(job: &Path) {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no `script` here: progress on a terminal not checked");
+        return;
+    }
+    let command = format!(
+        "{} verify --config {}",
+        starpipe_bin().display(),
+        job.display()
+    );
+    // `timeout`: a progress line that blocked verify must fail the test, not hang it.
+    let out = Command::new("timeout")
+        .args(["120", "script", "-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("reading the topic window"), "{text}");
+    assert!(text.contains("verify: every table equal"), "{text}");
 }
 
 /// Zero dates (replaced by `defaultZeroDate`) and TIMESTAMPs converted from `sourceTimezone` to
