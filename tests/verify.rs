@@ -492,8 +492,14 @@ fn verify_keys_per_second() {
     let took = start.elapsed().as_secs_f64();
     assert_eq!(v.code, 0, "{:#}", v.doc);
     assert_eq!(v.counts("sbtest"), [keys, keys, 0, 0, 0]);
+    // The same window with no table selected: reading and decoding alone.
+    let start = std::time::Instant::now();
+    let read = verify(&job, &["--table", "none.none"]);
+    let read_took = start.elapsed().as_secs_f64();
+    assert_eq!(read.code, 0, "{:#}", read.doc);
     println!(
-        "verify: {keys} keys in {took:.2} s = {:.0} keys/s ({} queries, {} MiB of images)",
+        "verify: {keys} keys in {took:.2} s = {:.0} keys/s ({} queries, {} MiB of images); \
+         reading the window alone: {read_took:.2} s",
         keys as f64 / took,
         v.doc["queries"],
         v.doc["window"]["memoryBytes"].as_u64().unwrap_or(0) >> 20
