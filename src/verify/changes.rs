@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::VerifyError;
 use super::expected::{Expected, Image};
-use super::tables::Targets;
+use super::tables::{Target, Targets};
 use super::window::Record;
 use crate::config::Config;
 use crate::decode::{Decoded, Decoder};
@@ -77,16 +77,7 @@ impl<'a> ChangeReader<'a> {
         let Some(target) = self.targets.get(&batch.table, origin)? else {
             return Ok(());
         };
-        let encoder = match self.encoders.get_mut(&target.name) {
-            Some(e) => e,
-            None => {
-                let e = BodyEncoder::new(&target.table).map_err(|e| VerifyError::Target {
-                    table: target.name.clone(),
-                    message: e.to_string(),
-                })?;
-                self.encoders.entry(target.name.clone()).or_insert(e)
-            }
-        };
+        let encoder = encoder(&mut self.encoders, &target)?;
         for change in batch.changes() {
             if let Err(e) = encoder.push_row(change.op, change.row.columns()) {
                 encoder.truncate_rows(0);
@@ -110,6 +101,21 @@ impl<'a> ChangeReader<'a> {
         self.spare = Some(block);
         Ok(())
     }
+}
+
+/// The encoder of `target`, made on first use.
+fn encoder<'e>(
+    encoders: &'e mut HashMap<String, BodyEncoder>,
+    target: &Target,
+) -> Result<&'e mut BodyEncoder, VerifyError> {
+    if !encoders.contains_key(&target.name) {
+        let e = BodyEncoder::new(&target.table).map_err(|e| VerifyError::Target {
+            table: target.name.clone(),
+            message: e.to_string(),
+        })?;
+        encoders.insert(target.name.clone(), e);
+    }
+    Ok(encoders.get_mut(&target.name).expect("inserted above"))
 }
 
 fn reject(stats: &mut ReadStats, record: &Record<'_>, why: &str) {

@@ -84,8 +84,8 @@ fn differing_columns(
         if !same {
             out.push(ColumnDiff {
                 column: column.name.clone(),
-                expected: e.map(|v| display(&column.ty, v, true)),
-                actual: a.map(|v| display(&column.ty, v, false)),
+                expected: e.map(|v| expected_text(&column.ty, v)),
+                actual: a.map(|v| actual_text(&column.ty, v)),
             });
         }
     }
@@ -174,17 +174,26 @@ fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-/// A value for a report: text as is, binary as `0x` + hex (`expected` VARBINARY values are the
-/// encoder's base64, shown decoded).
-fn display(ty: &StarRocksType, v: &[u8], expected: bool) -> String {
-    let bytes = match ty {
-        StarRocksType::VarBinary(_) if expected => base64::engine::general_purpose::STANDARD
-            .decode(v)
-            .unwrap_or_else(|_| v.to_vec()),
-        StarRocksType::VarBinary(_) => v.to_vec(),
-        _ => return String::from_utf8_lossy(v).into_owned(),
-    };
-    format!("0x{}", hex::encode(bytes))
+/// An expected value for a report: text as is; VARBINARY (the encoder's base64) decoded and
+/// shown as `0x` + hex, like the actual bytes.
+fn expected_text(ty: &StarRocksType, v: &[u8]) -> String {
+    match ty {
+        StarRocksType::VarBinary(_) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .unwrap_or_else(|_| v.to_vec());
+            format!("0x{}", hex::encode(bytes))
+        }
+        _ => String::from_utf8_lossy(v).into_owned(),
+    }
+}
+
+/// An actual value for a report: text as is, VARBINARY bytes as `0x` + hex.
+fn actual_text(ty: &StarRocksType, v: &[u8]) -> String {
+    match ty {
+        StarRocksType::VarBinary(_) => format!("0x{}", hex::encode(v)),
+        _ => String::from_utf8_lossy(v).into_owned(),
+    }
 }
 
 #[cfg(test)]
