@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::VerifyError;
@@ -196,50 +197,81 @@ pub(crate) fn read(
     let mut records = 0u64;
     let mut last_progress = Instant::now();
     while !pending.is_empty() {
-        let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
-            if last_progress.elapsed() > STALL {
-                return Err(VerifyError::Stalled {
-                    partitions: pending.iter().map(|r| r.partition.to_string()).collect(),
-                    waited: STALL,
-                });
-            }
-            continue;
-        };
-        last_progress = Instant::now();
-        let (topic, partition, offset) = match &polled {
-            Ok(m) => (m.topic(), m.partition(), m.offset()),
-            Err(KafkaError::PartitionEOF(p)) => {
-                finish_at_eof(&consumer, &mut pending, *p);
+        if last_progress.elapsed() > STALL {
+            return Err(VerifyError::Stalled {
+                partitions: pending.iter().map(|r| r.partition.to_string()).collect(),
+                waited: STALL,
+            });
+        }
+        let message = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Ok(m)) => m,
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                last_progress = Instant::now();
+                finish_at_eof(&consumer, &mut pending, p);
                 continue;
             }
-            Err(e) => return Err(VerifyError::Read(e.clone())),
+            Some(Err(e)) if fatal(&e) => return Err(VerifyError::Read(e)),
+            Some(Err(e)) => {
+                // librdkafka reconnects by itself; a lasting outage ends in `Stalled`.
+                tracing::warn!("reading the topic window: {e}");
+                continue;
+            }
         };
-        let Some(range) = pending
-            .iter()
-            .find(|r| r.partition.topic == topic && r.partition.partition == partition)
-        else {
-            continue;
-        };
-        if offset < range.to {
-            let value = polled
-                .as_ref()
-                .ok()
-                .and_then(|m| m.payload())
-                .unwrap_or(&[]);
-            records += 1;
-            sink(&Record {
-                topic,
-                partition,
-                offset,
-                value,
-            })?;
-        }
-        if offset + 1 >= range.to {
-            finish(&consumer, &mut pending, topic, partition);
-        }
+        last_progress = Instant::now();
+        records += take(&consumer, &mut pending, &message, sink)?;
     }
     drop(consumer);
     Ok(records)
+}
+
+/// Hands `message` to `sink` if it is inside its partition's range (1 then, else 0), and
+/// finishes the range at its last offset.
+fn take(
+    consumer: &BaseConsumer,
+    pending: &mut Vec<&Range>,
+    message: &BorrowedMessage<'_>,
+    sink: &mut dyn FnMut(&Record<'_>) -> Result<(), VerifyError>,
+) -> Result<u64, VerifyError> {
+    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+    let Some(range) = pending
+        .iter()
+        .find(|r| r.partition.topic == topic && r.partition.partition == partition)
+    else {
+        return Ok(0);
+    };
+    let inside = offset < range.to;
+    if inside {
+        sink(&Record {
+            topic,
+            partition,
+            offset,
+            value: message.payload().unwrap_or(&[]),
+        })?;
+    }
+    if offset + 1 >= range.to {
+        finish(consumer, pending, topic, partition);
+    }
+    Ok(u64::from(inside))
+}
+
+/// Whether a consume error means the window cannot be read as resolved: an offset that
+/// vanished (retention ran meanwhile; `auto.offset.reset` is `error`), or a topic or partition
+/// that is gone or not readable. Transport errors are not: librdkafka retries them.
+fn fatal(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            C::AutoOffsetReset
+                | C::OffsetOutOfRange
+                | C::UnknownTopicOrPartition
+                | C::UnknownPartition
+                | C::UnknownTopic
+                | C::TopicAuthorizationFailed
+                | C::GroupAuthorizationFailed
+        )
+    )
 }
 
 /// The range of `topic[p]` reached its end: pause the partition.
