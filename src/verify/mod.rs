@@ -151,14 +151,10 @@ pub fn verify(
         None
     };
     let repairs = match options.repair {
-        true => repair_all(
-            config,
-            password.expose(),
-            &state,
-            &checks,
-            &mut lookup,
-            progress,
-        )?,
+        true => {
+            let repairer = repair::Repairer::new(config, password.expose(), &catalog);
+            repair_all(repairer, &state, &checks, &mut lookup, progress)?
+        }
         false => HashMap::new(),
     };
     let mut window = window_report(options, &ranges, &stats, memory_bytes);
@@ -276,14 +272,12 @@ impl SecondPass<'_> {
 
 /// Loads the expected images of every differing key, then checks those keys again.
 fn repair_all(
-    config: &Config,
-    password: &str,
+    mut repairer: repair::Repairer,
     state: &Expected,
     checks: &BTreeMap<String, TableCheck>,
     lookup: &mut Lookup<'_>,
     progress: &dyn Progress,
 ) -> Result<HashMap<String, RepairReport>, VerifyError> {
-    let mut repairer = repair::Repairer::new(config, password);
     let mut out = HashMap::new();
     for (name, check) in checks.iter().filter(|(_, c)| !c.diffs.is_empty()) {
         progress.step(&format!("repairing {name}"));

@@ -3,14 +3,13 @@
 //! body builder, under labels of their own (`sp-verify-<table>-<run>-<n>`), which never collide
 //! with the job's (`sp-<table>-<offset>-…`) nor with another `verify` run's.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::VerifyError;
 use super::expected::Image;
 use crate::config::Config;
 use crate::encode::{BodyBuilder, BodyFormat};
-use crate::engine::{FilteredRows, LoadRequest, LoadSettings, RunId, StreamLoader};
+use crate::engine::{Catalog, FilteredRows, LoadRequest, LoadSettings, RunId, StreamLoader};
 use crate::schema::TargetTable;
 
 /// StarRocks' longest label.
@@ -24,13 +23,19 @@ pub(crate) struct Repairer {
     run: RunId,
     batch_bytes: usize,
     loads: u32,
-    /// Never set: a repair load runs until it is done or fails.
-    stop: AtomicBool,
 }
 
 impl Repairer {
-    pub(crate) fn new(config: &Config, password: &str) -> Self {
+    /// `catalog` lists the FEs a load's state is asked of when `httpHost` is a BE, as for the
+    /// engine's loads.
+    pub(crate) fn new(config: &Config, password: &str, catalog: &Catalog) -> Self {
         let target = &config.target;
+        let frontends = catalog.frontends().unwrap_or_else(|e| {
+            tracing::warn!(
+                "cannot list the FEs (SHOW FRONTENDS); load states are asked of httpHost only: {e}"
+            );
+            Vec::new()
+        });
         Repairer {
             loader: StreamLoader::new(LoadSettings {
                 http_host: target.http_host.clone(),
@@ -38,11 +43,12 @@ impl Repairer {
                 password: password.to_string(),
                 connect_timeout: target.http_so_timeout().min(CONNECT_TIMEOUT),
                 load_timeout: target.http_so_timeout(),
+                label_wait: target.label_wait(),
+                frontends,
             }),
             run: RunId::new(),
             batch_bytes: target.flush_batch_bytes().clamp(1 << 20, 1 << 30) as usize,
             loads: 0,
-            stop: AtomicBool::new(false),
         }
     }
 
@@ -85,7 +91,8 @@ impl Repairer {
         };
         let mut feedback = Default::default();
         self.loader
-            .load(&request, &self.stop, &mut feedback)
+            // Never abandoned: a repair load runs until it is done or fails.
+            .load(&request, &|| false, &mut feedback)
             .map_err(|e| failed(table, &e))?;
         Ok(label)
     }
