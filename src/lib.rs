@@ -15,3 +15,4 @@ pub mod model;
 pub mod position;
 pub mod schema;
 pub mod terminal;
+pub mod verify;

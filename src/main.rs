@@ -42,6 +42,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Position(PositionCommand::Reset(args)) => {
             starpipe::cli::position::reset(args, &mut std::io::stdout().lock())
         }
+        // stderr stays unlocked: the progress line's ticker thread writes to it too.
+        Command::Verify(args) => Ok(starpipe::cli::verify::run(
+            args,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr(),
+        )),
     }
 }
 

@@ -229,10 +229,8 @@ impl Webhook {
         let seen = Arc::clone(&bodies);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Some(body) = read_post(&stream) {
-                    if let Ok(v) = serde_json::from_slice(&body) {
-                        seen.lock().unwrap().push(v);
-                    }
+                if let Some(Ok(v)) = read_post(&stream).map(|b| serde_json::from_slice(&b)) {
+                    seen.lock().unwrap().push(v);
                 }
                 let _ = (&stream).write_all(
                     b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

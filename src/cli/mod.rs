@@ -7,6 +7,7 @@ pub mod check;
 pub mod decode;
 pub mod position;
 pub mod run;
+pub mod verify;
 
 use std::fmt;
 use std::io::Write;
@@ -55,6 +56,54 @@ pub enum Command {
     /// Show or reset the consumer group's position on the job's topics.
     #[command(subcommand)]
     Position(PositionCommand),
+    /// Compare the target tables with the last change per key of a topic window; exit status
+    /// 0 when every table is equal, 1 when differences remain, 2 on error.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `starpipe verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+
+    /// Where the window starts on every partition: `earliest` (the log start), `committed`
+    /// (the job group's committed offsets) or an RFC 3339 instant (the first message at or
+    /// after it).
+    #[arg(
+        long,
+        value_name = "earliest|committed|RFC3339",
+        default_value = "earliest"
+    )]
+    pub from: crate::verify::WindowStart,
+
+    /// Where the window ends: `end` (the end offsets when verify starts) or an RFC 3339 instant
+    /// (messages before it).
+    #[arg(long, value_name = "end|RFC3339", default_value = "end")]
+    pub to: crate::verify::WindowEnd,
+
+    /// Check only target tables whose `db.table` matches this glob; repeatable.
+    #[arg(long = "table", value_name = "GLOB")]
+    pub tables: Vec<glob::Pattern>,
+
+    /// Seconds to wait before keys that differ are checked again (against a re-read of the
+    /// topic from the first pass's end).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub recheck_after: u64,
+
+    /// Load the expected rows of missing and differing keys, delete the extra ones, then check
+    /// those keys again.
+    #[arg(long)]
+    pub repair: bool,
+
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Memory bound for the window's last images, in MiB (default target.totalDataInMemMb);
+    /// past it verify stops with an error.
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_memory_mb: Option<u64>,
 }
 
 /// `--config FILE`: the job a command works on.

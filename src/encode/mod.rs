@@ -357,6 +357,21 @@ pub fn headers(
     Ok(Plan::new(table)?.headers(format))
 }
 
+/// The key bytes of a row whose key columns StarRocks rendered as `values` (in key order), in
+/// the form [`EncodedBlock::key_bytes`] gives for an encoded row: one key, one byte string, in
+/// whichever spelling StarRocks printed it. For readers that get rows back from StarRocks
+/// (`starpipe verify`).
+pub fn key_of_rendered<'a>(
+    table: &TargetTable,
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (&i, v) in table.key.iter().zip(values) {
+        push_key(Target::of(&table.columns[i].ty), v, &mut out);
+    }
+    out
+}
+
 /// The hash stored in [`RowSpan::key_hash`]: fast, deterministic across processes.
 pub fn key_hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -78,7 +78,8 @@ impl Catalog {
         }
     }
 
-    fn conn(&self) -> Result<mysql::PooledConn, CatalogError> {
+    /// A connection of the pool (created on first use).
+    pub(crate) fn conn(&self) -> Result<mysql::PooledConn, CatalogError> {
         let err = |source| CatalogError::Connect {
             host: self.host.clone(),
             source,

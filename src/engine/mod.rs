@@ -50,6 +50,10 @@ pub use load::{
     Feedback, FilteredRows, LoadError, LoadRequest, LoadSettings, Loaded, StreamLoader,
 };
 pub use source::prefetch_settings;
+// For `starpipe verify` (src/verify/): the engine's own schema reads and query connection, and
+// run ids for labels that never repeat across runs.
+pub(crate) use catalog::Catalog;
+pub(crate) use label::RunId;
 
 use crate::config::{AlertEvent, Config};
 use admin::Admin;

@@ -310,7 +310,8 @@ impl Group {
         Ok(changes)
     }
 
-    fn committed(&self, partitions: &[Partition]) -> Result<Vec<Option<i64>>, PositionError> {
+    /// The group's committed offset of each partition (`None` where it never committed).
+    pub fn committed(&self, partitions: &[Partition]) -> Result<Vec<Option<i64>>, PositionError> {
         let mut tpl = TopicPartitionList::new();
         for p in partitions {
             tpl.add_partition(&p.topic, p.partition);
