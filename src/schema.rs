@@ -161,6 +161,19 @@ impl StarRocksType {
         Ok(ty)
     }
 
+    /// Whether the type is BOOLEAN or an integer type (its values are written bare in SQL).
+    pub fn is_integer(&self) -> bool {
+        matches!(
+            self,
+            StarRocksType::Boolean
+                | StarRocksType::TinyInt
+                | StarRocksType::SmallInt
+                | StarRocksType::Int
+                | StarRocksType::BigInt
+                | StarRocksType::LargeInt
+        )
+    }
+
     /// Whether StarRocks allows the type in a PRIMARY KEY (starrocks.md §5.2).
     pub fn allowed_in_key(&self) -> bool {
         matches!(

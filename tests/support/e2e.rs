@@ -27,6 +27,11 @@ pub struct World {
 }
 
 pub fn world(name: &str, partitions: i32) -> World {
+    world_with(name, partitions, &[])
+}
+
+/// [`world`] whose topic is created with `topic_configs`.
+pub fn world_with(name: &str, partitions: i32, topic_configs: &[(&str, &str)]) -> World {
     let unique = super::unique_name(name).replace(['-', '.'], "_");
     let dir = std::env::temp_dir().join(format!("starpipe-e2e-{unique}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -38,7 +43,7 @@ pub fn world(name: &str, partitions: i32) -> World {
         dir,
         partitions,
     };
-    super::create_topic(&w.topic, partitions);
+    super::create_topic_with(&w.topic, partitions, topic_configs);
     w
 }
 
@@ -72,6 +77,15 @@ impl World {
         w.messages = messages;
         w.partitions = self.partitions as u32;
         w
+    }
+
+    /// A workload's tables created and its messages produced: the usual start of a test.
+    pub fn seed(&self, format: Format, messages: u64, seed: u64) -> (Workload, ExpectedState) {
+        let workload = self.workload(format, messages, seed);
+        let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+        self.create_tables(&workload);
+        self.produce(&messages);
+        (workload, expected)
     }
 
     pub fn create_tables(&self, w: &Workload) {
@@ -190,25 +204,7 @@ asyncFlushIntervalSec = 1
 
     /// Committed group offsets, per partition.
     pub fn committed(&self) -> Vec<Option<i64>> {
-        let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
-        let result = {
-            let mut tpl = TopicPartitionList::new();
-            for p in 0..self.partitions {
-                tpl.add_partition(&self.topic, p);
-            }
-            let c = consumer
-                .committed_offsets(tpl, Duration::from_secs(10))
-                .unwrap();
-            c.elements()
-                .iter()
-                .map(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                })
-                .collect()
-        };
-        drop(consumer);
-        result
+        committed_offsets(&self.group, &self.topic, self.partitions)
     }
 
     pub fn end_offsets(&self) -> Vec<i64> {
@@ -332,8 +328,8 @@ pub fn remove_fault(id: u64) {
     let _ = ureq::delete(&format!("http://{}/faults/{id}", sim.control)).call();
 }
 
-/// Counts rows loaded into tables of `db` according to the sim's counters.
-pub fn rows_loaded(db: &str) -> u64 {
+/// The sim's counters (`GET /counters`).
+pub fn sim_counters() -> serde_json::Value {
     let sim = super::sim();
     let text = ureq::get(&format!("http://{}/counters", sim.control))
         .call()
@@ -341,7 +337,12 @@ pub fn rows_loaded(db: &str) -> u64 {
         .body_mut()
         .read_to_string()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Counts rows loaded into tables of `db` according to the sim's counters.
+pub fn rows_loaded(db: &str) -> u64 {
+    let v = sim_counters();
     v["tables"]
         .as_object()
         .map(|t| {
@@ -365,5 +366,49 @@ pub fn signal(child: &Running, sig: i32) {
     // SAFETY: kill(2) on our own child's pid.
     unsafe {
         libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// A group's committed offsets for partitions `0..partitions` of `topic`.
+pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = super::consumer_config(group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let found =
+        retry_coordinator(|| consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)));
+    found
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `op`, again while a fresh broker's group coordinator is not ready.
+pub fn retry_coordinator<T>(mut op: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            C::NotCoordinator
+                                | C::CoordinatorLoadInProgress
+                                | C::CoordinatorNotAvailable
+                        )
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("{e}"),
+        }
     }
 }
