@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod ddl;
 pub mod decode;
 pub mod encode;
 pub mod engine;

@@ -35,7 +35,7 @@ use crate::model::{
     ChangeOp, Column, DdlEvent, DmlKind, IgnoreReason, SourceTable, TableOrigin, Value, ValueKind,
     Warnings,
 };
-pub use value::{ZeroDatePolicy, ZoneSettings, parse_time_zone};
+pub use value::{TypeParts, ZeroDatePolicy, ZoneSettings, parse_time_zone};
 
 /// Which of the two formats a topic carries: the job's `schemaFormat` (`AlibabaCanal`,
 /// `CloudCanal`), `starpipe decode --format` (`canal`, `cloudcanal`).
