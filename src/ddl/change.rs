@@ -190,6 +190,8 @@ pub enum CannotApply {
     KeyNotAColumn { column: String },
     #[error("the table has no columns")]
     NoColumns,
+    #[error("the message carries no column types (mysqlType / dbValType) to create the table from")]
+    NoColumnTypes,
     #[error("{from} → {to}: StarRocks renames a table only within its database")]
     CrossDatabaseRename { from: String, to: String },
 }

@@ -11,6 +11,7 @@ use super::sql;
 use super::translate::{StatementKind, TargetStatement};
 use super::types::{Role, starrocks_type};
 use crate::config::TargetName;
+use crate::decode::RowBatch;
 use crate::model::TableSchema;
 use crate::schema::names_equal_ci;
 
@@ -83,6 +84,18 @@ pub fn create_table(
         ),
         TargetStatement::new(create, StatementKind::Immediate),
     ])
+}
+
+/// [`create_table`] for the table of a row message, from its column types (Canal `mysqlType` and
+/// `pkNames`, CloudCanal `dbValType` and `pks`): what `autoCreateTable` runs before the first
+/// load into a missing target.
+pub fn create_table_for_rows(
+    target: &TargetName,
+    rows: &RowBatch<'_>,
+    options: &CreateOptions,
+) -> Result<Vec<TargetStatement>, CannotApply> {
+    let schema = rows.source_schema().ok_or(CannotApply::NoColumnTypes)?;
+    create_table(target, &schema, options)
 }
 
 fn column_line(name: &str, source_type: &str, role: Role) -> Result<String, CannotApply> {

@@ -7,7 +7,8 @@
 //!   possible ([`Translation::CannotApply`]).
 //! - [`is_applied`]: whether a change is already in the target (a DDL replayed after a crash).
 //! - [`create_table`]: the `CREATE TABLE` of a Primary Key table for a source table's columns
-//!   (from a `CREATE TABLE` statement, a DDL message's schema, or a row message's column types).
+//!   (from a `CREATE TABLE` statement, a DDL message's schema) and [`create_table_for_rows`]
+//!   (from a row message's column types, for `autoCreateTable`).
 
 mod applied;
 mod change;
@@ -24,7 +25,7 @@ pub use applied::is_applied;
 pub use change::{
     CannotApply, Change, ColumnDef, ColumnPosition, Ignored, SourceDefault, TableRef,
 };
-pub use create::{CreateOptions, create_table};
+pub use create::{CreateOptions, create_table, create_table_for_rows};
 pub use parse::{SourceName, parse};
 pub use translate::{Context, DropTables, StatementKind, TargetStatement, Translation, translate};
 pub use types::{Role, TypeError, starrocks_type};

@@ -2,6 +2,7 @@
 
 mod applied;
 mod parse;
+mod rows;
 mod translate;
 mod types;
 
