@@ -48,6 +48,7 @@ pub struct TableRoute {
     table: Pattern,
     target_db: NameTemplate,
     target_table: NameTemplate,
+    keys: Option<Vec<String>>,
 }
 
 /// A target name part: literal text with at most one `*`, which stands for the corresponding
@@ -124,7 +125,19 @@ impl TableRoute {
             table,
             target_db: template(tdb)?,
             target_table: template(ttable)?,
+            keys: None,
         })
+    }
+
+    /// The entry with `keys`: the key columns of the targets starpipe creates for it.
+    pub fn with_keys(mut self, keys: Option<Vec<String>>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// `keys`, when the entry gives them.
+    pub fn keys(&self) -> Option<&[String]> {
+        self.keys.as_deref()
     }
 
     /// The `source` pattern as written.
@@ -152,7 +165,9 @@ impl TableRoute {
 
 impl PartialEq for TableRoute {
     fn eq(&self, other: &Self) -> bool {
-        self.source_text == other.source_text && self.target_text == other.target_text
+        self.source_text == other.source_text
+            && self.target_text == other.target_text
+            && self.keys == other.keys
     }
 }
 
@@ -161,9 +176,12 @@ impl Eq for TableRoute {}
 impl Serialize for TableRoute {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("TableRoute", 2)?;
+        let mut s = serializer.serialize_struct("TableRoute", 3)?;
         s.serialize_field("source", &self.source_text)?;
         s.serialize_field("target", &self.target_text)?;
+        if let Some(keys) = &self.keys {
+            s.serialize_field("keys", keys)?;
+        }
         s.end()
     }
 }
@@ -177,14 +195,19 @@ pub struct TopicRoute {
     pub topic: String,
     /// The StarRocks table (a literal `db.table`).
     pub target: TargetName,
+    /// `keys`: the key columns of the target when starpipe creates it.
+    pub keys: Option<Vec<String>>,
 }
 
 impl Serialize for TopicRoute {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("TopicRoute", 2)?;
+        let mut s = serializer.serialize_struct("TopicRoute", 3)?;
         s.serialize_field("topic", &self.topic)?;
         s.serialize_field("target", &self.target.to_string())?;
+        if let Some(keys) = &self.keys {
+            s.serialize_field("keys", keys)?;
+        }
         s.end()
     }
 }
@@ -195,6 +218,15 @@ impl Serialize for TopicRoute {
 pub(crate) enum TableEntry {
     Source(TableRoute),
     Topic(TopicRoute),
+}
+
+impl TableEntry {
+    pub(crate) fn with_keys(self, keys: Option<Vec<String>>) -> Self {
+        match self {
+            TableEntry::Source(r) => TableEntry::Source(r.with_keys(keys)),
+            TableEntry::Topic(r) => TableEntry::Topic(TopicRoute { keys, ..r }),
+        }
+    }
 }
 
 /// Splits `db.table` at the only `.`; both parts non-empty.

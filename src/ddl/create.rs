@@ -10,7 +10,7 @@ use super::change::CannotApply;
 use super::sql;
 use super::translate::{StatementKind, TargetStatement};
 use super::types::{Role, starrocks_type};
-use crate::config::TargetName;
+use crate::config::{DdlConfig, TargetName};
 use crate::decode::RowBatch;
 use crate::model::TableSchema;
 use crate::schema::names_equal_ci;
@@ -25,6 +25,18 @@ pub struct CreateOptions {
     /// `[[tables]] keys`: the key columns, instead of the source's PRIMARY KEY (required when
     /// the source has none).
     pub keys: Option<Vec<String>>,
+}
+
+impl CreateOptions {
+    /// The job's options (`autoCreateBuckets`, `autoCreateProperties`) with the `keys` of the
+    /// table's `[[tables]]` entry (`Config::table_keys` / `Config::topic_keys`).
+    pub fn new(ddl: &DdlConfig, keys: Option<&[String]>) -> Self {
+        CreateOptions {
+            buckets: (ddl.auto_create_buckets > 0).then_some(ddl.auto_create_buckets),
+            properties: ddl.auto_create_properties.clone(),
+            keys: keys.map(<[String]>::to_vec),
+        }
+    }
 }
 
 /// `CREATE DATABASE IF NOT EXISTS` and `CREATE TABLE IF NOT EXISTS` for `target` with the
