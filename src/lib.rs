@@ -14,4 +14,6 @@ pub mod engine;
 pub mod kafka;
 pub mod model;
 pub mod position;
+pub mod prepare;
 pub mod schema;
+pub mod starrocks;

@@ -42,6 +42,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Position(PositionCommand::Reset(args)) => {
             starpipe::cli::position::reset(args, &mut std::io::stdout().lock())
         }
+        Command::Prepare(args) => starpipe::cli::prepare::run(args, &mut std::io::stdout().lock()),
     }
 }
 

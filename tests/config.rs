@@ -980,6 +980,47 @@ keys = "id"
     assert_problem(&p, "tables[2].keys", "expected an array");
 }
 
+/// The existing StarRocks tables a glob entry may load into (`starpipe prepare`).
+#[test]
+fn glob_targets_among_existing_tables() {
+    let c = Config::parse(&format!(
+        r#"{MINIMAL}
+[[tables]]
+source = "shop.special"
+target = "vip.special"
+[[tables]]
+source = "shop.*"
+target = "ods.shop_*"
+[[tables]]
+source = "crm.user?"
+target = "dw.*"
+[[tables]]
+source = "logs_*.*"
+target = "ods.all_logs"
+"#
+    ))
+    .unwrap();
+    let t = |name: &str| name.parse::<TargetName>().unwrap();
+    let existing: Vec<TargetName> = [
+        "ods.shop_orders",  // shop.orders
+        "ods.shop_special", // shop.special routes to vip.special (first entry wins)
+        "ods.orders",       // no shop_ prefix
+        "dw.users",         // crm.users
+        "dw.accounts",      // crm.accounts does not match crm.user?
+        "ods.all_logs",     // any logs_*.* table
+        "vip.special",      // explicit, not a glob target
+        "other.t",
+    ]
+    .iter()
+    .map(|n| t(n))
+    .collect();
+    assert_eq!(
+        c.glob_targets(&existing),
+        [t("ods.shop_orders"), t("dw.users"), t("ods.all_logs")]
+    );
+    assert_eq!(c.explicit_targets(), [t("vip.special")]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // README table vs code defaults
 
@@ -1158,6 +1199,32 @@ fn cli_parses_subcommands() {
     }
     let cli = Cli::try_parse_from(["starpipe", "config", "check", "job.toml"]).unwrap();
     assert!(matches!(cli.command, Sub::Config(ConfigCommand::Check(_))));
+
+    for (flag, mode) in [
+        ("--truncate", starpipe::prepare::Mode::Truncate),
+        ("--recreate", starpipe::prepare::Mode::Recreate),
+    ] {
+        let cli = Cli::try_parse_from(["starpipe", "prepare", "--config", "j.toml", flag]).unwrap();
+        let Sub::Prepare(p) = cli.command else {
+            panic!()
+        };
+        assert_eq!(p.mode.mode(), mode);
+        assert!(!p.yes);
+    }
+    // Exactly one of --truncate and --recreate.
+    for args in [
+        &["starpipe", "prepare", "--config", "j.toml"][..],
+        &[
+            "starpipe",
+            "prepare",
+            "--config",
+            "j.toml",
+            "--truncate",
+            "--recreate",
+        ],
+    ] {
+        assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+    }
 
     let cli = Cli::try_parse_from([
         "starpipe",

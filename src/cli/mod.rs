@@ -6,6 +6,7 @@
 pub mod check;
 pub mod decode;
 pub mod position;
+pub mod prepare;
 pub mod run;
 
 use std::fmt;
@@ -55,6 +56,47 @@ pub enum Command {
     /// Show or reset the consumer group's position on the job's topics.
     #[command(subcommand)]
     Position(PositionCommand),
+    /// Before running a job again from source.startFrom: truncate (or drop and create again)
+    /// every target table it maps, then reset the consumer group to startFrom. Refused while
+    /// the group has live members. Without --yes, only prints what it would do.
+    Prepare(PrepareArgs),
+}
+
+/// Arguments of `starpipe prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+
+    #[command(flatten)]
+    pub mode: PrepareMode,
+
+    /// Change the tables and commit the offsets; without it nothing changes.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// What `prepare` does to each table: exactly one of the two flags.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct PrepareMode {
+    /// TRUNCATE TABLE: keep each table, remove its rows.
+    #[arg(long)]
+    pub truncate: bool,
+
+    /// DROP TABLE, then CREATE it again from its SHOW CREATE TABLE.
+    #[arg(long)]
+    pub recreate: bool,
+}
+
+impl PrepareMode {
+    pub fn mode(&self) -> crate::prepare::Mode {
+        if self.recreate {
+            crate::prepare::Mode::Recreate
+        } else {
+            crate::prepare::Mode::Truncate
+        }
+    }
 }
 
 /// `--config FILE`: the job a command works on.

@@ -37,7 +37,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 pub use error::{ConfigError, Location, Problem, Problems};
-pub use route::{BadTableName, TableRoute, TargetName, TopicRoute};
+pub use route::{BadTableName, SourceParts, TableRoute, TargetName, TopicRoute};
 pub use secret::{KafkaProps, MASK, Secret, is_sensitive_kafka_key};
 pub use zone::{BadZeroDate, BadZone, DecodeSettings, ZeroDatePolicy, Zone};
 
@@ -495,6 +495,31 @@ impl Config {
             }
         }
         out
+    }
+
+    /// Of the `existing` StarRocks tables, those a `[[tables]]` entry with a glob `source` may
+    /// load into (`starpipe prepare`): some source the glob matches routes there. When the
+    /// target names both source parts, the routing of that source must give this table (an
+    /// earlier entry may take it elsewhere); a literal target part stands for any source part.
+    pub fn glob_targets<'a>(
+        &self,
+        existing: impl IntoIterator<Item = &'a TargetName>,
+    ) -> Vec<TargetName> {
+        let globs: Vec<&TableRoute> = self.tables.iter().filter(|r| r.is_glob()).collect();
+        existing
+            .into_iter()
+            .filter(|t| {
+                globs.iter().any(|r| match r.sources_of(t) {
+                    Some(SourceParts {
+                        db: Some(db),
+                        table: Some(table),
+                    }) => self.route(&db, &table) == **t,
+                    Some(_) => true,
+                    None => false,
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     /// The settings the decoder needs; see [`TargetConfig::decode_settings`].

@@ -67,6 +67,30 @@ impl NameTemplate {
             Some(suffix) => format!("{}{source}{suffix}", self.prefix),
         }
     }
+
+    /// The source part `target` was rendered from: `Some(Some(part))` when the template keeps
+    /// it (`*`), `Some(None)` when the template is literal and equal (any source part),
+    /// `None` when `target` cannot come from this template.
+    fn source_of(&self, target: &str) -> Option<Option<String>> {
+        match &self.suffix {
+            None => (target == self.prefix).then_some(None),
+            Some(suffix) => {
+                let middle = target
+                    .strip_prefix(&self.prefix)?
+                    .strip_suffix(suffix.as_str())?;
+                (!middle.is_empty()).then(|| Some(middle.to_string()))
+            }
+        }
+    }
+}
+
+/// The source name parts a target can come from through one `[[tables]]` entry
+/// ([`TableRoute::sources_of`]); `None` where the entry's target part is literal, so any source
+/// part matching its glob does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceParts {
+    pub db: Option<String>,
+    pub table: Option<String>,
 }
 
 const MATCH: MatchOptions = MatchOptions {
@@ -148,6 +172,30 @@ impl TableRoute {
     /// The `target` as written.
     pub fn target(&self) -> &str {
         &self.target_text
+    }
+
+    /// Whether the entry's `source` has a glob (`*`, `?`, `[`), i.e. matches tables not named
+    /// in the job.
+    pub fn is_glob(&self) -> bool {
+        self.source_text.contains(['*', '?', '['])
+    }
+
+    /// The source names that would route to `target` through this entry: what a template's
+    /// `*` stands for, when it matches the source glob. `None` when no source this entry matches
+    /// can route there.
+    pub fn sources_of(&self, target: &TargetName) -> Option<SourceParts> {
+        let db = self.target_db.source_of(&target.db)?;
+        let table = self.target_table.source_of(&target.table)?;
+        let fits = |p: &Pattern, part: &Option<String>| {
+            part.as_ref().is_none_or(|s| p.matches_with(s, MATCH))
+        };
+        // A source part without a glob is known even where the target does not keep it.
+        let literal =
+            |p: &Pattern| (!p.as_str().contains(['*', '?', '['])).then(|| p.as_str().to_string());
+        (fits(&self.db, &db) && fits(&self.table, &table)).then(|| SourceParts {
+            db: db.or_else(|| literal(&self.db)),
+            table: table.or_else(|| literal(&self.table)),
+        })
     }
 
     /// The target for `db.table` if this entry matches it.
