@@ -1,13 +1,16 @@
 //! One `ALTER TABLE` operation as sqlparser reads it → [`Change`]s.
 
-use sqlparser::ast::{AlterTableOperation as Op, MySQLColumnPosition, ObjectName, TableConstraint};
+use sqlparser::ast::{
+    AlterTableOperation as Op, MySQLColumnPosition, ObjectName, RenameTableNameKind,
+    TableConstraint,
+};
 
 use super::change::{CannotApply, Change, ColumnPosition, Ignored};
 use super::columns::{column_def, has_primary_key, typed_column};
-use super::parse::{SourceName, table_ref};
+use super::parse::table_ref;
 
 /// The changes of `op` on table `name`.
-pub(super) fn operation(op: &Op, name: &ObjectName, _source: SourceName<'_>) -> Vec<Change> {
+pub(super) fn operation(op: &Op, name: &ObjectName) -> Vec<Change> {
     let clause = || op.to_string();
     let change = match op {
         Op::AddColumn {
@@ -67,8 +70,6 @@ pub(super) fn operation(op: &Op, name: &ObjectName, _source: SourceName<'_>) -> 
     };
     vec![change]
 }
-
-use sqlparser::ast::RenameTableNameKind;
 
 /// Operations that change no column: indexes, constraints, options, partitions.
 fn attribute(op: &Op, clause: String) -> Change {

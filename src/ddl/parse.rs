@@ -44,7 +44,7 @@ pub(super) fn statement(st: &Statement, source: SourceName<'_>) -> Vec<Change> {
             None => alter
                 .operations
                 .iter()
-                .flat_map(|op| operation(op, &alter.name, source))
+                .flat_map(|op| operation(op, &alter.name))
                 .collect(),
         },
         Statement::CreateTable(create) => match check_table(&create.name, source, &kind()) {

@@ -71,15 +71,6 @@ pub enum Translation {
     CannotApply(CannotApply),
 }
 
-impl From<Result<Vec<TargetStatement>, CannotApply>> for Translation {
-    fn from(r: Result<Vec<TargetStatement>, CannotApply>) -> Self {
-        match r {
-            Ok(statements) => Translation::Apply(statements),
-            Err(e) => Translation::CannotApply(e),
-        }
-    }
-}
-
 /// The StarRocks statements for `change` on `ctx.target`.
 pub fn translate(change: &Change, ctx: &Context<'_>) -> Translation {
     let result = match change {
