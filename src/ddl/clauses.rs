@@ -74,6 +74,9 @@ const PARTITION_LAYOUT: &[&str] = &[
     "PARTITION",
 ];
 
+/// String types that may carry MySQL's `BINARY` attribute without a length.
+const STRING_TYPES: &[&str] = &["CHAR", "TEXT", "TINYTEXT", "MEDIUMTEXT", "LONGTEXT"];
+
 /// Statements about things other than tables' rows and columns.
 const NOT_TABLES: &[&str] = &[
     "VIEW",
@@ -105,6 +108,13 @@ pub(super) fn fallback(sql: &str, source: SourceName<'_>, error: String) -> Vec<
     let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, sql).tokenize() else {
         return unparsed();
     };
+    let tokens = spell_types(tokens);
+    if let Ok(st) = Parser::new(&MySqlDialect {})
+        .with_tokens(tokens.clone())
+        .parse_statement()
+    {
+        return statement(&st, source);
+    }
     let words = leading_words(&tokens, 3);
     let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
     match (w(0), w(1)) {
@@ -124,6 +134,50 @@ pub(super) fn fallback(sql: &str, source: SourceName<'_>, error: String) -> Vec<
         }
         _ => unparsed(),
     }
+}
+
+/// MySQL type spellings sqlparser's dialect does not read, in the words it does (MySQL 8.4
+/// Reference Manual, "Using Data Types from Other Database Engines" and "The National Character
+/// Set"): `NATIONAL CHAR(n)` / `NATIONAL VARCHAR(n)` are CHAR / VARCHAR (in utf8mb3), `LONG
+/// VARCHAR` is MEDIUMTEXT, `LONG VARBINARY` is MEDIUMBLOB, and the `BINARY` attribute after a
+/// string type (`VARCHAR(20) BINARY`) only names the `_bin` collation.
+fn spell_types(tokens: Vec<Token>) -> Vec<Token> {
+    let word = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let next_token = tokens[i + 1..].iter().find(|t| !is_blank(t));
+        let next = next_token.and_then(word);
+        let previous = out.iter().rev().find(|t| !is_blank(t));
+        // `… VARCHAR(20) BINARY`, `… TEXT BINARY`; never `BINARY(16)`, the type.
+        let binary_attribute = next_token != Some(&Token::LParen)
+            && previous.is_some_and(|p| {
+                *p == Token::RParen || word(p).is_some_and(|w| STRING_TYPES.contains(&w.as_str()))
+            });
+        match (word(&tokens[i]).as_deref(), next.as_deref()) {
+            (Some("NATIONAL"), Some("CHAR" | "CHARACTER" | "VARCHAR")) => {}
+            (Some("LONG"), Some(w @ ("VARCHAR" | "VARBINARY"))) => {
+                let medium = if w == "VARCHAR" {
+                    "MEDIUMTEXT"
+                } else {
+                    "MEDIUMBLOB"
+                };
+                out.push(Token::make_keyword(medium));
+                // The next word is spent too.
+                i = tokens[i + 1..]
+                    .iter()
+                    .position(|t| !is_blank(t))
+                    .map_or(tokens.len(), |p| i + 1 + p);
+            }
+            (Some("BINARY"), _) if binary_attribute => {}
+            _ => out.push(tokens[i].clone()),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn not_a_table(words: &[String]) -> Vec<Change> {

@@ -118,6 +118,67 @@ fn column_changes() {
     }
 }
 
+/// MySQL spellings sqlparser's dialect does not read: read as the types they mean.
+#[test]
+fn mysql_type_spellings() {
+    for (sql, want) in [
+        (
+            "ALTER TABLE orders ADD COLUMN a national char(3)",
+            col("a", "CHAR(3)"),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN a NATIONAL VARCHAR(3)",
+            col("a", "VARCHAR(3)"),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN a long varchar",
+            col("a", "MEDIUMTEXT"),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN a LONG VARBINARY",
+            col("a", "MEDIUMBLOB"),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN a varchar(20) binary",
+            col("a", "VARCHAR(20)"),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN a char binary not null",
+            not_null(col("a", "CHAR")),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN text binary(16)",
+            col("text", "BINARY(16)"),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN `binary` varchar(2) BINARY",
+            col("binary", "VARCHAR(2)"),
+        ),
+    ] {
+        assert_eq!(parse(sql, SOURCE), vec![add(want, None)], "{sql}");
+    }
+    let create = "CREATE TABLE orders (id int NOT NULL, n varchar(8) BINARY, PRIMARY KEY (id)) \
+                  PARTITION BY HASH (id) PARTITIONS 4";
+    assert_eq!(
+        parse(create, SOURCE),
+        vec![Change::CreateTable {
+            schema: TableSchema {
+                columns: vec![
+                    SchemaColumn {
+                        name: "id".into(),
+                        type_expr: "INT".into()
+                    },
+                    SchemaColumn {
+                        name: "n".into(),
+                        type_expr: "VARCHAR(8)".into()
+                    },
+                ],
+                primary_key: vec!["id".into()],
+            }
+        }]
+    );
+}
+
 #[test]
 fn hostile_identifiers_are_read_unquoted() {
     let sql = "ALTER TABLE `orders` ADD COLUMN `we``ird col` int, ADD COLUMN `select` int, \
