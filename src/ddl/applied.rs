@@ -13,7 +13,8 @@ use crate::schema::{TargetTable, names_equal_ci};
 ///   the new one;
 /// - RENAME COLUMN: the new name exists and the old one does not;
 /// - CREATE TABLE: the table exists;
-/// - DROP TABLE, RENAME TABLE: the table (for RENAME, the old name's target) is gone;
+/// - DROP TABLE, RENAME TABLE: the table is gone (for RENAME, pass the schema of the old
+///   name's target, [`Change::own_target`]);
 /// - TRUNCATE: never (truncating again before the replayed rows is what the replay needs);
 /// - ignored and refused changes: never (there is nothing to apply).
 pub fn is_applied(change: &Change, schema: Option<&TargetTable>) -> bool {

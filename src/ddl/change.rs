@@ -94,6 +94,25 @@ pub enum Change {
     CannotApply(CannotApply),
 }
 
+impl Change {
+    /// The target whose schema [`super::is_applied`] needs for this change, when it is not the
+    /// message table's: for RENAME TABLE, where the old name routes (`route` is the job's
+    /// routing, `source_db` the message's database). `None`: the message table's target.
+    pub fn own_target(
+        &self,
+        source_db: &str,
+        route: &dyn Fn(&str, &str) -> crate::config::TargetName,
+    ) -> Option<crate::config::TargetName> {
+        match self {
+            Change::RenameTable { from, .. } => {
+                let (db, table) = from.resolve(source_db);
+                Some(route(db, table))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Why a change needs nothing in StarRocks.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum Ignored {

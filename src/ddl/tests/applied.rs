@@ -80,3 +80,29 @@ fn already_applied_per_kind() {
         );
     }
 }
+
+#[test]
+fn a_rename_is_checked_on_the_old_name_s_target() {
+    let route = |db: &str, t: &str| TargetName {
+        db: format!("ods_{db}"),
+        table: t.to_string(),
+    };
+    let rename = Change::RenameTable {
+        from: TableRef {
+            db: None,
+            table: "coupons".into(),
+        },
+        to: TableRef {
+            db: Some("shop".into()),
+            table: "vouchers".into(),
+        },
+    };
+    assert_eq!(
+        rename.own_target("shop", &route),
+        Some(TargetName {
+            db: "ods_shop".into(),
+            table: "coupons".into()
+        })
+    );
+    assert_eq!(Change::TruncateTable.own_target("shop", &route), None);
+}
