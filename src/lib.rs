@@ -7,12 +7,15 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod ddl;
 pub mod decode;
 pub mod encode;
 pub mod engine;
 pub mod kafka;
 pub mod model;
 pub mod position;
+pub mod prepare;
 pub mod schema;
+pub mod starrocks;
 pub mod terminal;
 pub mod verify;

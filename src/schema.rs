@@ -250,6 +250,9 @@ pub struct TargetColumn {
     pub is_key: bool,
     /// `COLUMN_DEFAULT` is not NULL (or the column is nullable, which defaults to NULL).
     pub has_default: bool,
+    /// The default as the FE prints it (`DESC`'s `Default`), when there is one; a `MODIFY
+    /// COLUMN` must restate it unchanged (StarRocks: "Can not change default value").
+    pub default: Option<String>,
 }
 
 impl TargetColumn {
@@ -260,6 +263,7 @@ impl TargetColumn {
             nullable,
             is_key,
             has_default: nullable,
+            default: None,
         }
     }
 
@@ -280,6 +284,7 @@ impl TargetColumn {
             nullable,
             is_key: !column_key.trim().is_empty(),
             has_default: nullable || column_default.is_some(),
+            default: column_default.map(str::to_string),
         })
     }
 
@@ -299,6 +304,7 @@ impl TargetColumn {
             nullable,
             is_key: key.trim().eq_ignore_ascii_case("true"),
             has_default: nullable || default.is_some(),
+            default: default.map(str::to_string),
         })
     }
 }

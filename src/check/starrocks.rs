@@ -2,12 +2,13 @@
 //! the Stream Load path (`target.httpHost`).
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, OptsBuilder, Row};
+use mysql::{Conn, Row};
 
 use super::grants::{self, ALL_PRIVILEGE_ROLES, Grant};
 use super::{CheckError, CheckOptions, CheckResult, Privilege, System, stream_load};
 use crate::config::{Config, TargetConfig, TargetName};
 use crate::schema::TableModel;
+use crate::starrocks::{literal, message as mysql_message};
 
 fn result(what: String, outcome: Result<String, CheckError>) -> CheckResult {
     CheckResult::new(System::StarRocks, what, outcome)
@@ -47,23 +48,7 @@ pub(super) fn checks(config: &Config, options: &CheckOptions) -> Vec<CheckResult
 /// A connection bounded by `soTimeoutSec`, as the engine's (never a Unix socket: StarRocks
 /// rejects the `@@socket` probe).
 fn connect(target: &TargetConfig, password: &str) -> Result<Conn, CheckError> {
-    let (host, port) = target
-        .host
-        .rsplit_once(':')
-        .map_or((target.host.as_str(), 9030), |(h, p)| {
-            (h, p.parse().unwrap_or(9030))
-        });
-    let timeout = Some(target.so_timeout());
-    let opts = OptsBuilder::new()
-        .ip_or_hostname(Some(host.trim_matches(['[', ']'])))
-        .tcp_port(port)
-        .user(Some(&target.user))
-        .pass(Some(password))
-        .prefer_socket(false)
-        .tcp_connect_timeout(timeout)
-        .read_timeout(timeout)
-        .write_timeout(timeout);
-    Conn::new(opts).map_err(|e| match e {
+    crate::starrocks::connect(target, password).map_err(|e| match e {
         // SQLSTATE 28000: invalid authorization (StarRocks' 1045 "Access denied …").
         mysql::Error::MySqlError(e) if e.state == "28000" => {
             CheckError::Auth(format!("user {}: {}", target.user, e.message))
@@ -79,16 +64,6 @@ fn query_error(statement: &str) -> impl FnOnce(mysql::Error) -> CheckError + '_ 
     move |e| CheckError::Query {
         statement: statement.to_string(),
         message: mysql_message(&e),
-    }
-}
-
-/// The error's own words, without the crate's `DriverError { … }` wrapping.
-fn mysql_message(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::DriverError(e) => e.to_string(),
-        mysql::Error::MySqlError(e) => e.to_string(),
-        mysql::Error::IoError(e) => e.to_string(),
-        other => other.to_string(),
     }
 }
 
@@ -118,11 +93,6 @@ fn primary_key_table(
         Ok(TableModel::PrimaryKeys) => Ok("Primary Key table".into()),
         _ => Err(CheckError::NotPrimaryKey { model }),
     }
-}
-
-/// A SQL string literal.
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// One result per target table: the required privileges are granted to the user, directly,

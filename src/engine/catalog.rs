@@ -145,6 +145,7 @@ impl Catalog {
                 key.eq_ignore_ascii_case("true"),
             );
             col.has_default = col.nullable || !default.is_empty();
+            col.default = (!default.is_empty()).then_some(default);
             columns.push(col);
         }
         TargetTable::new(db, table, columns, model).map_err(|e| CatalogError::Schema {
