@@ -20,7 +20,7 @@ use crate::config::AlertEvent;
 use crate::schema::TargetTable;
 
 use http::{HttpClient, LabelState};
-use response::Verdict;
+pub use response::{Verdict, classify};
 use retry::Backoff;
 pub(crate) use retry::{sleep_unless, sleep_unless_stopped};
 

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::FilteredRows;
 
-/// One attempt's verdict.
+/// One attempt's verdict (re-exported as `starpipe::engine::LoadVerdict` for tools and fuzzing).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub enum Verdict {
     Done {
         status: String,
         loaded: u64,
@@ -65,8 +65,9 @@ const PRESSURE: &[&str] = &[
     "exceed limit",
 ];
 
-/// Classifies an HTTP status and body.
-pub(super) fn classify(http: u16, body: &str, filtered: FilteredRows) -> Verdict {
+/// Classifies an HTTP status and body (re-exported as `starpipe::engine::classify_load_response`
+/// for tools and fuzzing; the loader is its only user in the crate).
+pub fn classify(http: u16, body: &str, filtered: FilteredRows) -> Verdict {
     if http == 401 || http == 403 {
         return Verdict::Permanent {
             message: format!("HTTP {http}: access denied: {}", body.trim()),
