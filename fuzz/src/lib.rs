@@ -6,6 +6,15 @@
 //! * [`check_roundtrip`]: every decoded row encodes into a Stream Load body that an independent
 //!   parser (the `csv` crate for CSV bodies, `serde_json` for JSON bodies) reads back to the
 //!   values the decoder produced.
+//! * [`config_parse`], [`load_response`], [`ddl_parse`]: the job-file parser, Stream Load answer
+//!   classification and the DDL path (each module says what it checks).
+//! * [`replay`]: one input of `regressions/<target>/` through its target's checks; the root
+//!   crate's `tests/fuzz_regressions.rs` includes this file (`#[path]`) to replay every
+//!   regression input in the normal `cargo test`.
+
+pub mod config_parse;
+pub mod ddl_parse;
+pub mod load_response;
 
 use std::cell::RefCell;
 
@@ -16,6 +25,40 @@ use starpipe::encode::{
 };
 use starpipe::model::{ChangeOp, Column, DmlKind, Value, ValueKind, Warnings};
 use starpipe::schema::{MAX_VARCHAR_LEN, StarRocksType, TableModel, TargetColumn, TargetTable};
+
+/// The fuzz targets, by name.
+pub const TARGETS: &[&str] = &[
+    "decode_canal",
+    "decode_cloudcanal",
+    "encode_roundtrip",
+    "config_parse",
+    "load_response",
+    "ddl_parse",
+];
+
+/// Runs `data` through the checks of fuzz target `target` (panics on a violation, as the
+/// target would). `false` for an unknown target name.
+pub fn replay(target: &str, data: &[u8]) -> bool {
+    match target {
+        "decode_canal" => check_decode(Format::Canal, data),
+        "decode_cloudcanal" => check_decode(Format::CloudCanal, data),
+        "encode_roundtrip" => check_roundtrip(data),
+        "config_parse" => config_parse::check_config(data),
+        "load_response" => load_response::check_load_response(data),
+        "ddl_parse" => ddl_parse::check_ddl(data),
+        _ => return false,
+    }
+    true
+}
+
+/// `shared/spec/examples`, found from this crate's or the root crate's manifest directory.
+#[cfg(test)]
+fn spec_examples() -> Option<std::path::PathBuf> {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("shared/spec/examples"))
+        .find(|d| d.is_dir())
+}
 
 // ---------------------------------------------------------------------------------------------
 // Decode invariants
@@ -680,12 +723,14 @@ mod tests {
 
     #[test]
     fn examples_pass() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/examples");
+        let Some(dir) = spec_examples() else {
+            return;
+        };
         for (file, format) in [
             ("canal.jsonl", Format::Canal),
             ("cloudcanal.jsonl", Format::CloudCanal),
         ] {
-            let Ok(text) = std::fs::read_to_string(format!("{dir}/{file}")) else {
+            let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
                 continue;
             };
             for line in text.lines() {
