@@ -49,10 +49,10 @@ use std::time::Duration;
 pub use load::{
     Feedback, FilteredRows, LoadError, LoadRequest, LoadSettings, Loaded, StreamLoader,
 };
-pub use source::prefetch_settings;
 /// How one Stream Load answer (HTTP status and body) is read: for tools and fuzzing
 /// (`fuzz/fuzz_targets/load_response.rs`); the engine's loader is the only user in the crate.
 pub use load::{Verdict as LoadVerdict, classify as classify_load_response};
+pub use source::prefetch_settings;
 // For `starpipe verify` (src/verify/): the engine's own schema reads and query connection, and
 // run ids for labels that never repeat across runs.
 pub(crate) use catalog::Catalog;

@@ -102,6 +102,20 @@ impl Answer {
             error_url: field(v, &["ErrorURL"]),
         }
     }
+
+    /// `Status: Message` for a failure; an answer without `Status` says so (it is a failure,
+    /// starrocks.md §2.3), so the text always names what failed.
+    fn describe(&self) -> String {
+        match (
+            self.status.trim().is_empty(),
+            self.message.trim().is_empty(),
+        ) {
+            (false, false) => format!("{}: {}", self.status, self.message),
+            (false, true) => self.status.clone(),
+            (true, false) => format!("answer without Status: {}", self.message),
+            (true, true) => "answer without Status or Message".to_string(),
+        }
+    }
 }
 
 fn classify_json(v: &Value, policy: FilteredRows) -> Verdict {
@@ -142,11 +156,15 @@ fn classify_failure(a: Answer) -> Verdict {
     }
     if m.contains("too many filtered rows") || a.filtered > 0 {
         return Verdict::Data {
-            message: a.message,
+            message: if a.message.trim().is_empty() {
+                format!("{}; {} rows filtered", a.describe(), a.filtered)
+            } else {
+                a.message
+            },
             error_url: a.error_url,
         };
     }
-    let message = format!("{}: {}", a.status, a.message);
+    let message = a.describe();
     if PERMANENT.iter().any(|p| m.contains(p)) {
         return Verdict::Permanent { message };
     }
@@ -227,6 +245,35 @@ mod tests {
             classify_strict(200, no_continue),
             Verdict::Retry { .. }
         ));
+    }
+
+    /// Found by `fuzz/` (regressions/load_response): an answer without `Status` and `Message`
+    /// was a failure with the message ": ", and a filtered-rows failure without `Message` one
+    /// with an empty message.
+    #[test]
+    fn failures_always_say_what_failed() {
+        let says = |v: Verdict| match v {
+            Verdict::Retry { message, .. }
+            | Verdict::Permanent { message }
+            | Verdict::Data { message, .. } => message,
+            other => panic!("not a failure: {other:?}"),
+        };
+        assert_eq!(
+            says(classify_strict(200, "{}")),
+            "answer without Status or Message"
+        );
+        assert_eq!(
+            says(classify_strict(200, r#"{"msg":"No backend alive."}"#)),
+            "answer without Status: No backend alive."
+        );
+        assert_eq!(says(classify_strict(200, r#"{"Status":"Fail"}"#)), "Fail");
+        assert_eq!(
+            says(classify_strict(
+                200,
+                r#"{"Status":"Fail","NumberFilteredRows":2}"#
+            )),
+            "Fail; 2 rows filtered"
+        );
     }
 
     #[test]
