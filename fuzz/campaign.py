@@ -5,10 +5,18 @@ stopped (SIGINT, so libFuzzer prints its final stats) when the process has used 
 
     fuzz/campaign.py freeze                   # copy the built fuzz binaries to target/campaign-bin/
     fuzz/campaign.py session TARGET CPU_SEC   # one session
-    fuzz/campaign.py run CPU_SEC_PER_TARGET [--session CPU_SEC] [TARGET...]
+    fuzz/campaign.py run CPU_SEC_PER_TARGET [--session CPU_SEC] [--until HH:MM] [--cmin]
+                                              [TARGET...]
                                               # sessions, least-fuzzed target first, until each
-                                              # target has CPU_SEC_PER_TARGET in campaign.tsv
+                                              # target has CPU_SEC_PER_TARGET in campaign.tsv;
+                                              # --until (UTC): no session runs past that time
+                                              # (the last one is stopped like a full one, and
+                                              # still logged)
+    fuzz/campaign.py cmin TARGET...           # minimise corpus/<target>/ (libFuzzer -merge=1,
+                                              # what `cargo fuzz cmin` runs, with the frozen binary)
     fuzz/campaign.py summary                  # per target totals of campaign.tsv
+
+`run --cmin` minimises a target's corpus after each of its sessions (never while it is fuzzed).
 
 Binaries are run from target/campaign-bin/ (a copy made by `freeze` after `cargo fuzz build -O
 -a`), so a rebuild during a session never swaps the binary under it. Every session appends one
@@ -94,8 +102,10 @@ def corpus_size(target):
     return len(files), sum(os.path.getsize(f) for f in files)
 
 
-def session(target, budget, wall_cap=None):
+def session(target, budget, wall_cap=None, deadline=None):
     wall_cap = wall_cap or max(4 * budget, 600)
+    if deadline is not None:
+        wall_cap = min(wall_cap, deadline - time.time())
     binary = os.path.join(BIN, target)
     os.makedirs(os.path.join(HERE, "logs"), exist_ok=True)
     os.makedirs(os.path.join(HERE, "artifacts", target), exist_ok=True)
@@ -180,6 +190,41 @@ def session(target, budget, wall_cap=None):
     return row
 
 
+def cmin(target):
+    """Replaces corpus/<target>/ by the subset that keeps its coverage (libFuzzer -merge=1),
+    niced like the sessions; the corpus is left as it was when the merge fails."""
+    corpus = os.path.join(HERE, "corpus", target)
+    tmp = os.path.join(HERE, "target", "cmin", target)
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    before = corpus_size(target)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_path = os.path.join(HERE, "logs", f"{target}-cmin-{stamp}.log")
+    args = [
+        "nice", "-n", "19", os.path.join(BIN, target),
+        "-merge=1",
+        f"-artifact_prefix=artifacts/{target}/",
+        "-timeout=20",
+        "-rss_limit_mb=2048",
+        tmp,
+        corpus,
+    ]
+    env = dict(os.environ, ASAN_OPTIONS="detect_odr_violation=0")
+    with open(log_path, "wb") as log:
+        rc = subprocess.run(args, cwd=HERE, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+    if rc != 0 or not os.listdir(tmp):
+        print(f"{target}: cmin failed (exit {rc}), see {log_path}", file=sys.stderr)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    old = corpus + ".old"
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(corpus, old)
+    shutil.move(tmp, corpus)
+    shutil.rmtree(old)
+    after = corpus_size(target)
+    print(f"{target}: cmin {before[0]} files / {before[1]} B -> {after[0]} files / {after[1]} B", flush=True)
+
+
 def read_tsv():
     if not os.path.exists(TSV):
         return []
@@ -209,15 +254,20 @@ def blocked(target):
     return os.path.getmtime(os.path.join(BIN, target)) <= started.timestamp()
 
 
-def run(per_target, session_cpu, targets):
+def run(per_target, session_cpu, targets, deadline=None, minimise=False):
     while True:
+        if deadline is not None and deadline - time.time() < 60:
+            print("deadline reached")
+            return
         t = totals()
         todo = [x for x in targets if t[x]["cpu"] < per_target and not blocked(x)]
         if not todo:
             print("nothing left to run (done, or blocked by findings)")
             return
         target = min(todo, key=lambda x: t[x]["cpu"])
-        session(target, min(session_cpu, per_target - t[target]["cpu"] + 1))
+        session(target, min(session_cpu, per_target - t[target]["cpu"] + 1), deadline=deadline)
+        if minimise and not blocked(target):
+            cmin(target)
 
 
 def summary():
@@ -246,8 +296,25 @@ def main(argv):
             i = rest.index("--session")
             session_cpu = float(rest[i + 1])
             del rest[i : i + 2]
+        deadline = None
+        if "--until" in rest:
+            i = rest.index("--until")
+            now = datetime.now(timezone.utc)
+            hh, mm = map(int, rest[i + 1].split(":"))
+            until = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+            if until <= now:
+                print(f"--until {rest[i + 1]} is in the past", file=sys.stderr)
+                return 2
+            deadline = until.timestamp()
+            del rest[i : i + 2]
+        minimise = "--cmin" in rest
+        if minimise:
+            rest.remove("--cmin")
         per_target = float(rest[0])
-        run(per_target, session_cpu, rest[1:] or TARGETS)
+        run(per_target, session_cpu, rest[1:] or TARGETS, deadline, minimise)
+    elif cmd == "cmin":
+        for t in rest or TARGETS:
+            cmin(t)
     elif cmd == "summary":
         summary()
     else:
