@@ -55,13 +55,21 @@ pub struct CheckOptions {
 }
 
 impl CheckOptions {
-    /// What loading needs: SELECT (schemas) and INSERT (Stream Load). Add
-    /// [`Privilege::Alter`] once the job applies DDL.
+    /// What loading needs: SELECT (schemas) and INSERT (Stream Load).
     pub fn loading() -> CheckOptions {
         CheckOptions {
             privileges: vec![Privilege::Select, Privilege::Insert],
             kafka_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// What `job` needs: loading, and ALTER when it applies DDL (`syncDdl`).
+    pub fn for_job(job: &crate::config::Config) -> CheckOptions {
+        let mut options = CheckOptions::loading();
+        if job.target.ddl.sync_ddl {
+            options.privileges.push(Privilege::Alter);
+        }
+        options
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use super::gate::{GateHold, Stopped};
 use super::lease::Lease;
 use super::memory::{MemoryBudget, Reservation, Room};
 use super::offsets::{OffsetClaim, OffsetTracker};
@@ -99,6 +100,32 @@ struct OpenBlock {
     lease: Arc<Lease>,
     memory: Reservation,
     filled: Option<Filled>,
+    /// The table's gate, held while the block has rows.
+    hold: Option<GateHold>,
+}
+
+/// Why a block could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// The target table cannot take rows (not a Primary Key table, no key).
+    #[error("{0}")]
+    Table(EncodeError),
+    #[error("the engine stopped while a schema change of the table ran")]
+    Stopped,
+}
+
+/// The engine's stop flags, for the waits of a worker.
+#[derive(Clone, Copy)]
+pub(crate) struct Stop<'a> {
+    pub fatal: &'a Fatal,
+    /// Second signal.
+    pub hard: &'a AtomicBool,
+}
+
+impl Stop<'_> {
+    pub(crate) fn now(&self) -> bool {
+        self.fatal.is_set() || self.hard.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// What an open block holds once it has rows.
@@ -125,39 +152,67 @@ impl OpenBlocks {
         }
     }
 
-    /// Makes sure `key` has a block encoding for the table's current schema; a block encoded
-    /// with an older schema is handed over first.
+    /// Makes sure `key` has a block encoding for the table's current schema, holding the
+    /// table's gate (`gate.rs`); a block encoded with an older schema is handed over first.
+    /// While a schema change of the table runs, every open block is handed over and the worker
+    /// waits for the change to end.
     pub(crate) fn open(
         &mut self,
         key: &BlockKey,
         table: &Arc<TableHandle>,
         partition: &AssignedPartition,
-        hard_stop: &AtomicBool,
-    ) -> Result<(), EncodeError> {
-        let generation = table.generation();
-        if self
-            .open
-            .get(key)
-            .is_some_and(|o| o.generation != generation)
-        {
-            self.send(key, hard_stop);
+        stop: Stop<'_>,
+    ) -> Result<(), OpenError> {
+        if self.is_stale(key, table) {
+            self.send(key, stop.hard);
+            self.open.remove(key);
+        }
+        if self.open.get(key).is_some_and(|b| b.hold.is_some()) {
+            return Ok(());
+        }
+        let hold = self.hold(table, stop)?;
+        if self.is_stale(key, table) {
+            // A schema change ended while this worker waited; the block has no rows.
             self.open.remove(key);
         }
         if !self.open.contains_key(key) {
             let schema = table.schema();
             let block = OpenBlock {
-                encoder: BodyEncoder::new(&schema)?,
+                encoder: BodyEncoder::new(&schema).map_err(OpenError::Table)?,
                 schema,
-                generation,
+                generation: table.generation(),
                 table: Arc::clone(table),
                 tracker: Arc::clone(&partition.tracker),
                 lease: Arc::clone(&partition.lease),
                 memory: Reservation::empty(&self.budget),
                 filled: None,
+                hold: None,
             };
             self.open.insert(key.clone(), block);
         }
+        self.open.get_mut(key).expect("opened").hold = Some(hold);
         Ok(())
+    }
+
+    /// Whether `key`'s block was opened for an older schema of `table`.
+    fn is_stale(&self, key: &BlockKey, table: &TableHandle) -> bool {
+        // A retired table's name may come back as a new table: another handle.
+        self.open.get(key).is_some_and(|o| {
+            o.generation != table.generation() || !std::ptr::eq(Arc::as_ptr(&o.table), table)
+        })
+    }
+
+    /// A hold on `table`'s gate; while it is closed, every open block is handed over first
+    /// (a waiting worker holds nothing: no deadlock) and the worker waits.
+    fn hold(&mut self, table: &TableHandle, stop: Stop<'_>) -> Result<GateHold, OpenError> {
+        if let Some(hold) = table.gate.try_hold() {
+            return Ok(hold);
+        }
+        self.send_all(stop.hard);
+        table
+            .gate
+            .hold(&|| stop.now())
+            .map_err(|Stopped| OpenError::Stopped)
     }
 
     /// Encodes one message's row changes into the (opened) block of `key`, all or none; returns
@@ -175,6 +230,7 @@ impl OpenBlocks {
         for change in changes {
             if let Err(e) = block.encoder.push_row(change.op, change.row.columns()) {
                 block.encoder.truncate_rows(mark);
+                block.release_if_empty();
                 return Err(e);
             }
             rows += 1;
@@ -185,12 +241,13 @@ impl OpenBlocks {
         if rows > 0 {
             block.extend_to(at.offset, timestamp);
         }
+        block.release_if_empty();
         Ok(rows)
     }
 
     /// Grows the reservation of `key`'s block to its size. When the budget is spent, the bytes
     /// are counted anyway, every open block is handed over and the worker waits for room.
-    pub(crate) fn reserve(&mut self, key: &BlockKey, fatal: &Fatal, hard_stop: &AtomicBool) {
+    pub(crate) fn reserve(&mut self, key: &BlockKey, stop: Stop<'_>) {
         let Some(block) = self.open.get_mut(key) else {
             return;
         };
@@ -205,9 +262,9 @@ impl OpenBlocks {
         }
         block.memory.grow_counted(need);
         // No-deadlock rule: hand every open block to the flushers before waiting.
-        self.send_all(hard_stop);
+        self.send_all(stop.hard);
         while self.budget.wait_for_room(Duration::from_millis(100)) == Room::TimedOut {
-            if fatal.is_set() || hard_stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if stop.now() {
                 // Stopping: do not hold the partition hostage.
                 return;
             }
@@ -277,10 +334,21 @@ impl OpenBlocks {
             return;
         };
         open.table.send(FlushItem::Block(block), hard_stop);
+        // Released only now: a schema change that waited for it finds the rows in the channel,
+        // ahead of its flush request.
+        open.hold = None;
     }
 }
 
 impl OpenBlock {
+    /// A block without rows does not hold the gate (nothing of it has to load before a schema
+    /// change).
+    fn release_if_empty(&mut self) {
+        if self.filled.is_none() {
+            self.hold = None;
+        }
+    }
+
     /// Records that the message at `offset` added rows: the first one claims the offset.
     fn extend_to(&mut self, offset: i64, timestamp: Option<i64>) {
         let filled = self.filled.get_or_insert_with(|| Filled {

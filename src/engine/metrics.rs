@@ -66,16 +66,29 @@ pub(crate) struct LoadDone {
     pub took: Duration,
 }
 
-/// How a DDL statement ended (`starpipe_ddl_total{result}`).
+/// How a DDL message ended (`starpipe_ddl_total{result}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DdlResult {
+    /// Its statements ran on the target.
+    Applied,
+    /// The target already had the change (a replay after a crash, or made by hand).
+    AlreadyApplied,
+    /// Nothing to do in StarRocks (an index, a comment, …).
+    Ignored,
+    /// Not applied: `syncDdl = false`, or it failed and `ddlExceptionSkip` skipped it.
     Skipped,
+    /// It failed and stopped the job.
+    Failed,
 }
 
 impl DdlResult {
     fn as_str(self) -> &'static str {
         match self {
+            DdlResult::Applied => "applied",
+            DdlResult::AlreadyApplied => "already_applied",
+            DdlResult::Ignored => "ignored",
             DdlResult::Skipped => "skipped",
+            DdlResult::Failed => "failed",
         }
     }
 }

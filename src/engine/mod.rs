@@ -23,6 +23,7 @@ mod body;
 mod catalog;
 mod deadletter;
 mod flusher;
+mod gate;
 mod isolate;
 mod label;
 mod lease;
@@ -34,6 +35,7 @@ mod offsets;
 mod receipt;
 mod record;
 mod router;
+mod schema_change;
 mod shared;
 mod source;
 mod stop;
@@ -185,7 +187,7 @@ fn announce_end(shared: &Shared, summary: &RunSummary) {
 /// that fails is reported only: the consumer waits for the brokers, as it always did.
 fn preflight(config: &Config) -> anyhow::Result<()> {
     use crate::check::{self, CheckOptions, System};
-    let results = check::run_all(config, &CheckOptions::loading());
+    let results = check::run_all(config, &CheckOptions::for_job(config));
     for r in &results {
         match (&r.outcome, r.system) {
             (Ok(_), _) => tracing::info!("check: {r}"),

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::catalog::CatalogError;
 use super::flusher::FlushItem;
+use super::gate::{Stopped, TableGate};
 use crate::config::TargetName;
 use crate::schema::TargetTable;
 
@@ -37,6 +38,22 @@ pub(crate) struct TableHandle {
     /// see it move.
     generation: AtomicU64,
     items: Sender<FlushItem>,
+    /// Closed while a schema change of the table runs (`gate.rs`).
+    pub gate: Arc<TableGate>,
+    /// What the DDL of this run changed (see [`Drift`]).
+    drift: Mutex<Drift>,
+    /// The table was dropped or renamed by a DDL: routes to it are looked up again.
+    retired: AtomicBool,
+}
+
+/// Columns a DDL of this run added to or dropped from the table. Rows produced before the DDL
+/// in other partitions (which Kafka does not order with the DDL) still arrive without the added
+/// columns or with the dropped ones; the encoder takes both as what they are — the added
+/// column's default, a dropped value — rather than as drift.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Drift {
+    pub added: Vec<String>,
+    pub dropped: Vec<String>,
 }
 
 /// The schema in use and its key column names (the decoder's key for key changes).
@@ -67,6 +84,38 @@ impl TableHandle {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    #[allow(dead_code)] // read by the encoder options (onUnknownColumn / onMissingColumn)
+    pub(crate) fn drift(&self) -> Drift {
+        self.drift.lock().clone()
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Loads everything sent to the flusher so far and waits for it, until `stopping`.
+    pub(crate) fn flush(&self, stopping: &dyn Fn() -> bool) -> Result<(), Stopped> {
+        let done = loop {
+            if stopping() {
+                return Err(Stopped);
+            }
+            if let Some(done) = self.request_flush(Instant::now() + Duration::from_millis(200)) {
+                break done;
+            }
+        };
+        loop {
+            if stopping() {
+                return Err(Stopped);
+            }
+            match done.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => return Ok(()),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                // The flusher ended: it loads nothing more.
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Err(Stopped),
+            }
+        }
     }
 
     /// Sends `item` to the flusher, waiting while its channel is full, unless a hard stop
@@ -142,6 +191,9 @@ impl TableRegistry {
             current: Mutex::new(Current::new(schema)),
             generation: AtomicU64::new(0),
             items,
+            gate: Arc::default(),
+            drift: Mutex::default(),
+            retired: AtomicBool::new(false),
         });
         tables.insert(target.clone(), Arc::clone(&handle));
         Ok(handle)
@@ -162,6 +214,25 @@ impl TableRegistry {
         *current = Current::new(Arc::new(fresh));
         handle.generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
+    }
+
+    /// The schema of `target` as StarRocks has it now (not the cached one).
+    pub(crate) fn read_schema(&self, target: &TargetName) -> Result<TargetTable, CatalogError> {
+        self.schemas.read(target)
+    }
+
+    /// Notes what a DDL changed in `target`'s columns (see [`Drift`]).
+    pub(crate) fn note_drift(&self, target: &TargetName, change: impl FnOnce(&mut Drift)) {
+        if let Some(h) = self.tables.lock().get(target) {
+            change(&mut h.drift.lock());
+        }
+    }
+
+    /// `target` was dropped or renamed: it is forgotten, and routes to it are looked up again.
+    pub(crate) fn retire(&self, target: &TargetName) {
+        if let Some(h) = self.tables.lock().remove(target) {
+            h.retired.store(true, Ordering::Release);
+        }
     }
 
     /// Asks every flusher to load what it has and waits (up to `deadline`) for all of them.

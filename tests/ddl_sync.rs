@@ -1,0 +1,461 @@
+//! DDL sync end to end (issue 11): streams of DDL and rows in both formats, produced to the real
+//! broker and loaded by `starpipe run` into starrocks-sim, compared with a small model of the
+//! source table kept here (independent of the engine).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+use serde_json::{Value, json};
+use starpipe_perf::workload::Format;
+use support::TestRecord;
+use support::e2e::*;
+
+/// A source table's rows as the source has them: key → column → value (text, as both formats
+/// carry values), with the current columns and their MySQL types.
+#[derive(Clone, Debug, Default)]
+struct Model {
+    columns: Vec<(String, String)>,
+    rows: BTreeMap<i64, BTreeMap<String, Option<String>>>,
+}
+
+impl Model {
+    /// `ADD COLUMN … NULL`: existing rows have NULL in it (as row images carry from then on).
+    fn add_column(&mut self, name: &str, ty: &str) {
+        self.columns.push(col(name, ty));
+        for row in self.rows.values_mut() {
+            row.insert(name.to_string(), None);
+        }
+    }
+
+    fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Every row with every current column (absent = NULL), in key order.
+    fn expected(&self) -> Vec<Vec<Option<String>>> {
+        self.rows
+            .values()
+            .map(|r| {
+                self.columns
+                    .iter()
+                    .map(|(c, _)| r.get(c).cloned().flatten())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Messages of one source table in one format, with the model they lead to.
+struct Stream {
+    format: Format,
+    db: String,
+    table: String,
+    model: Model,
+    records: Vec<TestRecord>,
+    /// Partition of the next messages.
+    partition: i32,
+    seq: i64,
+}
+
+type Row<'a> = &'a [(&'a str, Option<&'a str>)];
+
+impl Stream {
+    fn new(format: Format, db: &str, table: &str) -> Stream {
+        Stream {
+            format,
+            db: db.to_string(),
+            table: table.to_string(),
+            model: Model::default(),
+            records: Vec::new(),
+            partition: 0,
+            seq: 0,
+        }
+    }
+
+    /// A DDL message; `model` applies what it does to the source table.
+    fn ddl(&mut self, sql: &str, model: impl FnOnce(&mut Model)) {
+        model(&mut self.model);
+        let message = match self.format {
+            Format::Canal => json!({
+                "data": null, "database": self.db, "table": self.table, "isDdl": true,
+                "type": ddl_kind(sql), "sql": sql, "es": self.ts(), "ts": self.ts(), "id": self.seq,
+                "mysqlType": null, "old": null, "pkNames": null, "sqlType": null,
+            }),
+            Format::CloudCanal => json!({
+                "action": ddl_kind(sql), "before": [], "data": [], "db": self.db,
+                "schema": self.db, "table": self.table, "ddl": true, "entryType": "ROWDATA",
+                "execTs": self.ts(), "sendTs": self.ts(), "pks": [], "sql": sql,
+                "dbValType": self.types(), "bid": self.seq,
+            }),
+        };
+        self.push(message);
+    }
+
+    fn insert(&mut self, rows: &[Row<'_>]) {
+        for row in rows {
+            let id: i64 = value(row, "id").unwrap().parse().unwrap();
+            self.model.rows.insert(id, owned(row));
+        }
+        let data: Vec<Value> = rows.iter().map(|r| row_json(r)).collect();
+        self.rows("INSERT", data, None);
+    }
+
+    /// UPDATEs: each row's new image is the old one with `changes`.
+    fn update(&mut self, ids: &[i64], changes: Row<'_>) {
+        let mut data = Vec::new();
+        let mut before = Vec::new();
+        for id in ids {
+            let old = self.model.rows[id].clone();
+            let mut new = old.clone();
+            for (c, v) in changes {
+                new.insert(c.to_string(), v.map(str::to_string));
+            }
+            data.push(image(&new));
+            before.push(match self.format {
+                // canal: the old values of the changed columns.
+                Format::Canal => {
+                    let changed: BTreeMap<String, Option<String>> = changes
+                        .iter()
+                        .map(|(c, _)| (c.to_string(), old.get(*c).cloned().flatten()))
+                        .collect();
+                    image(&changed)
+                }
+                Format::CloudCanal => image(&old),
+            });
+            self.model.rows.insert(*id, new);
+        }
+        self.rows("UPDATE", data, Some(before));
+    }
+
+    fn delete(&mut self, ids: &[i64]) {
+        let data: Vec<Value> = ids
+            .iter()
+            .map(|id| image(&self.model.rows.remove(id).unwrap()))
+            .collect();
+        self.rows("DELETE", data, None);
+    }
+
+    fn rows(&mut self, kind: &str, data: Vec<Value>, before: Option<Vec<Value>>) {
+        let message = match self.format {
+            Format::Canal => json!({
+                "data": data, "database": self.db, "table": self.table, "isDdl": false,
+                "type": kind, "sql": "", "es": self.ts(), "ts": self.ts(), "id": self.seq,
+                "mysqlType": self.types(), "old": before, "pkNames": ["id"],
+            }),
+            Format::CloudCanal => json!({
+                "action": kind, "before": before.unwrap_or_default(), "data": data,
+                "db": self.db, "schema": self.db, "table": self.table, "isDdl": false,
+                "entryType": "ROWDATA", "execTs": self.ts(), "sendTs": self.ts(),
+                "pks": ["id"], "sql": "", "dbValType": self.types(), "bid": self.seq,
+            }),
+        };
+        self.push(message);
+    }
+
+    fn types(&self) -> Value {
+        let map: serde_json::Map<String, Value> = (self.model.columns.iter())
+            .map(|(c, t)| (c.clone(), Value::from(t.clone())))
+            .collect();
+        Value::Object(map)
+    }
+
+    fn ts(&self) -> i64 {
+        1_717_200_000_000 + self.seq * 1000
+    }
+
+    fn push(&mut self, message: Value) {
+        self.seq += 1;
+        let bytes = serde_json::to_vec(&message).unwrap();
+        self.records
+            .push(TestRecord::new(bytes).partition(self.partition));
+    }
+}
+
+fn ddl_kind(sql: &str) -> &'static str {
+    let upper = sql.trim_start().to_ascii_uppercase();
+    ["CREATE", "TRUNCATE", "DROP", "RENAME"]
+        .into_iter()
+        .find(|k| upper.starts_with(k))
+        .unwrap_or("ALTER")
+}
+
+fn value<'a>(row: Row<'a>, column: &str) -> Option<&'a str> {
+    row.iter().find(|(c, _)| *c == column).and_then(|(_, v)| *v)
+}
+
+fn owned(row: Row<'_>) -> BTreeMap<String, Option<String>> {
+    row.iter()
+        .map(|(c, v)| (c.to_string(), v.map(str::to_string)))
+        .collect()
+}
+
+fn row_json(row: Row<'_>) -> Value {
+    image(&owned(row))
+}
+
+fn image(row: &BTreeMap<String, Option<String>>) -> Value {
+    Value::Object(
+        row.iter()
+            .map(|(c, v)| (c.clone(), v.clone().map_or(Value::Null, Value::from)))
+            .collect(),
+    )
+}
+
+fn col(name: &str, ty: &str) -> (String, String) {
+    (name.to_string(), ty.to_string())
+}
+
+/// The issue's stream: CREATE TABLE → rows → ADD COLUMN → rows using it → two ALTERs back to
+/// back → a widening MODIFY → DROP COLUMN → TRUNCATE → rows.
+fn life_of_a_table(format: Format, db: &str) -> Stream {
+    let mut s = Stream::new(format, db, "items");
+    s.ddl(
+        "CREATE TABLE `items` (`id` int NOT NULL, `name` varchar(20) DEFAULT NULL, \
+         `qty` int DEFAULT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        |m| {
+            m.columns = vec![
+                col("id", "int"),
+                col("name", "varchar(20)"),
+                col("qty", "int"),
+            ]
+        },
+    );
+    for id in 1..=20 {
+        let (id, qty) = (id.to_string(), (id * 10).to_string());
+        s.insert(&[&[
+            ("id", Some(&id)),
+            ("name", Some("before")),
+            ("qty", Some(&qty)),
+        ]]);
+    }
+    s.ddl(
+        "ALTER TABLE `items` ADD COLUMN `color` varchar(10) NULL",
+        |m| m.add_column("color", "varchar(10)"),
+    );
+    for id in 21..=30 {
+        let id = id.to_string();
+        s.insert(&[&[
+            ("id", Some(&id)),
+            ("name", Some("colored")),
+            ("qty", Some("1")),
+            ("color", Some("red")),
+        ]]);
+    }
+    s.update(&[1, 2, 3], &[("color", Some("blue"))]);
+    s.ddl("ALTER TABLE items ADD COLUMN price int", |m| {
+        m.add_column("price", "int")
+    });
+    s.ddl(
+        "ALTER TABLE items ADD COLUMN note varchar(30) DEFAULT NULL",
+        |m| m.add_column("note", "varchar(30)"),
+    );
+    s.update(
+        &[4, 21],
+        &[("price", Some("7")), ("note", Some("two alters"))],
+    );
+    s.ddl("ALTER TABLE items MODIFY COLUMN qty bigint", |m| {
+        m.columns[2].1 = "bigint".into()
+    });
+    s.update(&[5], &[("qty", Some("9000000000"))]);
+    s.insert(&[&[
+        ("id", Some("31")),
+        ("name", Some("wide")),
+        ("qty", Some("-9000000000")),
+        ("color", None),
+        ("price", None),
+        ("note", None),
+    ]]);
+    s.ddl("ALTER TABLE items DROP COLUMN note", |m| {
+        m.columns.retain(|(c, _)| c != "note");
+        for r in m.rows.values_mut() {
+            r.remove("note");
+        }
+    });
+    s.delete(&[6, 7]);
+    s.update(&[8], &[("name", Some("after drop"))]);
+    s.ddl("TRUNCATE TABLE items", |m| m.rows.clear());
+    for id in 100..=105 {
+        let id = id.to_string();
+        s.insert(&[&[
+            ("id", Some(&id)),
+            ("name", Some("fresh")),
+            ("qty", Some("3")),
+            ("color", Some("green")),
+            ("price", Some("11")),
+        ]]);
+    }
+    s.update(&[101], &[("price", None)]);
+    s.delete(&[102]);
+    s
+}
+
+/// The target's rows (every column as text) and column names.
+fn target_rows(w: &World, table: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+    let mut conn = conn_to(w.sim);
+    let columns: Vec<String> = conn
+        .query_map(format!("DESC `{}`.`{table}`", w.db), |row: mysql::Row| {
+            row.get::<String, usize>(0).unwrap()
+        })
+        .unwrap();
+    let rows: Vec<mysql::Row> = conn
+        .query(format!("SELECT * FROM `{}`.`{table}` ORDER BY `id`", w.db))
+        .unwrap();
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get_opt::<String, usize>(i).and_then(Result::ok))
+                .collect()
+        })
+        .collect();
+    (columns, rows)
+}
+
+fn assert_target_is(w: &World, table: &str, model: &Model, run: &str) {
+    let (columns, rows) = target_rows(w, table);
+    assert_eq!(columns, model.column_names(), "{}", w.log_text(run));
+    assert_eq!(rows, model.expected(), "{}", w.log_text(run));
+}
+
+/// A job loading the world's topic (source tables load into their own names).
+fn ddl_job(w: &World, format: Format, target_extra: &str) -> std::path::PathBuf {
+    w.job(format, "", target_extra)
+}
+
+fn run_stream(w: &World, stream: &Stream, target_extra: &str, run: &str) {
+    support::produce_batch(&w.topic, &stream.records);
+    let job = ddl_job(w, stream.format, target_extra);
+    let out = w.run_to_end(&job, run);
+    assert!(out.status.success(), "{}", w.log_text(run));
+}
+
+fn the_life_of_a_table_ends_equal_to_the_model(format: Format, name: &str) {
+    let w = world(name, 1);
+    execute_sql_on(w.sim, &format!("CREATE DATABASE IF NOT EXISTS `{}`", w.db));
+    let stream = life_of_a_table(format, &w.db);
+    run_stream(&w, &stream, "", "run");
+    assert_target_is(&w, "items", &stream.model, "run");
+    w.assert_all_committed();
+}
+
+#[test]
+fn canal_the_life_of_a_table_ends_equal_to_the_model() {
+    the_life_of_a_table_ends_equal_to_the_model(Format::Canal, "ddl-life-canal");
+}
+
+#[test]
+fn cloudcanal_the_life_of_a_table_ends_equal_to_the_model() {
+    the_life_of_a_table_ends_equal_to_the_model(Format::CloudCanal, "ddl-life-cloudcanal");
+}
+
+/// kill -9 while the ADD COLUMN's schema change runs (the DDL is submitted, its offset not
+/// committed): the restarted job finds the job running, waits for it, recognises the change as
+/// applied and goes on; the end state is the model's.
+#[test]
+fn a_kill_during_a_schema_change_replays_the_ddl_as_already_applied() {
+    let sim = support::start_sim(&["--schema-change-ms", "4000"]);
+    let w = world("ddl-kill", 1).on_sim(sim);
+    execute_sql_on(w.sim, &format!("CREATE DATABASE IF NOT EXISTS `{}`", w.db));
+    let stream = life_of_a_table(Format::Canal, &w.db);
+    support::produce_batch(&w.topic, &stream.records);
+    let job = ddl_job(&w, Format::Canal, "");
+    let mut seen = Vec::new();
+    for run in ["first", "second"] {
+        let running = w.spawn(&job, run, true);
+        wait_for_new_alter(&w, &mut seen, run);
+        signal(&running, libc::SIGKILL);
+        let _ = wait_bounded(running, Duration::from_secs(30));
+    }
+    let out = w.run_to_end(&job, "last");
+    assert!(out.status.success(), "{}", w.log_text("last"));
+    assert!(
+        w.log_text("last").contains("already applied")
+            || w.log_text("second").contains("already applied"),
+        "a replayed DDL was recognised:\n{}",
+        w.log_text("last")
+    );
+    assert_target_is(&w, "items", &stream.model, "last");
+    w.assert_all_committed();
+}
+
+/// Waits until `SHOW ALTER TABLE COLUMN` lists an unfinished job of the world's database that
+/// is not in `seen` (then it is).
+fn wait_for_new_alter(w: &World, seen: &mut Vec<String>, run: &str) {
+    let started = Instant::now();
+    let mut conn = conn_to(w.sim);
+    loop {
+        let jobs: Vec<(String, String)> = conn
+            .query_map(
+                format!("SHOW ALTER TABLE COLUMN FROM `{}`", w.db),
+                |row: mysql::Row| {
+                    let text = |c: &str| row.get::<String, &str>(c).unwrap_or_default();
+                    (text("JobId"), text("State"))
+                },
+            )
+            .unwrap();
+        let new = jobs
+            .into_iter()
+            .find(|(id, state)| state != "FINISHED" && state != "CANCELLED" && !seen.contains(id));
+        if let Some((id, _)) = new {
+            seen.push(id);
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no new schema change started:\n{}",
+            w.log_text(run)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A schema change StarRocks cancels stops the job at the DDL: nothing past it is committed,
+/// the error names the SQL, StarRocks' message and the position. With `ddlExceptionSkip` the
+/// job goes on.
+#[test]
+fn a_ddl_starrocks_rejects_stops_the_job_unless_skipped() {
+    let w = world("ddl-rejected", 1);
+    execute_sql_on(w.sim, &format!("CREATE DATABASE IF NOT EXISTS `{}`", w.db));
+    let mut s = Stream::new(Format::Canal, &w.db, "items");
+    s.ddl(
+        "CREATE TABLE items (id int NOT NULL, name varchar(20), PRIMARY KEY (id))",
+        |m| m.columns = vec![col("id", "int"), col("name", "varchar(20)")],
+    );
+    s.insert(&[&[("id", Some("1")), ("name", Some("a"))]]);
+    let rejected = "ALTER TABLE items ADD COLUMN doomed int";
+    s.ddl(rejected, |_| {});
+    s.insert(&[&[("id", Some("2")), ("name", Some("b"))]]);
+    support::produce_batch(&w.topic, &s.records);
+    let fault = add_fault(json!({
+        "target": "mysql", "label": format!("*{}*doomed*", w.db), "times": 1,
+        "action": {"kind": "cancel_schema_change", "message": "disk full on be 3"}
+    }));
+
+    let job = ddl_job(&w, Format::Canal, "");
+    let out = w.run_to_end(&job, "stops");
+    let log = w.log_text("stops");
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("disk full on be 3"), "{log}");
+    assert!(log.contains("doomed"), "{log}");
+    assert!(log.contains("ddlExceptionSkip"), "{log}");
+    assert_eq!(
+        w.committed(),
+        vec![Some(2)],
+        "committed up to the DDL, not past it"
+    );
+    remove_fault(fault);
+
+    let fault = add_fault(json!({
+        "target": "mysql", "label": format!("*{}*doomed*", w.db), "times": 1,
+        "action": {"kind": "cancel_schema_change", "message": "disk full on be 3"}
+    }));
+    let job = ddl_job(&w, Format::Canal, "ddlExceptionSkip = true");
+    let out = w.run_to_end(&job, "skips");
+    assert!(out.status.success(), "{}", w.log_text("skips"));
+    remove_fault(fault);
+    assert_target_is(&w, "items", &s.model, "skips");
+    w.assert_all_committed();
+}
