@@ -18,10 +18,18 @@ use support::e2e::*;
 #[derive(Clone, Debug, Default)]
 struct Model {
     columns: Vec<(String, String)>,
-    rows: BTreeMap<i64, BTreeMap<String, Option<String>>>,
+    /// The key columns (integers here, so that key order is numeric order).
+    key: Vec<String>,
+    rows: BTreeMap<Vec<i64>, BTreeMap<String, Option<String>>>,
 }
 
 impl Model {
+    fn key_of(&self, row: &BTreeMap<String, Option<String>>) -> Vec<i64> {
+        (self.key.iter())
+            .map(|k| row[k].as_deref().unwrap().parse().unwrap())
+            .collect()
+    }
+
     /// `ADD COLUMN … NULL`: existing rows have NULL in it (as row images carry from then on).
     fn add_column(&mut self, name: &str, ty: &str) {
         self.columns.push(col(name, ty));
@@ -54,6 +62,9 @@ struct Stream {
     db: String,
     table: String,
     model: Model,
+    /// The key the messages announce (`pkNames` / `pks`); the model's unless the source table
+    /// has none.
+    source_key: Vec<String>,
     records: Vec<TestRecord>,
     /// Partition of the next messages.
     partition: i32,
@@ -63,12 +74,16 @@ struct Stream {
 type Row<'a> = &'a [(&'a str, Option<&'a str>)];
 
 impl Stream {
-    fn new(format: Format, db: &str, table: &str) -> Stream {
+    fn new(format: Format, db: &str, table: &str, key: &[&str]) -> Stream {
         Stream {
             format,
             db: db.to_string(),
             table: table.to_string(),
-            model: Model::default(),
+            model: Model {
+                key: key.iter().map(|k| k.to_string()).collect(),
+                ..Model::default()
+            },
+            source_key: key.iter().map(|k| k.to_string()).collect(),
             records: Vec::new(),
             partition: 0,
             seq: 0,
@@ -96,8 +111,8 @@ impl Stream {
 
     fn insert(&mut self, rows: &[Row<'_>]) {
         for row in rows {
-            let id: i64 = value(row, "id").unwrap().parse().unwrap();
-            self.model.rows.insert(id, owned(row));
+            let row = owned(row);
+            self.model.rows.insert(self.model.key_of(&row), row);
         }
         let data: Vec<Value> = rows.iter().map(|r| row_json(r)).collect();
         self.rows("INSERT", data, None);
@@ -108,7 +123,7 @@ impl Stream {
         let mut data = Vec::new();
         let mut before = Vec::new();
         for id in ids {
-            let old = self.model.rows[id].clone();
+            let old = self.model.rows[&vec![*id]].clone();
             let mut new = old.clone();
             for (c, v) in changes {
                 new.insert(c.to_string(), v.map(str::to_string));
@@ -125,7 +140,7 @@ impl Stream {
                 }
                 Format::CloudCanal => image(&old),
             });
-            self.model.rows.insert(*id, new);
+            self.model.rows.insert(vec![*id], new);
         }
         self.rows("UPDATE", data, Some(before));
     }
@@ -133,7 +148,7 @@ impl Stream {
     fn delete(&mut self, ids: &[i64]) {
         let data: Vec<Value> = ids
             .iter()
-            .map(|id| image(&self.model.rows.remove(id).unwrap()))
+            .map(|id| image(&self.model.rows.remove(&vec![*id]).unwrap()))
             .collect();
         self.rows("DELETE", data, None);
     }
@@ -143,16 +158,24 @@ impl Stream {
             Format::Canal => json!({
                 "data": data, "database": self.db, "table": self.table, "isDdl": false,
                 "type": kind, "sql": "", "es": self.ts(), "ts": self.ts(), "id": self.seq,
-                "mysqlType": self.types(), "old": before, "pkNames": ["id"],
+                "mysqlType": self.types(), "old": before, "pkNames": self.pk_names(),
             }),
             Format::CloudCanal => json!({
                 "action": kind, "before": before.unwrap_or_default(), "data": data,
                 "db": self.db, "schema": self.db, "table": self.table, "isDdl": false,
                 "entryType": "ROWDATA", "execTs": self.ts(), "sendTs": self.ts(),
-                "pks": ["id"], "sql": "", "dbValType": self.types(), "bid": self.seq,
+                "pks": self.source_key, "sql": "", "dbValType": self.types(), "bid": self.seq,
             }),
         };
         self.push(message);
+    }
+
+    /// canal's `pkNames`: null for a table without a key.
+    fn pk_names(&self) -> Value {
+        match self.source_key.is_empty() {
+            true => Value::Null,
+            false => json!(self.source_key),
+        }
     }
 
     fn types(&self) -> Value {
@@ -182,10 +205,6 @@ fn ddl_kind(sql: &str) -> &'static str {
         .unwrap_or("ALTER")
 }
 
-fn value<'a>(row: Row<'a>, column: &str) -> Option<&'a str> {
-    row.iter().find(|(c, _)| *c == column).and_then(|(_, v)| *v)
-}
-
 fn owned(row: Row<'_>) -> BTreeMap<String, Option<String>> {
     row.iter()
         .map(|(c, v)| (c.to_string(), v.map(str::to_string)))
@@ -211,7 +230,7 @@ fn col(name: &str, ty: &str) -> (String, String) {
 /// The issue's stream: CREATE TABLE → rows → ADD COLUMN → rows using it → two ALTERs back to
 /// back → a widening MODIFY → DROP COLUMN → TRUNCATE → rows.
 fn life_of_a_table(format: Format, db: &str) -> Stream {
-    let mut s = Stream::new(format, db, "items");
+    let mut s = Stream::new(format, db, "items", &["id"]);
     s.ddl(
         "CREATE TABLE `items` (`id` int NOT NULL, `name` varchar(20) DEFAULT NULL, \
          `qty` int DEFAULT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
@@ -293,15 +312,34 @@ fn life_of_a_table(format: Format, db: &str) -> Stream {
 }
 
 /// The target's rows (every column as text) and column names.
-fn target_rows(w: &World, table: &str) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+fn target_rows(w: &World, table: &str, key: &[String]) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+    let order: Vec<String> = key.iter().map(|k| format!("`{k}`")).collect();
+    let order = order.join(", ");
     let mut conn = conn_to(w.sim);
-    let columns: Vec<String> = conn
+    let desc: Vec<(String, String)> = conn
         .query_map(format!("DESC `{}`.`{table}`", w.db), |row: mysql::Row| {
-            row.get::<String, usize>(0).unwrap()
+            (
+                row.get::<String, usize>(0).unwrap(),
+                row.get::<String, usize>(3).unwrap(),
+            )
         })
         .unwrap();
+    let keys: Vec<&String> = desc
+        .iter()
+        .filter(|(_, k)| k == "true")
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(
+        keys,
+        key.iter().collect::<Vec<_>>(),
+        "{table}: the target's key"
+    );
+    let columns = desc.into_iter().map(|(c, _)| c).collect();
     let rows: Vec<mysql::Row> = conn
-        .query(format!("SELECT * FROM `{}`.`{table}` ORDER BY `id`", w.db))
+        .query(format!(
+            "SELECT * FROM `{}`.`{table}` ORDER BY {order}",
+            w.db
+        ))
         .unwrap();
     let rows = rows
         .into_iter()
@@ -315,7 +353,7 @@ fn target_rows(w: &World, table: &str) -> (Vec<String>, Vec<Vec<Option<String>>>
 }
 
 fn assert_target_is(w: &World, table: &str, model: &Model, run: &str) {
-    let (columns, rows) = target_rows(w, table);
+    let (columns, rows) = target_rows(w, table, &model.key);
     assert_eq!(columns, model.column_names(), "{}", w.log_text(run));
     assert_eq!(rows, model.expected(), "{}", w.log_text(run));
 }
@@ -419,7 +457,7 @@ fn wait_for_new_alter(w: &World, seen: &mut Vec<String>, run: &str) {
 fn a_ddl_starrocks_rejects_stops_the_job_unless_skipped() {
     let w = world("ddl-rejected", 1);
     execute_sql_on(w.sim, &format!("CREATE DATABASE IF NOT EXISTS `{}`", w.db));
-    let mut s = Stream::new(Format::Canal, &w.db, "items");
+    let mut s = Stream::new(Format::Canal, &w.db, "items", &["id"]);
     s.ddl(
         "CREATE TABLE items (id int NOT NULL, name varchar(20), PRIMARY KEY (id))",
         |m| m.columns = vec![col("id", "int"), col("name", "varchar(20)")],
@@ -458,4 +496,88 @@ fn a_ddl_starrocks_rejects_stops_the_job_unless_skipped() {
     remove_fault(fault);
     assert_target_is(&w, "items", &s.model, "skips");
     w.assert_all_committed();
+}
+
+fn auto_create_makes_missing_targets_from_row_messages(format: Format, name: &str) {
+    let w = world(name, 1);
+    let mut single = Stream::new(format, &w.db, "single", &["id"]);
+    single.model.columns = vec![col("id", "int"), col("name", "varchar(20)")];
+    single.insert(&[
+        &[("id", Some("1")), ("name", Some("a"))],
+        &[("id", Some("2")), ("name", None)],
+    ]);
+    single.update(&[1], &[("name", Some("a2"))]);
+    let mut composite = Stream::new(format, &w.db, "lines", &["order_id", "line"]);
+    composite.model.columns = vec![
+        col("order_id", "bigint(20)"),
+        col("line", "int(11)"),
+        col("sku", "varchar(16)"),
+    ];
+    composite.insert(&[
+        &[
+            ("order_id", Some("7")),
+            ("line", Some("1")),
+            ("sku", Some("x")),
+        ],
+        &[
+            ("order_id", Some("7")),
+            ("line", Some("2")),
+            ("sku", Some("y")),
+        ],
+        &[("order_id", Some("8")), ("line", Some("1")), ("sku", None)],
+    ]);
+    // No key at the source: `keys` in its [[tables]] entry names one.
+    let mut keyless = Stream::new(format, &w.db, "events", &["code"]);
+    keyless.source_key.clear();
+    keyless.model.columns = vec![col("code", "int"), col("body", "varchar(40)")];
+    keyless.insert(&[
+        &[("code", Some("10")), ("body", Some("first"))],
+        &[("code", Some("11")), ("body", Some("second"))],
+    ]);
+    let records: Vec<TestRecord> = [&single, &composite, &keyless]
+        .iter()
+        .flat_map(|s| s.records.clone())
+        .collect();
+    support::produce_batch(&w.topic, &records);
+    let extra = format!(
+        "autoCreateTable = true\nautoCreateProperties = {{ replication_num = \"1\" }}\n\
+         [[tables]]\nsource = \"{0}.events\"\ntarget = \"{0}.events\"\nkeys = [\"code\"]",
+        w.db
+    );
+    let job = ddl_job(&w, format, &extra);
+    let out = w.run_to_end(&job, "run");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    for s in [&single, &composite, &keyless] {
+        assert_target_is(&w, &s.table, &s.model, "run");
+    }
+    w.assert_all_committed();
+}
+
+#[test]
+fn canal_auto_create_makes_missing_targets_from_row_messages() {
+    auto_create_makes_missing_targets_from_row_messages(Format::Canal, "autocreate-canal");
+}
+
+#[test]
+fn cloudcanal_auto_create_makes_missing_targets_from_row_messages() {
+    auto_create_makes_missing_targets_from_row_messages(
+        Format::CloudCanal,
+        "autocreate-cloudcanal",
+    );
+}
+
+/// Without `keys`, a source table that has no key cannot be auto-created: the error says so.
+#[test]
+fn auto_create_refuses_a_keyless_source_without_keys() {
+    let w = world("autocreate-keyless", 1);
+    let mut keyless = Stream::new(Format::Canal, &w.db, "events", &["code"]);
+    keyless.source_key.clear();
+    keyless.model.columns = vec![col("code", "int"), col("body", "varchar(40)")];
+    keyless.insert(&[&[("code", Some("10")), ("body", Some("first"))]]);
+    support::produce_batch(&w.topic, &keyless.records);
+    let job = ddl_job(&w, Format::Canal, "autoCreateTable = true");
+    let out = w.run_to_end(&job, "run");
+    let log = w.log_text("run");
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("keys = [...]"), "{log}");
 }

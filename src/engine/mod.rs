@@ -209,7 +209,7 @@ fn preflight(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Reads the targets of `[[tables]]` entries without globs before consuming anything, so a
-/// missing or non-Primary-Key target stops the job at once.
+/// missing (unless `autoCreateTable` creates it) or non-Primary-Key target stops the job at once.
 fn check_explicit_targets(shared: &Shared) -> anyhow::Result<()> {
     let config = shared.config();
     for route in &config.tables {
@@ -218,7 +218,12 @@ fn check_explicit_targets(shared: &Shared) -> anyhow::Result<()> {
                 .source()
                 .split_once('.')
                 .unwrap_or(("", route.source()));
-            shared.tables.get(&config.route(db, table))?;
+            match shared.tables.get(&config.route(db, table)) {
+                Err(catalog::CatalogError::Missing(_)) if config.target.ddl.auto_create_table => {}
+                found => {
+                    found?;
+                }
+            }
         }
     }
     Ok(())
