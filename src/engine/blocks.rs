@@ -22,7 +22,7 @@ use super::tables::TableHandle;
 use super::worker::AssignedPartition;
 use super::{Fatal, FlushItem};
 use crate::decode::Change;
-use crate::encode::{BodyEncoder, EncodeError, EncodedBlock};
+use crate::encode::{BodyEncoder, EncodeError, EncodeOptions, EncodedBlock, UnknownColumns};
 use crate::schema::TargetTable;
 
 /// Memory is reserved in chunks to keep the budget's lock cold.
@@ -146,7 +146,14 @@ impl OpenBlocks {
         if !self.open.contains_key(key) {
             let schema = table.schema();
             let block = OpenBlock {
-                encoder: BodyEncoder::new(&schema)?,
+                // Today's behaviour until onUnknownColumn is wired: drop and warn.
+                encoder: BodyEncoder::with_options(
+                    &schema,
+                    EncodeOptions {
+                        unknown: UnknownColumns::Drop,
+                        ..EncodeOptions::default()
+                    },
+                )?,
                 schema,
                 generation,
                 table: Arc::clone(table),
