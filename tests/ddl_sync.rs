@@ -581,3 +581,334 @@ fn auto_create_refuses_a_keyless_source_without_keys() {
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("keys = [...]"), "{log}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Schema drift without DDL messages: onUnknownColumn, onMissingColumn.
+
+/// A target `items (id INT key, v VARCHAR(20), extra VARCHAR(20))` created by hand, and a
+/// source that knows only some of its columns.
+fn drift_world(name: &str, partitions: i32) -> World {
+    let w = world(name, partitions);
+    execute_sql_on(
+        w.sim,
+        &format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.`items` (id INT NOT NULL, \
+             v VARCHAR(20) NULL, extra VARCHAR(20) NULL) PRIMARY KEY (id) \
+             DISTRIBUTED BY HASH(id) BUCKETS 1",
+            db = w.db
+        ),
+    );
+    w
+}
+
+/// A source stream of `items` whose rows carry `columns` (types as MySQL text).
+fn source(w: &World, columns: &[(&str, &str)]) -> Stream {
+    let mut s = Stream::new(Format::Canal, &w.db, "items", &["id"]);
+    s.model.columns = columns.iter().map(|(c, t)| col(c, t)).collect();
+    s
+}
+
+type Expected<'a> = &'a [&'a [Option<&'a str>]];
+
+fn assert_rows(w: &World, columns: &[&str], expected: Expected<'_>, run: &str) {
+    let (actual_columns, rows) = target_rows(w, "items", &["id".to_string()]);
+    assert_eq!(actual_columns, columns, "{}", w.log_text(run));
+    let expected: Vec<Vec<Option<String>>> = expected
+        .iter()
+        .map(|r| r.iter().map(|v| v.map(str::to_string)).collect())
+        .collect();
+    assert_eq!(rows, expected, "{}", w.log_text(run));
+}
+
+/// The default (`onUnknownColumn = "fail"`): a value the target has no column for is never
+/// dropped silently — the message is rejected (onError = fail stops the job before it).
+#[test]
+fn an_unknown_column_is_rejected_by_default() {
+    let w = drift_world("drift-unknown-fail", 1);
+    let mut s = source(
+        &w,
+        &[
+            ("id", "int"),
+            ("v", "varchar(20)"),
+            ("color", "varchar(10)"),
+        ],
+    );
+    s.insert(&[&[("id", Some("1")), ("v", Some("a")), ("color", Some("red"))]]);
+    support::produce_batch(&w.topic, &s.records);
+    let out = w.run_to_end(&ddl_job(&w, Format::Canal, ""), "run");
+    let log = w.log_text("run");
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("color") && log.contains("onUnknownColumn"),
+        "{log}"
+    );
+    // The message is offset 0: a commit of 0 (the next to read) passes nothing.
+    assert!(
+        matches!(w.committed()[..], [None | Some(0)]),
+        "nothing committed past the message: {:?}",
+        w.committed()
+    );
+}
+
+/// A column added to the target by hand while the job runs is found by reading the schema
+/// again: its values load.
+#[test]
+fn an_unknown_column_added_by_hand_is_found_by_reading_the_schema_again() {
+    let w = drift_world("drift-unknown-reread", 1);
+    let mut before = source(
+        &w,
+        &[
+            ("id", "int"),
+            ("v", "varchar(20)"),
+            ("extra", "varchar(20)"),
+        ],
+    );
+    before.insert(&[&[("id", Some("1")), ("v", Some("a")), ("extra", None)]]);
+    support::produce_batch(&w.topic, &before.records);
+    let job = ddl_job(&w, Format::Canal, "");
+    let running = w.spawn(&job, "run", false);
+    wait_for_rows(&w.db, 1, Duration::from_secs(60));
+    execute_sql_on(
+        w.sim,
+        &format!(
+            "ALTER TABLE `{}`.`items` ADD COLUMN color VARCHAR(10) NULL",
+            w.db
+        ),
+    );
+    wait_until_no_alter(&w);
+    let mut after = source(
+        &w,
+        &[
+            ("id", "int"),
+            ("v", "varchar(20)"),
+            ("extra", "varchar(20)"),
+            ("color", "varchar(10)"),
+        ],
+    );
+    after.seq = before.seq;
+    after.insert(&[&[
+        ("id", Some("2")),
+        ("v", Some("b")),
+        ("extra", None),
+        ("color", Some("red")),
+    ]]);
+    support::produce_batch(&w.topic, &after.records);
+    wait_for_rows(&w.db, 2, Duration::from_secs(60));
+    signal(&running, libc::SIGTERM);
+    let out = wait_bounded(running, Duration::from_secs(60)).expect("stops");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    assert_rows(
+        &w,
+        &["id", "v", "extra", "color"],
+        &[
+            &[Some("1"), Some("a"), None, None],
+            &[Some("2"), Some("b"), None, Some("red")],
+        ],
+        "run",
+    );
+}
+
+fn wait_until_no_alter(w: &World) {
+    let mut conn = conn_to(w.sim);
+    let started = Instant::now();
+    loop {
+        let states: Vec<String> = conn
+            .query_map(
+                format!("SHOW ALTER TABLE COLUMN FROM `{}`", w.db),
+                |row: mysql::Row| row.get::<String, &str>("State").unwrap_or_default(),
+            )
+            .unwrap();
+        if states.iter().all(|s| s == "FINISHED" || s == "CANCELLED") {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `onUnknownColumn = "addColumn"`: the column is added (type from `mysqlType`) behind the
+/// table's barrier, and its values load.
+#[test]
+fn add_column_adds_an_unknown_column_and_loads_its_values() {
+    let w = drift_world("drift-unknown-add", 1);
+    let mut s = source(
+        &w,
+        &[
+            ("id", "int"),
+            ("v", "varchar(20)"),
+            ("extra", "varchar(20)"),
+            ("qty", "bigint(20)"),
+        ],
+    );
+    s.insert(&[
+        &[
+            ("id", Some("1")),
+            ("v", Some("a")),
+            ("extra", None),
+            ("qty", Some("9000000000")),
+        ],
+        &[
+            ("id", Some("2")),
+            ("v", Some("b")),
+            ("extra", Some("x")),
+            ("qty", None),
+        ],
+    ]);
+    support::produce_batch(&w.topic, &s.records);
+    let out = w.run_to_end(
+        &ddl_job(&w, Format::Canal, "onUnknownColumn = \"addColumn\""),
+        "run",
+    );
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    assert_rows(
+        &w,
+        &["id", "v", "extra", "qty"],
+        &[
+            &[Some("1"), Some("a"), None, Some("9000000000")],
+            &[Some("2"), Some("b"), Some("x"), None],
+        ],
+        "run",
+    );
+}
+
+/// `onUnknownColumn = "ignore"`: the values are dropped (and counted), the rest loads.
+#[test]
+fn ignore_drops_unknown_values_and_loads_the_rest() {
+    let w = drift_world("drift-unknown-ignore", 1);
+    let mut s = source(
+        &w,
+        &[
+            ("id", "int"),
+            ("v", "varchar(20)"),
+            ("extra", "varchar(20)"),
+            ("color", "varchar(10)"),
+        ],
+    );
+    s.insert(&[&[
+        ("id", Some("1")),
+        ("v", Some("a")),
+        ("extra", None),
+        ("color", Some("red")),
+    ]]);
+    support::produce_batch(&w.topic, &s.records);
+    let out = w.run_to_end(
+        &ddl_job(&w, Format::Canal, "onUnknownColumn = \"ignore\""),
+        "run",
+    );
+    let log = w.log_text("run");
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("color"),
+        "the dropped column is named in the log: {log}"
+    );
+    assert_rows(
+        &w,
+        &["id", "v", "extra"],
+        &[&[Some("1"), Some("a"), None]],
+        "run",
+    );
+}
+
+/// The default (`onMissingColumn = "fail"`): a row without a target column is rejected, since
+/// a full-row upsert would overwrite the column.
+#[test]
+fn a_missing_column_is_rejected_by_default() {
+    let w = drift_world("drift-missing-fail", 1);
+    let mut s = source(&w, &[("id", "int"), ("v", "varchar(20)")]);
+    s.insert(&[&[("id", Some("1")), ("v", Some("a"))]]);
+    support::produce_batch(&w.topic, &s.records);
+    let out = w.run_to_end(&ddl_job(&w, Format::Canal, ""), "run");
+    let log = w.log_text("run");
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("extra"), "{log}");
+}
+
+/// `onMissingColumn = "partialUpdate"`: a row without a target column is a partial update —
+/// the column keeps its value; a key not there yet gets the column's default.
+#[test]
+fn partial_update_keeps_the_columns_a_row_lacks() {
+    let w = drift_world("drift-missing-partial", 1);
+    let mut full = source(
+        &w,
+        &[
+            ("id", "int"),
+            ("v", "varchar(20)"),
+            ("extra", "varchar(20)"),
+        ],
+    );
+    full.insert(&[&[("id", Some("1")), ("v", Some("a")), ("extra", Some("keep"))]]);
+    let mut partial = source(&w, &[("id", "int"), ("v", "varchar(20)")]);
+    partial.seq = full.seq;
+    partial.insert(&[
+        &[("id", Some("1")), ("v", Some("b"))],
+        &[("id", Some("2")), ("v", Some("new"))],
+    ]);
+    let mut again = source(
+        &w,
+        &[
+            ("id", "int"),
+            ("v", "varchar(20)"),
+            ("extra", "varchar(20)"),
+        ],
+    );
+    again.seq = partial.seq;
+    again.insert(&[&[("id", Some("3")), ("v", Some("c")), ("extra", Some("full"))]]);
+    let two: Row<'_> = &[("id", Some("2")), ("v", Some("new")), ("extra", None)];
+    again.model.rows.insert(vec![2], owned(two));
+    again.delete(&[2]);
+    let records: Vec<TestRecord> = [&full, &partial, &again]
+        .iter()
+        .flat_map(|s| s.records.clone())
+        .collect();
+    support::produce_batch(&w.topic, &records);
+    let job = ddl_job(&w, Format::Canal, "onMissingColumn = \"partialUpdate\"");
+    let out = w.run_to_end(&job, "run");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    assert_rows(
+        &w,
+        &["id", "v", "extra"],
+        &[
+            &[Some("1"), Some("b"), Some("keep")],
+            &[Some("3"), Some("c"), Some("full")],
+        ],
+        "run",
+    );
+}
+
+/// Two partitions: rows of the table sit in partition 1 when partition 0's DROP COLUMN arrives.
+/// Whichever comes first, the rows read before the DDL load before it (the barrier), and rows
+/// still carrying the dropped column afterwards lose just that column; nothing fails.
+#[test]
+fn a_drop_column_in_one_partition_meets_rows_of_another() {
+    let w = world("ddl-partitions", 2);
+    execute_sql_on(
+        w.sim,
+        &format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.`items` (id INT NOT NULL, \
+             v VARCHAR(20) NULL, gone VARCHAR(20) NULL) PRIMARY KEY (id) \
+             DISTRIBUTED BY HASH(id) BUCKETS 1",
+            db = w.db
+        ),
+    );
+    let mut rows = source(
+        &w,
+        &[("id", "int"), ("v", "varchar(20)"), ("gone", "varchar(20)")],
+    );
+    rows.partition = 1;
+    for id in 1..=200 {
+        let id = id.to_string();
+        rows.insert(&[&[("id", Some(&id)), ("v", Some("p1")), ("gone", Some("x"))]]);
+    }
+    let mut ddl = source(&w, &[("id", "int"), ("v", "varchar(20)")]);
+    ddl.seq = rows.seq;
+    ddl.ddl("ALTER TABLE items DROP COLUMN gone", |_| {});
+    let mut records = rows.records.clone();
+    records.insert(100, ddl.records[0].clone());
+    support::produce_batch(&w.topic, &records);
+    let out = w.run_to_end(&ddl_job(&w, Format::Canal, ""), "run");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    let (columns, target) = target_rows(&w, "items", &["id".to_string()]);
+    assert_eq!(columns, ["id", "v"], "{}", w.log_text("run"));
+    assert_eq!(target.len(), 200, "{}", w.log_text("run"));
+    w.assert_all_committed();
+}

@@ -23,8 +23,8 @@ use super::tables::TableHandle;
 use super::worker::AssignedPartition;
 use super::{Fatal, FlushItem};
 use crate::decode::Change;
-use crate::encode::{BodyEncoder, EncodeError, EncodedBlock};
-use crate::schema::TargetTable;
+use crate::encode::{BodyEncoder, EncodeError, EncodeOptions, EncodedBlock, UnknownColumns};
+use crate::schema::{SchemaError, TargetTable};
 
 /// Memory is reserved in chunks to keep the budget's lock cold.
 const RESERVE_CHUNK: u64 = 64 * 1024;
@@ -89,9 +89,31 @@ impl Default for BlockLimits {
     }
 }
 
+/// Which of its table's columns a block's rows carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Every column: full-row upserts.
+    Full,
+    /// These columns (the key among them), loaded as a partial update
+    /// (`onMissingColumn = "partialUpdate"`, [`TargetTable::project`]).
+    Partial(Vec<String>),
+}
+
+/// What appending a message's rows did.
+#[derive(Debug, Default)]
+pub(crate) struct Appended {
+    pub rows: u64,
+    /// Unknown columns whose values `onUnknownColumn = "ignore"` dropped, each named once per
+    /// block.
+    pub new_unknown: Vec<String>,
+    /// Values of unknown columns dropped.
+    pub dropped_values: u64,
+}
+
 /// The block of one key being filled.
 struct OpenBlock {
     encoder: BodyEncoder,
+    shape: Shape,
     schema: Arc<TargetTable>,
     /// The table's schema generation the encoder was built for.
     generation: u64,
@@ -110,6 +132,9 @@ pub(crate) enum OpenError {
     /// The target table cannot take rows (not a Primary Key table, no key).
     #[error("{0}")]
     Table(EncodeError),
+    /// A partial update's columns are not a projection of the table (one was dropped meanwhile).
+    #[error("{0}")]
+    Projection(SchemaError),
     #[error("the engine stopped while a schema change of the table ran")]
     Stopped,
 }
@@ -141,29 +166,38 @@ pub(crate) struct OpenBlocks {
     open: HashMap<BlockKey, OpenBlock>,
     budget: Arc<MemoryBudget>,
     limits: BlockLimits,
+    /// `onUnknownColumn`, as the encoders apply it.
+    unknown: UnknownColumns,
 }
 
 impl OpenBlocks {
-    pub(crate) fn new(budget: Arc<MemoryBudget>, limits: BlockLimits) -> Self {
+    pub(crate) fn new(
+        budget: Arc<MemoryBudget>,
+        limits: BlockLimits,
+        unknown: UnknownColumns,
+    ) -> Self {
         OpenBlocks {
             open: HashMap::new(),
             budget,
             limits,
+            unknown,
         }
     }
 
-    /// Makes sure `key` has a block encoding for the table's current schema, holding the
-    /// table's gate (`gate.rs`); a block encoded with an older schema is handed over first.
+    /// Makes sure `key` has a block encoding `shape` of the table's current schema, holding the
+    /// table's gate (`gate.rs`); a block encoded with an older schema or another shape is handed
+    /// over first (per key, rows load in order).
     /// While a schema change of the table runs, every open block is handed over and the worker
     /// waits for the change to end.
     pub(crate) fn open(
         &mut self,
         key: &BlockKey,
         table: &Arc<TableHandle>,
+        shape: &Shape,
         partition: &AssignedPartition,
         stop: Stop<'_>,
     ) -> Result<(), OpenError> {
-        if self.is_stale(key, table) {
+        if self.is_stale(key, table, shape) {
             self.send(key, stop.hard);
             self.open.remove(key);
         }
@@ -171,14 +205,26 @@ impl OpenBlocks {
             return Ok(());
         }
         let hold = self.hold(table, stop)?;
-        if self.is_stale(key, table) {
+        if self.is_stale(key, table, shape) {
             // A schema change ended while this worker waited; the block has no rows.
             self.open.remove(key);
         }
         if !self.open.contains_key(key) {
-            let schema = table.schema();
+            let schema = match shape {
+                Shape::Full => table.schema(),
+                Shape::Partial(columns) => {
+                    Arc::new((table.schema().project(columns)).map_err(OpenError::Projection)?)
+                }
+            };
+            let drift = table.drift();
+            let options = EncodeOptions {
+                unknown: self.unknown,
+                dropped: drift.dropped,
+                added: drift.added,
+            };
             let block = OpenBlock {
-                encoder: BodyEncoder::new(&schema).map_err(OpenError::Table)?,
+                encoder: BodyEncoder::with_options(&schema, options).map_err(OpenError::Table)?,
+                shape: shape.clone(),
                 schema,
                 generation: table.generation(),
                 table: Arc::clone(table),
@@ -194,11 +240,13 @@ impl OpenBlocks {
         Ok(())
     }
 
-    /// Whether `key`'s block was opened for an older schema of `table`.
-    fn is_stale(&self, key: &BlockKey, table: &TableHandle) -> bool {
+    /// Whether `key`'s block was opened for an older schema of `table` or another shape.
+    fn is_stale(&self, key: &BlockKey, table: &TableHandle, shape: &Shape) -> bool {
         // A retired table's name may come back as a new table: another handle.
         self.open.get(key).is_some_and(|o| {
-            o.generation != table.generation() || !std::ptr::eq(Arc::as_ptr(&o.table), table)
+            o.generation != table.generation()
+                || !std::ptr::eq(Arc::as_ptr(&o.table), table)
+                || o.shape != *shape
         })
     }
 
@@ -223,26 +271,28 @@ impl OpenBlocks {
         at: Position<'_>,
         timestamp: Option<i64>,
         changes: impl Iterator<Item = Change<'a>>,
-    ) -> Result<u64, EncodeError> {
+    ) -> Result<Appended, EncodeError> {
         let block = self.open.get_mut(key).expect("append after open");
         let mark = block.encoder.block().len();
         let mut rows = 0u64;
         for change in changes {
             if let Err(e) = block.encoder.push_row(change.op, change.row.columns()) {
                 block.encoder.truncate_rows(mark);
+                block.encoder.take_unknown_values();
                 block.release_if_empty();
                 return Err(e);
             }
             rows += 1;
         }
-        for col in block.encoder.take_unknown_columns() {
-            tracing::warn!(table = %key.table, column = %col, "message column not in the target table; dropped");
-        }
         if rows > 0 {
             block.extend_to(at.offset, timestamp);
         }
         block.release_if_empty();
-        Ok(rows)
+        Ok(Appended {
+            rows,
+            new_unknown: block.encoder.take_unknown_columns(),
+            dropped_values: block.encoder.take_unknown_values(),
+        })
     }
 
     /// Grows the reservation of `key`'s block to its size. When the budget is spent, the bytes

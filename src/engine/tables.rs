@@ -33,6 +33,7 @@ pub(crate) trait FlusherFactory: Send + Sync {
 pub(crate) struct TableHandle {
     /// `db.table` of the target.
     pub name: Arc<str>,
+    pub target: TargetName,
     current: Mutex<Current>,
     /// Bumped when the schema changed; workers start new blocks with the new schema when they
     /// see it move.
@@ -44,6 +45,8 @@ pub(crate) struct TableHandle {
     drift: Mutex<Drift>,
     /// The table was dropped or renamed by a DDL: routes to it are looked up again.
     retired: AtomicBool,
+    /// When a message's unknown column last made a worker read the schema again.
+    last_reread: Mutex<Option<Instant>>,
 }
 
 /// Columns a DDL of this run added to or dropped from the table. Rows produced before the DDL
@@ -86,9 +89,20 @@ impl TableHandle {
         self.generation.load(Ordering::Acquire)
     }
 
-    #[allow(dead_code)] // read by the encoder options (onUnknownColumn / onMissingColumn)
     pub(crate) fn drift(&self) -> Drift {
         self.drift.lock().clone()
+    }
+
+    /// Whether a message's unknown column may make a worker read the schema again now: at most
+    /// once per `every` per table, so a stream of drifted messages does not become a stream of
+    /// catalog queries.
+    pub(crate) fn reread_due(&self, every: Duration) -> bool {
+        let mut last = self.last_reread.lock();
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 
     pub(crate) fn is_retired(&self) -> bool {
@@ -188,12 +202,14 @@ impl TableRegistry {
             .push(self.flushers.start(Arc::clone(&schema), rx));
         let handle = Arc::new(TableHandle {
             name: Arc::from(target.to_string()),
+            target: target.clone(),
             current: Mutex::new(Current::new(schema)),
             generation: AtomicU64::new(0),
             items,
             gate: Arc::default(),
             drift: Mutex::default(),
             retired: AtomicBool::new(false),
+            last_reread: Mutex::default(),
         });
         tables.insert(target.clone(), Arc::clone(&handle));
         Ok(handle)

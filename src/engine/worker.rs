@@ -20,9 +20,9 @@ use super::offsets::OffsetTracker;
 use super::record::SourceRecord;
 use super::router::Router;
 use super::source::PartitionQueue;
-use crate::config::{AlertEvent, Config, OnError};
+use crate::config::{AlertEvent, Config, OnError, OnUnknownColumn};
 use crate::decode::{DecodeError, Decoded, Decoder, ErrorClass};
-use crate::encode::EncodeError;
+use crate::encode::{EncodeError, UnknownColumns};
 use writer::BlockWriter;
 
 /// A partition assigned to a worker.
@@ -81,12 +81,13 @@ impl PartitionWorker {
         limits: BlockLimits,
     ) -> Self {
         let config = shared.config();
+        let unknown = unknown_columns(config.target.ddl.on_unknown_column);
         PartitionWorker {
             decoder: Decoder::new(config.decode_options()),
             writer: BlockWriter {
                 config,
                 router: Router::new(Arc::clone(&shared)),
-                blocks: OpenBlocks::new(Arc::clone(&shared.budget), limits),
+                blocks: OpenBlocks::new(Arc::clone(&shared.budget), limits, unknown),
                 shared: Arc::clone(&shared),
             },
             shared,
@@ -272,6 +273,15 @@ impl PartitionWorker {
     }
 }
 
+/// What the encoders do with a message column the target lacks, once the schema was read again
+/// (`drift.rs`): only `ignore` drops values; `fail` and `addColumn` need the encoder to refuse.
+fn unknown_columns(policy: OnUnknownColumn) -> UnknownColumns {
+    match policy {
+        OnUnknownColumn::Ignore => UnknownColumns::Drop,
+        OnUnknownColumn::Fail | OnUnknownColumn::AddColumn => UnknownColumns::Refuse,
+    }
+}
+
 /// Bytes of a bad message shown in its error (`logPayloadExcerpt`).
 const EXCERPT_BYTES: usize = 200;
 
@@ -308,6 +318,7 @@ impl BadMessage {
             BadMessage::Decode(e) => e.class.as_str(),
             BadMessage::Encode(EncodeError::PartialRow { .. }) => ErrorClass::PartialRow.as_str(),
             BadMessage::Encode(EncodeError::MissingKey { .. }) => ErrorClass::MissingKey.as_str(),
+            BadMessage::Encode(EncodeError::UnknownColumns { .. }) => "UnknownColumn",
             BadMessage::Encode(_) => ErrorClass::Value.as_str(),
             BadMessage::Table(_) | BadMessage::Target(_) | BadMessage::Stopping(_) => "Target",
         }
@@ -315,6 +326,7 @@ impl BadMessage {
 }
 
 mod ddl;
+mod drift;
 #[cfg(test)]
 mod tests;
 mod writer;

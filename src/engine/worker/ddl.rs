@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use super::writer::{BlockWriter, stop_of};
 use super::{AssignedPartition, BadMessage};
 use crate::config::{AlertEvent, TargetName};
-use crate::ddl::{self, Change, SourceName};
+use crate::ddl::{self, Change, ColumnDef, SourceName};
 use crate::decode::RowBatch;
 use crate::engine::catalog::{CatalogError, ExecError};
 use crate::engine::gate::GateClosed;
@@ -65,13 +65,50 @@ impl BlockWriter {
                 .ddl(&job.target.to_string(), DdlResult::Ignored);
             return Ok(());
         }
-        let barrier = self.raise_barrier(partition, &job)?;
-        let (outcomes, failure) = self.make_changes(&job);
-        self.after_changes(&job, &outcomes);
+        self.apply(partition, &job)
+    }
+
+    /// Adds `columns` to `target` as an `ADD COLUMN` DDL at `at` would (`onUnknownColumn =
+    /// "addColumn"`).
+    pub(in crate::engine::worker) fn add_columns(
+        &mut self,
+        partition: &AssignedPartition,
+        target: &TargetName,
+        source_db: &str,
+        columns: Vec<ColumnDef>,
+        at: Position<'_>,
+    ) -> Result<(), BadMessage> {
+        let sql = columns
+            .iter()
+            .map(|c| format!("ADD COLUMN {} {}", c.name, c.source_type))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("onUnknownColumn = \"addColumn\": {sql}");
+        let job = DdlJob {
+            target: target.clone(),
+            source_db,
+            keys: None,
+            changes: (columns.into_iter())
+                .map(|column| Change::AddColumn {
+                    column,
+                    position: None,
+                })
+                .collect(),
+            sql: &sql,
+            at,
+        };
+        self.apply(partition, &job)
+    }
+
+    /// The job's changes made behind the table's barrier (steps 1–5).
+    fn apply(&mut self, partition: &AssignedPartition, job: &DdlJob<'_>) -> Result<(), BadMessage> {
+        let barrier = self.raise_barrier(partition, job)?;
+        let (outcomes, failure) = self.make_changes(job);
+        self.after_changes(job, &outcomes);
         drop(barrier);
         match failure {
             None => Ok(()),
-            Some(e) => self.ddl_failed(&job, e),
+            Some(e) => self.ddl_failed(job, e),
         }
     }
 

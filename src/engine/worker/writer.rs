@@ -9,7 +9,7 @@ use super::{AssignedPartition, BadMessage};
 use crate::config::Config;
 use crate::decode::RowBatch;
 use crate::engine::Shared;
-use crate::engine::blocks::{BlockKey, OpenBlocks, OpenError, Stop};
+use crate::engine::blocks::{BlockKey, OpenBlocks, OpenError, Shape, Stop};
 use crate::engine::catalog::CatalogError;
 use crate::engine::record::SourceRecord;
 use crate::engine::router::{RouteError, Router};
@@ -34,7 +34,8 @@ impl BlockWriter {
         stop_of(&self.shared)
     }
 
-    /// Route → append → reserve → send, all of the message's rows or none.
+    /// Route → append → reserve → send, all of the message's rows or none. Rows that do not
+    /// match the target's columns go to `drift.rs`.
     pub(super) fn write_rows(
         &mut self,
         partition: &AssignedPartition,
@@ -42,26 +43,44 @@ impl BlockWriter {
         record: &SourceRecord<'_>,
     ) -> Result<(), BadMessage> {
         let table = self.target_of(partition, batch, record)?;
+        match self.append(partition, &table, &Shape::Full, batch, record) {
+            Err(BadMessage::Encode(e)) => self.on_drift(partition, &table, batch, record, e),
+            done => done,
+        }
+    }
+
+    /// Appends the message's rows, encoded as `shape`, to its (partition, table) block.
+    pub(super) fn append(
+        &mut self,
+        partition: &AssignedPartition,
+        table: &Arc<TableHandle>,
+        shape: &Shape,
+        batch: &RowBatch<'_>,
+        record: &SourceRecord<'_>,
+    ) -> Result<(), BadMessage> {
         let key = BlockKey {
             partition: partition.id.clone(),
             table: Arc::clone(&table.name),
         };
         let shared = Arc::clone(&self.shared);
         let stop = stop_of(&shared);
-        self.blocks
-            .open(&key, &table, partition, stop)
-            .map_err(|e| match e {
-                OpenError::Table(e) => BadMessage::Table(e),
-                OpenError::Stopped => BadMessage::Stopping(e.to_string()),
-            })?;
-        let rows = self
+        (self.blocks.open(&key, table, shape, partition, stop)).map_err(|e| match e {
+            OpenError::Table(e) => BadMessage::Table(e),
+            OpenError::Projection(e) => BadMessage::Target(CatalogError::Schema {
+                table: table.name.to_string(),
+                reason: e.to_string(),
+            }),
+            OpenError::Stopped => BadMessage::Stopping(e.to_string()),
+        })?;
+        let appended = self
             .blocks
             .append(&key, record.position, record.timestamp, batch.changes())
             .map_err(BadMessage::Encode)?;
-        if rows == 0 {
+        self.note_dropped(table, &appended);
+        if appended.rows == 0 {
             return Ok(());
         }
-        (shared.metrics.rows_decoded).fetch_add(rows, Ordering::Relaxed);
+        (shared.metrics.rows_decoded).fetch_add(appended.rows, Ordering::Relaxed);
         self.blocks.reserve(&key, stop);
         self.blocks.send_if_full(&key, stop.hard);
         Ok(())
