@@ -912,3 +912,36 @@ fn a_drop_column_in_one_partition_meets_rows_of_another() {
     assert_eq!(target.len(), 200, "{}", w.log_text("run"));
     w.assert_all_committed();
 }
+
+/// RENAME TABLE (with `ddlAllowDropTable`): the message names the new table (formats.md), but
+/// the rows that must load first are the old table's — the barrier is on the old name.
+#[test]
+fn a_rename_loads_the_old_tables_rows_first() {
+    let w = drift_world("ddl-rename", 1);
+    let columns = [
+        ("id", "int"),
+        ("v", "varchar(20)"),
+        ("extra", "varchar(20)"),
+    ];
+    let mut old = source(&w, &columns);
+    for id in 1..=50 {
+        let id = id.to_string();
+        old.insert(&[&[("id", Some(&id)), ("v", Some("old")), ("extra", None)]]);
+    }
+    let mut new = source(&w, &columns);
+    new.table = "renamed".into();
+    new.seq = old.seq;
+    new.ddl("RENAME TABLE items TO renamed", |_| {});
+    new.model.rows = old.model.rows.clone();
+    new.insert(&[&[("id", Some("51")), ("v", Some("new")), ("extra", None)]]);
+    let records: Vec<TestRecord> = [&old, &new]
+        .iter()
+        .flat_map(|s| s.records.clone())
+        .collect();
+    support::produce_batch(&w.topic, &records);
+    let job = ddl_job(&w, Format::Canal, "ddlAllowDropTable = true");
+    let out = w.run_to_end(&job, "run");
+    assert!(out.status.success(), "{}", w.log_text("run"));
+    assert_target_is(&w, "renamed", &new.model, "run");
+    w.assert_all_committed();
+}

@@ -137,6 +137,9 @@ pub(crate) enum OpenError {
     Projection(SchemaError),
     #[error("the engine stopped while a schema change of the table ran")]
     Stopped,
+    /// The table was dropped or renamed while the worker waited at its gate.
+    #[error("the target table was dropped or renamed")]
+    Retired,
 }
 
 /// The engine's stop flags, for the waits of a worker.
@@ -205,15 +208,21 @@ impl OpenBlocks {
             return Ok(());
         }
         let hold = self.hold(table, stop)?;
+        if table.is_retired() {
+            // Dropped or renamed while this worker waited: the caller routes again.
+            return Err(OpenError::Retired);
+        }
         if self.is_stale(key, table, shape) {
             // A schema change ended while this worker waited; the block has no rows.
             self.open.remove(key);
         }
         if !self.open.contains_key(key) {
+            // The schema with its generation, then the drift (noted before the generation moves).
+            let (schema, generation) = table.snapshot();
             let schema = match shape {
-                Shape::Full => table.schema(),
+                Shape::Full => schema,
                 Shape::Partial(columns) => {
-                    Arc::new((table.schema().project(columns)).map_err(OpenError::Projection)?)
+                    Arc::new(schema.project(columns).map_err(OpenError::Projection)?)
                 }
             };
             let drift = table.drift();
@@ -226,7 +235,7 @@ impl OpenBlocks {
                 encoder: BodyEncoder::with_options(&schema, options).map_err(OpenError::Table)?,
                 shape: shape.clone(),
                 schema,
-                generation: table.generation(),
+                generation,
                 table: Arc::clone(table),
                 tracker: Arc::clone(&partition.tracker),
                 lease: Arc::clone(&partition.lease),

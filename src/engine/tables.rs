@@ -35,9 +35,12 @@ pub(crate) struct TableHandle {
     pub name: Arc<str>,
     pub target: TargetName,
     current: Mutex<Current>,
-    /// Bumped when the schema changed; workers start new blocks with the new schema when they
-    /// see it move.
+    /// Bumped (under `current`'s lock) when the schema or the drift changed; workers start new
+    /// blocks when they see it move.
     generation: AtomicU64,
+    /// Held across a schema read and its swap: reads are installed in the order they were made,
+    /// so a read made before a DDL never replaces one made after it.
+    refreshing: Mutex<()>,
     items: Sender<FlushItem>,
     /// Closed while a schema change of the table runs (`gate.rs`).
     pub gate: Arc<TableGate>,
@@ -76,10 +79,6 @@ impl Current {
 }
 
 impl TableHandle {
-    pub(crate) fn schema(&self) -> Arc<TargetTable> {
-        Arc::clone(&self.current.lock().schema)
-    }
-
     /// The target's PRIMARY KEY column names.
     pub(crate) fn key_names(&self) -> Arc<[String]> {
         Arc::clone(&self.current.lock().key)
@@ -87,6 +86,12 @@ impl TableHandle {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// The schema in use with its generation, read together.
+    pub(crate) fn snapshot(&self) -> (Arc<TargetTable>, u64) {
+        let current = self.current.lock();
+        (Arc::clone(&current.schema), self.generation())
     }
 
     pub(crate) fn drift(&self) -> Drift {
@@ -205,6 +210,7 @@ impl TableRegistry {
             target: target.clone(),
             current: Mutex::new(Current::new(schema)),
             generation: AtomicU64::new(0),
+            refreshing: Mutex::default(),
             items,
             gate: Arc::default(),
             drift: Mutex::default(),
@@ -221,6 +227,7 @@ impl TableRegistry {
         let Some(handle) = self.tables.lock().get(target).cloned() else {
             return Ok(false);
         };
+        let _serial = handle.refreshing.lock();
         let fresh = self.schemas.read(target)?;
         let mut current = handle.current.lock();
         if *current.schema == fresh {
@@ -237,10 +244,13 @@ impl TableRegistry {
         self.schemas.read(target)
     }
 
-    /// Notes what a DDL changed in `target`'s columns (see [`Drift`]).
+    /// Notes what a DDL changed in `target`'s columns (see [`Drift`]); new blocks' encoders
+    /// take it into account even when the schema itself did not change (a replayed DDL).
     pub(crate) fn note_drift(&self, target: &TargetName, change: impl FnOnce(&mut Drift)) {
         if let Some(h) = self.tables.lock().get(target) {
+            let _current = h.current.lock();
             change(&mut h.drift.lock());
+            h.generation.fetch_add(1, Ordering::AcqRel);
         }
     }
 

@@ -310,6 +310,10 @@ enum BadMessage {
     /// logged, or already reported as the fatal error).
     #[error("not applied, the engine is stopping: {0}")]
     Stopping(String),
+    /// Not bad input: the target was dropped or renamed while the worker waited at its gate;
+    /// `BlockWriter::write_rows` routes the message again.
+    #[error("the target table was dropped or renamed")]
+    Retired,
 }
 
 impl BadMessage {
@@ -320,7 +324,10 @@ impl BadMessage {
             BadMessage::Encode(EncodeError::MissingKey { .. }) => ErrorClass::MissingKey.as_str(),
             BadMessage::Encode(EncodeError::UnknownColumns { .. }) => "UnknownColumn",
             BadMessage::Encode(_) => ErrorClass::Value.as_str(),
-            BadMessage::Table(_) | BadMessage::Target(_) | BadMessage::Stopping(_) => "Target",
+            BadMessage::Table(_)
+            | BadMessage::Target(_)
+            | BadMessage::Stopping(_)
+            | BadMessage::Retired => "Target",
         }
     }
 }

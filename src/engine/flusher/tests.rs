@@ -32,7 +32,8 @@ fn harness(extra: &str) -> Harness {
             table: "t".into(),
         })
         .unwrap()
-        .schema();
+        .snapshot()
+        .0;
     // A flusher of its own, fed by the test (the registry's flusher stays idle).
     let (items, rx) = bounded(64);
     let flusher = TableFlusher::new(Arc::clone(&table), rx, flush_context(&engine));

@@ -103,13 +103,22 @@ impl BlockWriter {
     /// The job's changes made behind the table's barrier (steps 1–5).
     fn apply(&mut self, partition: &AssignedPartition, job: &DdlJob<'_>) -> Result<(), BadMessage> {
         let barrier = self.raise_barrier(partition, job)?;
+        if partition.lease.is_revoked() {
+            // The partition's new owner replays the DDL; this one must change nothing more.
+            return Err(BadMessage::Stopping(format!(
+                "{} was revoked before its DDL at {}",
+                partition.id, job.at
+            )));
+        }
         let (outcomes, failure) = self.make_changes(job);
         self.after_changes(job, &outcomes);
-        drop(barrier);
-        match failure {
+        // Decided while the gate is still closed: rows after a failed DDL must not load.
+        let decided = match failure {
             None => Ok(()),
             Some(e) => self.ddl_failed(job, e),
-        }
+        };
+        drop(barrier);
+        decided
     }
 
     fn ddl_job<'a>(
@@ -162,7 +171,7 @@ impl BlockWriter {
         let stop = stop_of(&shared);
         // Hold nothing before waiting at a gate (gate.rs: no deadlock).
         self.blocks.send_all(stop.hard);
-        let handle = match self.router.table(&job.target) {
+        let handle = match self.router.table(&self.barrier_target(job)) {
             Ok(handle) => handle,
             Err(RouteError::Target(_)) => return Ok(None),
             Err(RouteError::Stopped(e)) => return Err(BadMessage::Stopping(e.to_string())),
@@ -176,6 +185,15 @@ impl BlockWriter {
         }
         self.commit_up_to(partition, job.at.offset);
         Ok(Some(closed))
+    }
+
+    /// The table whose rows must load before the DDL: the message's table, except for RENAME
+    /// TABLE, whose message names the new table (formats.md) while the rows are the old one's.
+    fn barrier_target(&self, job: &DdlJob<'_>) -> TargetName {
+        let route = |db: &str, t: &str| self.config.route(db, t);
+        (job.changes.iter())
+            .find_map(|c| c.own_target(job.source_db, &route))
+            .unwrap_or_else(|| job.target.clone())
     }
 
     /// Waits (at most [`COMMIT_WAIT`]) until everything read is loaded and the DDL's partition
@@ -235,8 +253,29 @@ impl BlockWriter {
                 }
             }
         }
-        if let Err(e) = self.shared.tables.refresh(&job.target) {
-            tracing::warn!(%table, "re-reading the schema after a DDL failed: {e}");
+        self.refresh_retrying(&job.target);
+    }
+
+    /// Reads the schema again after a DDL, waiting out an unreachable query port: the gate must
+    /// not open on the old schema.
+    fn refresh_retrying(&self, target: &TargetName) {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.shared.tables.refresh(target) {
+                Err(e) if e.is_outage() => {
+                    tracing::warn!(table = %target, "re-reading the schema after a DDL: StarRocks' query port does not answer; retrying: {e}");
+                    let stop = self.stop();
+                    if sleep_unless_stopped(wait, stop.hard) || stop.now() {
+                        return;
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => {
+                    tracing::warn!(table = %target, "re-reading the schema after a DDL failed: {e}");
+                    return;
+                }
+                Ok(_) => return,
+            }
         }
     }
 
@@ -245,10 +284,10 @@ impl BlockWriter {
         let tables = &self.shared.tables;
         match change {
             Change::AddColumn { column, .. } => {
-                tables.note_drift(&job.target, |d| d.added.push(column.name.clone()))
+                tables.note_drift(&job.target, |d| add_once(&mut d.added, &column.name))
             }
             Change::DropColumn { name } => {
-                tables.note_drift(&job.target, |d| d.dropped.push(name.clone()))
+                tables.note_drift(&job.target, |d| add_once(&mut d.dropped, name))
             }
             Change::DropTable => tables.retire(&job.target),
             Change::RenameTable { .. } => {
@@ -355,6 +394,13 @@ impl BlockWriter {
                 done => return done,
             }
         }
+    }
+}
+
+/// Pushes `name` unless a replayed DDL already did.
+fn add_once(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_string());
     }
 }
 

@@ -111,16 +111,14 @@ impl BlockWriter {
         )
     }
 
-    /// Logs and counts what `onUnknownColumn = "ignore"` dropped; a column not seen before in
-    /// the block may have been added to the target by hand: the schema is read again.
+    /// Logs and counts what `onUnknownColumn = "ignore"` dropped; the column may since have
+    /// been added to the target by hand: the schema is read again (at most once a second).
     pub(super) fn note_dropped(&self, table: &TableHandle, appended: &Appended) {
-        if appended.dropped_values > 0 {
-            (self.shared.metrics).dropped_values(&table.name, appended.dropped_values);
-        }
         for column in &appended.new_unknown {
             tracing::warn!(table = %table.name, %column, "message column not in the target table; its values are dropped (onUnknownColumn = \"ignore\")");
         }
-        if !appended.new_unknown.is_empty() {
+        if appended.dropped_values > 0 {
+            (self.shared.metrics).dropped_values(&table.name, appended.dropped_values);
             self.reread(table);
         }
     }

@@ -42,6 +42,21 @@ impl BlockWriter {
         batch: &RowBatch<'_>,
         record: &SourceRecord<'_>,
     ) -> Result<(), BadMessage> {
+        loop {
+            match self.write_routed(partition, batch, record) {
+                // A DDL dropped or renamed the table while this worker waited: route again.
+                Err(BadMessage::Retired) => continue,
+                done => return done,
+            }
+        }
+    }
+
+    fn write_routed(
+        &mut self,
+        partition: &AssignedPartition,
+        batch: &RowBatch<'_>,
+        record: &SourceRecord<'_>,
+    ) -> Result<(), BadMessage> {
         let table = self.target_of(partition, batch, record)?;
         match self.append(partition, &table, &Shape::Full, batch, record) {
             Err(BadMessage::Encode(e)) => self.on_drift(partition, &table, batch, record, e),
@@ -71,6 +86,7 @@ impl BlockWriter {
                 reason: e.to_string(),
             }),
             OpenError::Stopped => BadMessage::Stopping(e.to_string()),
+            OpenError::Retired => BadMessage::Retired,
         })?;
         let appended = self
             .blocks
