@@ -191,18 +191,11 @@ impl StarRocksType {
 
     /// Whether StarRocks allows the type in a PRIMARY KEY (starrocks.md §5.2).
     pub fn allowed_in_key(&self) -> bool {
-        matches!(
-            self,
-            StarRocksType::Boolean
-                | StarRocksType::TinyInt
-                | StarRocksType::SmallInt
-                | StarRocksType::Int
-                | StarRocksType::BigInt
-                | StarRocksType::LargeInt
-                | StarRocksType::Varchar(_)
-                | StarRocksType::Date
-                | StarRocksType::DateTime
-        )
+        self.is_integer()
+            || matches!(
+                self,
+                StarRocksType::Varchar(_) | StarRocksType::Date | StarRocksType::DateTime
+            )
     }
 }
 
