@@ -310,6 +310,32 @@ fn syntax_error_keeps_line_and_column() {
     assert!(p.to_string().contains("line 2, column 11"), "{p}");
 }
 
+/// Found by `fuzz/` (regressions/config_parse): toml reports a dotted key of more than 80 parts
+/// ("recursion limit") without a span, and the problem had neither a key path nor a place.
+#[test]
+fn overlong_dotted_key_is_placed_on_its_line() {
+    let key = vec!["k"; 90].join(".");
+    for (text, line) in [
+        (
+            format!("[source]\nbrokers = \"b:9092\"\n{key} = 1\n[target]\n"),
+            3,
+        ),
+        (format!("[{key}]\n"), 1),
+        (format!("# job\n\n[{key}]"), 3),
+    ] {
+        let p = problems(&text);
+        let problem = p
+            .iter()
+            .find(|p| p.message.contains("dotted key with too many parts"))
+            .unwrap_or_else(|| panic!("no recursion-limit problem in:\n{p}"));
+        assert_eq!(problem.location.map(|l| l.line), Some(line), "{p}");
+        assert!(
+            p.to_string().contains(&format!("line {line}, column 1")),
+            "{p}"
+        );
+    }
+}
+
 #[test]
 fn missing_required() {
     let p = problems(&MINIMAL.replace("brokers = \"kafka:9092\"\n", ""));

@@ -241,8 +241,12 @@ pub(super) fn parse_raw(text: &str) -> (Option<RawConfig>, Problems, Vec<String>
     };
     if !syntax.is_empty() {
         for e in syntax {
-            let location = e.span().map(|s| Location::of_offset(text, s.start));
-            problems.push(Problem::new("", e.message().trim().to_owned()).at(location));
+            let message = e.message().trim();
+            let location = match e.span() {
+                Some(s) => Some(Location::of_offset(text, s.start)),
+                None => Some(place_unspanned(text, message)),
+            };
+            problems.push(Problem::new("", syntax_message(message)).at(location));
         }
         problems.0.sort_by_key(|p| p.location);
         return (None, problems, removed, located);
@@ -276,6 +280,49 @@ pub(super) fn parse_raw(text: &str) -> (Option<RawConfig>, Problems, Vec<String>
         }
     }
     (None, problems, removed, located)
+}
+
+/// The line of `text` where the TOML syntax error `message`, which toml reported without a
+/// span (its parser's limit on dotted keys: "recursion limit"), first appears: the shortest
+/// prefix of whole lines whose parse reports it (a binary search, parsing only when such an error
+/// occurs). Column 1 of that line; line 1 if no prefix reproduces it.
+fn place_unspanned(text: &str, message: &str) -> Location {
+    let ends: Vec<usize> = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(text.len()))
+        .collect();
+    let reports = |end: usize| {
+        DeTable::parse_recoverable(&text[..end])
+            .1
+            .iter()
+            .any(|e| e.span().is_none() && e.message().trim() == message)
+    };
+    // Invariant: the prefix ending at `ends[hi]` reports it (the whole text does), none shorter
+    // than `ends[lo]` is known to.
+    let (mut lo, mut hi) = (0, ends.len() - 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if reports(ends[mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Location {
+        line: hi + 1,
+        column: 1,
+    }
+}
+
+/// A TOML syntax error's message for the job file's author.
+fn syntax_message(message: &str) -> String {
+    if message == "recursion limit" {
+        // toml refuses a dotted key of more than 80 parts this way, without a span.
+        "a dotted key with too many parts (the TOML parser's recursion limit)".to_owned()
+    } else {
+        message.to_owned()
+    }
 }
 
 /// A `[source.kafka]` value: TOML string, integer or boolean, kept as a string.
