@@ -14,7 +14,8 @@ stopped (SIGINT, so libFuzzer prints its final stats) when the process has used 
                                               # still logged)
     fuzz/campaign.py cmin TARGET...           # minimise corpus/<target>/ (libFuzzer -merge=1,
                                               # what `cargo fuzz cmin` runs, with the frozen binary)
-    fuzz/campaign.py summary                  # per target totals of campaign.tsv
+    fuzz/campaign.py summary [--md]           # per target totals of campaign.tsv (--md: a
+                                              # Markdown table)
 
 `run --cmin` minimises a target's corpus after each of its sessions (never while it is fuzzed).
 
@@ -270,15 +271,29 @@ def run(per_target, session_cpu, targets, deadline=None, minimise=False):
             cmin(target)
 
 
-def summary():
-    print("target\tsessions\tcpu_h\texecs\texecs_per_cpu_s\tcov\tft\tcorpus_files\tfindings")
+def summary(markdown=False):
+    """Per target: sessions, CPU hours, executions, executions per CPU second, the last
+    session's coverage (libFuzzer `cov` / `ft` over the whole corpus it loaded and grew), the
+    corpus now, and sessions that ended with a finding."""
+    head = ["target", "sessions", "cpu_h", "execs", "execs_per_cpu_s", "cov", "ft",
+            "corpus_files", "corpus_kb", "findings"]
+    rows = []
     for name, t in totals().items():
         last = t.get("last", {})
         rate = t["execs"] / t["cpu"] if t["cpu"] else 0
-        print(
-            f"{name}\t{t['sessions']}\t{t['cpu'] / 3600:.2f}\t{t['execs']}\t{rate:.0f}\t"
-            f"{last.get('cov', '')}\t{last.get('ft', '')}\t{last.get('corpus_files', '')}\t{t['findings']}"
-        )
+        files, size = corpus_size(name)
+        rows.append([name, str(t["sessions"]), f"{t['cpu'] / 3600:.3f}", str(t["execs"]),
+                     f"{rate:.0f}", last.get("cov", ""), last.get("ft", ""), str(files),
+                     f"{size / 1024:.0f}", str(t["findings"])])
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("| --- |" + " ---: |" * (len(head) - 1))
+        for r in rows:
+            print("| `" + r[0] + "` | " + " | ".join(r[1:]) + " |")
+    else:
+        print("\t".join(head))
+        for r in rows:
+            print("\t".join(r))
 
 
 def main(argv):
@@ -316,7 +331,7 @@ def main(argv):
         for t in rest or TARGETS:
             cmin(t)
     elif cmd == "summary":
-        summary()
+        summary("--md" in rest)
     else:
         print(__doc__)
         return 2
