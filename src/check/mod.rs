@@ -116,6 +116,10 @@ pub enum CheckError {
     Kafka(#[from] PositionError),
     #[error("{0}")]
     Password(#[from] ConfigError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Name(#[from] crate::names::BadName),
     #[error("cannot connect as {user}: {message}")]
     Connect { user: String, message: String },
     #[error("`{statement}` failed: {message}")]

@@ -2,12 +2,15 @@
 //! the Stream Load path (`target.httpHost`).
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, OptsBuilder, Row};
+use mysql::{Conn, Row};
 
 use super::grants::{self, ALL_PRIVILEGE_ROLES, Grant};
 use super::{CheckError, CheckOptions, CheckResult, Privilege, System, stream_load};
 use crate::config::{Config, TargetConfig, TargetName};
+use crate::engine::Catalog;
+use crate::names::{self, ident, literal};
 use crate::schema::TableModel;
+use crate::tls::TargetTls;
 
 fn result(what: String, outcome: Result<String, CheckError>) -> CheckResult {
     CheckResult::new(System::StarRocks, what, outcome)
@@ -21,9 +24,13 @@ pub(super) fn checks(config: &Config, options: &CheckOptions) -> Vec<CheckResult
         Ok(p) => p,
         Err(e) => return vec![result("starrocks credentials".into(), Err(e.into()))],
     };
+    let tls = match TargetTls::new(target) {
+        Ok(t) => t,
+        Err(e) => return vec![result("starrocks sslCaFile".into(), Err(e.into()))],
+    };
     let port = format!("starrocks query port {}", target.host);
     let mut out = Vec::new();
-    match connect(target, password.expose()) {
+    match connect(target, password.expose(), &tls) {
         Err(e) => out.push(result(port, Err(e))),
         Ok(mut conn) => {
             out.push(result(port, version(&mut conn)));
@@ -39,31 +46,14 @@ pub(super) fn checks(config: &Config, options: &CheckOptions) -> Vec<CheckResult
     }
     out.push(result(
         format!("starrocks stream load {}", target.http_host),
-        stream_load::preflight(target, password.expose()),
+        stream_load::preflight(target, password.expose(), &tls),
     ));
     out
 }
 
-/// A connection bounded by `soTimeoutSec`, as the engine's (never a Unix socket: StarRocks
-/// rejects the `@@socket` probe).
-fn connect(target: &TargetConfig, password: &str) -> Result<Conn, CheckError> {
-    let (host, port) = target
-        .host
-        .rsplit_once(':')
-        .map_or((target.host.as_str(), 9030), |(h, p)| {
-            (h, p.parse().unwrap_or(9030))
-        });
-    let timeout = Some(target.so_timeout());
-    let opts = OptsBuilder::new()
-        .ip_or_hostname(Some(host.trim_matches(['[', ']'])))
-        .tcp_port(port)
-        .user(Some(&target.user))
-        .pass(Some(password))
-        .prefer_socket(false)
-        .tcp_connect_timeout(timeout)
-        .read_timeout(timeout)
-        .write_timeout(timeout);
-    Conn::new(opts).map_err(|e| match e {
+/// A connection made as the engine's (`soTimeoutSec`, TLS with `useSsl`).
+fn connect(target: &TargetConfig, password: &str, tls: &TargetTls) -> Result<Conn, CheckError> {
+    Conn::new(Catalog::query_port_opts(target, password, tls)).map_err(|e| match e {
         // SQLSTATE 28000: invalid authorization (StarRocks' 1045 "Access denied …").
         mysql::Error::MySqlError(e) if e.state == "28000" => {
             CheckError::Auth(format!("user {}: {}", target.user, e.message))
@@ -106,6 +96,8 @@ fn primary_key_table(
     table: &TargetName,
     user: &str,
 ) -> Result<String, CheckError> {
+    names::check_database(&table.db)?;
+    names::check_table(&table.table)?;
     let sql = format!(
         "SELECT TABLE_MODEL FROM information_schema.tables_config \
          WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
@@ -118,11 +110,6 @@ fn primary_key_table(
         Ok(TableModel::PrimaryKeys) => Ok("Primary Key table".into()),
         _ => Err(CheckError::NotPrimaryKey { model }),
     }
-}
-
-/// A SQL string literal.
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// One result per target table: the required privileges are granted to the user, directly,
@@ -207,7 +194,7 @@ fn with_role_grants(conn: &mut Conn, mut grants: Vec<Grant>) -> (Vec<Grant>, Vec
         .into_iter()
         .find(|r| !seen.contains(r) && !ALL_PRIVILEGE_ROLES.contains(&r.as_str()))
     {
-        let sql = format!("SHOW GRANTS FOR ROLE `{}`", role.replace('`', "``"));
+        let sql = format!("SHOW GRANTS FOR ROLE {}", ident(&role));
         match read_grants(conn, &sql) {
             Ok(Some(more)) => grants.extend(more),
             _ => unreadable.push(role.clone()),
