@@ -121,7 +121,11 @@ impl CaFile {
 /// A transport error with a hint when it is about the server's certificate: which CA the
 /// client trusted.
 pub fn explain(error: &ureq::Error, tls: &TargetTls) -> String {
-    let text = error.to_string();
+    hint(error.to_string(), tls)
+}
+
+/// `text` (an error's words) with that hint.
+pub fn hint(text: String, tls: &TargetTls) -> String {
     if !text.contains("certificate") {
         return text;
     }

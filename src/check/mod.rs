@@ -95,6 +95,15 @@ impl CheckResult {
     pub fn passed(&self) -> bool {
         self.outcome.is_ok()
     }
+
+    /// The Kafka brokers refused the job's credentials or TLS settings: waiting for them, as
+    /// `run` does for brokers that are down, would never end.
+    pub fn refused(&self) -> bool {
+        matches!(
+            &self.outcome,
+            Err(CheckError::Kafka(PositionError::Refused { .. }))
+        )
+    }
 }
 
 impl fmt::Display for CheckResult {

@@ -60,7 +60,7 @@ fn connect(target: &TargetConfig, password: &str, tls: &TargetTls) -> Result<Con
         }
         e => CheckError::Connect {
             user: target.user.clone(),
-            message: mysql_message(&e),
+            message: crate::tls::hint(mysql_message(&e), tls),
         },
     })
 }
@@ -78,6 +78,7 @@ fn mysql_message(e: &mysql::Error) -> String {
         mysql::Error::DriverError(e) => e.to_string(),
         mysql::Error::MySqlError(e) => e.to_string(),
         mysql::Error::IoError(e) => e.to_string(),
+        mysql::Error::CodecError(e) => e.to_string(),
         other => other.to_string(),
     }
 }

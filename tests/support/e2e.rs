@@ -43,7 +43,11 @@ pub fn world(name: &str, partitions: i32) -> World {
 }
 
 pub fn mysql_conn() -> mysql::Conn {
-    let sim = super::sim();
+    mysql_conn_to(super::sim())
+}
+
+/// A plain MySQL-protocol connection to `sim` (a TLS sim accepts plain clients too).
+pub fn mysql_conn_to(sim: &super::Sim) -> mysql::Conn {
     let (host, port) = sim.query.rsplit_once(':').unwrap();
     let opts = mysql::OptsBuilder::new()
         .ip_or_hostname(Some(host))
@@ -55,7 +59,11 @@ pub fn mysql_conn() -> mysql::Conn {
 }
 
 pub fn execute_sql(script: &str) {
-    let mut conn = mysql_conn();
+    execute_sql_in(super::sim(), script);
+}
+
+pub fn execute_sql_in(sim: &super::Sim, script: &str) {
+    let mut conn = mysql_conn_to(sim);
     for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         conn.query_drop(stmt)
             .unwrap_or_else(|e| panic!("{stmt}: {e}"));
@@ -75,7 +83,11 @@ impl World {
     }
 
     pub fn create_tables(&self, w: &Workload) {
-        execute_sql(&starpipe_perf::schema::ddl(&self.db, &w.tables));
+        self.create_tables_in(super::sim(), w);
+    }
+
+    pub fn create_tables_in(&self, sim: &super::Sim, w: &Workload) {
+        execute_sql_in(sim, &starpipe_perf::schema::ddl(&self.db, &w.tables));
     }
 
     pub fn produce(&self, messages: &[Message]) {
@@ -103,7 +115,19 @@ impl World {
         target_extra: &str,
         http_host: &str,
     ) -> PathBuf {
-        let sim = super::sim();
+        let mut endpoints = Endpoints::shared();
+        endpoints.http_host = http_host.to_string();
+        self.job_with(format, top, target_extra, &endpoints)
+    }
+
+    /// [`World::job`] against other systems (a secured broker, a TLS sim).
+    pub fn job_with(
+        &self,
+        format: Format,
+        top: &str,
+        target_extra: &str,
+        endpoints: &Endpoints,
+    ) -> PathBuf {
         let schema_format = match format {
             Format::Canal => "AlibabaCanal",
             Format::CloudCanal => "CloudCanal",
@@ -118,21 +142,25 @@ consumerGroupId = "{group}"
 consumeParallel = 2
 sessionTimeoutMs = 6000
 
+[source.kafka]
+{kafka}
+
 [target]
 host = "{query}"
-httpHost = "{fe}"
+httpHost = "{http}"
 user = "{user}"
 password = "{password}"
 asyncFlushIntervalSec = 1
 {target_extra}
 "#,
-            brokers = super::brokers(),
+            brokers = endpoints.brokers,
+            kafka = endpoints.kafka,
             topic = self.topic,
             group = self.group,
-            query = sim.query,
-            fe = http_host,
-            user = sim.user,
-            password = sim.password,
+            query = endpoints.query,
+            http = endpoints.http_host,
+            user = endpoints.user,
+            password = endpoints.password,
         );
         let path = self.dir.join("job.toml");
         std::fs::write(&path, text).unwrap();
@@ -177,7 +205,10 @@ asyncFlushIntervalSec = 1
     }
 
     pub fn assert_state(&self, expected: &ExpectedState) {
-        let sim = super::sim();
+        self.assert_state_in(super::sim(), expected);
+    }
+
+    pub fn assert_state_in(&self, sim: &super::Sim, expected: &ExpectedState) {
         let report =
             starpipe_perf::verify::verify(expected, &sim.query, &sim.user, &sim.password).unwrap();
         assert!(
@@ -188,24 +219,40 @@ asyncFlushIntervalSec = 1
         );
     }
 
-    /// Committed group offsets, per partition.
+    /// Committed group offsets, per partition. A coordinator that is not ready yet (a group
+    /// the broker never saw, offsets partitions still loading) is asked again for up to 30 s.
     pub fn committed(&self) -> Vec<Option<i64>> {
+        let start = Instant::now();
+        loop {
+            match self.try_committed() {
+                Ok(offsets) => return offsets,
+                Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                    eprintln!("{}: reading committed offsets again: {e}", self.name);
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("{}: cannot read committed offsets: {e}", self.name),
+            }
+        }
+    }
+
+    fn try_committed(&self) -> rdkafka::error::KafkaResult<Vec<Option<i64>>> {
         let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
         let result = {
             let mut tpl = TopicPartitionList::new();
             for p in 0..self.partitions {
                 tpl.add_partition(&self.topic, p);
             }
-            let c = consumer
+            consumer
                 .committed_offsets(tpl, Duration::from_secs(10))
-                .unwrap();
-            c.elements()
-                .iter()
-                .map(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
+                .map(|c| {
+                    c.elements()
+                        .iter()
+                        .map(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        })
+                        .collect()
                 })
-                .collect()
         };
         drop(consumer);
         result
@@ -237,6 +284,37 @@ asyncFlushIntervalSec = 1
                     self.name
                 );
             }
+        }
+    }
+}
+
+/// Where a job finds its systems: the brokers (with `[source.kafka]` lines) and StarRocks.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub brokers: String,
+    /// The body of `[source.kafka]` (TOML lines; empty for none).
+    pub kafka: String,
+    pub query: String,
+    pub http_host: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl Endpoints {
+    /// The test process's broker and sim.
+    pub fn shared() -> Endpoints {
+        Endpoints::of_sim(super::sim())
+    }
+
+    /// The test process's broker and `sim` (plain HTTP).
+    pub fn of_sim(sim: &super::Sim) -> Endpoints {
+        Endpoints {
+            brokers: super::brokers(),
+            kafka: String::new(),
+            query: sim.query.clone(),
+            http_host: sim.fe_http.clone(),
+            user: sim.user.clone(),
+            password: sim.password.clone(),
         }
     }
 }
@@ -366,4 +444,58 @@ pub fn signal(child: &Running, sig: i32) {
     unsafe {
         libc::kill(child.id() as i32, sig);
     }
+}
+
+/// What a finished `starpipe` command printed, and how long it took.
+pub struct Ran {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Ran {
+    /// Both streams, for assertion messages.
+    pub fn both(&self) -> String {
+        format!(
+            "status {} after {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.took, self.stdout, self.stderr
+        )
+    }
+
+    /// The report line of check `what` (`ok   <what>: …` / `FAIL <what>: …`).
+    pub fn check_line(&self, what: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.get(5..).is_some_and(|rest| rest.starts_with(what)))
+            .unwrap_or_else(|| panic!("no line for `{what}`:\n{}", self.both()))
+    }
+}
+
+/// Runs `starpipe ARGS` to its end; kills it and fails the test after `limit`.
+pub fn run_starpipe(args: &[&str], limit: Duration) -> Ran {
+    let dir = std::env::temp_dir().join(super::unique_name("starpipe-out"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let started = Instant::now();
+    let child = Command::new(starpipe_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("start starpipe");
+    let status = wait_bounded(Running(Some(child)), limit).map(|o| o.status);
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let Some(status) = status else {
+        panic!("starpipe {args:?} still running after {limit:?}; stderr:\n{stderr}");
+    };
+    let ran = Ran {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr,
+        took: started.elapsed(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    ran
 }
