@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod ddl;
 pub mod decode;
 pub mod encode;
 pub mod engine;
@@ -14,7 +15,9 @@ pub mod kafka;
 pub mod model;
 pub mod names;
 pub mod position;
+pub mod prepare;
 pub mod schema;
+pub mod starrocks;
 pub mod terminal;
 pub mod tls;
 pub mod verify;

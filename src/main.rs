@@ -48,6 +48,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr(),
         )),
+        Command::Prepare(args) => starpipe::cli::prepare::run(args, &mut std::io::stdout().lock()),
     }
 }
 

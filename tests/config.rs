@@ -8,8 +8,8 @@ use std::process::Command;
 use clap::Parser;
 use starpipe::cli::{Cli, Command as Sub, ConfigCommand, PkOverride};
 use starpipe::config::{
-    Config, ConfigError, OnError, Problems, Secret, StartFrom, TargetName, TopicRoute,
-    ZeroDatePolicy, defaults,
+    Config, ConfigError, OnError, OnMissingColumn, OnUnknownColumn, Problems, Secret, StartFrom,
+    TargetName, TopicRoute, ZeroDatePolicy, defaults,
 };
 use starpipe::decode::Format;
 
@@ -786,7 +786,8 @@ target = "dw.users"
         c.topic_tables,
         [TopicRoute {
             topic: "orders-cdc".into(),
-            target: t("ods", "orders")
+            target: t("ods", "orders"),
+            keys: None,
         }]
     );
     // Source routing is not affected by topic entries.
@@ -911,6 +912,178 @@ fn config_check_prints_topic_tables() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// DDL and schema drift
+
+#[test]
+fn ddl_settings_default_and_parse() {
+    let d = Config::parse(MINIMAL).unwrap().target.ddl;
+    assert!(d.sync_ddl);
+    assert!(!d.ddl_exception_skip);
+    assert!(!d.ddl_allow_drop_table);
+    assert_eq!(d.on_unknown_column, OnUnknownColumn::Fail);
+    assert_eq!(d.on_missing_column, OnMissingColumn::Fail);
+    assert!(!d.auto_create_table);
+    assert_eq!(d.auto_create_buckets, 0);
+    assert!(d.auto_create_properties.is_empty());
+    let c = Config::parse(&with_target(
+        r#"syncDdl = false
+ddlExceptionSkip = true
+ddlAllowDropTable = true
+onUnknownColumn = "addColumn"
+onMissingColumn = "partialUpdate"
+autoCreateTable = true
+autoCreateBuckets = 8
+autoCreateProperties = { replication_num = "1", "enable_persistent_index" = "true" }"#,
+    ))
+    .unwrap();
+    let d = &c.target.ddl;
+    assert!(!d.sync_ddl && d.ddl_exception_skip && d.ddl_allow_drop_table && d.auto_create_table);
+    assert_eq!(d.on_unknown_column, OnUnknownColumn::AddColumn);
+    assert_eq!(d.on_missing_column, OnMissingColumn::PartialUpdate);
+    assert_eq!(d.auto_create_buckets, 8);
+    assert_eq!(
+        d.auto_create_properties,
+        BTreeMap::from([
+            ("enable_persistent_index".to_string(), "true".to_string()),
+            ("replication_num".to_string(), "1".to_string())
+        ])
+    );
+    let ignore = Config::parse(&with_target("onUnknownColumn = \"ignore\"")).unwrap();
+    assert_eq!(ignore.target.ddl.on_unknown_column, OnUnknownColumn::Ignore);
+    // The effective configuration re-parses to the same.
+    assert_eq!(Config::parse(&c.to_masked_toml()).unwrap(), c);
+    let options = starpipe::ddl::CreateOptions::new(d, Some(&["id".to_string()]));
+    assert_eq!(options.buckets, Some(8));
+    assert_eq!(options.keys.as_deref(), Some(&["id".to_string()][..]));
+    let auto = starpipe::ddl::CreateOptions::new(&Config::parse(MINIMAL).unwrap().target.ddl, None);
+    assert_eq!(auto.buckets, None);
+}
+
+#[test]
+fn bad_ddl_settings() {
+    let p = problems(&with_target(
+        r#"syncDdl = "yes"
+onUnknownColumn = "add"
+onMissingColumn = "ignore"
+autoCreateBuckets = -1
+autoCreateProperties = { replication_num = 1 }"#,
+    ));
+    assert_problem(&p, "target.syncDdl", "expected a boolean");
+    assert_problem(
+        &p,
+        "target.onUnknownColumn",
+        "expected `fail`, `addColumn` or `ignore`, got `add`",
+    );
+    assert_problem(
+        &p,
+        "target.onMissingColumn",
+        "expected `fail` or `partialUpdate`, got `ignore`",
+    );
+    assert_problem(&p, "target.autoCreateBuckets", "-1");
+    assert_problem(
+        &p,
+        "target.autoCreateProperties.replication_num",
+        "expected a string",
+    );
+    assert_eq!(p.len(), 5, "{p}");
+}
+
+#[test]
+fn table_keys() {
+    let text = MINIMAL.replace("topics = [\"cdc\"]", "topics = [\"cdc\", \"orders-cdc\"]");
+    let c = Config::parse(&format!(
+        r#"{text}
+[[tables]]
+source = "shop.logs"
+target = "ods.logs"
+keys = ["host", "ts"]
+[[tables]]
+source = "shop.*"
+target = "ods.*"
+[[tables]]
+topic = "orders-cdc"
+target = "ods.orders"
+keys = ["id"]
+"#
+    ))
+    .unwrap();
+    let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        c.table_keys("shop", "logs"),
+        Some(&keys(&["host", "ts"])[..])
+    );
+    assert_eq!(c.table_keys("shop", "orders"), None);
+    assert_eq!(c.table_keys("crm", "users"), None);
+    assert_eq!(c.topic_keys("orders-cdc"), Some(&keys(&["id"])[..]));
+    assert_eq!(c.topic_keys("cdc"), None);
+    let toml = c.to_masked_toml();
+    assert!(toml.contains("keys = ["), "{toml}");
+    assert_eq!(Config::parse(&toml).unwrap(), c);
+
+    let p = problems(&format!(
+        r#"{MINIMAL}
+[[tables]]
+source = "a.b"
+target = "c.d"
+keys = []
+[[tables]]
+source = "a.c"
+target = "c.e"
+keys = ["id", "ID", ""]
+[[tables]]
+source = "a.d"
+target = "c.f"
+keys = "id"
+"#
+    ));
+    assert_problem(&p, "tables[0].keys", "expected at least one column name");
+    assert_problem(&p, "tables[1].keys[1]", "column `ID` is named twice");
+    assert_problem(&p, "tables[1].keys[2]", "expected a column name");
+    assert_problem(&p, "tables[2].keys", "expected an array");
+}
+
+/// The existing StarRocks tables a glob entry may load into (`starpipe prepare`).
+#[test]
+fn glob_targets_among_existing_tables() {
+    let c = Config::parse(&format!(
+        r#"{MINIMAL}
+[[tables]]
+source = "shop.special"
+target = "vip.special"
+[[tables]]
+source = "shop.*"
+target = "ods.shop_*"
+[[tables]]
+source = "crm.user?"
+target = "dw.*"
+[[tables]]
+source = "logs_*.*"
+target = "ods.all_logs"
+"#
+    ))
+    .unwrap();
+    let t = |name: &str| name.parse::<TargetName>().unwrap();
+    let existing: Vec<TargetName> = [
+        "ods.shop_orders",  // shop.orders
+        "ods.shop_special", // shop.special routes to vip.special (first entry wins)
+        "ods.orders",       // no shop_ prefix
+        "dw.users",         // crm.users
+        "dw.accounts",      // crm.accounts does not match crm.user?
+        "ods.all_logs",     // any logs_*.* table
+        "vip.special",      // explicit, not a glob target
+        "other.t",
+    ]
+    .iter()
+    .map(|n| t(n))
+    .collect();
+    assert_eq!(
+        c.glob_targets(&existing),
+        [t("ods.shop_orders"), t("dw.users"), t("ods.all_logs")]
+    );
+    assert_eq!(c.explicit_targets(), [t("vip.special")]);
+}
+
+// ---------------------------------------------------------------------------------------------
 // README table vs code defaults
 
 #[derive(Debug)]
@@ -963,7 +1136,12 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, toml::V
             format!("{prefix}.{k}")
         };
         match v {
-            toml::Value::Table(t) if key != "source.kafka" => flatten(&key, t, out),
+            // Tables of free-form keys are one setting each.
+            toml::Value::Table(t)
+                if key != "source.kafka" && key != "target.autoCreateProperties" =>
+            {
+                flatten(&key, t, out)
+            }
             _ => {
                 out.insert(key, v.clone());
             }
@@ -1086,6 +1264,32 @@ fn cli_parses_subcommands() {
     }
     let cli = Cli::try_parse_from(["starpipe", "config", "check", "job.toml"]).unwrap();
     assert!(matches!(cli.command, Sub::Config(ConfigCommand::Check(_))));
+
+    for (flag, mode) in [
+        ("--truncate", starpipe::prepare::Mode::Truncate),
+        ("--recreate", starpipe::prepare::Mode::Recreate),
+    ] {
+        let cli = Cli::try_parse_from(["starpipe", "prepare", "--config", "j.toml", flag]).unwrap();
+        let Sub::Prepare(p) = cli.command else {
+            panic!()
+        };
+        assert_eq!(p.mode.mode(), mode);
+        assert!(!p.yes);
+    }
+    // Exactly one of --truncate and --recreate.
+    for args in [
+        &["starpipe", "prepare", "--config", "j.toml"][..],
+        &[
+            "starpipe",
+            "prepare",
+            "--config",
+            "j.toml",
+            "--truncate",
+            "--recreate",
+        ],
+    ] {
+        assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+    }
 
     let cli = Cli::try_parse_from([
         "starpipe",

@@ -248,10 +248,7 @@ fn converges_through(name: &str, faults: &[serde_json::Value]) {
 /// [`converges_through`] with the faults that name no table scoped to `table`.
 fn converges_through_scoped(name: &str, faults: &[serde_json::Value], table: Option<&str>) {
     let w = world(name, 2);
-    let workload = w.workload(Format::Canal, 1500, 3);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, expected) = w.seed(Format::Canal, 1500, 3);
     let ids: Vec<u64> = faults
         .iter()
         .map(|f| {

@@ -85,10 +85,7 @@ fn key_changes_follow_the_target_primary_key() {
 #[test]
 fn a_rerun_after_truncate_and_reset_loads_every_row_again() {
     let w = world("rerun", 2);
-    let workload = w.workload(Format::Canal, 300, 21);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (workload, expected) = w.seed(Format::Canal, 300, 21);
     let job = w.job(Format::Canal, "", "");
     let out = w.run_to_end(&job, "first");
     assert!(out.status.success(), "{}", w.log_text("first"));
@@ -107,10 +104,7 @@ fn a_rerun_after_truncate_and_reset_loads_every_row_again() {
 #[test]
 fn a_label_taken_by_someone_else_is_an_error() {
     let w = world("foreign-label", 1);
-    let workload = w.workload(Format::Canal, 50, 29);
-    let (messages, _, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, _) = w.seed(Format::Canal, 50, 29);
     let taken = add_fault(serde_json::json!({
         "target": "be", "op": "stream_load", "db": w.db, "times": 1,
         "action": {"kind": "label_exists", "existing_job_status": "FINISHED"}
@@ -158,10 +152,7 @@ fn a_catalog_outage_is_retried_not_dead_lettered() {
     let w = world("catalog-outage", 2);
     let dlq = support::unique_topic("catalog-dlq");
     support::create_topic(&dlq, 1);
-    let workload = w.workload(Format::Canal, 200, 17);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, expected) = w.seed(Format::Canal, 200, 17);
     // The schema queries of this world's database fail for a while.
     let outage = add_fault(serde_json::json!({
         "target": "mysql", "label": format!("*{}*", w.db), "times": 6,
@@ -204,10 +195,7 @@ fn topic_messages(topic: &str) -> i64 {
 #[test]
 fn stop_terminates_while_starrocks_is_unreachable() {
     let w = world("stop-unreachable", 2);
-    let workload = w.workload(Format::Canal, 200, 23);
-    let (messages, _, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, _) = w.seed(Format::Canal, 200, 23);
     let refuse = add_fault(serde_json::json!({
         "target": "fe", "db": w.db, "op": "stream_load",
         "action": {"kind": "http_error", "status": 503}
@@ -254,7 +242,7 @@ fn stop_terminates_while_starrocks_is_unreachable() {
 /// message among small ones) loads: no leaked budget, no hang, every row right.
 #[test]
 fn a_message_larger_than_the_budget_loads() {
-    let w = world_with_topic_config("oversized", &[("max.message.bytes", "31000000")]);
+    let w = world_with("oversized", 1, &[("max.message.bytes", "31000000")]);
     execute_sql(&format!(
         "CREATE DATABASE {db}; CREATE TABLE {db}.big (id INT NOT NULL, v VARCHAR(65533)) \
          PRIMARY KEY (id) DISTRIBUTED BY HASH(id) BUCKETS 1",
@@ -298,23 +286,6 @@ fn a_message_larger_than_the_budget_loads() {
         .unwrap();
     assert!(large.len() == 400 && large.iter().all(|(_, v)| v.len() == 50_000));
     w.assert_all_committed();
-}
-
-/// A world whose single-partition topic is created with `configs`.
-fn world_with_topic_config(name: &str, configs: &[(&str, &str)]) -> World {
-    let unique = support::unique_name(name).replace(['-', '.'], "_");
-    let dir = std::env::temp_dir().join(format!("starpipe-e2e-{unique}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let w = World {
-        name: name.to_string(),
-        db: format!("db_{unique}"),
-        topic: support::unique_topic(name),
-        group: support::unique_group(name),
-        dir,
-        partitions: 1,
-    };
-    support::create_topic_with(&w.topic, 1, configs);
-    w
 }
 
 /// Produces large records to partition 0, in order.
@@ -455,10 +426,7 @@ fn stop_at_end_waits_for_partitions_another_instance_held() {
 #[test]
 fn kill9_cycles_then_stop_at_end_loads_everything() {
     let w = world("kill-cycles", 2);
-    let workload = w.workload(Format::Canal, 1500, 41);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, expected) = w.seed(Format::Canal, 1500, 41);
     let slow = add_fault(serde_json::json!({
         "target": "be", "db": w.db, "action": {"kind": "latency", "ms": 150, "phase": "before_commit"}
     }));
@@ -671,10 +639,7 @@ fn running_label_on_orders(db: &str) -> [u64; 2] {
 #[test]
 fn a_label_stuck_running_is_sent_again_after_label_wait_sec() {
     let w = world("label-stuck", 1);
-    let workload = w.workload(Format::Canal, 100, 47);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, expected) = w.seed(Format::Canal, 100, 47);
     let mut faults = running_label_on_orders(&w.db).to_vec();
     faults.push(add_fault(serde_json::json!({
         "target": "fe", "op": "get_load_state", "db": w.db,
@@ -709,10 +674,7 @@ fn a_label_stuck_running_is_sent_again_after_label_wait_sec() {
 #[test]
 fn the_load_state_query_follows_the_fe_redirect() {
     let w = world("label-redirect", 1);
-    let workload = w.workload(Format::Canal, 100, 53);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, expected) = w.seed(Format::Canal, 100, 53);
     let leader = FakeLeader::start();
     let mut faults = running_label_on_orders(&w.db).to_vec();
     faults.push(add_fault(serde_json::json!({

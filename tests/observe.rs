@@ -107,24 +107,10 @@ fn sum_for_db(
         .sum()
 }
 
-fn sim_counters() -> serde_json::Value {
-    let sim = support::sim();
-    let text = ureq::get(&format!("http://{}/counters", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 #[test]
 fn metrics_status_and_health_describe_the_run() {
     let w = world("metrics", 2);
-    let workload = w.workload(Format::Canal, 600, 61);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, expected) = w.seed(Format::Canal, 600, 61);
     let admin = admin_addr();
     let job = w.job(Format::Canal, "", "");
     append(&job, &format!("[admin]\nlisten = \"{admin}\""));
@@ -342,13 +328,10 @@ fn alerts_reach_the_webhook_once_per_inhibition() {
     let w = world("alerts", 1);
     let dlq = support::unique_topic("alerts-dlq");
     support::create_topic(&dlq, 1);
-    let workload = w.workload(Format::Canal, 50, 71);
-    let (messages, _, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, _) = w.seed(Format::Canal, 50, 71);
     let bad = support::TestRecord::new(b"{not json".to_vec()).partition(0);
     let ddl = support::TestRecord::new(format!(
-        r#"{{"data":null,"database":"{}","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders COMMENT 'x'","es":1,"ts":1}}"#,
+        r#"{{"data":null,"database":"{}","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders ADD COLUMN alert_note varchar(10)","es":1,"ts":1}}"#,
         w.db
     ))
     .partition(0);

@@ -10,10 +10,10 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mysql::prelude::Queryable;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
+use support::e2e;
 
 /// Longest any command may take: the Kafka checks wait 10 s for a broker that is down.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -111,7 +111,7 @@ impl Job {
         let topic = support::unique_topic(name);
         support::create_topic(&topic, partitions);
         let db = format!("db_{}", support::unique_name(name).replace(['-', '.'], "_"));
-        sql(&format!(
+        e2e::execute_sql(&format!(
             "CREATE DATABASE {db}; CREATE TABLE {db}.orders (id INT NOT NULL, v VARCHAR(20)) \
              PRIMARY KEY(id) DISTRIBUTED BY HASH(id) BUCKETS 1"
         ));
@@ -197,74 +197,14 @@ impl Job {
                 tpl.add_partition_offset(&self.topic, p as i32, Offset::Offset(*o))
                     .unwrap();
             }
-            retry_coordinator(|| consumer.commit(&tpl, CommitMode::Sync));
+            e2e::retry_coordinator(|| consumer.commit(&tpl, CommitMode::Sync));
         }
         drop(consumer);
     }
 
     /// The group's committed offsets per partition.
     fn committed(&self, partitions: i32) -> Vec<Option<i64>> {
-        let consumer: BaseConsumer = support::consumer_config(&self.group).create().unwrap();
-        let offsets = {
-            let mut tpl = TopicPartitionList::new();
-            for p in 0..partitions {
-                tpl.add_partition(&self.topic, p);
-            }
-            let found = retry_coordinator(|| {
-                consumer.committed_offsets(tpl.clone(), Duration::from_secs(10))
-            });
-            found
-                .elements()
-                .iter()
-                .map(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                })
-                .collect()
-        };
-        drop(consumer);
-        offsets
-    }
-}
-
-/// `op`, again while a fresh broker's group coordinator is not ready.
-fn retry_coordinator<T>(mut op: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match op() {
-            Ok(v) => return v,
-            Err(e)
-                if Instant::now() < deadline
-                    && matches!(
-                        e.rdkafka_error_code(),
-                        Some(
-                            C::NotCoordinator
-                                | C::CoordinatorLoadInProgress
-                                | C::CoordinatorNotAvailable
-                        )
-                    ) =>
-            {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
-fn sql(script: &str) {
-    let sim = support::sim();
-    let (host, port) = sim.query.rsplit_once(':').unwrap();
-    let opts = mysql::OptsBuilder::new()
-        .ip_or_hostname(Some(host))
-        .tcp_port(port.parse().unwrap())
-        .user(Some(sim.user.clone()))
-        .pass(Some(sim.password.clone()))
-        .prefer_socket(false);
-    let mut conn = mysql::Conn::new(opts).expect("connect to starrocks-sim");
-    for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        conn.query_drop(stmt)
-            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+        e2e::committed_offsets(&self.group, &self.topic, partitions)
     }
 }
 

@@ -50,17 +50,14 @@ fn counters(sim: &support::Sim) -> serde_json::Value {
 #[test]
 fn loads_over_https_through_the_fe_redirect_with_tls_on_the_query_port() {
     let ca = TestCa::new("https");
-    let sim = tls_sim(&ca);
-    let w = world("https", 2);
-    let workload = w.workload(Format::Canal, 1500, 21);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables_in(&sim, &workload);
-    w.produce(&messages);
+    let w = world("https", 2).on_sim(tls_sim(&ca));
+    let sim = w.sim;
+    let (_, expected) = w.seed(Format::Canal, 1500, 21);
     let job = w.job_with(
         Format::Canal,
         "",
         &tls_settings(&ca.ca_file()),
-        &https_endpoints(&sim),
+        &https_endpoints(sim),
     );
     let job_arg = job.display().to_string();
     let checked = run_starpipe(&["check", "--config", &job_arg], Duration::from_secs(60));
@@ -77,9 +74,9 @@ fn loads_over_https_through_the_fe_redirect_with_tls_on_the_query_port() {
         "starpipe failed:\n{}",
         w.log_text("run")
     );
-    w.assert_state_in(&sim, &expected);
+    w.assert_state(&expected);
     w.assert_all_committed();
-    let c = counters(&sim);
+    let c = counters(sim);
     let loads = c["loads_by_status"]["Success"].as_u64().unwrap_or(0);
     assert!(loads > 0, "no load succeeded: {c}");
     // Every load went to the FE first and was redirected to the BE, both over HTTPS (the sim
@@ -92,17 +89,14 @@ fn loads_over_https_through_the_fe_redirect_with_tls_on_the_query_port() {
 fn a_ca_that_did_not_sign_the_certificate_fails_check_and_run_at_once() {
     let ca = TestCa::new("real");
     let other = TestCa::new("other");
-    let sim = tls_sim(&ca);
-    let w = world("wrong-ca", 1);
-    let workload = w.workload(Format::Canal, 50, 22);
-    let (messages, _, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables_in(&sim, &workload);
-    w.produce(&messages);
+    let w = world("wrong-ca", 1).on_sim(tls_sim(&ca));
+    let sim = w.sim;
+    w.seed(Format::Canal, 50, 22);
     let job = w.job_with(
         Format::Canal,
         "",
         &tls_settings(&other.ca_file()),
-        &https_endpoints(&sim),
+        &https_endpoints(sim),
     );
     let job_arg = job.display().to_string();
 
@@ -135,5 +129,5 @@ fn a_ca_that_did_not_sign_the_certificate_fails_check_and_run_at_once() {
     );
     assert!(ran.stderr.contains("certificate"), "{}", ran.both());
     assert_eq!(w.committed(), vec![None], "nothing may be committed");
-    assert_eq!(counters(&sim)["loads_by_status"]["Success"].as_u64(), None);
+    assert_eq!(counters(sim)["loads_by_status"]["Success"].as_u64(), None);
 }

@@ -236,14 +236,7 @@ fn canal_insert(db: &str, t: &str, types: &str, rows: &str) -> Vec<u8> {
 }
 
 fn selects(db: &str, table: &str) -> u64 {
-    let sim = support::sim();
-    let text = ureq::get(&format!("http://{}/counters", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let v: Json = serde_json::from_str(&text).unwrap();
+    let v = sim_counters();
     v["selects_by_table"][format!("{db}.{table}")]
         .as_u64()
         .unwrap_or(0)
@@ -382,10 +375,7 @@ fn zero_dates_and_time_zones_compare_equal() {
 #[test]
 fn a_verify_during_a_run_reports_nothing_after_its_second_pass() {
     let w = world("verify-in-flight", 2);
-    let workload = w.workload(Format::CloudCanal, 200, 37);
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages);
+    let (_, expected) = w.seed(Format::CloudCanal, 200, 37);
     let slow = add_fault(serde_json::json!({
         "target": "be", "op": "stream_load", "db": w.db, "times": 6,
         "action": {"kind": "latency", "ms": 3000, "phase": "before_commit"}

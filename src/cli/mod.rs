@@ -6,6 +6,7 @@
 pub mod check;
 pub mod decode;
 pub mod position;
+pub mod prepare;
 pub mod run;
 pub mod verify;
 
@@ -59,6 +60,10 @@ pub enum Command {
     /// Compare the target tables with the last change per key of a topic window; exit status
     /// 0 when every table is equal, 1 when differences remain, 2 on error.
     Verify(VerifyArgs),
+    /// Before running a job again from source.startFrom: truncate (or drop and create again)
+    /// every target table it maps, then reset the consumer group to startFrom. Refused while
+    /// the group has live members. Without --yes, only prints what it would do.
+    Prepare(PrepareArgs),
 }
 
 /// Arguments of `starpipe verify`.
@@ -104,6 +109,43 @@ pub struct VerifyArgs {
     /// past it verify stops with an error.
     #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_memory_mb: Option<u64>,
+}
+
+/// Arguments of `starpipe prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+
+    #[command(flatten)]
+    pub mode: PrepareMode,
+
+    /// Change the tables and commit the offsets; without it nothing changes.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// What `prepare` does to each table: exactly one of the two flags.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct PrepareMode {
+    /// TRUNCATE TABLE: keep each table, remove its rows.
+    #[arg(long)]
+    pub truncate: bool,
+
+    /// DROP TABLE, then CREATE it again from its SHOW CREATE TABLE.
+    #[arg(long)]
+    pub recreate: bool,
+}
+
+impl PrepareMode {
+    pub fn mode(&self) -> crate::prepare::Mode {
+        if self.recreate {
+            crate::prepare::Mode::Recreate
+        } else {
+            crate::prepare::Mode::Truncate
+        }
+    }
 }
 
 /// `--config FILE`: the job a command works on.

@@ -171,7 +171,7 @@ fn chosen_topics(source: &SourceConfig, given: &[String]) -> anyhow::Result<Vec<
     Ok(given.to_vec())
 }
 
-fn write_changes(changes: &[OffsetChange], out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn write_changes(changes: &[OffsetChange], out: &mut dyn Write) -> anyhow::Result<()> {
     let mut tw = TabWriter::new(&mut *out).padding(2);
     writeln!(tw, "TOPIC\tPARTITION\tCURRENT → NEW")?;
     for c in changes {

@@ -30,6 +30,7 @@ mod route;
 mod secret;
 mod zone;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -38,7 +39,7 @@ use serde::{Serialize, Serializer};
 
 pub use error::{ConfigError, Location, Problem, Problems};
 pub use operate::{AdminConfig, AlertEvent, AlertTarget};
-pub use route::{BadTableName, TableRoute, TargetName, TopicRoute};
+pub use route::{BadTableName, SourceParts, TableRoute, TargetName, TopicRoute};
 pub use secret::{KafkaProps, MASK, Secret, is_sensitive_kafka_key};
 pub use zone::{BadZeroDate, BadZone, DecodeSettings, ZeroDatePolicy, Zone};
 
@@ -78,6 +79,14 @@ pub mod defaults {
     pub const MAX_IN_SIZE_PER_QUERY: u32 = 1000;
     pub const DEFAULT_ZERO_DATE: &str = "null";
     pub const SOURCE_TIMEZONE: &str = "UTC";
+    pub const SYNC_DDL: bool = true;
+    pub const DDL_EXCEPTION_SKIP: bool = false;
+    pub const DDL_ALLOW_DROP_TABLE: bool = false;
+    pub const DDL_TIMEOUT_SEC: u64 = 3600;
+    pub const ON_UNKNOWN_COLUMN: super::OnUnknownColumn = super::OnUnknownColumn::Fail;
+    pub const ON_MISSING_COLUMN: super::OnMissingColumn = super::OnMissingColumn::Fail;
+    pub const AUTO_CREATE_TABLE: bool = false;
+    pub const AUTO_CREATE_BUCKETS: u32 = 0;
 }
 
 /// A validated job.
@@ -133,6 +142,34 @@ pub enum OnError {
     /// Produce the bad message to `deadLetterTopic` and continue.
     #[serde(rename = "deadLetter")]
     DeadLetter,
+}
+
+/// `onUnknownColumn`: a message column the target table lacks, with no DDL message before it
+/// (schema drift).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum OnUnknownColumn {
+    /// The message is rejected like bad input (see `onError`).
+    #[serde(rename = "fail")]
+    Fail,
+    /// The column is added to the target (its type from the message's column types) before
+    /// the rows are loaded.
+    #[serde(rename = "addColumn")]
+    AddColumn,
+    /// The column's values are dropped (logged once per table).
+    #[serde(rename = "ignore")]
+    Ignore,
+}
+
+/// `onMissingColumn`: a target column a row message lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum OnMissingColumn {
+    /// The message is rejected like bad input (see `onError`): a full-row upsert would
+    /// overwrite the column.
+    #[serde(rename = "fail")]
+    Fail,
+    /// Such rows load as partial updates: the target keeps the columns they lack.
+    #[serde(rename = "partialUpdate")]
+    PartialUpdate,
 }
 
 /// `[source]`: the Kafka / AutoMQ subscription.
@@ -264,6 +301,40 @@ pub struct TargetConfig {
     pub default_zero_date: ZeroDatePolicy,
     /// `sourceTimezone`: the zone the producer rendered TIMESTAMP text in.
     pub source_timezone: Zone,
+    /// DDL and schema drift: `syncDdl`, `ddlExceptionSkip`, `ddlAllowDropTable`,
+    /// `onUnknownColumn`, `onMissingColumn`, `autoCreate*`.
+    #[serde(flatten)]
+    pub ddl: DdlConfig,
+}
+
+/// The DDL and schema-drift settings of `[target]`: how the engine applies the source's DDL
+/// (`crate::ddl`) and what it does when messages and target columns differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DdlConfig {
+    /// `syncDdl`: apply the source's DDL messages to the target tables (`crate::ddl`);
+    /// `false` logs and skips them.
+    pub sync_ddl: bool,
+    /// `ddlExceptionSkip` (BladePipe's name): a DDL that cannot be applied is logged and
+    /// skipped instead of stopping the job.
+    pub ddl_exception_skip: bool,
+    /// `ddlAllowDropTable`: DROP TABLE and RENAME TABLE are applied to the target; otherwise
+    /// they cannot be applied.
+    pub ddl_allow_drop_table: bool,
+    /// `ddlTimeoutSec`: how long a DDL may wait for the table's asynchronous schema-change
+    /// jobs (`SHOW ALTER TABLE COLUMN`) before it counts as failed.
+    pub ddl_timeout_sec: u64,
+    /// `onUnknownColumn`: a message column the target lacks.
+    pub on_unknown_column: OnUnknownColumn,
+    /// `onMissingColumn`: a target column a row message lacks.
+    pub on_missing_column: OnMissingColumn,
+    /// `autoCreateTable`: create a missing target from the first row message's column types.
+    pub auto_create_table: bool,
+    /// `autoCreateBuckets`: `BUCKETS n` of the tables starpipe creates; 0 = StarRocks'
+    /// automatic bucketing.
+    pub auto_create_buckets: u32,
+    /// `autoCreateProperties`: `PROPERTIES` of the tables starpipe creates.
+    pub auto_create_properties: BTreeMap<String, String>,
 }
 
 impl TargetConfig {
@@ -434,6 +505,24 @@ impl Config {
         self.tables.iter().find_map(|r| r.apply(db, table))
     }
 
+    /// `keys` of the `[[tables]]` entry that routes source table `db.table` (the first that
+    /// matches, as for [`Config::route`]); `None` when it gives none or no entry matches.
+    pub fn table_keys(&self, db: &str, table: &str) -> Option<&[String]> {
+        self.tables
+            .iter()
+            .find(|r| r.apply(db, table).is_some())
+            .and_then(TableRoute::keys)
+    }
+
+    /// `keys` of the `[[tables]]` entry with `topic`, for the messages of `topic` that name no
+    /// table.
+    pub fn topic_keys(&self, topic: &str) -> Option<&[String]> {
+        self.topic_tables
+            .iter()
+            .find(|r| r.topic == topic)
+            .and_then(|r| r.keys.as_deref())
+    }
+
     /// The table for the messages of `topic` that name no table of their own (no
     /// `database`/`db` or no `table`, e.g. Flink's canal-json sink output): the `target` of the
     /// `[[tables]]` entry with `topic = "…"`, or `None` (such messages are then `Envelope`
@@ -472,6 +561,31 @@ impl Config {
             }
         }
         out
+    }
+
+    /// Of the `existing` StarRocks tables, those a `[[tables]]` entry with a glob `source` may
+    /// load into (`starpipe prepare`): some source the glob matches routes there. When the
+    /// target names both source parts, the routing of that source must give this table (an
+    /// earlier entry may take it elsewhere); a literal target part stands for any source part.
+    pub fn glob_targets<'a>(
+        &self,
+        existing: impl IntoIterator<Item = &'a TargetName>,
+    ) -> Vec<TargetName> {
+        let globs: Vec<&TableRoute> = self.tables.iter().filter(|r| r.is_glob()).collect();
+        existing
+            .into_iter()
+            .filter(|t| {
+                globs.iter().any(|r| match r.sources_of(t) {
+                    Some(SourceParts {
+                        db: Some(db),
+                        table: Some(table),
+                    }) => self.route(&db, &table) == **t,
+                    Some(_) => true,
+                    None => false,
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     /// The settings the decoder needs; see [`TargetConfig::decode_settings`].
@@ -850,6 +964,7 @@ impl Builder {
     }
 
     fn target(&mut self, raw: RawTarget) -> TargetConfig {
+        let ddl = self.ddl_settings(&raw);
         let host = self.host_port("target.host", raw.host);
         let http_host = self.http_host(raw.http_host);
         let use_ssl = raw.use_ssl.unwrap_or(defaults::USE_SSL);
@@ -976,13 +1091,103 @@ impl Builder {
             max_in_size_per_query,
             default_zero_date,
             source_timezone,
+            ddl,
         }
+    }
+
+    /// The DDL and schema-drift settings of `[target]`.
+    fn ddl_settings(&mut self, raw: &RawTarget) -> DdlConfig {
+        let on_unknown_column = match raw.on_unknown_column.as_deref() {
+            None => defaults::ON_UNKNOWN_COLUMN,
+            Some("fail") => OnUnknownColumn::Fail,
+            Some("addColumn") => OnUnknownColumn::AddColumn,
+            Some("ignore") => OnUnknownColumn::Ignore,
+            Some(other) => {
+                self.problem(
+                    "target.onUnknownColumn",
+                    format!("expected `fail`, `addColumn` or `ignore`, got `{other}`"),
+                );
+                defaults::ON_UNKNOWN_COLUMN
+            }
+        };
+        let on_missing_column = match raw.on_missing_column.as_deref() {
+            None => defaults::ON_MISSING_COLUMN,
+            Some("fail") => OnMissingColumn::Fail,
+            Some("partialUpdate") => OnMissingColumn::PartialUpdate,
+            Some(other) => {
+                self.problem(
+                    "target.onMissingColumn",
+                    format!("expected `fail` or `partialUpdate`, got `{other}`"),
+                );
+                defaults::ON_MISSING_COLUMN
+            }
+        };
+        let auto_create_properties = raw.auto_create_properties.clone().unwrap_or_default();
+        for key in auto_create_properties.keys() {
+            if key.trim().is_empty() {
+                self.problem(
+                    "target.autoCreateProperties",
+                    "expected property names, got an empty one",
+                );
+            }
+        }
+        DdlConfig {
+            sync_ddl: raw.sync_ddl.unwrap_or(defaults::SYNC_DDL),
+            ddl_exception_skip: raw
+                .ddl_exception_skip
+                .unwrap_or(defaults::DDL_EXCEPTION_SKIP),
+            ddl_allow_drop_table: raw
+                .ddl_allow_drop_table
+                .unwrap_or(defaults::DDL_ALLOW_DROP_TABLE),
+            ddl_timeout_sec: self.int(
+                "target.ddlTimeoutSec",
+                raw.ddl_timeout_sec,
+                1,
+                i64::from(u32::MAX),
+                defaults::DDL_TIMEOUT_SEC,
+            ),
+            on_unknown_column,
+            on_missing_column,
+            auto_create_table: raw.auto_create_table.unwrap_or(defaults::AUTO_CREATE_TABLE),
+            auto_create_buckets: self.int(
+                "target.autoCreateBuckets",
+                raw.auto_create_buckets,
+                0,
+                i64::from(u32::MAX),
+                defaults::AUTO_CREATE_BUCKETS,
+            ),
+            auto_create_properties,
+        }
+    }
+
+    /// `tables[i].keys`: a non-empty list of distinct, non-empty column names.
+    fn keys(&mut self, i: usize, keys: Option<Vec<String>>) -> Option<Vec<String>> {
+        let keys = keys?;
+        let path = format!("tables[{i}].keys");
+        if keys.is_empty() {
+            self.problem(&path, "expected at least one column name, got []");
+        }
+        for (j, k) in keys.iter().enumerate() {
+            if k.trim().is_empty() {
+                self.problem(format!("{path}[{j}]"), "expected a column name, got \"\"");
+            } else if keys[..j]
+                .iter()
+                .any(|p| crate::schema::names_equal_ci(p, k))
+            {
+                self.problem(
+                    format!("{path}[{j}]"),
+                    format!("column `{k}` is named twice"),
+                );
+            }
+        }
+        Some(keys)
     }
 
     /// One `[[tables]]` entry: exactly one of `source` (a glob route) and `topic` (the table for
     /// the topic's messages that name none), and `target`.
     fn table_entry(&mut self, i: usize, raw: RawRoute, topics: &[String]) -> Option<TableEntry> {
         let target = raw.target;
+        let keys = self.keys(i, raw.keys);
         let source = match (raw.source, raw.topic) {
             (Some(_), Some(_)) => {
                 self.problem(
@@ -993,7 +1198,11 @@ impl Builder {
                 self.required(&format!("tables[{i}].target"), target);
                 return None;
             }
-            (None, Some(topic)) => return self.topic_entry(i, topic, target, topics),
+            (None, Some(topic)) => {
+                return self
+                    .topic_entry(i, topic, target, topics)
+                    .map(|e| e.with_keys(keys));
+            }
             (source, None) => source,
         };
         if source.is_none() {
@@ -1004,7 +1213,7 @@ impl Builder {
         }
         let target = self.required(&format!("tables[{i}].target"), target);
         match TableRoute::new(&source?, &target?) {
-            Ok(r) => Some(TableEntry::Source(r)),
+            Ok(r) => Some(TableEntry::Source(r.with_keys(keys))),
             Err((key, msg)) => {
                 self.problem(format!("tables[{i}].{key}"), msg);
                 None
@@ -1052,7 +1261,11 @@ impl Builder {
             self.problem(format!("tables[{i}].target"), e.to_string());
             ok = false;
         }
-        ok.then_some(TableEntry::Topic(TopicRoute { topic, target }))
+        ok.then_some(TableEntry::Topic(TopicRoute {
+            topic,
+            target,
+            keys: None,
+        }))
     }
 }
 

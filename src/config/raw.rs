@@ -62,6 +62,15 @@ pub(super) struct RawTarget {
     pub max_in_size_per_query: Option<i64>,
     pub default_zero_date: Option<String>,
     pub source_timezone: Option<String>,
+    pub sync_ddl: Option<bool>,
+    pub ddl_exception_skip: Option<bool>,
+    pub ddl_allow_drop_table: Option<bool>,
+    pub ddl_timeout_sec: Option<i64>,
+    pub on_unknown_column: Option<String>,
+    pub on_missing_column: Option<String>,
+    pub auto_create_table: Option<bool>,
+    pub auto_create_buckets: Option<i64>,
+    pub auto_create_properties: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +79,7 @@ pub(super) struct RawRoute {
     pub source: Option<String>,
     pub topic: Option<String>,
     pub target: Option<String>,
+    pub keys: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -50,6 +50,7 @@ pub struct TableRoute {
     table: Pattern,
     target_db: NameTemplate,
     target_table: NameTemplate,
+    keys: Option<Vec<String>>,
 }
 
 /// A target name part: literal text with at most one `*`, which stands for the corresponding
@@ -68,6 +69,30 @@ impl NameTemplate {
             Some(suffix) => format!("{}{source}{suffix}", self.prefix),
         }
     }
+
+    /// The source part `target` was rendered from: `Some(Some(part))` when the template keeps
+    /// it (`*`), `Some(None)` when the template is literal and equal (any source part),
+    /// `None` when `target` cannot come from this template.
+    fn source_of(&self, target: &str) -> Option<Option<String>> {
+        match &self.suffix {
+            None => (target == self.prefix).then_some(None),
+            Some(suffix) => {
+                let middle = target
+                    .strip_prefix(&self.prefix)?
+                    .strip_suffix(suffix.as_str())?;
+                (!middle.is_empty()).then(|| Some(middle.to_string()))
+            }
+        }
+    }
+}
+
+/// The source name parts a target can come from through one `[[tables]]` entry
+/// ([`TableRoute::sources_of`]); `None` where the entry's target part is literal, so any source
+/// part matching its glob does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceParts {
+    pub db: Option<String>,
+    pub table: Option<String>,
 }
 
 const MATCH: MatchOptions = MatchOptions {
@@ -127,7 +152,19 @@ impl TableRoute {
             table,
             target_db: template(tdb)?,
             target_table: template(ttable)?,
+            keys: None,
         })
+    }
+
+    /// The entry with `keys`: the key columns of the targets starpipe creates for it.
+    pub fn with_keys(mut self, keys: Option<Vec<String>>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// `keys`, when the entry gives them.
+    pub fn keys(&self) -> Option<&[String]> {
+        self.keys.as_deref()
     }
 
     /// The `source` pattern as written.
@@ -138,6 +175,30 @@ impl TableRoute {
     /// The `target` as written.
     pub fn target(&self) -> &str {
         &self.target_text
+    }
+
+    /// Whether the entry's `source` has a glob (`*`, `?`, `[`), i.e. matches tables not named
+    /// in the job.
+    pub fn is_glob(&self) -> bool {
+        self.source_text.contains(['*', '?', '['])
+    }
+
+    /// The source names that would route to `target` through this entry: what a template's
+    /// `*` stands for, when it matches the source glob. `None` when no source this entry matches
+    /// can route there.
+    pub fn sources_of(&self, target: &TargetName) -> Option<SourceParts> {
+        let db = self.target_db.source_of(&target.db)?;
+        let table = self.target_table.source_of(&target.table)?;
+        let fits = |p: &Pattern, part: &Option<String>| {
+            part.as_ref().is_none_or(|s| p.matches_with(s, MATCH))
+        };
+        // A source part without a glob is known even where the target does not keep it.
+        let literal =
+            |p: &Pattern| (!p.as_str().contains(['*', '?', '['])).then(|| p.as_str().to_string());
+        (fits(&self.db, &db) && fits(&self.table, &table)).then(|| SourceParts {
+            db: db.or_else(|| literal(&self.db)),
+            table: table.or_else(|| literal(&self.table)),
+        })
     }
 
     /// The target for `db.table` if this entry matches it.
@@ -155,7 +216,9 @@ impl TableRoute {
 
 impl PartialEq for TableRoute {
     fn eq(&self, other: &Self) -> bool {
-        self.source_text == other.source_text && self.target_text == other.target_text
+        self.source_text == other.source_text
+            && self.target_text == other.target_text
+            && self.keys == other.keys
     }
 }
 
@@ -164,9 +227,12 @@ impl Eq for TableRoute {}
 impl Serialize for TableRoute {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("TableRoute", 2)?;
+        let mut s = serializer.serialize_struct("TableRoute", 3)?;
         s.serialize_field("source", &self.source_text)?;
         s.serialize_field("target", &self.target_text)?;
+        if let Some(keys) = &self.keys {
+            s.serialize_field("keys", keys)?;
+        }
         s.end()
     }
 }
@@ -180,14 +246,19 @@ pub struct TopicRoute {
     pub topic: String,
     /// The StarRocks table (a literal `db.table`).
     pub target: TargetName,
+    /// `keys`: the key columns of the target when starpipe creates it.
+    pub keys: Option<Vec<String>>,
 }
 
 impl Serialize for TopicRoute {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("TopicRoute", 2)?;
+        let mut s = serializer.serialize_struct("TopicRoute", 3)?;
         s.serialize_field("topic", &self.topic)?;
         s.serialize_field("target", &self.target.to_string())?;
+        if let Some(keys) = &self.keys {
+            s.serialize_field("keys", keys)?;
+        }
         s.end()
     }
 }
@@ -198,6 +269,15 @@ impl Serialize for TopicRoute {
 pub(crate) enum TableEntry {
     Source(TableRoute),
     Topic(TopicRoute),
+}
+
+impl TableEntry {
+    pub(crate) fn with_keys(self, keys: Option<Vec<String>>) -> Self {
+        match self {
+            TableEntry::Source(r) => TableEntry::Source(r.with_keys(keys)),
+            TableEntry::Topic(r) => TableEntry::Topic(TopicRoute { keys, ..r }),
+        }
+    }
 }
 
 /// The parts of a target without `*` are names StarRocks and Stream Load take (a part with

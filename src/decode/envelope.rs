@@ -335,23 +335,32 @@ pub(crate) fn ddl_schema(p: &Parser, input: &[u8], d: &DdlMsg) -> Option<TableSc
         }
         return Some(schema);
     }
-    let types = d.types?;
-    Some(TableSchema {
-        columns: members(&p.nodes, types)
+    Some(type_map_schema(&p.nodes, input, d.types?, d.key_hint))
+}
+
+/// The schema a message's type map (`mysqlType` / `dbValType`, object node `types`) and key
+/// hint (`pkNames` / `pks`, array node `key_hint`) describe: columns in message order.
+pub(crate) fn type_map_schema(
+    nodes: &[Node],
+    input: &[u8],
+    types: usize,
+    key_hint: Option<usize>,
+) -> TableSchema {
+    let text = |i: usize| match nodes.get(i) {
+        Some(Node::Str { start, len }) => Some(str_at(input, *start, *len).to_string()),
+        _ => None,
+    };
+    TableSchema {
+        columns: members(nodes, types)
             .map(|(k, v)| SchemaColumn {
-                name: key_span(&p.nodes, k).get(input).to_string(),
-                type_expr: node_str(p, input, v).unwrap_or_default(),
+                name: key_span(nodes, k).get(input).to_string(),
+                type_expr: text(v).unwrap_or_default(),
             })
             .collect(),
-        primary_key: d
-            .key_hint
-            .map(|h| {
-                elements(&p.nodes, h)
-                    .filter_map(|e| node_str(p, input, e))
-                    .collect()
-            })
+        primary_key: key_hint
+            .map(|h| elements(nodes, h).filter_map(text).collect())
             .unwrap_or_default(),
-    })
+    }
 }
 
 /// An empty `RowsMsg` for a Canal message: ENUM/SET values without a type map are indexes.

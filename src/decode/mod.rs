@@ -32,10 +32,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::model::{
-    ChangeOp, Column, DdlEvent, DmlKind, IgnoreReason, SourceTable, TableOrigin, Value, ValueKind,
-    Warnings,
+    ChangeOp, Column, DdlEvent, DmlKind, IgnoreReason, SourceTable, TableOrigin, TableSchema,
+    Value, ValueKind, Warnings,
 };
-pub use value::{ZeroDatePolicy, ZoneSettings, parse_time_zone};
+pub use value::{TypeParts, ZeroDatePolicy, ZoneSettings, parse_time_zone};
 
 /// Which of the two formats a topic carries: the job's `schemaFormat` (`AlibabaCanal`,
 /// `CloudCanal`), `starpipe decode --format` (`canal`, `cloudcanal`).
@@ -209,6 +209,18 @@ pub struct RowBatch<'a> {
     pub warnings: Warnings,
     changes: &'a [ChangeRec],
     store: Store<'a>,
+    meta: Meta<'a>,
+}
+
+/// Where the message's column types and key hint are, read only on request
+/// ([`RowBatch::source_schema`]): the hot path copies three words and reads nothing.
+#[derive(Clone, Copy)]
+pub(crate) struct Meta<'a> {
+    pub nodes: &'a [json::Node],
+    /// The `mysqlType` / `dbValType` object node.
+    pub types: Option<usize>,
+    /// The `pkNames` / `pks` array node, when non-empty.
+    pub key_hint: Option<usize>,
 }
 
 #[derive(Clone, Copy)]
@@ -271,6 +283,20 @@ impl<'a> RowBatch<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// The source table as the message describes it: its column types (`mysqlType` /
+    /// `dbValType`, as text, in message order) and its key (`pkNames` / `pks`, empty when the
+    /// message names none); `None` when the message carries no column types. What
+    /// `autoCreateTable` creates a target from ([`crate::ddl::create_table`]).
+    pub fn source_schema(&self) -> Option<TableSchema> {
+        let m = self.meta;
+        Some(envelope::type_map_schema(
+            m.nodes,
+            self.store.input,
+            m.types?,
+            m.key_hint,
+        ))
     }
 
     pub fn changes(&self) -> impl Iterator<Item = Change<'a>> + 'a {
@@ -444,7 +470,12 @@ impl Decoder {
                     e.message = format!("{table}: {}", e.message);
                     e
                 })?;
-                let mut batch = self.scratch.batch(&r, table, input);
+                let meta = Meta {
+                    nodes: &self.parser.nodes,
+                    types: r.types,
+                    key_hint: r.key_hint,
+                };
+                let mut batch = self.scratch.batch(&r, table, input, meta);
                 if origin == TableOrigin::Topic {
                     batch.warnings.insert(Warnings::TABLE_FROM_FALLBACK);
                 }

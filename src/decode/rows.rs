@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use super::envelope::{RowsMsg, Span, elements, key_span, members};
 use super::json::{Node, Parser, str_at};
 use super::value::{CellContext, CellError, ColType, Converted, Raw, convert, parse_col_type};
-use super::{CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, RowBatch, Store, ValRec};
+use super::{
+    CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, Meta, RowBatch, Store, ValRec,
+};
 use crate::model::{ChangeOp, DmlKind, SourceTable, Warnings};
 
 /// Buffers reused from message to message.
@@ -40,6 +42,7 @@ impl Scratch {
         msg: &RowsMsg,
         table: SourceTable<'a>,
         input: &'a [u8],
+        meta: Meta<'a>,
     ) -> RowBatch<'a> {
         RowBatch {
             table,
@@ -51,6 +54,7 @@ impl Scratch {
                 arena: &self.arena,
                 cells: &self.cells,
             },
+            meta,
         }
     }
 

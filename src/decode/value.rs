@@ -226,6 +226,35 @@ pub(crate) fn parse_col_type(text: &str) -> ColType {
     }
 }
 
+/// A source type expression split the way [`parse_col_type`] reads it, for code that needs more
+/// than the decoder does (the StarRocks type of a column, `crate::ddl`): the one-word type name
+/// (MySQL's multi-word aliases replaced, case kept), the text inside its parentheses, whether it
+/// is `unsigned` / `zerofill`, and the ENUM / SET labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeParts<'a> {
+    pub name: &'a str,
+    pub args: Option<&'a str>,
+    pub unsigned: bool,
+    /// The quoted labels of `enum(...)` / `set(...)`; `None` when the arguments are not a list
+    /// of quoted strings.
+    pub labels: Option<Vec<Box<str>>>,
+}
+
+impl<'a> TypeParts<'a> {
+    /// Splits `text` (`varchar(20)`, `int(10) unsigned zerofill`, `double precision`,
+    /// `enum('a','b')`) with the grammar of the decoder.
+    pub fn of(text: &'a str) -> TypeParts<'a> {
+        let (name, rest) = type_name(text.trim());
+        let (args, suffix) = split_args(rest);
+        TypeParts {
+            name,
+            args,
+            unsigned: contains_word(suffix, "unsigned") || contains_word(suffix, "zerofill"),
+            labels: args.and_then(parse_labels),
+        }
+    }
+}
+
 /// Splits `"(args) rest"` into `Some("args")` and the text after the closing parenthesis,
 /// honouring SQL quotes inside the parentheses (ENUM labels may contain `)`).
 fn split_args(rest: &str) -> (Option<&str>, &str) {

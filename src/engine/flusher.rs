@@ -176,8 +176,9 @@ impl TableFlusher {
     }
 
     fn accept(&mut self, b: Block) {
-        if !Arc::ptr_eq(&b.schema, &self.table) {
-            // The schema changed (DDL): rows of one load share one column list.
+        if !Arc::ptr_eq(&b.schema, &self.table) && *b.schema != *self.table {
+            // The schema changed (DDL), or the rows are a partial update of other columns: rows
+            // of one load share one column list.
             self.flush();
             self.table = Arc::clone(&b.schema);
             self.name = self.table.to_string();
@@ -253,14 +254,13 @@ impl TableFlusher {
         let _memory = Reservation::counted(&self.ctx.budget, body.bytes.capacity() as u64);
         let settings = &self.ctx.settings;
         let label = label(&settings.job, &settings.run, &self.table, blocks);
-        let request = LoadRequest {
-            db: &self.table.db,
-            table: &self.table.table,
-            label: &label,
-            headers: &body.headers,
-            body: &body.bytes,
-            filtered: FilteredRows::Reject,
-        };
+        let request = LoadRequest::new(
+            &self.table,
+            &label,
+            &body.headers,
+            &body.bytes,
+            FilteredRows::Reject,
+        );
         let mut feedback = Feedback::default();
         let abandon = || self.abandon(blocks);
         let (loaded, rejected) = match self.ctx.loader.load(&request, &abandon, &mut feedback) {

@@ -129,14 +129,7 @@ impl<'a> Isolation<'a> {
     ) -> Result<(), FlushError> {
         let body = body_of(self.table, self.blocks, rows)?;
         let label = sub_label(self.label, path);
-        let request = LoadRequest {
-            db: &self.table.db,
-            table: &self.table.table,
-            label: &label,
-            headers: &body.headers,
-            body: &body.bytes,
-            filtered,
-        };
+        let request = LoadRequest::new(self.table, &label, &body.headers, &body.bytes, filtered);
         let loaded = self.loader.load(&request, self.abandon, self.feedback)?;
         self.loaded_rows += match filtered {
             FilteredRows::Reject => rows.len(),

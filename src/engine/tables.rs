@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::catalog::CatalogError;
 use super::flusher::FlushItem;
+use super::gate::{Stopped, TableGate};
 use crate::config::TargetName;
 use crate::schema::TargetTable;
 
@@ -32,11 +33,30 @@ pub(crate) trait FlusherFactory: Send + Sync {
 pub(crate) struct TableHandle {
     /// `db.table` of the target.
     pub name: Arc<str>,
+    pub target: TargetName,
     current: Mutex<Current>,
     /// Bumped when the schema changed; workers start new blocks with the new schema when they
     /// see it move.
     generation: AtomicU64,
     items: Sender<FlushItem>,
+    /// Closed while a schema change of the table runs (`gate.rs`).
+    pub gate: Arc<TableGate>,
+    /// What the DDL of this run changed (see [`Drift`]).
+    drift: Mutex<Drift>,
+    /// The table was dropped or renamed by a DDL: routes to it are looked up again.
+    retired: AtomicBool,
+    /// When a message's unknown column last made a worker read the schema again.
+    last_reread: Mutex<Option<Instant>>,
+}
+
+/// Columns a DDL of this run added to or dropped from the table. Rows produced before the DDL
+/// in other partitions (which Kafka does not order with the DDL) still arrive without the added
+/// columns or with the dropped ones; the encoder takes both as what they are — the added
+/// column's default, a dropped value — rather than as drift.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Drift {
+    pub added: Vec<String>,
+    pub dropped: Vec<String>,
 }
 
 /// The schema in use and its key column names (the decoder's key for key changes).
@@ -67,6 +87,49 @@ impl TableHandle {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn drift(&self) -> Drift {
+        self.drift.lock().clone()
+    }
+
+    /// Whether a message's unknown column may make a worker read the schema again now: at most
+    /// once per `every` per table, so a stream of drifted messages does not become a stream of
+    /// catalog queries.
+    pub(crate) fn reread_due(&self, every: Duration) -> bool {
+        let mut last = self.last_reread.lock();
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Loads everything sent to the flusher so far and waits for it, until `stopping`.
+    pub(crate) fn flush(&self, stopping: &dyn Fn() -> bool) -> Result<(), Stopped> {
+        let done = loop {
+            if stopping() {
+                return Err(Stopped);
+            }
+            if let Some(done) = self.request_flush(Instant::now() + Duration::from_millis(200)) {
+                break done;
+            }
+        };
+        loop {
+            if stopping() {
+                return Err(Stopped);
+            }
+            match done.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => return Ok(()),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                // The flusher ended: it loads nothing more.
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Err(Stopped),
+            }
+        }
     }
 
     /// Sends `item` to the flusher, waiting while its channel is full, unless a hard stop
@@ -139,9 +202,14 @@ impl TableRegistry {
             .push(self.flushers.start(Arc::clone(&schema), rx));
         let handle = Arc::new(TableHandle {
             name: Arc::from(target.to_string()),
+            target: target.clone(),
             current: Mutex::new(Current::new(schema)),
             generation: AtomicU64::new(0),
             items,
+            gate: Arc::default(),
+            drift: Mutex::default(),
+            retired: AtomicBool::new(false),
+            last_reread: Mutex::default(),
         });
         tables.insert(target.clone(), Arc::clone(&handle));
         Ok(handle)
@@ -162,6 +230,25 @@ impl TableRegistry {
         *current = Current::new(Arc::new(fresh));
         handle.generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
+    }
+
+    /// The schema of `target` as StarRocks has it now (not the cached one).
+    pub(crate) fn read_schema(&self, target: &TargetName) -> Result<TargetTable, CatalogError> {
+        self.schemas.read(target)
+    }
+
+    /// Notes what a DDL changed in `target`'s columns (see [`Drift`]).
+    pub(crate) fn note_drift(&self, target: &TargetName, change: impl FnOnce(&mut Drift)) {
+        if let Some(h) = self.tables.lock().get(target) {
+            change(&mut h.drift.lock());
+        }
+    }
+
+    /// `target` was dropped or renamed: it is forgotten, and routes to it are looked up again.
+    pub(crate) fn retire(&self, target: &TargetName) {
+        if let Some(h) = self.tables.lock().remove(target) {
+            h.retired.store(true, Ordering::Release);
+        }
     }
 
     /// Asks every flusher to load what it has and waits (up to `deadline`) for all of them.

@@ -128,15 +128,7 @@ pub(crate) fn select(table: &TargetTable, keys: &[Vec<Vec<u8>>]) -> String {
 /// A key value as a SQL literal: integers bare (they are the encoder's validated digits), every
 /// other key type (VARCHAR, DATE, DATETIME) a quoted string.
 fn literal(ty: &StarRocksType, value: &[u8]) -> String {
-    let integer = matches!(
-        ty,
-        StarRocksType::Boolean
-            | StarRocksType::TinyInt
-            | StarRocksType::SmallInt
-            | StarRocksType::Int
-            | StarRocksType::BigInt
-            | StarRocksType::LargeInt
-    );
+    let integer = ty.is_integer();
     let text = String::from_utf8_lossy(value);
     if integer && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         return text.into_owned();

@@ -83,14 +83,7 @@ impl Repairer {
         let label = self.label(table);
         let headers = body.headers();
         let bytes = body.finish();
-        let request = LoadRequest {
-            db: &table.db,
-            table: &table.table,
-            label: &label,
-            headers: &headers,
-            body: &bytes,
-            filtered: FilteredRows::Reject,
-        };
+        let request = LoadRequest::new(table, &label, &headers, &bytes, FilteredRows::Reject);
         let mut feedback = Default::default();
         self.loader
             // Never abandoned: a repair load runs until it is done or fails.

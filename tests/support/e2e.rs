@@ -24,9 +24,16 @@ pub struct World {
     pub group: String,
     pub dir: PathBuf,
     pub partitions: i32,
+    /// The StarRocks it loads into: the shared sim unless [`World::on_sim`] says otherwise.
+    pub sim: &'static super::Sim,
 }
 
 pub fn world(name: &str, partitions: i32) -> World {
+    world_with(name, partitions, &[])
+}
+
+/// [`world`] whose topic is created with `topic_configs`.
+pub fn world_with(name: &str, partitions: i32, topic_configs: &[(&str, &str)]) -> World {
     let unique = super::unique_name(name).replace(['-', '.'], "_");
     let dir = std::env::temp_dir().join(format!("starpipe-e2e-{unique}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -37,17 +44,18 @@ pub fn world(name: &str, partitions: i32) -> World {
         group: super::unique_group(name),
         dir,
         partitions,
+        sim: super::sim(),
     };
-    super::create_topic(&w.topic, partitions);
+    super::create_topic_with(&w.topic, partitions, topic_configs);
     w
 }
 
 pub fn mysql_conn() -> mysql::Conn {
-    mysql_conn_to(super::sim())
+    conn_to(super::sim())
 }
 
-/// A plain MySQL-protocol connection to `sim` (a TLS sim accepts plain clients too).
-pub fn mysql_conn_to(sim: &super::Sim) -> mysql::Conn {
+/// A query-port connection to `sim`.
+pub fn conn_to(sim: &super::Sim) -> mysql::Conn {
     let (host, port) = sim.query.rsplit_once(':').unwrap();
     let opts = mysql::OptsBuilder::new()
         .ip_or_hostname(Some(host))
@@ -59,11 +67,12 @@ pub fn mysql_conn_to(sim: &super::Sim) -> mysql::Conn {
 }
 
 pub fn execute_sql(script: &str) {
-    execute_sql_in(super::sim(), script);
+    execute_sql_on(super::sim(), script)
 }
 
-pub fn execute_sql_in(sim: &super::Sim, script: &str) {
-    let mut conn = mysql_conn_to(sim);
+/// [`execute_sql`] on `sim`.
+pub fn execute_sql_on(sim: &super::Sim, script: &str) {
+    let mut conn = conn_to(sim);
     for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         conn.query_drop(stmt)
             .unwrap_or_else(|e| panic!("{stmt}: {e}"));
@@ -71,6 +80,12 @@ pub fn execute_sql_in(sim: &super::Sim, script: &str) {
 }
 
 impl World {
+    /// This world loading into `sim` (a dedicated sim of the test, leaked to live as long).
+    pub fn on_sim(mut self, sim: super::Sim) -> World {
+        self.sim = Box::leak(Box::new(sim));
+        self
+    }
+
     /// A workload over this world's database and partitions.
     pub fn workload(&self, format: Format, messages: u64, seed: u64) -> Workload {
         let mut w = Workload::new(seed, format)
@@ -82,12 +97,17 @@ impl World {
         w
     }
 
-    pub fn create_tables(&self, w: &Workload) {
-        self.create_tables_in(super::sim(), w);
+    /// A workload's tables created and its messages produced: the usual start of a test.
+    pub fn seed(&self, format: Format, messages: u64, seed: u64) -> (Workload, ExpectedState) {
+        let workload = self.workload(format, messages, seed);
+        let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+        self.create_tables(&workload);
+        self.produce(&messages);
+        (workload, expected)
     }
 
-    pub fn create_tables_in(&self, sim: &super::Sim, w: &Workload) {
-        execute_sql_in(sim, &starpipe_perf::schema::ddl(&self.db, &w.tables));
+    pub fn create_tables(&self, w: &Workload) {
+        execute_sql_on(self.sim, &starpipe_perf::schema::ddl(&self.db, &w.tables));
     }
 
     pub fn produce(&self, messages: &[Message]) {
@@ -104,7 +124,7 @@ impl World {
 
     /// Writes a job file; `extra` lines are appended to `[target]`, `top` lines at the top.
     pub fn job(&self, format: Format, top: &str, target_extra: &str) -> PathBuf {
-        self.job_at(format, top, target_extra, &super::sim().fe_http)
+        self.job_at(format, top, target_extra, &self.sim.fe_http)
     }
 
     /// [`World::job`] with Stream Loads sent to `http_host` (e.g. the sim's BE).
@@ -115,12 +135,12 @@ impl World {
         target_extra: &str,
         http_host: &str,
     ) -> PathBuf {
-        let mut endpoints = Endpoints::shared();
+        let mut endpoints = Endpoints::of_sim(self.sim);
         endpoints.http_host = http_host.to_string();
         self.job_with(format, top, target_extra, &endpoints)
     }
 
-    /// [`World::job`] against other systems (a secured broker, a TLS sim).
+    /// [`World::job`] against other endpoints (a secured broker, a TLS sim).
     pub fn job_with(
         &self,
         format: Format,
@@ -141,10 +161,7 @@ schemaFormat = "{schema_format}"
 consumerGroupId = "{group}"
 consumeParallel = 2
 sessionTimeoutMs = 6000
-
-[source.kafka]
 {kafka}
-
 [target]
 host = "{query}"
 httpHost = "{http}"
@@ -154,7 +171,12 @@ asyncFlushIntervalSec = 1
 {target_extra}
 "#,
             brokers = endpoints.brokers,
-            kafka = endpoints.kafka,
+            // Only when there are properties: a test may write its own `[source.kafka]`.
+            kafka = if endpoints.kafka.is_empty() {
+                String::new()
+            } else {
+                format!("\n[source.kafka]\n{}", endpoints.kafka)
+            },
             topic = self.topic,
             group = self.group,
             query = endpoints.query,
@@ -205,10 +227,7 @@ asyncFlushIntervalSec = 1
     }
 
     pub fn assert_state(&self, expected: &ExpectedState) {
-        self.assert_state_in(super::sim(), expected);
-    }
-
-    pub fn assert_state_in(&self, sim: &super::Sim, expected: &ExpectedState) {
+        let sim = self.sim;
         let report =
             starpipe_perf::verify::verify(expected, &sim.query, &sim.user, &sim.password).unwrap();
         assert!(
@@ -219,43 +238,9 @@ asyncFlushIntervalSec = 1
         );
     }
 
-    /// Committed group offsets, per partition. A coordinator that is not ready yet (a group
-    /// the broker never saw, offsets partitions still loading) is asked again for up to 30 s.
+    /// Committed group offsets, per partition.
     pub fn committed(&self) -> Vec<Option<i64>> {
-        let start = Instant::now();
-        loop {
-            match self.try_committed() {
-                Ok(offsets) => return offsets,
-                Err(e) if start.elapsed() < Duration::from_secs(30) => {
-                    eprintln!("{}: reading committed offsets again: {e}", self.name);
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                Err(e) => panic!("{}: cannot read committed offsets: {e}", self.name),
-            }
-        }
-    }
-
-    fn try_committed(&self) -> rdkafka::error::KafkaResult<Vec<Option<i64>>> {
-        let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
-        let result = {
-            let mut tpl = TopicPartitionList::new();
-            for p in 0..self.partitions {
-                tpl.add_partition(&self.topic, p);
-            }
-            consumer
-                .committed_offsets(tpl, Duration::from_secs(10))
-                .map(|c| {
-                    c.elements()
-                        .iter()
-                        .map(|e| match e.offset() {
-                            Offset::Offset(o) => Some(o),
-                            _ => None,
-                        })
-                        .collect()
-                })
-        };
-        drop(consumer);
-        result
+        committed_offsets(&self.group, &self.topic, self.partitions)
     }
 
     pub fn end_offsets(&self) -> Vec<i64> {
@@ -306,7 +291,7 @@ impl Endpoints {
         Endpoints::of_sim(super::sim())
     }
 
-    /// The test process's broker and `sim` (plain HTTP).
+    /// The test process's broker and `sim` (its FE, plain HTTP).
     pub fn of_sim(sim: &super::Sim) -> Endpoints {
         Endpoints {
             brokers: super::brokers(),
@@ -410,8 +395,8 @@ pub fn remove_fault(id: u64) {
     let _ = ureq::delete(&format!("http://{}/faults/{id}", sim.control)).call();
 }
 
-/// Counts rows loaded into tables of `db` according to the sim's counters.
-pub fn rows_loaded(db: &str) -> u64 {
+/// The sim's counters (`GET /counters`).
+pub fn sim_counters() -> serde_json::Value {
     let sim = super::sim();
     let text = ureq::get(&format!("http://{}/counters", sim.control))
         .call()
@@ -419,7 +404,12 @@ pub fn rows_loaded(db: &str) -> u64 {
         .body_mut()
         .read_to_string()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Counts rows loaded into tables of `db` according to the sim's counters.
+pub fn rows_loaded(db: &str) -> u64 {
+    let v = sim_counters();
     v["tables"]
         .as_object()
         .map(|t| {
@@ -443,6 +433,50 @@ pub fn signal(child: &Running, sig: i32) {
     // SAFETY: kill(2) on our own child's pid.
     unsafe {
         libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// A group's committed offsets for partitions `0..partitions` of `topic`.
+pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = super::consumer_config(group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let found =
+        retry_coordinator(|| consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)));
+    found
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `op`, again while a fresh broker's group coordinator is not ready.
+pub fn retry_coordinator<T>(mut op: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            C::NotCoordinator
+                                | C::CoordinatorLoadInProgress
+                                | C::CoordinatorNotAvailable
+                        )
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 

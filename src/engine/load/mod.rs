@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::alerts::Alerts;
 use crate::config::AlertEvent;
+use crate::schema::TargetTable;
 
 use http::{HttpClient, LabelState};
 use response::Verdict;
@@ -81,6 +82,26 @@ pub struct LoadRequest<'a> {
     pub headers: &'a [(&'static str, String)],
     pub body: &'a [u8],
     pub filtered: FilteredRows,
+}
+
+impl<'a> LoadRequest<'a> {
+    /// A load of `body` into `table` under `label`.
+    pub fn new(
+        table: &'a TargetTable,
+        label: &'a str,
+        headers: &'a [(&'static str, String)],
+        body: &'a [u8],
+        filtered: FilteredRows,
+    ) -> Self {
+        LoadRequest {
+            db: &table.db,
+            table: &table.table,
+            label,
+            headers,
+            body,
+            filtered,
+        }
+    }
 }
 
 /// How a load ended.

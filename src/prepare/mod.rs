@@ -1,0 +1,179 @@
+//! `starpipe prepare`: before a job is run again from `startFrom` (BladePipe's "Removal of
+//! Target Data" and "Recreating Target Table"), empty or re-create every target table the job
+//! maps, then reset its consumer group to `startFrom`.
+//!
+//! The tables: the job's explicit targets (`[[tables]]` entries without a glob, entries with
+//! `topic`) and the existing StarRocks tables a glob entry may load into
+//! ([`Config::glob_targets`]). Tables loaded under their own name without any entry are not
+//! known to the job file and are left alone. [`plan`] reads everything and changes nothing;
+//! [`execute`] refuses while the group has live members, before it touches a table.
+
+mod starrocks;
+
+use std::time::Duration;
+
+use crate::config::{Config, ConfigError, StartFrom, TargetName};
+use crate::position::{self, Group, GroupStatus, OffsetChange, PositionError};
+use crate::schema::TableModel;
+use starrocks::Target;
+
+/// What happens to each table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `TRUNCATE TABLE`: the table stays, its rows go.
+    Truncate,
+    /// `DROP TABLE`, then the table's own `SHOW CREATE TABLE` statement.
+    Recreate,
+}
+
+/// What [`execute`] does to one table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Truncate,
+    /// Drop, then create with `create` (the table's `SHOW CREATE TABLE`).
+    Recreate {
+        create: String,
+    },
+    /// The table does not exist: nothing to do.
+    Absent,
+    /// Not a Primary Key table (the job cannot load it): left alone.
+    NotPrimaryKey {
+        model: String,
+    },
+}
+
+/// One table and what happens to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TablePlan {
+    pub table: TargetName,
+    pub action: Action,
+}
+
+/// Everything `prepare` would do.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mode: Mode,
+    pub tables: Vec<TablePlan>,
+    /// `source.consumerGroupId`, its state now, and where it is reset to.
+    pub group: String,
+    pub status: GroupStatus,
+    pub reset_to: StartFrom,
+    /// Each partition's committed offset now and after the reset.
+    pub offsets: Vec<OffsetChange>,
+}
+
+impl Plan {
+    /// The tables [`execute`] changes.
+    pub fn changed(&self) -> impl Iterator<Item = &TablePlan> {
+        self.tables
+            .iter()
+            .filter(|t| matches!(t.action, Action::Truncate | Action::Recreate { .. }))
+    }
+}
+
+/// Why `prepare` could not plan or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Position(#[from] PositionError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("cannot connect to StarRocks at {host} as {user}: {message}")]
+    Connect {
+        host: String,
+        user: String,
+        message: String,
+    },
+    #[error("`{statement}` failed: {message}")]
+    Query { statement: String, message: String },
+    #[error(
+        "{table} was dropped but could not be created again: {message}; StarRocks keeps a \
+         dropped table in its recycle bin for a while: `RECOVER TABLE {recover}` restores it"
+    )]
+    Recreate {
+        table: TargetName,
+        recover: String,
+        message: String,
+    },
+}
+
+/// What `prepare` would do in `mode`: the tables (with their `SHOW CREATE TABLE` for
+/// [`Mode::Recreate`]) and the group's offsets before and after the reset. Changes nothing.
+pub fn plan(config: &Config, mode: Mode, kafka_timeout: Duration) -> Result<Plan, PrepareError> {
+    let group = Group::open(&config.source, kafka_timeout)?;
+    let partitions = group.cluster().partitions(&config.source.topics)?;
+    let offsets = group.plan_reset(&partitions, config.source.start_from)?;
+    let status = group.status()?;
+    let mut target = Target::connect(&config.target)?;
+    let existing = target.tables()?;
+    let mut names = config.explicit_targets();
+    let primary_keys = existing
+        .iter()
+        .filter(|(_, model)| TableModel::parse(model) == Ok(TableModel::PrimaryKeys))
+        .map(|(t, _)| t);
+    for t in config.glob_targets(primary_keys) {
+        if !names.contains(&t) {
+            names.push(t);
+        }
+    }
+    let mut tables = Vec::with_capacity(names.len());
+    for table in names {
+        let model = existing.iter().find(|(t, _)| *t == table).map(|(_, m)| m);
+        let action = match model {
+            None => Action::Absent,
+            Some(m) if TableModel::parse(m) != Ok(TableModel::PrimaryKeys) => {
+                Action::NotPrimaryKey { model: m.clone() }
+            }
+            Some(_) if mode == Mode::Truncate => Action::Truncate,
+            Some(_) => Action::Recreate {
+                create: target.show_create(&table)?,
+            },
+        };
+        tables.push(TablePlan { table, action });
+    }
+    Ok(Plan {
+        mode,
+        tables,
+        group: group.id().to_string(),
+        status,
+        reset_to: config.source.start_from,
+        offsets,
+    })
+}
+
+/// Carries out `plan`: refuses while the group has live members (before any table is
+/// touched), truncates or re-creates each table (`done` is told after each), then resets the
+/// group to `startFrom` ([`position::reset_group`]). Returns the offsets committed.
+pub fn execute(
+    config: &Config,
+    plan: &Plan,
+    kafka_timeout: Duration,
+    done: &mut dyn FnMut(&TablePlan),
+) -> Result<Vec<OffsetChange>, PrepareError> {
+    let group = Group::open(&config.source, kafka_timeout)?;
+    let status = group.status()?;
+    if !status.is_inactive() {
+        return Err(PositionError::GroupActive {
+            group: group.id().to_string(),
+            status,
+        }
+        .into());
+    }
+    let mut target = Target::connect(&config.target)?;
+    for table in plan.changed() {
+        match &table.action {
+            Action::Truncate => target.truncate(&table.table)?,
+            Action::Recreate { create } => target.recreate(&table.table, create)?,
+            Action::Absent | Action::NotPrimaryKey { .. } => continue,
+        }
+        done(table);
+    }
+    Ok(position::reset_group(
+        &config.source,
+        &config.source.topics,
+        plan.reset_to,
+        kafka_timeout,
+    )?)
+}

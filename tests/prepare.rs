@@ -1,0 +1,235 @@
+//! `starpipe prepare` end to end — a real Kafka broker, starrocks-sim and the real binary:
+//! truncating or re-creating every target table the job maps and resetting its group to
+//! `startFrom`, then a full rerun that ends with every row of the workload model; the dry run;
+//! the refusal while a consumer of the group is live.
+
+mod support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use mysql::prelude::Queryable;
+use starpipe_perf::workload::Format;
+use support::e2e::*;
+
+const TABLES: [&str; 3] = ["orders", "order_items", "sbtest"];
+
+/// `starpipe prepare --config JOB ARGS…` to its end.
+fn prepare(job: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(starpipe_bin())
+        .arg("prepare")
+        .arg("--config")
+        .arg(job)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run starpipe prepare")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn counts(db: &str) -> Vec<u64> {
+    let mut conn = mysql_conn();
+    TABLES
+        .iter()
+        .map(|t| {
+            conn.query_first(format!("SELECT COUNT(*) FROM {db}.{t}"))
+                .unwrap()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn show_create(db: &str, table: &str) -> String {
+    let row: Option<(String, String)> = mysql_conn()
+        .query_first(format!("SHOW CREATE TABLE {db}.{table}"))
+        .unwrap();
+    row.unwrap().1
+}
+
+/// A world loaded once to its end, with the job file `entries` map its tables with.
+fn loaded(
+    name: &str,
+    seed: u64,
+    entries: impl Fn(&World) -> String,
+) -> (
+    World,
+    std::path::PathBuf,
+    starpipe_perf::model::ExpectedState,
+) {
+    let w = world(name, 2);
+    let workload = w.workload(Format::Canal, 300, seed);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let job = w.job(Format::Canal, "", &entries(&w));
+    let out = w.run_to_end(&job, "first");
+    assert!(out.status.success(), "{}", w.log_text("first"));
+    w.assert_state(&expected);
+    (w, job, expected)
+}
+
+/// One glob entry for the world's database: prepare finds its tables in StarRocks.
+fn glob_entry(w: &World) -> String {
+    format!(
+        "\n[[tables]]\nsource = \"{db}.*\"\ntarget = \"{db}.*\"\n",
+        db = w.db
+    )
+}
+
+/// One explicit entry per table.
+fn explicit_entries(w: &World) -> String {
+    TABLES
+        .iter()
+        .map(|t| {
+            format!(
+                "\n[[tables]]\nsource = \"{db}.{t}\"\ntarget = \"{db}.{t}\"\n",
+                db = w.db
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn truncate_then_a_rerun_loads_every_row_again() {
+    let (w, job, expected) = loaded("prepare-truncate", 41, glob_entry);
+    let out = prepare(&job, &["--truncate", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for t in TABLES {
+        assert!(
+            stdout.contains(&format!("truncated {}.{t}", w.db)),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(
+        stdout.contains(&format!("reset group {} to earliest", w.group)),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(counts(&w.db), [0, 0, 0]);
+    assert_eq!(w.committed(), vec![Some(0); w.partitions as usize]);
+    let out = w.run_to_end(&job, "second");
+    assert!(out.status.success(), "{}", w.log_text("second"));
+    w.assert_state(&expected);
+    w.assert_all_committed();
+}
+
+#[test]
+fn recreate_then_a_rerun_loads_every_row_again() {
+    let (w, job, expected) = loaded("prepare-recreate", 43, explicit_entries);
+    let before: Vec<String> = TABLES.iter().map(|t| show_create(&w.db, t)).collect();
+    let out = prepare(&job, &["--recreate", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for t in TABLES {
+        assert!(
+            stdout.contains(&format!("re-created {}.{t}", w.db)),
+            "{}",
+            text(&out)
+        );
+    }
+    let after: Vec<String> = TABLES.iter().map(|t| show_create(&w.db, t)).collect();
+    assert_eq!(after, before, "the tables are created as they were");
+    assert_eq!(counts(&w.db), [0, 0, 0]);
+    assert_eq!(w.committed(), vec![Some(0); w.partitions as usize]);
+    let out = w.run_to_end(&job, "second");
+    assert!(out.status.success(), "{}", w.log_text("second"));
+    w.assert_state(&expected);
+}
+
+#[test]
+fn without_yes_nothing_changes() {
+    let (w, job, expected) = loaded("prepare-dry", 47, glob_entry);
+    let committed = w.committed();
+    for mode in ["--truncate", "--recreate"] {
+        let out = prepare(&job, &[mode]);
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for t in TABLES {
+            assert!(stdout.contains(&format!("{}.{t}", w.db)), "{}", text(&out));
+        }
+        assert!(
+            stdout.contains("dry run: nothing changed"),
+            "{}",
+            text(&out)
+        );
+        assert!(stdout.contains("→ 0"), "the reset is shown: {}", text(&out));
+        w.assert_state(&expected);
+        assert_eq!(w.committed(), committed);
+    }
+    // A table the job names that does not exist is shown, not an error.
+    let job = w.job(
+        Format::Canal,
+        "",
+        &format!(
+            "{}\n[[tables]]\nsource = \"x.gone\"\ntarget = \"{}.gone\"\n",
+            glob_entry(&w),
+            w.db
+        ),
+    );
+    let out = prepare(&job, &["--truncate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("absent: nothing to do"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn refused_while_a_consumer_of_the_group_is_live() {
+    let w = world("prepare-live", 2);
+    let workload = w.workload(Format::Canal, 200, 53);
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages);
+    let job = w.job(Format::Canal, "", &glob_entry(&w));
+    let running = w.spawn(&job, "live", false);
+    wait_for_rows(&w.db, 1, Duration::from_secs(60));
+    // The run keeps its membership until it is stopped; wait until it committed everything.
+    let start = std::time::Instant::now();
+    let all_committed = || {
+        let committed = w.committed();
+        w.end_offsets()
+            .iter()
+            .enumerate()
+            .all(|(p, end)| *end == 0 || committed[p] == Some(*end))
+    };
+    while !all_committed() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            w.log_text("live")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let committed = w.committed();
+    let out = prepare(&job, &["--truncate", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is active") && stderr.contains("live member"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("truncated"),
+        "{}",
+        text(&out)
+    );
+    w.assert_state(&expected);
+    assert_eq!(w.committed(), committed);
+    signal(&running, libc::SIGTERM);
+    let stopped = wait_bounded(running, Duration::from_secs(60)).expect("run stops on SIGTERM");
+    assert!(stopped.status.success(), "{}", w.log_text("live"));
+}
