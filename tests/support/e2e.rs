@@ -135,7 +135,19 @@ impl World {
         target_extra: &str,
         http_host: &str,
     ) -> PathBuf {
-        let sim = self.sim;
+        let mut endpoints = Endpoints::of_sim(self.sim);
+        endpoints.http_host = http_host.to_string();
+        self.job_with(format, top, target_extra, &endpoints)
+    }
+
+    /// [`World::job`] against other endpoints (a secured broker, a TLS sim).
+    pub fn job_with(
+        &self,
+        format: Format,
+        top: &str,
+        target_extra: &str,
+        endpoints: &Endpoints,
+    ) -> PathBuf {
         let schema_format = match format {
             Format::Canal => "AlibabaCanal",
             Format::CloudCanal => "CloudCanal",
@@ -149,22 +161,28 @@ schemaFormat = "{schema_format}"
 consumerGroupId = "{group}"
 consumeParallel = 2
 sessionTimeoutMs = 6000
-
+{kafka}
 [target]
 host = "{query}"
-httpHost = "{fe}"
+httpHost = "{http}"
 user = "{user}"
 password = "{password}"
 asyncFlushIntervalSec = 1
 {target_extra}
 "#,
-            brokers = super::brokers(),
+            brokers = endpoints.brokers,
+            // Only when there are properties: a test may write its own `[source.kafka]`.
+            kafka = if endpoints.kafka.is_empty() {
+                String::new()
+            } else {
+                format!("\n[source.kafka]\n{}", endpoints.kafka)
+            },
             topic = self.topic,
             group = self.group,
-            query = sim.query,
-            fe = http_host,
-            user = sim.user,
-            password = sim.password,
+            query = endpoints.query,
+            http = endpoints.http_host,
+            user = endpoints.user,
+            password = endpoints.password,
         );
         let path = self.dir.join("job.toml");
         std::fs::write(&path, text).unwrap();
@@ -251,6 +269,37 @@ asyncFlushIntervalSec = 1
                     self.name
                 );
             }
+        }
+    }
+}
+
+/// Where a job finds its systems: the brokers (with `[source.kafka]` lines) and StarRocks.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub brokers: String,
+    /// The body of `[source.kafka]` (TOML lines; empty for none).
+    pub kafka: String,
+    pub query: String,
+    pub http_host: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl Endpoints {
+    /// The test process's broker and sim.
+    pub fn shared() -> Endpoints {
+        Endpoints::of_sim(super::sim())
+    }
+
+    /// The test process's broker and `sim` (its FE, plain HTTP).
+    pub fn of_sim(sim: &super::Sim) -> Endpoints {
+        Endpoints {
+            brokers: super::brokers(),
+            kafka: String::new(),
+            query: sim.query.clone(),
+            http_host: sim.fe_http.clone(),
+            user: sim.user.clone(),
+            password: sim.password.clone(),
         }
     }
 }
@@ -429,4 +478,58 @@ pub fn retry_coordinator<T>(mut op: impl FnMut() -> rdkafka::error::KafkaResult<
             Err(e) => panic!("{e}"),
         }
     }
+}
+
+/// What a finished `starpipe` command printed, and how long it took.
+pub struct Ran {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Ran {
+    /// Both streams, for assertion messages.
+    pub fn both(&self) -> String {
+        format!(
+            "status {} after {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.took, self.stdout, self.stderr
+        )
+    }
+
+    /// The report line of check `what` (`ok   <what>: …` / `FAIL <what>: …`).
+    pub fn check_line(&self, what: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.get(5..).is_some_and(|rest| rest.starts_with(what)))
+            .unwrap_or_else(|| panic!("no line for `{what}`:\n{}", self.both()))
+    }
+}
+
+/// Runs `starpipe ARGS` to its end; kills it and fails the test after `limit`.
+pub fn run_starpipe(args: &[&str], limit: Duration) -> Ran {
+    let dir = std::env::temp_dir().join(super::unique_name("starpipe-out"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let started = Instant::now();
+    let child = Command::new(starpipe_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("start starpipe");
+    let status = wait_bounded(Running(Some(child)), limit).map(|o| o.status);
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let Some(status) = status else {
+        panic!("starpipe {args:?} still running after {limit:?}; stderr:\n{stderr}");
+    };
+    let ran = Ran {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr,
+        took: started.elapsed(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    ran
 }
