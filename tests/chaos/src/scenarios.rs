@@ -410,10 +410,13 @@ fn soak(stage: &mut Stage<'_>, plan: &Plan, _rng: &mut Rng) -> anyhow::Result<Va
     let mut next_check = Instant::now() + check_every;
     let mut fired = Vec::new();
     for f in &faults {
+        let mut evicted = 0;
         let ids = if f.rules.is_empty() {
             // Row 14: evict labels now and keep few, so retries never lean on old labels.
             sim.control_post("/config", &json!({"label_keep_max_num": 20}))?;
-            sim.control_post("/labels/clean", &json!({}))?;
+            evicted = sim.control_post("/labels/clean", &json!({}))?["removed"]
+                .as_u64()
+                .unwrap_or(0);
             None
         } else {
             Some(
@@ -448,10 +451,11 @@ fn soak(stage: &mut Stage<'_>, plan: &Plan, _rng: &mut Rng) -> anyhow::Result<Va
                     .sum()
             }
             None => {
-                sim.control_post("/config", &json!({"label_keep_max_num": 1000}))?;
-                sim.control_post("/labels/clean", &json!({}))?["removed"]
+                let more = sim.control_post("/labels/clean", &json!({}))?["removed"]
                     .as_u64()
-                    .unwrap_or(0)
+                    .unwrap_or(0);
+                sim.control_post("/config", &json!({"label_keep_max_num": 1000}))?;
+                evicted + more
             }
         };
         if f.lags_reads() {
