@@ -59,6 +59,21 @@ pub enum SchemaError {
     },
     #[error("table {db}.{table} has no columns")]
     NoColumns { db: String, table: String },
+    #[error("table {db}.{table} has no column `{column}` to project onto")]
+    NoSuchColumn {
+        db: String,
+        table: String,
+        column: String,
+    },
+    #[error(
+        "table {db}.{table}: a partial update must carry every key column, and `{column}` is \
+         not among the projected columns"
+    )]
+    KeyNotProjected {
+        db: String,
+        table: String,
+        column: String,
+    },
 }
 
 impl StarRocksType {
@@ -176,18 +191,11 @@ impl StarRocksType {
 
     /// Whether StarRocks allows the type in a PRIMARY KEY (starrocks.md §5.2).
     pub fn allowed_in_key(&self) -> bool {
-        matches!(
-            self,
-            StarRocksType::Boolean
-                | StarRocksType::TinyInt
-                | StarRocksType::SmallInt
-                | StarRocksType::Int
-                | StarRocksType::BigInt
-                | StarRocksType::LargeInt
-                | StarRocksType::Varchar(_)
-                | StarRocksType::Date
-                | StarRocksType::DateTime
-        )
+        self.is_integer()
+            || matches!(
+                self,
+                StarRocksType::Varchar(_) | StarRocksType::Date | StarRocksType::DateTime
+            )
     }
 }
 
@@ -309,6 +317,18 @@ impl TargetColumn {
     }
 }
 
+/// How a load into a table writes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RowUpdate {
+    /// Rows carry every column and replace whole rows.
+    #[default]
+    Full,
+    /// Rows carry only the table's columns — a projection of the real table
+    /// ([`TargetTable::project`]) — and loads set `partial_update`, so StarRocks keeps the stored
+    /// values of the other columns (and gives a new key their defaults; starrocks.md §1.8).
+    Partial,
+}
+
 /// A StarRocks table: columns in table order, key column indexes, model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetTable {
@@ -318,6 +338,8 @@ pub struct TargetTable {
     /// Indexes into `columns` of the key columns, in key order.
     pub key: Vec<usize>,
     pub model: TableModel,
+    /// Part of equality: a projection is a different load shape from its full table.
+    pub update: RowUpdate,
 }
 
 impl TargetTable {
@@ -358,6 +380,54 @@ impl TargetTable {
             columns,
             key,
             model,
+            update: RowUpdate::Full,
+        })
+    }
+
+    /// The table as a partial update of the given columns sees it: those columns (matched like
+    /// [`TargetTable::column_index`] matches names; repeats count once) in table order, with
+    /// `update` [`RowUpdate::Partial`]. Every key column must be among them, because a partial
+    /// update finds the row to change by its key.
+    pub fn project<S: AsRef<str>>(&self, columns: &[S]) -> Result<TargetTable, SchemaError> {
+        let mut kept = vec![false; self.columns.len()];
+        for name in columns {
+            let name = name.as_ref();
+            let i = self
+                .column_index(name)
+                .ok_or_else(|| SchemaError::NoSuchColumn {
+                    db: self.db.clone(),
+                    table: self.table.clone(),
+                    column: name.to_string(),
+                })?;
+            kept[i] = true;
+        }
+        if let Some(&k) = self.key.iter().find(|&&k| !kept[k]) {
+            return Err(SchemaError::KeyNotProjected {
+                db: self.db.clone(),
+                table: self.table.clone(),
+                column: self.columns[k].name.clone(),
+            });
+        }
+        let columns = self
+            .columns
+            .iter()
+            .zip(&kept)
+            .filter(|(_, kept)| **kept)
+            .map(|(c, _)| c.clone())
+            .collect();
+        // A key column's new index is the number of kept columns before it.
+        let key = self
+            .key
+            .iter()
+            .map(|&k| kept[..k].iter().filter(|kept| **kept).count())
+            .collect();
+        Ok(TargetTable {
+            db: self.db.clone(),
+            table: self.table.clone(),
+            columns,
+            key,
+            model: self.model,
+            update: RowUpdate::Partial,
         })
     }
 
@@ -588,5 +658,64 @@ mod tests {
             TableModel::PrimaryKeys,
         );
         assert!(matches!(dup, Err(SchemaError::DuplicateColumn { .. })));
+    }
+
+    fn wide() -> TargetTable {
+        TargetTable::new(
+            "d",
+            "t",
+            vec![
+                TargetColumn::new("Tenant", StarRocksType::Int, false, true),
+                TargetColumn::new("id", StarRocksType::BigInt, false, true),
+                TargetColumn::new("a", StarRocksType::Int, true, false),
+                TargetColumn::new("b", StarRocksType::Int, true, false),
+                TargetColumn::new("c", StarRocksType::Int, true, false),
+            ],
+            TableModel::PrimaryKeys,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn projection_keeps_table_order_and_the_key() {
+        let t = wide();
+        assert_eq!(t.update, RowUpdate::Full);
+        // Any order, any case, repeats: table order, table spelling, once.
+        let p = t.project(&["c", "ID", "tenant", "c"]).unwrap();
+        let names: Vec<&str> = p.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["Tenant", "id", "c"]);
+        assert_eq!(p.key, vec![0, 1]);
+        assert_eq!(p.update, RowUpdate::Partial);
+        assert_eq!(
+            (p.db.as_str(), p.table.as_str(), p.model),
+            ("d", "t", t.model)
+        );
+        // A projection onto every column is still a partial update: not the full table.
+        let all: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+        let p = t.project(&all).unwrap();
+        assert_eq!(p.columns, t.columns);
+        assert_ne!(p, t);
+        assert_eq!(p.project(&["id", "tenant"]).unwrap().columns.len(), 2);
+    }
+
+    #[test]
+    fn projection_needs_every_key_column_and_known_names() {
+        let t = wide();
+        assert_eq!(
+            t.project(&["id", "a"]),
+            Err(SchemaError::KeyNotProjected {
+                db: "d".into(),
+                table: "t".into(),
+                column: "Tenant".into(),
+            })
+        );
+        assert_eq!(
+            t.project(&["id", "tenant", "nope"]),
+            Err(SchemaError::NoSuchColumn {
+                db: "d".into(),
+                table: "t".into(),
+                column: "nope".into(),
+            })
+        );
     }
 }

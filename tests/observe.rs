@@ -331,7 +331,7 @@ fn alerts_reach_the_webhook_once_per_inhibition() {
     let (_, _) = w.seed(Format::Canal, 50, 71);
     let bad = support::TestRecord::new(b"{not json".to_vec()).partition(0);
     let ddl = support::TestRecord::new(format!(
-        r#"{{"data":null,"database":"{}","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders COMMENT 'x'","es":1,"ts":1}}"#,
+        r#"{{"data":null,"database":"{}","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders ADD COLUMN alert_note varchar(10)","es":1,"ts":1}}"#,
         w.db
     ))
     .partition(0);

@@ -52,16 +52,39 @@ pub struct CheckOptions {
     pub privileges: Vec<Privilege>,
     /// Bound on each Kafka round trip (a broker that is down costs this much).
     pub kafka_timeout: Duration,
+    /// What a missing target table means.
+    pub missing_targets: MissingTargets,
+}
+
+/// Whether a target table that does not exist is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingTargets {
+    Fail,
+    /// `autoCreateTable`: the job creates it from the first row message.
+    Created,
 }
 
 impl CheckOptions {
-    /// What loading needs: SELECT (schemas) and INSERT (Stream Load). Add
-    /// [`Privilege::Alter`] once the job applies DDL.
+    /// What loading needs: SELECT (schemas) and INSERT (Stream Load).
     pub fn loading() -> CheckOptions {
         CheckOptions {
             privileges: vec![Privilege::Select, Privilege::Insert],
             kafka_timeout: Duration::from_secs(10),
+            missing_targets: MissingTargets::Fail,
         }
+    }
+
+    /// What `job` needs: loading, ALTER when it applies DDL (`syncDdl`); with `autoCreateTable`
+    /// a missing target is no error.
+    pub fn for_job(job: &crate::config::Config) -> CheckOptions {
+        let mut options = CheckOptions::loading();
+        if job.target.ddl.sync_ddl {
+            options.privileges.push(Privilege::Alter);
+        }
+        if job.target.ddl.auto_create_table {
+            options.missing_targets = MissingTargets::Created;
+        }
+        options
     }
 }
 

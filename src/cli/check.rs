@@ -11,7 +11,7 @@ use crate::config::Config;
 
 pub fn run(args: &JobArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = Config::read(&args.config)?;
-    let results = check::run_all(&config, &CheckOptions::loading());
+    let results = check::run_all(&config, &CheckOptions::for_job(&config));
     check::write_report(&results, out)?;
     out.flush()?;
     Ok(if results.iter().all(CheckResult::passed) {

@@ -81,6 +81,7 @@ pub mod defaults {
     pub const SYNC_DDL: bool = true;
     pub const DDL_EXCEPTION_SKIP: bool = false;
     pub const DDL_ALLOW_DROP_TABLE: bool = false;
+    pub const DDL_TIMEOUT_SEC: u64 = 3600;
     pub const ON_UNKNOWN_COLUMN: super::OnUnknownColumn = super::OnUnknownColumn::Fail;
     pub const ON_MISSING_COLUMN: super::OnMissingColumn = super::OnMissingColumn::Fail;
     pub const AUTO_CREATE_TABLE: bool = false;
@@ -311,6 +312,9 @@ pub struct DdlConfig {
     /// `ddlAllowDropTable`: DROP TABLE and RENAME TABLE are applied to the target; otherwise
     /// they cannot be applied.
     pub ddl_allow_drop_table: bool,
+    /// `ddlTimeoutSec`: how long a DDL may wait for the table's asynchronous schema-change
+    /// jobs (`SHOW ALTER TABLE COLUMN`) before it counts as failed.
+    pub ddl_timeout_sec: u64,
     /// `onUnknownColumn`: a message column the target lacks.
     pub on_unknown_column: OnUnknownColumn,
     /// `onMissingColumn`: a target column a row message lacks.
@@ -1077,6 +1081,13 @@ impl Builder {
             ddl_allow_drop_table: raw
                 .ddl_allow_drop_table
                 .unwrap_or(defaults::DDL_ALLOW_DROP_TABLE),
+            ddl_timeout_sec: self.int(
+                "target.ddlTimeoutSec",
+                raw.ddl_timeout_sec,
+                1,
+                i64::from(u32::MAX),
+                defaults::DDL_TIMEOUT_SEC,
+            ),
             on_unknown_column,
             on_missing_column,
             auto_create_table: raw.auto_create_table.unwrap_or(defaults::AUTO_CREATE_TABLE),

@@ -63,6 +63,7 @@ pub(super) struct RawTarget {
     pub sync_ddl: Option<bool>,
     pub ddl_exception_skip: Option<bool>,
     pub ddl_allow_drop_table: Option<bool>,
+    pub ddl_timeout_sec: Option<i64>,
     pub on_unknown_column: Option<String>,
     pub on_missing_column: Option<String>,
     pub auto_create_table: Option<bool>,

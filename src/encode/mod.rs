@@ -55,20 +55,32 @@
 //!
 //! # Rows
 //!
-//! Message columns are matched to target columns by name, exact then case-insensitive. Unknown
-//! message columns are dropped and reported once per encoder ([`BodyEncoder::take_unknown_columns`]).
+//! Message columns are matched to target columns by name, exact then case-insensitive. A message
+//! column the target lacks is *unknown*; [`EncodeOptions::unknown`] decides (`onUnknownColumn`):
+//! [`UnknownColumns::Refuse`], the default, fails the row ([`EncodeError::UnknownColumns`]) so
+//! nothing is lost silently; [`UnknownColumns::Drop`] drops the values, reports each name once
+//! per encoder ([`BodyEncoder::take_unknown_columns`]) and counts the dropped values
+//! ([`BodyEncoder::take_unknown_values`]). Columns a DDL of this run dropped from the target
+//! ([`EncodeOptions::dropped`]) are not unknown: rows produced before that DDL still carry them,
+//! and their values are dropped quietly, uncounted, under either policy.
+//!
 //! An upsert must carry every target column ([`EncodeError::PartialRow`]: a full-row upsert
-//! would overwrite the absent ones with defaults). A delete needs the key columns only; its
-//! non-key columns are written as NULL, or as a valid placeholder for NOT NULL columns, because
-//! StarRocks ignores them for deletes but still parses them — an odd before-image value must not
-//! fail a delete. Every row ends with `__op` (0 upsert, 1 delete).
+//! would overwrite the absent ones with defaults), except columns a DDL of this run added
+//! ([`EncodeOptions::added`]): a row produced before that DDL lacks them and gets the column's
+//! default, or NULL, which is what MySQL gave existing rows when it added the column. A table
+//! that is a projection for a partial update ([`TargetTable::project`], `partial_update: true`)
+//! is encoded like any other: its rows carry its (fewer) columns. A delete needs the key columns
+//! only; its non-key columns are written as NULL, or as a valid placeholder for NOT NULL columns,
+//! because StarRocks ignores them for deletes but still parses them — an odd before-image value
+//! must not fail a delete. Every row ends with `__op` (0 upsert, 1 delete).
 //!
 //! Per row the encoder also records the row's key: the key columns' rendered values,
 //! length-prefixed, with DATETIME fractions normalised (`…:00.000` and `…:00` are one key), in a
 //! side arena, plus a 64-bit hash, so a flusher can keep the last row per key without parsing.
 //!
-//! Steady state allocates nothing per row: the arenas, the slot vector and the name→column cache
-//! are reused; only errors and first sightings of column names allocate.
+//! Steady state allocates and hashes nothing per row: the arenas, the slot vector and the
+//! position→column cache are reused; only errors, first sightings of column names and (rare)
+//! rows needing an added column's default do more.
 
 mod rollback;
 mod value;
@@ -80,8 +92,8 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::model::{ChangeOp, Column};
-use crate::schema::{TableModel, TargetTable};
+use crate::model::{ChangeOp, Column, Value, ValueKind};
+use crate::schema::{RowUpdate, TableModel, TargetColumn, TargetTable, names_equal_ci};
 use value::Target;
 
 /// Byte between fields of a CSV row.
@@ -120,6 +132,33 @@ impl BodyFormat {
             BodyFormat::Json => "json",
         }
     }
+}
+
+/// What the encoder does with a message column the target table lacks (`onUnknownColumn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum UnknownColumns {
+    /// The row fails with [`EncodeError::UnknownColumns`]: no value is lost silently.
+    #[default]
+    Refuse,
+    /// The values are dropped; names are reported once per encoder and values counted.
+    Drop,
+}
+
+/// How a [`BodyEncoder`] treats rows that do not match the target's columns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncodeOptions {
+    pub unknown: UnknownColumns,
+    /// Columns a DDL of this run dropped from the target: rows produced before that DDL (e.g. in
+    /// another partition) still carry them; their values are dropped quietly under either
+    /// policy and not counted. Matched like column names are (exact, then case-insensitive); a
+    /// message column that matches a target column is never taken for one of these.
+    pub dropped: Vec<String>,
+    /// Target columns a DDL of this run added: an upsert lacking one (a row produced before the
+    /// DDL) gets the column's default ([`TargetColumn::default`](crate::schema::TargetColumn)
+    /// read as a text value of the column's type), else NULL if the column is nullable, instead
+    /// of failing with [`EncodeError::PartialRow`]. A NOT NULL column without default and key
+    /// columns still fail. Names the target does not have are ignored.
+    pub added: Vec<String>,
 }
 
 /// Where one encoded row lives in its [`EncodedBlock`].
@@ -197,11 +236,28 @@ impl EncodedBlock {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EncodeError {
+    /// `present` is what a partial update of the row would list ([`TargetTable::project`]).
     #[error(
         "table {table}: an upsert lacks target columns {missing:?}; a full-row upsert would \
          overwrite them with their defaults"
     )]
-    PartialRow { table: String, missing: Vec<String> },
+    PartialRow {
+        table: String,
+        /// Target columns the row lacks and that have no fill (see [`EncodeOptions::added`]).
+        missing: Vec<String>,
+        /// Target columns the row carries, in table order.
+        present: Vec<String>,
+    },
+    #[error(
+        "table {table} lacks the message's columns {columns:?}; a row whose values would be \
+         dropped is refused (add the columns to the target, or set target.onUnknownColumn to \
+         \"addColumn\" or \"ignore\")"
+    )]
+    UnknownColumns {
+        table: String,
+        /// In message order.
+        columns: Vec<String>,
+    },
     #[error("table {table}: key column `{column}` is missing from the row")]
     MissingKey { table: String, column: String },
     #[error("table {table}, column `{column}`: {reason}")]
@@ -241,6 +297,47 @@ struct ColPlan {
     is_key: bool,
     /// `"name":` as JSON.
     json_key: Vec<u8>,
+    when_missing: WhenMissing,
+}
+
+/// What an upsert that lacks a column gets for it.
+#[derive(Debug)]
+enum WhenMissing {
+    /// Nothing: the row is an [`EncodeError::PartialRow`].
+    Required,
+    /// NULL: a nullable column a DDL of this run added, without default.
+    Null,
+    /// The default text, encoded as a text value of the column: a column a DDL of this run added.
+    Default(String),
+    /// An added column whose default does not encode (e.g. `CURRENT_TIMESTAMP`); the reason
+    /// fails the rows that need it, not the encoder.
+    BadDefault(String),
+}
+
+impl WhenMissing {
+    /// The fill of `column`, which a DDL of this run added.
+    fn added(column: &TargetColumn, target: Target) -> WhenMissing {
+        // A key identifies the row: a filled-in key would merge rows.
+        if column.is_key {
+            return WhenMissing::Required;
+        }
+        let Some(text) = &column.default else {
+            return if column.nullable {
+                WhenMissing::Null
+            } else {
+                WhenMissing::Required
+            };
+        };
+        let mut scratch = Vec::new();
+        match value::render(target, ValueKind::Text, Value::Text(text), &mut scratch) {
+            Ok(()) => WhenMissing::Default(text.clone()),
+            Err(reason) => WhenMissing::BadDefault(format!(
+                "the row lacks this column, which a DDL of this run added, and its default {} \
+                 does not encode: {reason}",
+                value::excerpt(text)
+            )),
+        }
+    }
 }
 
 /// What the encoder needs from a [`TargetTable`], computed once.
@@ -279,6 +376,7 @@ impl Plan {
                     nullable: c.nullable,
                     is_key: table.key.contains(&i),
                     json_key,
+                    when_missing: WhenMissing::Required,
                 }
             })
             .collect();
@@ -293,6 +391,16 @@ impl Plan {
             has_varbinary,
             columns_header,
         })
+    }
+
+    /// Lets upserts lack the columns of `added` that have a fill.
+    fn fill_added(&mut self, added: &[String]) {
+        for name in added {
+            if let Some(i) = self.table.column_index(name) {
+                let column = &self.table.columns[i];
+                self.cols[i].when_missing = WhenMissing::added(column, self.cols[i].target);
+            }
+        }
     }
 
     fn headers(&self, format: BodyFormat) -> Vec<(&'static str, String)> {
@@ -310,6 +418,10 @@ impl Plan {
             }
         }
         h.push(("columns", self.columns_header.clone()));
+        if self.table.update == RowUpdate::Partial {
+            // StarRocks' default row mode; it takes `__op` deletes too (starrocks.md §1.8).
+            h.push(("partial_update", "true".into()));
+        }
         // Values are validated here; anything StarRocks still cannot parse must fail the load
         // rather than turn into a silent NULL (non-strict mode's behaviour).
         h.push(("strict_mode", "true".into()));
@@ -348,8 +460,9 @@ pub fn columns_header(table: &TargetTable) -> String {
 }
 
 /// The format-related Stream Load headers for a body of `format` into `table` (`format`,
-/// separators or `strip_outer_array`/`ignore_json_size`, `columns`, `strict_mode`). Label,
-/// timeout, `max_filter_ratio`, `Expect` and authorization are the loader's.
+/// separators or `strip_outer_array`/`ignore_json_size`, `columns`, `partial_update` for a
+/// projected table, `strict_mode`). Label, timeout, `max_filter_ratio`, `Expect` and
+/// authorization are the loader's.
 pub fn headers(
     table: &TargetTable,
     format: BodyFormat,
@@ -439,7 +552,7 @@ fn json_unsafe(target: Target, raw: &[u8]) -> bool {
 
 fn field_source<'a>(
     op: ChangeOp,
-    c: &ColPlan,
+    c: &'a ColPlan,
     slot: Option<Column<'a>>,
 ) -> Result<Field<'a>, String> {
     match slot {
@@ -463,8 +576,18 @@ fn field_source<'a>(
             }
         }
         Some(col) => Ok(Field::Value(col)),
-        // Completeness is checked before encoding starts.
-        None => Err("column missing from the row".into()),
+        None => match &c.when_missing {
+            WhenMissing::Null => Ok(Field::Null),
+            // Encoded like a message value, so framing and JSON checks apply to it too.
+            WhenMissing::Default(text) => Ok(Field::Value(Column {
+                name: &c.name,
+                kind: ValueKind::Text,
+                value: Value::Text(text),
+            })),
+            WhenMissing::BadDefault(reason) => Err(reason.clone()),
+            // Completeness is checked before encoding starts.
+            WhenMissing::Required => Err("column missing from the row".into()),
+        },
     }
 }
 
@@ -633,27 +756,35 @@ fn recycle<'x, 'y>(mut v: Vec<Option<Column<'x>>>) -> Vec<Option<Column<'y>>> {
 #[derive(Debug)]
 pub struct BodyEncoder {
     plan: Arc<Plan>,
+    names: ColumnNames,
     block: EncodedBlock,
     slots: Vec<Option<Column<'static>>>,
-    /// Message column position → (name, target column), from the last message that had a
-    /// column at that position; messages of one table normally repeat the same order.
-    names: Vec<(String, Option<usize>)>,
-    warned: HashSet<String>,
-    unknown: Vec<String>,
+    /// Values of unknown columns dropped in rows pushed since the last take.
+    unknown_values: u64,
     scratch: Vec<u8>,
     row_buf: Vec<u8>,
 }
 
 impl BodyEncoder {
-    /// Fails for tables that are not Primary Key tables or have no key.
+    /// An encoder with the default options: unknown columns refused, no DDL of this run. Fails
+    /// for tables that are not Primary Key tables or have no key.
     pub fn new(table: &TargetTable) -> Result<BodyEncoder, EncodeError> {
+        BodyEncoder::with_options(table, EncodeOptions::default())
+    }
+
+    /// Fails for tables that are not Primary Key tables or have no key.
+    pub fn with_options(
+        table: &TargetTable,
+        options: EncodeOptions,
+    ) -> Result<BodyEncoder, EncodeError> {
+        let mut plan = Plan::new(table)?;
+        plan.fill_added(&options.added);
         Ok(BodyEncoder {
-            plan: Arc::new(Plan::new(table)?),
+            plan: Arc::new(plan),
+            names: ColumnNames::new(options.unknown, options.dropped),
             block: EncodedBlock::default(),
             slots: Vec::new(),
-            names: Vec::new(),
-            warned: HashSet::new(),
-            unknown: Vec::new(),
+            unknown_values: 0,
             scratch: Vec::new(),
             row_buf: Vec::new(),
         })
@@ -676,9 +807,17 @@ impl BodyEncoder {
         std::mem::replace(&mut self.block, next)
     }
 
-    /// Message columns that the target lacks, each reported once per encoder; drained.
+    /// Names of the unknown message columns whose values [`UnknownColumns::Drop`] dropped, each
+    /// reported once per encoder (for a warning); drained. Empty under `Refuse`.
     pub fn take_unknown_columns(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.unknown)
+        std::mem::take(&mut self.names.to_report)
+    }
+
+    /// How many values of unknown columns [`UnknownColumns::Drop`] dropped from rows pushed
+    /// since the last call (for a metric); drained. Rows later undone by
+    /// [`BodyEncoder::truncate_rows`] still count; columns in [`EncodeOptions::dropped`] never do.
+    pub fn take_unknown_values(&mut self) -> u64 {
+        std::mem::take(&mut self.unknown_values)
     }
 
     /// Headers for a body of `format` into this table.
@@ -711,33 +850,37 @@ impl BodyEncoder {
     where
         I: IntoIterator<Item = Column<'a>>,
     {
-        self.place(columns, slots)?;
+        let unknown = self.place(columns, slots)?;
         check_complete(&self.plan, op, slots)?;
-        self.write_row(op, slots)
+        let span = self.write_row(op, slots)?;
+        self.unknown_values += unknown;
+        Ok(span)
     }
 
-    /// Puts each message column into the slot of its target column; unknown columns are
-    /// dropped (and reported once), two columns for one target are an error.
+    /// Puts each message column into the slot of its target column; two columns for one target
+    /// are an error, unknown columns too unless the policy drops them. Returns how many values
+    /// of unknown columns it dropped.
     fn place<'a, I>(
         &mut self,
         columns: I,
         slots: &mut Vec<Option<Column<'a>>>,
-    ) -> Result<(), EncodeError>
+    ) -> Result<u64, EncodeError>
     where
         I: IntoIterator<Item = Column<'a>>,
     {
         let plan = &*self.plan;
         slots.resize(plan.cols.len(), None);
+        let mut row_len = 0;
+        let mut unknown = 0u64;
         for (pos, col) in columns.into_iter().enumerate() {
-            let Some(idx) = resolve(
-                plan,
-                &mut self.names,
-                &mut self.warned,
-                &mut self.unknown,
-                pos,
-                col.name,
-            ) else {
-                continue;
+            row_len = pos + 1;
+            let idx = match self.names.resolve(&plan.table, pos, col.name) {
+                Resolution::Column(idx) => idx,
+                Resolution::DroppedByDdl => continue,
+                Resolution::Unknown => {
+                    unknown += 1;
+                    continue;
+                }
             };
             if let Some(prev) = &slots[idx] {
                 return Err(EncodeError::DuplicateColumn {
@@ -749,7 +892,13 @@ impl BodyEncoder {
             }
             slots[idx] = Some(col);
         }
-        Ok(())
+        if unknown > 0 && self.names.on_unknown == UnknownColumns::Refuse {
+            return Err(EncodeError::UnknownColumns {
+                table: plan.display.clone(),
+                columns: self.names.unknown_among(row_len),
+            });
+        }
+        Ok(unknown)
     }
 
     /// Encodes the placed row in the block's format; a value unquoted CSV cannot frame switches
@@ -850,24 +999,16 @@ impl BodyEncoder {
     }
 }
 
-/// An upsert must carry every target column (a full-row upsert would overwrite the absent ones
-/// with defaults); a delete needs the key columns.
+/// An upsert must carry every target column without a fill (a full-row upsert would overwrite
+/// the absent ones with defaults); a delete needs the key columns.
 fn check_complete(
     plan: &Plan,
     op: ChangeOp,
     slots: &[Option<Column<'_>>],
 ) -> Result<(), EncodeError> {
     match op {
-        ChangeOp::Upsert if slots.iter().any(Option::is_none) => Err(EncodeError::PartialRow {
-            table: plan.display.clone(),
-            missing: plan
-                .cols
-                .iter()
-                .zip(slots.iter())
-                .filter(|(_, s)| s.is_none())
-                .map(|(c, _)| c.name.clone())
-                .collect(),
-        }),
+        // The common full row costs one scan; fills are looked at only when a column is absent.
+        ChangeOp::Upsert if slots.iter().any(Option::is_none) => check_fills(plan, slots),
         ChangeOp::Delete => match plan.table.key.iter().find(|&&k| slots[k].is_none()) {
             Some(&k) => Err(EncodeError::MissingKey {
                 table: plan.display.clone(),
@@ -877,6 +1018,29 @@ fn check_complete(
         },
         ChangeOp::Upsert => Ok(()),
     }
+}
+
+/// An upsert lacking columns: fine when each of them has a fill.
+fn check_fills(plan: &Plan, slots: &[Option<Column<'_>>]) -> Result<(), EncodeError> {
+    let lacks = |c: &ColPlan, s: &Option<Column<'_>>| {
+        s.is_none() && matches!(c.when_missing, WhenMissing::Required)
+    };
+    if !plan.cols.iter().zip(slots).any(|(c, s)| lacks(c, s)) {
+        return Ok(());
+    }
+    let names = |keep: &dyn Fn(&ColPlan, &Option<Column<'_>>) -> bool| -> Vec<String> {
+        plan.cols
+            .iter()
+            .zip(slots)
+            .filter(|(c, s)| keep(c, s))
+            .map(|(c, _)| c.name.clone())
+            .collect()
+    };
+    Err(EncodeError::PartialRow {
+        table: plan.display.clone(),
+        missing: names(&lacks),
+        present: names(&|_, s| s.is_some()),
+    })
 }
 
 fn finish_row(
@@ -896,32 +1060,85 @@ fn finish_row(
     span
 }
 
-fn resolve(
-    plan: &Plan,
-    names: &mut Vec<(String, Option<usize>)>,
-    warned: &mut HashSet<String>,
-    unknown: &mut Vec<String>,
-    pos: usize,
-    name: &str,
-) -> Option<usize> {
-    if let Some((cached, idx)) = names.get(pos)
-        && cached == name
-    {
-        return *idx;
+/// What a message column is to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolution {
+    /// The target column of this index.
+    Column(usize),
+    /// A column a DDL of this run dropped ([`EncodeOptions::dropped`]).
+    DroppedByDdl,
+    /// A column the target lacks.
+    Unknown,
+}
+
+/// Message column names → target columns, and the unknown names to report.
+#[derive(Debug)]
+struct ColumnNames {
+    on_unknown: UnknownColumns,
+    dropped_by_ddl: Vec<String>,
+    /// Message column position → (name, resolution), from the last message that had a column at
+    /// that position; messages of one table normally repeat the same order, so a row costs one
+    /// string comparison per column and no hashing.
+    by_position: Vec<(String, Resolution)>,
+    /// Unknown names ever reported (under `Drop`).
+    reported: HashSet<String>,
+    /// Unknown names not yet taken.
+    to_report: Vec<String>,
+}
+
+impl ColumnNames {
+    fn new(on_unknown: UnknownColumns, dropped_by_ddl: Vec<String>) -> ColumnNames {
+        ColumnNames {
+            on_unknown,
+            dropped_by_ddl,
+            by_position: Vec::new(),
+            reported: HashSet::new(),
+            to_report: Vec::new(),
+        }
     }
-    let idx = plan.table.column_index(name);
-    if idx.is_none() && !warned.contains(name) {
-        warned.insert(name.to_string());
-        unknown.push(name.to_string());
+
+    fn resolve(&mut self, table: &TargetTable, pos: usize, name: &str) -> Resolution {
+        if let Some((cached, resolution)) = self.by_position.get(pos)
+            && cached == name
+        {
+            return *resolution;
+        }
+        let resolution = self.look_up(table, name);
+        if let Some(entry) = self.by_position.get_mut(pos) {
+            entry.0.clear();
+            entry.0.push_str(name);
+            entry.1 = resolution;
+        } else {
+            self.by_position.push((name.to_string(), resolution));
+        }
+        resolution
     }
-    if let Some(entry) = names.get_mut(pos) {
-        entry.0.clear();
-        entry.0.push_str(name);
-        entry.1 = idx;
-    } else {
-        names.push((name.to_string(), idx));
+
+    /// The uncached path: a first sighting of `name` at its position.
+    fn look_up(&mut self, table: &TargetTable, name: &str) -> Resolution {
+        if let Some(idx) = table.column_index(name) {
+            return Resolution::Column(idx);
+        }
+        // Membership only: the case-insensitive comparison covers the exact one.
+        if self.dropped_by_ddl.iter().any(|d| names_equal_ci(d, name)) {
+            return Resolution::DroppedByDdl;
+        }
+        if self.on_unknown == UnknownColumns::Drop && !self.reported.contains(name) {
+            self.reported.insert(name.to_string());
+            self.to_report.push(name.to_string());
+        }
+        Resolution::Unknown
     }
-    idx
+
+    /// Names of the unknown columns among the first `row_len` positions: the last row's, as
+    /// [`ColumnNames::resolve`] just cached them.
+    fn unknown_among(&self, row_len: usize) -> Vec<String> {
+        self.by_position[..row_len]
+            .iter()
+            .filter(|(_, r)| *r == Resolution::Unknown)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
 }
 
 /// Builds one Stream Load body from encoded rows (typically the rows a flusher kept after

@@ -195,6 +195,7 @@ fn partial_rows_missing_keys_duplicates() {
         EncodeError::PartialRow {
             table: "shop.orders".into(),
             missing: vec!["amount".into(), "created_at".into(), "attrs".into()],
+            present: vec!["id".into(), "status".into()],
         }
     );
     let err = enc
@@ -305,9 +306,69 @@ fn value_errors_name_the_column_and_leave_the_block_alone() {
     assert_eq!(enc.block().len(), 1);
 }
 
+fn options(unknown: UnknownColumns, dropped: &[&str], added: &[&str]) -> EncodeOptions {
+    EncodeOptions {
+        unknown,
+        dropped: dropped.iter().map(|s| s.to_string()).collect(),
+        added: added.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
 #[test]
-fn unknown_columns_are_dropped_and_reported_once() {
+fn unknown_columns_are_refused_by_default() {
     let mut enc = BodyEncoder::new(&orders()).unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("1", "ok"))
+        .unwrap();
+    let before = enc.block().data().to_vec();
+    // Twice: the second time the names come from the position cache.
+    for _ in 0..2 {
+        let mut row = order_row("2", "x");
+        row.insert(2, c("channel", ValueKind::Text, "web"));
+        row.push(n("utm"));
+        let err = enc.push_row(ChangeOp::Upsert, row).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeError::UnknownColumns {
+                table: "shop.orders".into(),
+                columns: vec!["channel".into(), "utm".into()],
+            }
+        );
+        assert!(err.to_string().contains("onUnknownColumn"), "{err}");
+        assert_eq!(enc.block().data(), &before[..]);
+        assert_eq!(enc.block().len(), 1);
+    }
+    // Deletes too: their values would be dropped just the same.
+    let err = enc
+        .push_row(
+            ChangeOp::Delete,
+            [
+                c("id", ValueKind::Integer, "1"),
+                c("channel", ValueKind::Text, "web"),
+            ],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, EncodeError::UnknownColumns { ref columns, .. } if columns == &["channel"])
+    );
+    // A shorter row at the cached positions names only its own unknown columns.
+    let mut row = order_row("3", "x");
+    row.insert(2, c("channel", ValueKind::Text, "web"));
+    let err = enc.push_row(ChangeOp::Upsert, row).unwrap_err();
+    assert!(
+        matches!(err, EncodeError::UnknownColumns { ref columns, .. } if columns == &["channel"])
+    );
+    // Nothing was dropped, so nothing to report or count.
+    assert!(enc.take_unknown_columns().is_empty());
+    assert_eq!(enc.take_unknown_values(), 0);
+    enc.push_row(ChangeOp::Upsert, order_row("4", "ok"))
+        .unwrap();
+    assert_eq!(enc.block().len(), 2);
+}
+
+#[test]
+fn unknown_columns_are_dropped_reported_once_and_counted() {
+    let drop = options(UnknownColumns::Drop, &[], &[]);
+    let mut enc = BodyEncoder::with_options(&orders(), drop).unwrap();
     for _ in 0..3 {
         let mut row = order_row("1", "x");
         row.insert(2, c("channel", ValueKind::Text, "web"));
@@ -316,9 +377,241 @@ fn unknown_columns_are_dropped_and_reported_once() {
     // Different position, same name: still reported once.
     let mut row = order_row("1", "x");
     row.insert(0, c("channel", ValueKind::Text, "web"));
+    row.push(n("utm"));
     enc.push_row(ChangeOp::Upsert, row).unwrap();
-    assert_eq!(enc.take_unknown_columns(), vec!["channel".to_string()]);
+    // A row that fails anyway drops nothing.
+    let mut row = order_row("1", "seventeen bytes!!");
+    row.push(c("channel", ValueKind::Text, "web"));
+    assert!(matches!(
+        enc.push_row(ChangeOp::Upsert, row),
+        Err(EncodeError::Value { .. })
+    ));
+    assert_eq!(
+        enc.take_unknown_columns(),
+        vec!["channel".to_string(), "utm".to_string()]
+    );
     assert!(enc.take_unknown_columns().is_empty());
+    assert_eq!(enc.take_unknown_values(), 5);
+    assert_eq!(enc.take_unknown_values(), 0);
+    assert_eq!(
+        enc.block().row_bytes(&enc.block().rows()[0]),
+        b"1\x01x\x0199.90\x012024-06-01 10:00:00\x01\\N\x010\x02"
+    );
+}
+
+#[test]
+fn columns_dropped_by_ddl_are_dropped_quietly() {
+    for unknown in [UnknownColumns::Refuse, UnknownColumns::Drop] {
+        // `status` is in the target: a dropped name never hides a target column.
+        let opts = options(unknown, &["Legacy", "status"], &[]);
+        let mut enc = BodyEncoder::with_options(&orders(), opts).unwrap();
+        for _ in 0..2 {
+            let mut row = order_row("1", "x");
+            row.insert(1, c("legacy", ValueKind::Text, "old"));
+            let span = enc.push_row(ChangeOp::Upsert, row).unwrap();
+            assert!(enc.block().row_bytes(&span).starts_with(b"1\x01x\x01"));
+        }
+        assert!(enc.take_unknown_columns().is_empty());
+        assert_eq!(enc.take_unknown_values(), 0);
+    }
+}
+
+/// A table where a DDL of this run added every column after `id` but `req` and `plain`.
+fn evolved() -> TargetTable {
+    let with_default = |mut c: TargetColumn, d: &str| {
+        c.default = Some(d.to_string());
+        c.has_default = true;
+        c
+    };
+    TargetTable::new(
+        "shop",
+        "evolved",
+        vec![
+            col("id", "int", false, true),
+            with_default(col("n", "int", false, false), "7"),
+            with_default(col("s", "varchar(8)", false, false), "none"),
+            with_default(col("ts", "datetime", false, false), "2024-01-01 00:00:00"),
+            col("note", "varchar(8)", true, false),
+            with_default(col("nd", "int", true, false), "-3"),
+            col("req", "int", false, false),
+            col("plain", "varchar(8)", false, false),
+        ],
+        TableModel::PrimaryKeys,
+    )
+    .unwrap()
+}
+
+const ADDED: &[&str] = &["n", "S", "ts", "note", "nd", "req", "gone"];
+
+#[test]
+fn added_columns_get_their_default_or_null() {
+    let opts = options(UnknownColumns::Refuse, &[], ADDED);
+    let mut enc = BodyEncoder::with_options(&evolved(), opts).unwrap();
+    let old_row = |id| {
+        vec![
+            c("plain", ValueKind::Text, "p"),
+            c("id", ValueKind::Integer, id),
+            c("req", ValueKind::Integer, "5"),
+        ]
+    };
+    let span = enc.push_row(ChangeOp::Upsert, old_row("1")).unwrap();
+    assert_eq!(
+        printable_csv_row(enc.block().row_bytes(&span)),
+        "1|7|none|2024-01-01 00:00:00|\\N|-3|5|p|0⏎"
+    );
+    // Values the row carries win over defaults.
+    let mut row = old_row("2");
+    row.push(c("n", ValueKind::Integer, "8"));
+    row.push(n("nd"));
+    let span = enc.push_row(ChangeOp::Upsert, row).unwrap();
+    assert_eq!(
+        printable_csv_row(enc.block().row_bytes(&span)),
+        "2|8|none|2024-01-01 00:00:00|\\N|\\N|5|p|0⏎"
+    );
+    // A NOT NULL column without default cannot be filled, added or not.
+    let err = enc
+        .push_row(
+            ChangeOp::Upsert,
+            [
+                c("id", ValueKind::Integer, "3"),
+                c("plain", ValueKind::Text, "p"),
+            ],
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EncodeError::PartialRow {
+            table: "shop.evolved".into(),
+            missing: vec!["req".into()],
+            present: vec!["id".into(), "plain".into()],
+        }
+    );
+    // Deletes are unaffected: placeholders, not defaults.
+    let span = enc
+        .push_row(ChangeOp::Delete, [c("id", ValueKind::Integer, "4")])
+        .unwrap();
+    assert_eq!(
+        printable_csv_row(enc.block().row_bytes(&span)),
+        "4|0||1970-01-01 00:00:00|\\N|\\N|0||1⏎"
+    );
+    // In JSON the defaults are typed like any value of their column.
+    let mut row = old_row("5");
+    row[0] = c("plain", ValueKind::Text, "\u{1}");
+    enc.push_row(ChangeOp::Upsert, row).unwrap();
+    let block = enc.take_block(None);
+    assert_eq!(block.format(), BodyFormat::Json);
+    let v: serde_json::Value =
+        serde_json::from_slice(&[b"[", block.row_bytes(&block.rows()[0]), b"]"].concat()).unwrap();
+    assert_eq!(
+        v[0],
+        serde_json::json!({"id":1,"n":7,"s":"none","ts":"2024-01-01 00:00:00","note":null,"nd":-3,"req":5,"plain":"p","__op":0})
+    );
+    // Without `added` the same old row is a PartialRow.
+    let mut enc = BodyEncoder::new(&evolved()).unwrap();
+    let err = enc.push_row(ChangeOp::Upsert, old_row("1")).unwrap_err();
+    assert!(
+        matches!(err, EncodeError::PartialRow { ref missing, .. } if missing.len() == 5),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_added_default_that_does_not_encode_fails_only_rows_needing_it() {
+    let mut t = evolved();
+    t.columns[3].default = Some("CURRENT_TIMESTAMP".into());
+    let opts = options(UnknownColumns::Refuse, &[], ADDED);
+    let mut enc = BodyEncoder::with_options(&t, opts).unwrap();
+    let row = vec![
+        c("id", ValueKind::Integer, "1"),
+        c("req", ValueKind::Integer, "5"),
+        c("plain", ValueKind::Text, "p"),
+    ];
+    let err = enc.push_row(ChangeOp::Upsert, row.clone()).unwrap_err();
+    match &err {
+        EncodeError::Value { column, reason, .. } => {
+            assert_eq!(column, "ts");
+            assert!(reason.contains("CURRENT_TIMESTAMP"), "{reason}");
+        }
+        e => panic!("{e}"),
+    }
+    assert!(enc.block().is_empty());
+    let mut carried = row;
+    carried.push(c("ts", ValueKind::DateTime, "2024-06-01 10:00:00"));
+    enc.push_row(ChangeOp::Upsert, carried).unwrap();
+    // Key columns are never filled: a default key would merge rows.
+    let mut t = evolved();
+    t.columns[0].default = Some("0".into());
+    let opts = options(UnknownColumns::Refuse, &[], &["id"]);
+    let mut enc = BodyEncoder::with_options(&t, opts).unwrap();
+    let err = enc
+        .push_row(ChangeOp::Upsert, [c("plain", ValueKind::Text, "p")])
+        .unwrap_err();
+    assert!(matches!(err, EncodeError::PartialRow { ref missing, .. } if missing[0] == "id"));
+}
+
+#[test]
+fn projected_tables_load_as_partial_updates() {
+    let full = orders();
+    // The flow the engine follows: a PartialRow names what the row carries.
+    let row = [
+        c("status", ValueKind::Text, "PAID"),
+        c("id", ValueKind::Integer, "1"),
+    ];
+    let err = BodyEncoder::new(&full)
+        .unwrap()
+        .push_row(ChangeOp::Upsert, row)
+        .unwrap_err();
+    let EncodeError::PartialRow { present, .. } = err else {
+        panic!("{err}")
+    };
+    let projected = full.project(&present).unwrap();
+    assert_ne!(projected, full);
+    let mut enc = BodyEncoder::new(&projected).unwrap();
+    let span = enc.push_row(ChangeOp::Upsert, row).unwrap();
+    assert_eq!(enc.block().row_bytes(&span), b"1\x01PAID\x010\x02");
+    // A delete writes placeholders for the projection's non-key columns only.
+    let span = enc
+        .push_row(ChangeOp::Delete, [c("id", ValueKind::Integer, "2")])
+        .unwrap();
+    assert_eq!(enc.block().row_bytes(&span), b"2\x01\x011\x02");
+    // The projection lacks `amount`: unknown to it.
+    let err = enc
+        .push_row(
+            ChangeOp::Upsert,
+            [
+                c("id", ValueKind::Integer, "3"),
+                c("status", ValueKind::Text, "x"),
+                c("amount", ValueKind::Decimal, "1"),
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(err, EncodeError::UnknownColumns { .. }), "{err}");
+    let block = enc.take_block(None);
+    assert_eq!(block.key_bytes(&block.rows()[1]), b"\x01\0\0\x002");
+
+    for format in [BodyFormat::Csv, BodyFormat::Json] {
+        let mut body = BodyBuilder::new(&projected, format).unwrap();
+        body.push_block(&block).unwrap();
+        let h = body.headers();
+        let get = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("partial_update").as_deref(), Some("true"));
+        assert_eq!(get("columns").as_deref(), Some("`id`,`status`,__op"));
+        assert_eq!(get("format").as_deref(), Some(format.as_str()));
+        let bytes = body.finish();
+        match format {
+            BodyFormat::Csv => assert_eq!(bytes, b"1\x01PAID\x010\x022\x01\x011\x02"),
+            BodyFormat::Json => assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                serde_json::json!([
+                    {"id":1,"status":"PAID","__op":0},
+                    {"id":2,"status":"","__op":1},
+                ])
+            ),
+        }
+    }
+    // A full table never asks for a partial update.
+    let h = headers(&full, BodyFormat::Csv).unwrap();
+    assert!(h.iter().all(|(n, _)| *n != "partial_update"));
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use super::gate::{GateHold, Stopped};
 use super::lease::Lease;
 use super::memory::{MemoryBudget, Reservation, Room};
 use super::offsets::{OffsetClaim, OffsetTracker};
@@ -22,8 +23,8 @@ use super::tables::TableHandle;
 use super::worker::AssignedPartition;
 use super::{Fatal, FlushItem};
 use crate::decode::Change;
-use crate::encode::{BodyEncoder, EncodeError, EncodedBlock};
-use crate::schema::TargetTable;
+use crate::encode::{BodyEncoder, EncodeError, EncodeOptions, EncodedBlock, UnknownColumns};
+use crate::schema::{SchemaError, TargetTable};
 
 /// Memory is reserved in chunks to keep the budget's lock cold.
 const RESERVE_CHUNK: u64 = 64 * 1024;
@@ -88,9 +89,31 @@ impl Default for BlockLimits {
     }
 }
 
+/// Which of its table's columns a block's rows carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Every column: full-row upserts.
+    Full,
+    /// These columns (the key among them), loaded as a partial update
+    /// (`onMissingColumn = "partialUpdate"`, [`TargetTable::project`]).
+    Partial(Vec<String>),
+}
+
+/// What appending a message's rows did.
+#[derive(Debug, Default)]
+pub(crate) struct Appended {
+    pub rows: u64,
+    /// Unknown columns whose values `onUnknownColumn = "ignore"` dropped, each named once per
+    /// block.
+    pub new_unknown: Vec<String>,
+    /// Values of unknown columns dropped.
+    pub dropped_values: u64,
+}
+
 /// The block of one key being filled.
 struct OpenBlock {
     encoder: BodyEncoder,
+    shape: Shape,
     schema: Arc<TargetTable>,
     /// The table's schema generation the encoder was built for.
     generation: u64,
@@ -99,6 +122,38 @@ struct OpenBlock {
     lease: Arc<Lease>,
     memory: Reservation,
     filled: Option<Filled>,
+    /// The table's gate, held while the block has rows.
+    hold: Option<GateHold>,
+}
+
+/// Why a block could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// The target table cannot take rows (not a Primary Key table, no key).
+    #[error("{0}")]
+    Table(EncodeError),
+    /// A partial update's columns are not a projection of the table (one was dropped meanwhile).
+    #[error("{0}")]
+    Projection(SchemaError),
+    #[error("the engine stopped while a schema change of the table ran")]
+    Stopped,
+    /// The table was dropped or renamed while the worker waited at its gate.
+    #[error("the target table was dropped or renamed")]
+    Retired,
+}
+
+/// The engine's stop flags, for the waits of a worker.
+#[derive(Clone, Copy)]
+pub(crate) struct Stop<'a> {
+    pub fatal: &'a Fatal,
+    /// Second signal.
+    pub hard: &'a AtomicBool,
+}
+
+impl Stop<'_> {
+    pub(crate) fn now(&self) -> bool {
+        self.fatal.is_set() || self.hard.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// What an open block holds once it has rows.
@@ -114,50 +169,117 @@ pub(crate) struct OpenBlocks {
     open: HashMap<BlockKey, OpenBlock>,
     budget: Arc<MemoryBudget>,
     limits: BlockLimits,
+    /// `onUnknownColumn`, as the encoders apply it.
+    unknown: UnknownColumns,
 }
 
 impl OpenBlocks {
-    pub(crate) fn new(budget: Arc<MemoryBudget>, limits: BlockLimits) -> Self {
+    pub(crate) fn new(
+        budget: Arc<MemoryBudget>,
+        limits: BlockLimits,
+        unknown: UnknownColumns,
+    ) -> Self {
         OpenBlocks {
             open: HashMap::new(),
             budget,
             limits,
+            unknown,
         }
     }
 
-    /// Makes sure `key` has a block encoding for the table's current schema; a block encoded
-    /// with an older schema is handed over first.
+    /// Makes sure `key` has a block encoding `shape` of the table's current schema, holding the
+    /// table's gate (`gate.rs`); a block encoded with an older schema or another shape is handed
+    /// over first (per key, rows load in order).
+    /// While a schema change of the table runs, every open block is handed over and the worker
+    /// waits for the change to end.
     pub(crate) fn open(
         &mut self,
         key: &BlockKey,
         table: &Arc<TableHandle>,
+        shape: &Shape,
         partition: &AssignedPartition,
-        hard_stop: &AtomicBool,
-    ) -> Result<(), EncodeError> {
-        let generation = table.generation();
-        if self
-            .open
-            .get(key)
-            .is_some_and(|o| o.generation != generation)
-        {
-            self.send(key, hard_stop);
+        stop: Stop<'_>,
+    ) -> Result<(), OpenError> {
+        if self.is_stale(key, table, shape) {
+            self.send(key, stop.hard);
+            self.open.remove(key);
+        }
+        if self.open.get(key).is_some_and(|b| b.hold.is_some()) {
+            return Ok(());
+        }
+        let hold = self.hold(table, stop)?;
+        if table.is_retired() {
+            // Dropped or renamed while this worker waited: the caller routes again.
+            return Err(OpenError::Retired);
+        }
+        if self.is_stale(key, table, shape) {
+            // A schema change ended while this worker waited; the block has no rows.
             self.open.remove(key);
         }
         if !self.open.contains_key(key) {
-            let schema = table.schema();
-            let block = OpenBlock {
-                encoder: BodyEncoder::new(&schema)?,
-                schema,
-                generation,
-                table: Arc::clone(table),
-                tracker: Arc::clone(&partition.tracker),
-                lease: Arc::clone(&partition.lease),
-                memory: Reservation::empty(&self.budget),
-                filled: None,
-            };
+            let block = self.new_block(table, shape, partition)?;
             self.open.insert(key.clone(), block);
         }
+        self.open.get_mut(key).expect("opened").hold = Some(hold);
         Ok(())
+    }
+
+    /// An empty block encoding `shape` of `table`'s current schema.
+    fn new_block(
+        &self,
+        table: &Arc<TableHandle>,
+        shape: &Shape,
+        partition: &AssignedPartition,
+    ) -> Result<OpenBlock, OpenError> {
+        // The schema with its generation, then the drift (noted before the generation moves).
+        let (schema, generation) = table.snapshot();
+        let schema = match shape {
+            Shape::Full => schema,
+            Shape::Partial(columns) => {
+                Arc::new(schema.project(columns).map_err(OpenError::Projection)?)
+            }
+        };
+        let drift = table.drift();
+        let options = EncodeOptions {
+            unknown: self.unknown,
+            dropped: drift.dropped,
+            added: drift.added,
+        };
+        Ok(OpenBlock {
+            encoder: BodyEncoder::with_options(&schema, options).map_err(OpenError::Table)?,
+            shape: shape.clone(),
+            schema,
+            generation,
+            table: Arc::clone(table),
+            tracker: Arc::clone(&partition.tracker),
+            lease: Arc::clone(&partition.lease),
+            memory: Reservation::empty(&self.budget),
+            filled: None,
+            hold: None,
+        })
+    }
+
+    /// Whether `key`'s block was opened for an older schema of `table` or another shape.
+    fn is_stale(&self, key: &BlockKey, table: &TableHandle, shape: &Shape) -> bool {
+        // A retired table's name may come back as a new table: another handle.
+        self.open.get(key).is_some_and(|o| {
+            o.generation != table.generation()
+                || !std::ptr::eq(Arc::as_ptr(&o.table), table)
+                || o.shape != *shape
+        })
+    }
+
+    /// A hold on `table`'s gate; while it is closed, every open block is handed over first
+    /// (a waiting worker holds nothing: no deadlock) and the worker waits.
+    fn hold(&mut self, table: &TableHandle, stop: Stop<'_>) -> Result<GateHold, OpenError> {
+        if let Some(hold) = table.gate.try_hold() {
+            return Ok(hold);
+        }
+        self.send_all(stop.hard);
+        table
+            .gate
+            .hold(&|| stop.now())
+            .map_err(|Stopped| OpenError::Stopped)
     }
 
     /// Encodes one message's row changes into the (opened) block of `key`, all or none; returns
@@ -168,29 +290,33 @@ impl OpenBlocks {
         at: Position<'_>,
         timestamp: Option<i64>,
         changes: impl Iterator<Item = Change<'a>>,
-    ) -> Result<u64, EncodeError> {
+    ) -> Result<Appended, EncodeError> {
         let block = self.open.get_mut(key).expect("append after open");
         let mark = block.encoder.block().len();
         let mut rows = 0u64;
         for change in changes {
             if let Err(e) = block.encoder.push_row(change.op, change.row.columns()) {
                 block.encoder.truncate_rows(mark);
+                block.encoder.take_unknown_values();
+                block.release_if_empty();
                 return Err(e);
             }
             rows += 1;
         }
-        for col in block.encoder.take_unknown_columns() {
-            tracing::warn!(table = %key.table, column = %col, "message column not in the target table; dropped");
-        }
         if rows > 0 {
             block.extend_to(at.offset, timestamp);
         }
-        Ok(rows)
+        block.release_if_empty();
+        Ok(Appended {
+            rows,
+            new_unknown: block.encoder.take_unknown_columns(),
+            dropped_values: block.encoder.take_unknown_values(),
+        })
     }
 
     /// Grows the reservation of `key`'s block to its size. When the budget is spent, the bytes
     /// are counted anyway, every open block is handed over and the worker waits for room.
-    pub(crate) fn reserve(&mut self, key: &BlockKey, fatal: &Fatal, hard_stop: &AtomicBool) {
+    pub(crate) fn reserve(&mut self, key: &BlockKey, stop: Stop<'_>) {
         let Some(block) = self.open.get_mut(key) else {
             return;
         };
@@ -205,9 +331,9 @@ impl OpenBlocks {
         }
         block.memory.grow_counted(need);
         // No-deadlock rule: hand every open block to the flushers before waiting.
-        self.send_all(hard_stop);
+        self.send_all(stop.hard);
         while self.budget.wait_for_room(Duration::from_millis(100)) == Room::TimedOut {
-            if fatal.is_set() || hard_stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if stop.now() {
                 // Stopping: do not hold the partition hostage.
                 return;
             }
@@ -277,10 +403,21 @@ impl OpenBlocks {
             return;
         };
         open.table.send(FlushItem::Block(block), hard_stop);
+        // Released only now: a schema change that waited for it finds the rows in the channel,
+        // ahead of its flush request.
+        open.hold = None;
     }
 }
 
 impl OpenBlock {
+    /// A block without rows does not hold the gate (nothing of it has to load before a schema
+    /// change).
+    fn release_if_empty(&mut self) {
+        if self.filled.is_none() {
+            self.hold = None;
+        }
+    }
+
     /// Records that the message at `offset` added rows: the first one claims the offset.
     fn extend_to(&mut self, offset: i64, timestamp: Option<i64>) {
         let filled = self.filled.get_or_insert_with(|| Filled {

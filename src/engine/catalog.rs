@@ -203,3 +203,107 @@ impl SchemaSource for Catalog {
         self.table(&target.db, &target.table)
     }
 }
+
+/// One catalog serves the schema reads and the DDL of a run.
+impl SchemaSource for std::sync::Arc<Catalog> {
+    fn read(&self, target: &TargetName) -> Result<TargetTable, CatalogError> {
+        self.table(&target.db, &target.table)
+    }
+}
+
+/// A schema-change job of a table as `SHOW ALTER TABLE COLUMN` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AlterJob {
+    pub id: i64,
+    /// `PENDING`, `WAITING_TXN`, `RUNNING`, `FINISHED`, `CANCELLED`.
+    pub state: String,
+    pub msg: String,
+}
+
+impl AlterJob {
+    pub(crate) fn is_done(&self) -> bool {
+        self.is_finished() || self.is_cancelled()
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.eq_ignore_ascii_case("FINISHED")
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.state.eq_ignore_ascii_case("CANCELLED")
+    }
+}
+
+/// Why a statement did not run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExecError {
+    /// StarRocks answered with an error.
+    #[error("{0}")]
+    Refused(String),
+    /// No answer (connection refused or lost, timeout): the statement may or may not have run.
+    #[error("{0}")]
+    Outage(CatalogError),
+}
+
+/// Runs DDL on the target and reads its schema-change jobs (StarRocks' catalog in production).
+pub(crate) trait TargetDdl: Send + Sync {
+    fn execute(&self, sql: &str) -> Result<(), ExecError>;
+    /// The schema-change jobs of `target`, oldest first; none when StarRocks refuses to list
+    /// them (e.g. the database does not exist yet). An error means no answer.
+    fn alter_jobs(&self, target: &TargetName) -> Result<Vec<AlterJob>, CatalogError>;
+}
+
+impl TargetDdl for Catalog {
+    fn execute(&self, sql: &str) -> Result<(), ExecError> {
+        let mut conn = self.conn().map_err(ExecError::Outage)?;
+        conn.query_drop(sql).map_err(|e| match e {
+            mysql::Error::MySqlError(e) => ExecError::Refused(e.message),
+            source => ExecError::Outage(CatalogError::Query {
+                table: sql.to_string(),
+                source,
+            }),
+        })
+    }
+
+    fn alter_jobs(&self, target: &TargetName) -> Result<Vec<AlterJob>, CatalogError> {
+        let q = |source| CatalogError::Query {
+            table: target.to_string(),
+            source,
+        };
+        let mut conn = self.conn()?;
+        let sql = format!(
+            "SHOW ALTER TABLE COLUMN FROM {} WHERE TableName = {}",
+            ident(&target.db),
+            lit(&target.table)
+        );
+        let result = match conn.query_iter(sql) {
+            Ok(result) => result,
+            Err(mysql::Error::MySqlError(e)) => {
+                tracing::debug!(table = %target, "no schema-change jobs listed: {}", e.message);
+                return Ok(Vec::new());
+            }
+            Err(source) => return Err(q(source)),
+        };
+        let names: Vec<String> = (result.columns().as_ref().iter())
+            .map(|c| c.name_str().to_string())
+            .collect();
+        let at = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+        let (id, state, msg) = (at("JobId"), at("State"), at("Msg"));
+        let mut jobs = Vec::new();
+        for row in result {
+            let row = row.map_err(q)?;
+            let text = |i: Option<usize>| {
+                i.and_then(|i| row.get_opt::<String, usize>(i))
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
+            };
+            jobs.push(AlterJob {
+                id: text(id).parse().unwrap_or(0),
+                state: text(state),
+                msg: text(msg),
+            });
+        }
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+}

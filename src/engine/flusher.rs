@@ -176,8 +176,9 @@ impl TableFlusher {
     }
 
     fn accept(&mut self, b: Block) {
-        if !Arc::ptr_eq(&b.schema, &self.table) {
-            // The schema changed (DDL): rows of one load share one column list.
+        if !Arc::ptr_eq(&b.schema, &self.table) && *b.schema != *self.table {
+            // The schema changed (DDL), or the rows are a partial update of other columns: rows
+            // of one load share one column list.
             self.flush();
             self.table = Arc::clone(&b.schema);
             self.name = self.table.to_string();

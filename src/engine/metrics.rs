@@ -66,16 +66,29 @@ pub(crate) struct LoadDone {
     pub took: Duration,
 }
 
-/// How a DDL statement ended (`starpipe_ddl_total{result}`).
+/// How a DDL message ended (`starpipe_ddl_total{result}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DdlResult {
+    /// Its statements ran on the target.
+    Applied,
+    /// The target already had the change (a replay after a crash, or made by hand).
+    AlreadyApplied,
+    /// Nothing to do in StarRocks (an index, a comment, …).
+    Ignored,
+    /// Not applied: `syncDdl = false`, or it failed and `ddlExceptionSkip` skipped it.
     Skipped,
+    /// It failed and stopped the job.
+    Failed,
 }
 
 impl DdlResult {
     fn as_str(self) -> &'static str {
         match self {
+            DdlResult::Applied => "applied",
+            DdlResult::AlreadyApplied => "already_applied",
+            DdlResult::Ignored => "ignored",
             DdlResult::Skipped => "skipped",
+            DdlResult::Failed => "failed",
         }
     }
 }
@@ -110,6 +123,7 @@ struct Prom {
     memory_limit: Gauge,
     dead_letters: Family<TopicLabel, Counter>,
     ddl: Family<TableResult, Counter>,
+    dropped_values: Family<TableLabel, Counter>,
     freshness: Histogram,
     up: Gauge,
 }
@@ -131,6 +145,7 @@ impl Prom {
             memory_limit: Gauge::default(),
             dead_letters: Family::default(),
             ddl: Family::default(),
+            dropped_values: Family::default(),
             freshness: Histogram::new(exponential_buckets(0.05, 2.0, 16)),
             up: Gauge::default(),
         };
@@ -179,6 +194,11 @@ impl Prom {
             self.dead_letters.clone(),
         );
         r.register("ddl", "DDL statements by result", self.ddl.clone());
+        r.register(
+            "dropped_values",
+            "Values of message columns the target lacks, dropped (onUnknownColumn = ignore)",
+            self.dropped_values.clone(),
+        );
         r.register(
             "freshness_seconds",
             "Load time minus the message's Kafka timestamp",
@@ -319,6 +339,14 @@ impl Metrics {
             result: result.as_str(),
         };
         self.prom.ddl.get_or_create(&key).inc();
+    }
+
+    /// `values` of unknown columns were dropped (`onUnknownColumn = "ignore"`).
+    pub(crate) fn dropped_values(&self, table: &str, values: u64) {
+        let key = TableLabel {
+            table: table.to_string(),
+        };
+        self.prom.dropped_values.get_or_create(&key).inc_by(values);
     }
 
     /// librdkafka's statistics: each partition's lag.

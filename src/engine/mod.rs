@@ -23,6 +23,7 @@ mod body;
 mod catalog;
 mod deadletter;
 mod flusher;
+mod gate;
 mod isolate;
 mod label;
 mod lease;
@@ -34,6 +35,7 @@ mod offsets;
 mod receipt;
 mod record;
 mod router;
+mod schema_change;
 mod shared;
 mod source;
 mod stop;
@@ -185,7 +187,7 @@ fn announce_end(shared: &Shared, summary: &RunSummary) {
 /// that fails is reported only: the consumer waits for the brokers, as it always did.
 fn preflight(config: &Config) -> anyhow::Result<()> {
     use crate::check::{self, CheckOptions, System};
-    let results = check::run_all(config, &CheckOptions::loading());
+    let results = check::run_all(config, &CheckOptions::for_job(config));
     for r in &results {
         match (&r.outcome, r.system) {
             (Ok(_), _) => tracing::info!("check: {r}"),
@@ -207,7 +209,7 @@ fn preflight(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Reads the targets of `[[tables]]` entries without globs before consuming anything, so a
-/// missing or non-Primary-Key target stops the job at once.
+/// missing (unless `autoCreateTable` creates it) or non-Primary-Key target stops the job at once.
 fn check_explicit_targets(shared: &Shared) -> anyhow::Result<()> {
     let config = shared.config();
     for route in &config.tables {
@@ -216,7 +218,12 @@ fn check_explicit_targets(shared: &Shared) -> anyhow::Result<()> {
                 .source()
                 .split_once('.')
                 .unwrap_or(("", route.source()));
-            shared.tables.get(&config.route(db, table))?;
+            match shared.tables.get(&config.route(db, table)) {
+                Err(catalog::CatalogError::Missing(_)) if config.target.ddl.auto_create_table => {}
+                found => {
+                    found?;
+                }
+            }
         }
     }
     Ok(())

@@ -30,6 +30,8 @@ struct State {
     /// Where the partition started (the committed offset at assignment), for `committable`
     /// before any message.
     start: Option<i64>,
+    /// The offset last committed by this assignment.
+    committed: Option<i64>,
 }
 
 /// One outstanding item of a partition, from its first offset on.
@@ -54,6 +56,7 @@ impl OffsetTracker {
                 next: None,
                 outstanding: BTreeMap::new(),
                 start,
+                committed: None,
             }),
         }
     }
@@ -95,6 +98,18 @@ impl OffsetTracker {
     /// Offset after the last polled message.
     pub(crate) fn next(&self) -> Option<i64> {
         self.state.lock().next
+    }
+
+    /// The commit of `offset` succeeded.
+    pub(crate) fn set_committed(&self, offset: i64) {
+        let mut s = self.state.lock();
+        s.committed = Some(s.committed.map_or(offset, |c| c.max(offset)));
+    }
+
+    /// The offset committed for the partition: by this assignment, else at its start.
+    pub(crate) fn committed(&self) -> Option<i64> {
+        let s = self.state.lock();
+        s.committed.or(s.start)
     }
 
     pub(crate) fn outstanding(&self) -> usize {

@@ -98,7 +98,9 @@ impl Router {
     ) -> Result<Arc<TableHandle>, RouteError> {
         let mut name = self.name.borrow_mut();
         cache_key(&mut name, table, origin);
-        if let Some(h) = self.routes.borrow().get(name.as_str()) {
+        if let Some(h) = self.routes.borrow().get(name.as_str())
+            && !h.is_retired()
+        {
             return Ok(Arc::clone(h));
         }
         let target = if origin == TableOrigin::Topic {
@@ -115,6 +117,11 @@ impl Router {
             .borrow_mut()
             .insert(name.clone(), Arc::clone(&handle));
         Ok(handle)
+    }
+
+    /// The handle of `target` itself (not routed), waiting out an unreachable query port.
+    pub(crate) fn table(&self, target: &TargetName) -> Result<Arc<TableHandle>, RouteError> {
+        self.lookup(target)
     }
 
     /// Reads the target from StarRocks, waiting out an unreachable query port.

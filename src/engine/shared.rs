@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, RwLock};
 
 use super::alerts::Alerts;
-use super::catalog::Catalog;
+use super::catalog::{Catalog, TargetDdl};
 use super::deadletter::{DeadLetterSink, DeadLetters};
 use super::flusher::{FlushContext, FlushSettings, FlusherThreads};
 use super::label::RunId;
@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub hard_stop: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
     pub tables: Arc<TableRegistry>,
+    /// Runs the DDL of schema changes on the target.
+    pub target_ddl: Arc<dyn TargetDdl>,
     pub dead_letters: Option<Arc<dyn DeadLetterSink>>,
     pub alerts: Arc<Alerts>,
     /// When the run started, ms since the epoch.
@@ -106,12 +108,12 @@ impl Shared {
         let password = config.target.password()?;
         let fatal = Arc::new(Fatal::default());
         let metrics = Arc::new(Metrics::default());
-        let catalog = Catalog::new(
+        let catalog = Arc::new(Catalog::new(
             &config.target.host,
             &config.target.user,
             password.expose(),
             config.target.so_timeout(),
-        );
+        ));
         let alerts = Arc::new(Alerts::new(&config));
         let loader = StreamLoader::new(LoadSettings {
             http_host: config.target.http_host.clone(),
@@ -140,7 +142,8 @@ impl Shared {
                 metrics,
                 hard_stop,
                 loader: Box::new(loader),
-                schemas: Box::new(catalog),
+                schemas: Box::new(Arc::clone(&catalog)),
+                target_ddl: catalog,
                 flushers: None,
                 dead_letters,
                 alerts,
@@ -191,6 +194,7 @@ impl Shared {
             hard_stop: parts.hard_stop,
             metrics: parts.metrics,
             tables: Arc::new(tables),
+            target_ddl: parts.target_ddl,
             dead_letters: parts.dead_letters,
         }
     }
@@ -213,6 +217,7 @@ pub(crate) struct Parts {
     pub hard_stop: Arc<AtomicBool>,
     pub loader: Box<dyn LoadService>,
     pub schemas: Box<dyn SchemaSource>,
+    pub target_ddl: Arc<dyn TargetDdl>,
     /// What consumes the tables' channels: `TableFlusher` threads unless a test says otherwise.
     pub flushers: Option<Box<dyn FlusherFactory>>,
     pub dead_letters: Option<Arc<dyn DeadLetterSink>>,

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::catalog::CatalogError;
 use super::flusher::FlushItem;
+use super::gate::{Stopped, TableGate};
 use crate::config::TargetName;
 use crate::schema::TargetTable;
 
@@ -32,11 +33,33 @@ pub(crate) trait FlusherFactory: Send + Sync {
 pub(crate) struct TableHandle {
     /// `db.table` of the target.
     pub name: Arc<str>,
+    pub target: TargetName,
     current: Mutex<Current>,
-    /// Bumped when the schema changed; workers start new blocks with the new schema when they
-    /// see it move.
+    /// Bumped (under `current`'s lock) when the schema or the drift changed; workers start new
+    /// blocks when they see it move.
     generation: AtomicU64,
+    /// Held across a schema read and its swap: reads are installed in the order they were made,
+    /// so a read made before a DDL never replaces one made after it.
+    refreshing: Mutex<()>,
     items: Sender<FlushItem>,
+    /// Closed while a schema change of the table runs (`gate.rs`).
+    pub gate: Arc<TableGate>,
+    /// What the DDL of this run changed (see [`Drift`]).
+    drift: Mutex<Drift>,
+    /// The table was dropped or renamed by a DDL: routes to it are looked up again.
+    retired: AtomicBool,
+    /// When a message's unknown column last made a worker read the schema again.
+    last_reread: Mutex<Option<Instant>>,
+}
+
+/// Columns a DDL of this run added to or dropped from the table. Rows produced before the DDL
+/// in other partitions (which Kafka does not order with the DDL) still arrive without the added
+/// columns or with the dropped ones; the encoder takes both as what they are — the added
+/// column's default, a dropped value — rather than as drift.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Drift {
+    pub added: Vec<String>,
+    pub dropped: Vec<String>,
 }
 
 /// The schema in use and its key column names (the decoder's key for key changes).
@@ -56,10 +79,6 @@ impl Current {
 }
 
 impl TableHandle {
-    pub(crate) fn schema(&self) -> Arc<TargetTable> {
-        Arc::clone(&self.current.lock().schema)
-    }
-
     /// The target's PRIMARY KEY column names.
     pub(crate) fn key_names(&self) -> Arc<[String]> {
         Arc::clone(&self.current.lock().key)
@@ -67,6 +86,55 @@ impl TableHandle {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// The schema in use with its generation, read together.
+    pub(crate) fn snapshot(&self) -> (Arc<TargetTable>, u64) {
+        let current = self.current.lock();
+        (Arc::clone(&current.schema), self.generation())
+    }
+
+    pub(crate) fn drift(&self) -> Drift {
+        self.drift.lock().clone()
+    }
+
+    /// Whether a message's unknown column may make a worker read the schema again now: at most
+    /// once per `every` per table, so a stream of drifted messages does not become a stream of
+    /// catalog queries.
+    pub(crate) fn reread_due(&self, every: Duration) -> bool {
+        let mut last = self.last_reread.lock();
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Loads everything sent to the flusher so far and waits for it, until `stopping`.
+    pub(crate) fn flush(&self, stopping: &dyn Fn() -> bool) -> Result<(), Stopped> {
+        let done = loop {
+            if stopping() {
+                return Err(Stopped);
+            }
+            if let Some(done) = self.request_flush(Instant::now() + Duration::from_millis(200)) {
+                break done;
+            }
+        };
+        loop {
+            if stopping() {
+                return Err(Stopped);
+            }
+            match done.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => return Ok(()),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                // The flusher ended: it loads nothing more.
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Err(Stopped),
+            }
+        }
     }
 
     /// Sends `item` to the flusher, waiting while its channel is full, unless a hard stop
@@ -139,9 +207,15 @@ impl TableRegistry {
             .push(self.flushers.start(Arc::clone(&schema), rx));
         let handle = Arc::new(TableHandle {
             name: Arc::from(target.to_string()),
+            target: target.clone(),
             current: Mutex::new(Current::new(schema)),
             generation: AtomicU64::new(0),
+            refreshing: Mutex::default(),
             items,
+            gate: Arc::default(),
+            drift: Mutex::default(),
+            retired: AtomicBool::new(false),
+            last_reread: Mutex::default(),
         });
         tables.insert(target.clone(), Arc::clone(&handle));
         Ok(handle)
@@ -153,6 +227,7 @@ impl TableRegistry {
         let Some(handle) = self.tables.lock().get(target).cloned() else {
             return Ok(false);
         };
+        let _serial = handle.refreshing.lock();
         let fresh = self.schemas.read(target)?;
         let mut current = handle.current.lock();
         if *current.schema == fresh {
@@ -162,6 +237,28 @@ impl TableRegistry {
         *current = Current::new(Arc::new(fresh));
         handle.generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
+    }
+
+    /// The schema of `target` as StarRocks has it now (not the cached one).
+    pub(crate) fn read_schema(&self, target: &TargetName) -> Result<TargetTable, CatalogError> {
+        self.schemas.read(target)
+    }
+
+    /// Notes what a DDL changed in `target`'s columns (see [`Drift`]); new blocks' encoders
+    /// take it into account even when the schema itself did not change (a replayed DDL).
+    pub(crate) fn note_drift(&self, target: &TargetName, change: impl FnOnce(&mut Drift)) {
+        if let Some(h) = self.tables.lock().get(target) {
+            let _current = h.current.lock();
+            change(&mut h.drift.lock());
+            h.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// `target` was dropped or renamed: it is forgotten, and routes to it are looked up again.
+    pub(crate) fn retire(&self, target: &TargetName) {
+        if let Some(h) = self.tables.lock().remove(target) {
+            h.retired.store(true, Ordering::Release);
+        }
     }
 
     /// Asks every flusher to load what it has and waits (up to `deadline`) for all of them.

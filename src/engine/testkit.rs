@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
 use super::blocks::{Block, PartitionId};
-use super::catalog::CatalogError;
+use super::catalog::{AlterJob, CatalogError, ExecError, TargetDdl};
 use super::deadletter::{DeadLetterSink, Problem, RejectedRows};
 use super::flusher::FlushItem;
 use super::lease::{Epochs, Lease};
@@ -31,8 +31,14 @@ use crate::schema::{StarRocksType, TableModel, TargetColumn, TargetTable};
 
 /// A canal job; `extra` is appended at the top level (e.g. `onError`, `[[tables]]`).
 pub(crate) fn config(extra: &str) -> Config {
+    // `extra`: top-level lines, then optionally `[target]` lines, then `[[tables]]` entries.
+    let (rest, tables) = extra.split_at(extra.find("[[tables]]").unwrap_or(extra.len()));
+    let (top, target) = match rest.split_once("[target]") {
+        Some((top, target)) => (top, target),
+        None => (rest, ""),
+    };
     let text = format!(
-        r#"{extra_top}
+        r#"{top}
 [source]
 brokers = "kafka:9092"
 topics = ["cdc"]
@@ -47,10 +53,9 @@ user = "root"
 totalDataInMemMb = 64
 flushBatchMb = 1
 asyncFlushIntervalSec = 1
-{extra_tables}
-"#,
-        extra_top = extra.split("[[tables]]").next().unwrap_or(""),
-        extra_tables = extra.find("[[tables]]").map_or("", |i| &extra[i..]),
+{target}
+{tables}
+"#
     );
     Config::parse(&text).unwrap_or_else(|p| panic!("test config: {p}"))
 }
@@ -91,6 +96,8 @@ pub(crate) fn canal_insert(db: &str, t: &str, rows: &[(i64, &str)]) -> String {
 pub(crate) struct FixedSchemas {
     pub tables: Mutex<HashMap<TargetName, TargetTable>>,
     pub reads: AtomicUsize,
+    /// Statements a schema change ran, in order (none of them changes `tables`).
+    pub executed: Mutex<Vec<String>>,
 }
 
 impl FixedSchemas {
@@ -117,6 +124,17 @@ impl SchemaSource for Arc<FixedSchemas> {
             .get(target)
             .cloned()
             .ok_or_else(|| CatalogError::Missing(target.to_string()))
+    }
+}
+
+impl TargetDdl for FixedSchemas {
+    fn execute(&self, sql: &str) -> Result<(), ExecError> {
+        self.executed.lock().push(sql.to_string());
+        Ok(())
+    }
+
+    fn alter_jobs(&self, _: &TargetName) -> Result<Vec<AlterJob>, CatalogError> {
+        Ok(Vec::new())
     }
 }
 
@@ -315,6 +333,7 @@ impl TestEngine {
                 hard_stop: Arc::new(AtomicBool::new(false)),
                 loader: Box::new(Arc::clone(&loads)),
                 schemas: Box::new(Arc::clone(&schemas)),
+                target_ddl: Arc::clone(&schemas) as Arc<dyn TargetDdl>,
                 flushers,
                 dead_letters: Some(sink),
                 alerts: Arc::new(super::alerts::Alerts::new(&config)),

@@ -12,19 +12,18 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::Shared;
-use super::blocks::{BlockKey, BlockLimits, OpenBlocks, PartitionId};
+use super::blocks::{BlockLimits, OpenBlocks, PartitionId};
 use super::catalog::CatalogError;
 use super::deadletter::Problem;
 use super::lease::Lease;
-use super::metrics::DdlResult;
 use super::offsets::OffsetTracker;
 use super::record::SourceRecord;
-use super::router::{RouteError, Router};
+use super::router::Router;
 use super::source::PartitionQueue;
-use crate::config::{AlertEvent, Config, OnError};
+use crate::config::{AlertEvent, Config, OnError, OnUnknownColumn};
 use crate::decode::{DecodeError, Decoded, Decoder, ErrorClass};
-use crate::encode::EncodeError;
-use crate::model::DdlEvent;
+use crate::encode::{EncodeError, UnknownColumns};
+use writer::BlockWriter;
 
 /// A partition assigned to a worker.
 pub(crate) struct AssignedPartition {
@@ -60,15 +59,13 @@ pub(crate) enum WorkerCmd {
 
 pub(crate) struct PartitionWorker {
     shared: Arc<Shared>,
-    /// The job as of the last (re)configuration.
-    config: Arc<Config>,
     commands: Receiver<WorkerCmd>,
     slots: Vec<PartitionSlot>,
     decoder: Decoder,
     /// The record being decoded (simd-json parses in place).
     buf: Vec<u8>,
-    router: Router,
-    blocks: OpenBlocks,
+    /// Where decoded messages go (borrowed apart from the decoder, whose output it takes).
+    writer: BlockWriter,
     /// Set after a fatal error: consume nothing more.
     halted: bool,
 }
@@ -84,11 +81,15 @@ impl PartitionWorker {
         limits: BlockLimits,
     ) -> Self {
         let config = shared.config();
+        let unknown = unknown_columns(config.target.ddl.on_unknown_column);
         PartitionWorker {
             decoder: Decoder::new(config.decode_options()),
-            config,
-            router: Router::new(Arc::clone(&shared)),
-            blocks: OpenBlocks::new(Arc::clone(&shared.budget), limits),
+            writer: BlockWriter {
+                config,
+                router: Router::new(Arc::clone(&shared)),
+                blocks: OpenBlocks::new(Arc::clone(&shared.budget), limits, unknown),
+                shared: Arc::clone(&shared),
+            },
             shared,
             commands,
             slots: Vec::new(),
@@ -108,9 +109,9 @@ impl PartitionWorker {
                 continue;
             }
             self.poll_round();
-            self.blocks.send_due(&self.shared.hard_stop);
+            self.writer.blocks.send_due(&self.shared.hard_stop);
         }
-        self.blocks.hand_over_all(&self.shared.hard_stop);
+        self.writer.blocks.hand_over_all(&self.shared.hard_stop);
     }
 
     /// Applies every queued command; waits briefly for one while the worker has no partition.
@@ -132,18 +133,17 @@ impl PartitionWorker {
             match command {
                 WorkerCmd::Add(slot) => self.slots.push(slot),
                 WorkerCmd::Remove { partition, done } => {
-                    self.blocks.hand_over(&partition, &self.shared.hard_stop);
+                    self.writer
+                        .blocks
+                        .hand_over(&partition, &self.shared.hard_stop);
                     self.slots.retain(|s| s.partition.id != partition);
                     let _ = done.send(());
                 }
                 WorkerCmd::HandOver { done } => {
-                    self.blocks.send_all(&self.shared.hard_stop);
+                    self.writer.blocks.send_all(&self.shared.hard_stop);
                     let _ = done.send(());
                 }
-                WorkerCmd::Reconfigure(config) => {
-                    self.router.reconfigure(Arc::clone(&config));
-                    self.config = config;
-                }
+                WorkerCmd::Reconfigure(config) => self.writer.reconfigure(config),
                 WorkerCmd::Shutdown => return ControlFlow::Break(()),
             }
         }
@@ -151,7 +151,7 @@ impl PartitionWorker {
 
     /// Takes up to `maxPollRecords` messages from each partition queue.
     fn poll_round(&mut self) {
-        let max_poll = self.config.source.max_poll_records.max(1) as usize;
+        let max_poll = self.writer.config.source.max_poll_records.max(1) as usize;
         // The slots are moved out while polling: a message borrows its queue, and handling it
         // needs the rest of the worker mutably.
         let slots = std::mem::take(&mut self.slots);
@@ -200,8 +200,8 @@ impl PartitionWorker {
         match self.apply(partition, record) {
             Ok(()) => partition.tracker.polled(record.position.offset),
             // Not applied and not bad: the next run replays it.
-            Err(BadMessage::Stopping(e)) => {
-                tracing::warn!(at = %record.position, "{e}");
+            Err(BadMessage::Stopping(why)) => {
+                tracing::warn!(at = %record.position, "not applied, the engine is stopping: {why}");
                 self.halted = true;
             }
             Err(bad) => self.bad_message(partition, record, bad),
@@ -216,50 +216,18 @@ impl PartitionWorker {
     ) -> Result<(), BadMessage> {
         self.buf.clear();
         self.buf.extend_from_slice(record.value);
-        let topic_table = self.config.topic_table(&partition.id.topic);
+        let topic_table = self.writer.config.topic_table(&partition.id.topic);
         let topic_table = topic_table.map(|t| (t.db.as_str(), t.table.as_str()));
         self.decoder.set_fallback_table(topic_table);
         let decoded = self
             .decoder
-            .decode(&mut self.buf, &self.router)
+            .decode(&mut self.buf, &self.writer.router)
             .map_err(BadMessage::Decode)?;
-        let batch = match decoded {
-            Decoded::Rows(batch) => batch,
-            Decoded::Ddl(ddl) => {
-                on_ddl(&self.shared, &self.config, &ddl, record);
-                return Ok(());
-            }
-            _ => return Ok(()),
-        };
-        let table = self
-            .router
-            .route(&batch.table, batch.warnings, record.position)
-            .map_err(|e| match e {
-                RouteError::Target(e) => BadMessage::Target(e),
-                RouteError::Stopped(e) => BadMessage::Stopping(e),
-            })?;
-        let key = BlockKey {
-            partition: partition.id.clone(),
-            table: Arc::clone(&table.name),
-        };
-        let (fatal, hard_stop) = (&self.shared.fatal, &self.shared.hard_stop);
-        self.blocks
-            .open(&key, &table, partition, hard_stop)
-            .map_err(BadMessage::Table)?;
-        let rows = self
-            .blocks
-            .append(&key, record.position, record.timestamp, batch.changes())
-            .map_err(BadMessage::Encode)?;
-        if rows == 0 {
-            return Ok(());
+        match decoded {
+            Decoded::Rows(batch) => self.writer.write_rows(partition, &batch, record),
+            Decoded::Ddl(ddl) => self.writer.on_ddl(partition, &ddl, record),
+            _ => Ok(()),
         }
-        self.shared
-            .metrics
-            .rows_decoded
-            .fetch_add(rows, Ordering::Relaxed);
-        self.blocks.reserve(&key, fatal, hard_stop);
-        self.blocks.send_if_full(&key, hard_stop);
-        Ok(())
     }
 
     fn bad_message(
@@ -277,7 +245,8 @@ impl PartitionWorker {
             class: bad.class(),
             message: bad.to_string(),
         };
-        match (&self.config.on_error, &self.shared.dead_letters) {
+        let config = &self.writer.config;
+        match (&config.on_error, &self.shared.dead_letters) {
             (OnError::DeadLetter, Some(dl)) => {
                 tracing::warn!(%at, class = problem.class, "bad message sent to the dead-letter topic: {}", problem.message);
                 let message = format!("{at}: {}: {}", problem.class, problem.message);
@@ -294,7 +263,7 @@ impl PartitionWorker {
                     "bad message at {at}: {}: {}",
                     problem.class, problem.message
                 );
-                if self.config.log_payload_excerpt {
+                if config.log_payload_excerpt {
                     text.push_str("; excerpt: ");
                     text.push_str(&excerpt(record.value));
                 }
@@ -304,23 +273,12 @@ impl PartitionWorker {
     }
 }
 
-/// A DDL message: logged, and the target's schema re-read (it may have been altered to match).
-fn on_ddl(shared: &Shared, config: &Config, ddl: &DdlEvent<'_>, record: &SourceRecord<'_>) {
-    tracing::warn!(
-        at = %record.position, kind = %ddl.kind, table = %ddl.table, sql = ddl.sql,
-        "DDL received; not applied (apply it to the target yourself)"
-    );
-    let target = config.route(ddl.table.db, ddl.table.table);
-    shared.metrics.ddl(&target.to_string(), DdlResult::Skipped);
-    let message = format!(
-        "{} at {}: not applied: {}",
-        ddl.kind, record.position, ddl.sql
-    );
-    shared
-        .alerts
-        .raise(AlertEvent::DdlSkipped, &target.to_string(), &message);
-    if let Err(e) = shared.tables.refresh(&target) {
-        tracing::warn!(table = %target, "re-reading the schema failed: {e}");
+/// What the encoders do with a message column the target lacks, once the schema was read again
+/// (`drift.rs`): only `ignore` drops values; `fail` and `addColumn` need the encoder to refuse.
+fn unknown_columns(policy: OnUnknownColumn) -> UnknownColumns {
+    match policy {
+        OnUnknownColumn::Ignore => UnknownColumns::Drop,
+        OnUnknownColumn::Fail | OnUnknownColumn::AddColumn => UnknownColumns::Refuse,
     }
 }
 
@@ -348,9 +306,14 @@ enum BadMessage {
     Table(EncodeError),
     #[error("{0}")]
     Target(CatalogError),
-    /// The engine stops before the message could be applied (not bad input).
+    /// The engine stops before the message could be applied (not bad input; the reason is
+    /// logged, or already reported as the fatal error).
     #[error("not applied, the engine is stopping: {0}")]
-    Stopping(CatalogError),
+    Stopping(String),
+    /// Not bad input: the target was dropped or renamed while the worker waited at its gate;
+    /// `BlockWriter::write_rows` routes the message again.
+    #[error("the target table was dropped or renamed")]
+    Retired,
 }
 
 impl BadMessage {
@@ -359,11 +322,18 @@ impl BadMessage {
             BadMessage::Decode(e) => e.class.as_str(),
             BadMessage::Encode(EncodeError::PartialRow { .. }) => ErrorClass::PartialRow.as_str(),
             BadMessage::Encode(EncodeError::MissingKey { .. }) => ErrorClass::MissingKey.as_str(),
+            BadMessage::Encode(EncodeError::UnknownColumns { .. }) => "UnknownColumn",
             BadMessage::Encode(_) => ErrorClass::Value.as_str(),
-            BadMessage::Table(_) | BadMessage::Target(_) | BadMessage::Stopping(_) => "Target",
+            BadMessage::Table(_)
+            | BadMessage::Target(_)
+            | BadMessage::Stopping(_)
+            | BadMessage::Retired => "Target",
         }
     }
 }
 
+mod ddl;
+mod drift;
 #[cfg(test)]
 mod tests;
+mod writer;

@@ -10,7 +10,7 @@ use super::tables::{Target, Targets};
 use super::window::Record;
 use crate::config::Config;
 use crate::decode::{Decoded, Decoder};
-use crate::encode::{BodyEncoder, EncodedBlock};
+use crate::encode::{BodyEncoder, EncodeOptions, EncodedBlock, UnknownColumns};
 use crate::model::{TableOrigin, Warnings};
 
 /// What reading a window met.
@@ -109,10 +109,16 @@ fn encoder<'e>(
     target: &Target,
 ) -> Result<&'e mut BodyEncoder, VerifyError> {
     if !encoders.contains_key(&target.name) {
-        let e = BodyEncoder::new(&target.table).map_err(|e| VerifyError::Target {
-            table: target.name.clone(),
-            message: e.to_string(),
-        })?;
+        // The loader drops unknown columns until onUnknownColumn is wired; expect what it loads.
+        let options = EncodeOptions {
+            unknown: UnknownColumns::Drop,
+            ..EncodeOptions::default()
+        };
+        let e =
+            BodyEncoder::with_options(&target.table, options).map_err(|e| VerifyError::Target {
+                table: target.name.clone(),
+                message: e.to_string(),
+            })?;
         encoders.insert(target.name.clone(), e);
     }
     Ok(encoders.get_mut(&target.name).expect("inserted above"))

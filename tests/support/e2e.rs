@@ -23,6 +23,8 @@ pub struct World {
     pub group: String,
     pub dir: PathBuf,
     pub partitions: i32,
+    /// The StarRocks it loads into: the shared sim unless [`World::on_sim`] says otherwise.
+    pub sim: &'static super::Sim,
 }
 
 pub fn world(name: &str, partitions: i32) -> World {
@@ -41,13 +43,18 @@ pub fn world_with(name: &str, partitions: i32, topic_configs: &[(&str, &str)]) -
         group: super::unique_group(name),
         dir,
         partitions,
+        sim: super::sim(),
     };
     super::create_topic_with(&w.topic, partitions, topic_configs);
     w
 }
 
 pub fn mysql_conn() -> mysql::Conn {
-    let sim = super::sim();
+    conn_to(super::sim())
+}
+
+/// A query-port connection to `sim`.
+pub fn conn_to(sim: &super::Sim) -> mysql::Conn {
     let (host, port) = sim.query.rsplit_once(':').unwrap();
     let opts = mysql::OptsBuilder::new()
         .ip_or_hostname(Some(host))
@@ -59,7 +66,12 @@ pub fn mysql_conn() -> mysql::Conn {
 }
 
 pub fn execute_sql(script: &str) {
-    let mut conn = mysql_conn();
+    execute_sql_on(super::sim(), script)
+}
+
+/// [`execute_sql`] on `sim`.
+pub fn execute_sql_on(sim: &super::Sim, script: &str) {
+    let mut conn = conn_to(sim);
     for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         conn.query_drop(stmt)
             .unwrap_or_else(|e| panic!("{stmt}: {e}"));
@@ -67,6 +79,12 @@ pub fn execute_sql(script: &str) {
 }
 
 impl World {
+    /// This world loading into `sim` (a dedicated sim of the test, leaked to live as long).
+    pub fn on_sim(mut self, sim: super::Sim) -> World {
+        self.sim = Box::leak(Box::new(sim));
+        self
+    }
+
     /// A workload over this world's database and partitions.
     pub fn workload(&self, format: Format, messages: u64, seed: u64) -> Workload {
         let mut w = Workload::new(seed, format)
@@ -88,7 +106,7 @@ impl World {
     }
 
     pub fn create_tables(&self, w: &Workload) {
-        execute_sql(&starpipe_perf::schema::ddl(&self.db, &w.tables));
+        execute_sql_on(self.sim, &starpipe_perf::schema::ddl(&self.db, &w.tables));
     }
 
     pub fn produce(&self, messages: &[Message]) {
@@ -105,7 +123,7 @@ impl World {
 
     /// Writes a job file; `extra` lines are appended to `[target]`, `top` lines at the top.
     pub fn job(&self, format: Format, top: &str, target_extra: &str) -> PathBuf {
-        self.job_at(format, top, target_extra, &super::sim().fe_http)
+        self.job_at(format, top, target_extra, &self.sim.fe_http)
     }
 
     /// [`World::job`] with Stream Loads sent to `http_host` (e.g. the sim's BE).
@@ -116,7 +134,7 @@ impl World {
         target_extra: &str,
         http_host: &str,
     ) -> PathBuf {
-        let sim = super::sim();
+        let sim = self.sim;
         let schema_format = match format {
             Format::Canal => "AlibabaCanal",
             Format::CloudCanal => "CloudCanal",
@@ -190,7 +208,7 @@ asyncFlushIntervalSec = 1
     }
 
     pub fn assert_state(&self, expected: &ExpectedState) {
-        let sim = super::sim();
+        let sim = self.sim;
         let report =
             starpipe_perf::verify::verify(expected, &sim.query, &sim.user, &sim.password).unwrap();
         assert!(

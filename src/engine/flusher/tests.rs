@@ -32,7 +32,8 @@ fn harness(extra: &str) -> Harness {
             table: "t".into(),
         })
         .unwrap()
-        .schema();
+        .snapshot()
+        .0;
     // A flusher of its own, fed by the test (the registry's flusher stays idle).
     let (items, rx) = bounded(64);
     let flusher = TableFlusher::new(Arc::clone(&table), rx, flush_context(&engine));
@@ -247,7 +248,11 @@ fn rejected_rows_are_isolated_loaded_around_and_dead_lettered() {
 fn blocks_of_another_schema_load_separately() {
     let mut h = harness("");
     h.send(0, &[(Upsert, "1", "a")], 0);
-    let other = Arc::new(table("db", "t"));
+    // Equal schemas share loads whatever their Arc; a partial update of the same columns does
+    // not share one with full rows (another `partial_update` header).
+    let mut other = table("db", "t");
+    other.update = crate::schema::RowUpdate::Partial;
+    let other = Arc::new(other);
     let b = block(
         &other,
         0,

@@ -114,6 +114,7 @@ impl Assignment {
                     metrics.committed(&id.topic, id.partition, o);
                     if let Some(a) = partitions.get_mut(&id) {
                         a.committed = Some(o);
+                        a.tracker.set_committed(o);
                     }
                 }
             }

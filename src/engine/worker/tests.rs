@@ -55,7 +55,10 @@ impl Harness {
     }
 
     fn send_everything(&mut self) {
-        self.worker.blocks.send_all(&self.engine.shared.hard_stop);
+        self.worker
+            .writer
+            .blocks
+            .send_all(&self.engine.shared.hard_stop);
     }
 }
 
@@ -123,7 +126,7 @@ fn a_block_is_cut_by_age() {
         },
     );
     h.feed(5, &canal_insert("shop", "orders", &[(1, "a")]));
-    h.worker.blocks.send_due(&h.engine.shared.hard_stop);
+    h.worker.writer.blocks.send_due(&h.engine.shared.hard_stop);
     assert_eq!(h.engine.captured.wait_for(1), 1);
     assert_eq!(h.engine.captured.summary()[0].1, 5);
 }
@@ -241,7 +244,7 @@ fn ddl_rereads_the_target_schema_and_new_blocks_use_it() {
     h.feed(0, &canal_insert("shop", "orders", &[(1, "a")]));
     let reads = h.engine.schemas.reads.load(Ordering::Relaxed);
     let mut wider = table("shop", "orders");
-    wider.columns[1].ty = crate::schema::StarRocksType::parse("varchar(200)").unwrap();
+    wider.columns[1].ty = crate::schema::StarRocksType::parse("varchar(800)").unwrap();
     h.engine.schemas.tables.lock().insert(
         crate::config::TargetName {
             db: "shop".into(),
@@ -250,13 +253,86 @@ fn ddl_rereads_the_target_schema_and_new_blocks_use_it() {
         wider,
     );
     let ddl = r#"{"data":null,"database":"shop","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders MODIFY v varchar(200)","es":1,"ts":1}"#;
+    // As the control thread would once the row before the DDL loaded.
+    h.partition.tracker.set_committed(1);
     h.feed(1, ddl);
-    assert_eq!(h.engine.schemas.reads.load(Ordering::Relaxed), reads + 1);
+    assert!(h.engine.schemas.reads.load(Ordering::Relaxed) > reads);
+    assert!(
+        h.engine.schemas.executed.lock().is_empty(),
+        "the target holds the wider type already: nothing to run; ran {:?}",
+        h.engine.schemas.executed.lock()
+    );
     h.feed(2, &canal_insert("shop", "orders", &[(2, "b")]));
     h.send_everything();
     h.engine.captured.wait_for(2);
     let blocks = h.engine.captured.blocks.lock();
     assert_eq!(blocks.len(), 2, "the schema change cut the block");
     assert!(!Arc::ptr_eq(&blocks[0].schema, &blocks[1].schema));
+    assert_eq!(h.partition.tracker.next(), Some(3));
+}
+
+#[test]
+fn a_ddl_runs_its_statements_after_the_rows_before_it_were_handed_over() {
+    let mut h = harness("", large_blocks());
+    h.feed(0, &canal_insert("shop", "orders", &[(1, "a")]));
+    let ddl = r#"{"data":null,"database":"shop","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders ADD COLUMN c INT","es":1,"ts":1}"#;
+    h.partition.tracker.set_committed(1);
+    h.feed(1, ddl);
+    assert_eq!(
+        h.engine.captured.summary().len(),
+        1,
+        "the block before the DDL went to the flusher"
+    );
+    let executed = h.engine.schemas.executed.lock().clone();
+    assert_eq!(executed.len(), 1, "{executed:?}");
+    assert!(executed[0].contains("ADD COLUMN `c` INT"), "{executed:?}");
+    assert_eq!(
+        h.partition.tracker.next(),
+        Some(2),
+        "the DDL's offset is done"
+    );
+}
+
+#[test]
+fn a_ddl_that_cannot_be_applied_stops_the_job_at_it() {
+    let mut h = harness("", large_blocks());
+    let ddl = r#"{"data":null,"database":"shop","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders DROP PRIMARY KEY","es":1,"ts":1}"#;
+    h.feed(0, ddl);
+    let fatal = h.engine.shared.fatal.message().expect("the job stops");
+    assert!(fatal.contains("DDL at cdc[0]@0"), "{fatal}");
+    assert!(fatal.contains("ddlExceptionSkip"), "{fatal}");
+    assert_eq!(
+        h.partition.tracker.next(),
+        None,
+        "the DDL's offset is not done"
+    );
+}
+
+#[test]
+fn ddl_exception_skip_goes_on_past_a_ddl_that_cannot_be_applied() {
+    let mut h = harness("[target]\nddlExceptionSkip = true", large_blocks());
+    let ddl = r#"{"data":null,"database":"shop","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders DROP PRIMARY KEY","es":1,"ts":1}"#;
+    h.feed(0, ddl);
+    assert!(h.engine.shared.fatal.message().is_none());
+    assert_eq!(h.partition.tracker.next(), Some(1));
+}
+
+#[test]
+fn a_replayed_drop_column_still_lets_older_rows_through() {
+    let mut h = harness("", large_blocks());
+    h.feed(0, &canal_insert("shop", "orders", &[(1, "a")]));
+    // Replayed after a crash: the target lacks `gone` already, so the schema does not change.
+    let ddl = r#"{"data":null,"database":"shop","table":"orders","isDdl":true,"type":"ALTER","sql":"ALTER TABLE orders DROP COLUMN gone","es":1,"ts":1}"#;
+    h.partition.tracker.set_committed(1);
+    h.feed(1, ddl);
+    assert!(h.engine.schemas.executed.lock().is_empty());
+    // A row produced before the DROP (another partition's, in production) still carries it.
+    let older = r#"{"data":[{"id":"2","v":"b","gone":"x"}],"database":"shop","table":"orders","isDdl":false,"type":"INSERT","pkNames":["id"],"mysqlType":{"id":"int","v":"varchar(100)","gone":"varchar(10)"},"old":null,"es":1,"ts":1}"#;
+    h.feed(2, older);
+    assert!(
+        h.engine.shared.fatal.message().is_none(),
+        "{:?}",
+        h.engine.shared.fatal.message()
+    );
     assert_eq!(h.partition.tracker.next(), Some(3));
 }
