@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use starpipe_perf::model::ExpectedState;
 use starpipe_perf::workload::{Format, Message, Workload};
 
@@ -360,51 +359,23 @@ pub fn wait_bounded(mut running: Running, limit: Duration) -> Option<Output> {
 }
 
 pub fn add_fault(rule: serde_json::Value) -> u64 {
-    let sim = super::sim();
-    let text = ureq::post(&format!("http://{}/faults", sim.control))
-        .header("Content-Type", "application/json")
-        .send(rule.to_string())
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let resp: serde_json::Value = serde_json::from_str(&text).unwrap();
-    resp["id"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("fault not accepted: {text}"))
+    super::sim()
+        .add_fault(&rule)
+        .unwrap_or_else(|e| panic!("fault not accepted: {e}"))
 }
 
 /// `fired` of every fault rule, by id.
 pub fn fired_counts() -> std::collections::HashMap<u64, u64> {
-    let sim = super::sim();
-    let text = ureq::get(&format!("http://{}/faults", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let rules: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-    rules
-        .iter()
-        .map(|r| (r["id"].as_u64().unwrap(), r["fired"].as_u64().unwrap_or(0)))
-        .collect()
+    super::sim().fired_counts().unwrap()
 }
 
 pub fn remove_fault(id: u64) {
-    let sim = super::sim();
-    let _ = ureq::delete(&format!("http://{}/faults/{id}", sim.control)).call();
+    let _ = super::sim().remove_fault(id);
 }
 
 /// The sim's counters (`GET /counters`).
 pub fn sim_counters() -> serde_json::Value {
-    let sim = super::sim();
-    let text = ureq::get(&format!("http://{}/counters", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
+    super::sim().counters().unwrap()
 }
 
 /// Counts rows loaded into tables of `db` according to the sim's counters.
@@ -438,46 +409,13 @@ pub fn signal(child: &Running, sig: i32) {
 
 /// A group's committed offsets for partitions `0..partitions` of `topic`.
 pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-    let consumer: BaseConsumer = super::consumer_config(group).create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let found =
-        retry_coordinator(|| consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)));
-    found
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        })
-        .collect()
+    starpipe_perf::kafka::committed_offsets(&super::consumer_config(group), topic, partitions)
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// `op`, again while a fresh broker's group coordinator is not ready.
-pub fn retry_coordinator<T>(mut op: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match op() {
-            Ok(v) => return v,
-            Err(e)
-                if Instant::now() < deadline
-                    && matches!(
-                        e.rdkafka_error_code(),
-                        Some(
-                            C::NotCoordinator
-                                | C::CoordinatorLoadInProgress
-                                | C::CoordinatorNotAvailable
-                        )
-                    ) =>
-            {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+pub fn retry_coordinator<T>(op: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
+    starpipe_perf::kafka::retry_coordinator(op).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What a finished `starpipe` command printed, and how long it took.
