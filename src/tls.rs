@@ -187,3 +187,51 @@ mod tests {
         );
     }
 }
+
+/// A redirect that would leave HTTPS: the `Authorization` header and the rows would travel in
+/// clear text, so it is never followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refused to follow the redirect from {from} to {location}: it leaves HTTPS, and the \
+     credentials and rows would travel in clear text; make StarRocks redirect to an https:// \
+     address (the BE's HTTPS port), or set target.httpHost to one"
+)]
+pub struct Downgrade {
+    pub from: String,
+    pub location: String,
+}
+
+/// Where a 307 from `from` to `location` leads, unless it leaves HTTPS ([`Downgrade`]).
+pub fn redirect(from: &str, location: &str) -> Result<String, Downgrade> {
+    let https = |url: &str| {
+        url.get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    };
+    if https(from) && !https(location) {
+        return Err(Downgrade {
+            from: from.to_string(),
+            location: location.to_string(),
+        });
+    }
+    Ok(location.to_string())
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::redirect;
+
+    #[test]
+    fn a_redirect_never_leaves_https() {
+        let be = "https://be:8443/api/d/t/_stream_load";
+        assert_eq!(redirect("https://fe:8443/x", be).as_deref(), Ok(be));
+        assert_eq!(
+            redirect("HTTPS://fe/x", "HtTpS://be/y").as_deref(),
+            Ok("HtTpS://be/y")
+        );
+        assert!(redirect("https://fe:8443/x", "http://be:8040/y").is_err());
+        assert!(redirect("https://fe:8443/x", "//be:8040/y").is_err());
+        // Plain HTTP may go either way: nothing was protected.
+        assert!(redirect("http://fe:8030/x", "http://be:8040/y").is_ok());
+        assert!(redirect("http://fe:8030/x", "https://be:8443/y").is_ok());
+    }
+}

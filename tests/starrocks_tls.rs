@@ -131,3 +131,53 @@ fn a_ca_that_did_not_sign_the_certificate_fails_check_and_run_at_once() {
     assert_eq!(w.committed(), vec![None], "nothing may be committed");
     assert_eq!(counters(sim)["loads_by_status"]["Success"].as_u64(), None);
 }
+
+/// A redirect that leaves HTTPS (an FE answering `307 Location: http://…`) is never followed:
+/// the credentials and rows would travel in clear text. `check` fails on it; a load meeting it
+/// stops `run` with the same error, the rows unloaded and their offsets not committed.
+#[test]
+fn a_redirect_from_https_to_http_is_refused() {
+    let ca = TestCa::new("downgrade");
+    let w = world("downgrade", 1).on_sim(tls_sim(&ca));
+    let sim = w.sim;
+    w.seed(Format::Canal, 50, 23);
+    let job = w.job_with(
+        Format::Canal,
+        "",
+        &tls_settings(&ca.ca_file()),
+        &https_endpoints(sim),
+    );
+    let job_arg = job.display().to_string();
+    let downgrade = |scope: serde_json::Value| {
+        let mut rule = serde_json::json!({"target": "fe", "op": "stream_load",
+            "action": {"kind": "redirect_to",
+                       "location": format!("http://{}/api/x/y/_stream_load", sim.be_http)}});
+        rule.as_object_mut()
+            .unwrap()
+            .extend(scope.as_object().unwrap().clone());
+        sim.add_fault(&rule).expect("fault accepted")
+    };
+
+    let every_load = downgrade(serde_json::json!({}));
+    let checked = run_starpipe(&["check", "--config", &job_arg], Duration::from_secs(60));
+    assert_eq!(checked.status.code(), Some(1), "{}", checked.both());
+    let probe = checked.check_line("starrocks stream load https://");
+    assert!(
+        probe.starts_with("FAIL") && probe.contains("leaves HTTPS"),
+        "{probe}"
+    );
+    sim.remove_fault(every_load).unwrap();
+
+    // Only the job's loads: the probe at start passes, the engine meets the redirect.
+    let probe_passes = serde_json::json!({"db": w.db});
+    downgrade(probe_passes);
+    let ran = run_starpipe(
+        &["run", "--config", &job_arg, "--stop-at-end"],
+        Duration::from_secs(120),
+    );
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.both());
+    assert!(ran.stderr.contains("leaves HTTPS"), "{}", ran.both());
+    let loaded = counters(sim)["loads_by_status"]["Success"].as_u64();
+    assert_eq!(loaded.unwrap_or(0), 0, "{}", ran.both());
+    assert_eq!(w.committed(), vec![None]);
+}

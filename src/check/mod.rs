@@ -177,6 +177,8 @@ pub enum CheckError {
          ({message}); set target.httpHost to a BE's HTTP port, or make that address reachable"
     )]
     RedirectUnreachable { location: String, message: String },
+    #[error("{0}")]
+    Downgrade(crate::tls::Downgrade),
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("unexpected answer from {url} (HTTP {status}): {answer}")]

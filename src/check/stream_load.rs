@@ -75,7 +75,7 @@ pub(super) fn preflight(
         if status == 307
             && let Some(location) = resp.headers().get("location").and_then(|l| l.to_str().ok())
         {
-            url = location.to_string();
+            url = crate::tls::redirect(&url, location).map_err(CheckError::Downgrade)?;
             path.push(url.clone());
             continue;
         }

@@ -93,10 +93,17 @@ impl HttpClient {
             let status = resp.status().as_u16();
             if status == 307 {
                 match resp.headers().get("location").and_then(|l| l.to_str().ok()) {
-                    Some(location) => {
-                        url = location.to_string();
-                        continue;
-                    }
+                    Some(location) => match crate::tls::redirect(&url, location) {
+                        Ok(next) => {
+                            url = next;
+                            continue;
+                        }
+                        Err(e) => {
+                            return Verdict::Permanent {
+                                message: e.to_string(),
+                            };
+                        }
+                    },
                     None => {
                         return Verdict::Retry {
                             message: "307 without Location".into(),
@@ -182,7 +189,10 @@ impl HttpClient {
                 .call()
                 .ok()?;
             if resp.status().as_u16() == 307 {
-                url = resp.headers().get("location")?.to_str().ok()?.to_string();
+                let location = resp.headers().get("location")?.to_str().ok()?;
+                url = crate::tls::redirect(&url, location)
+                    .map_err(|e| tracing::warn!("load state not asked: {e}"))
+                    .ok()?;
                 continue;
             }
             let text = resp.body_mut().read_to_string().ok()?;
