@@ -1,31 +1,22 @@
 //! The StarRocks query port for the commands outside the engine (`check`, `prepare`): one
 //! connection with the job's settings, as the engine's catalog makes them.
 
-use mysql::{Conn, OptsBuilder};
+use mysql::Conn;
 
 use crate::config::TargetConfig;
+use crate::tls::TargetTls;
 
-/// A connection to `target.host`, bounded by `soTimeoutSec` (connecting, every read and
-/// write), never over a Unix socket (StarRocks rejects the crate's `@@socket` probe,
-/// starrocks.md §5.1).
-pub fn connect(target: &TargetConfig, password: &str) -> Result<Conn, mysql::Error> {
-    let (host, port) = target
-        .host
-        .rsplit_once(':')
-        .map_or((target.host.as_str(), 9030), |(h, p)| {
-            (h, p.parse().unwrap_or(9030))
-        });
-    let timeout = Some(target.so_timeout());
-    let opts = OptsBuilder::new()
-        .ip_or_hostname(Some(host.trim_matches(['[', ']'])))
-        .tcp_port(port)
-        .user(Some(&target.user))
-        .pass(Some(password))
-        .prefer_socket(false)
-        .tcp_connect_timeout(timeout)
-        .read_timeout(timeout)
-        .write_timeout(timeout);
-    Conn::new(opts)
+/// A connection to `target.host` made as the engine's catalog makes it: bounded by
+/// `soTimeoutSec` (connecting, every read and write), never over a Unix socket (StarRocks
+/// rejects the crate's `@@socket` probe, starrocks.md §5.1), over TLS with `useSsl`.
+pub fn connect(
+    target: &TargetConfig,
+    password: &str,
+    tls: &TargetTls,
+) -> Result<Conn, mysql::Error> {
+    Conn::new(crate::engine::Catalog::query_port_opts(
+        target, password, tls,
+    ))
 }
 
 /// The error's own words, without the crate's `DriverError { … }` wrapping.
@@ -34,11 +25,8 @@ pub fn message(e: &mysql::Error) -> String {
         mysql::Error::DriverError(e) => e.to_string(),
         mysql::Error::MySqlError(e) => e.to_string(),
         mysql::Error::IoError(e) => e.to_string(),
+        // TLS failures (a certificate that does not verify) come as codec errors.
+        mysql::Error::CodecError(e) => e.to_string(),
         other => other.to_string(),
     }
-}
-
-/// A SQL string literal (single quotes; backslashes and quotes escaped).
-pub fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }

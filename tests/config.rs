@@ -474,6 +474,62 @@ fn bad_default_zero_date() {
 }
 
 #[test]
+fn http_host_is_host_port_or_a_url_and_tls_settings_go_with_tls() {
+    let with =
+        |http: &str, extra: &str| MINIMAL.replace("\"fe:8030\"", &format!("\"{http}\"\n{extra}"));
+    for (http, url) in [
+        ("fe:8030", "http://fe:8030"),
+        ("http://fe:8030", "http://fe:8030"),
+        ("https://fe:8443/", "https://fe:8443"),
+        ("https://[::1]:8443", "https://[::1]:8443"),
+    ] {
+        let c = Config::parse(&with(http, "")).unwrap();
+        assert_eq!(c.target.http_host, http);
+        assert_eq!(c.target.http_url(), url);
+        assert!(!c.target.use_ssl);
+        assert_eq!(c.target.ssl_ca_file, None);
+    }
+    let c = Config::parse(&with("https://fe:8443", "sslCaFile = \"/etc/ca.pem\"")).unwrap();
+    assert_eq!(
+        c.target.ssl_ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/ca.pem"))
+    );
+    let c = Config::parse(&with("fe:8030", "useSsl = true\nsslCaFile = \"ca.pem\"")).unwrap();
+    assert!(c.target.use_ssl);
+    let p = problems(&with("fe:8030", "sslCaFile = \"ca.pem\""));
+    assert_problem(&p, "target.sslCaFile", "only used with TLS");
+    let p = problems(&with("fe:8030", "useSsl = \"yes\""));
+    assert_problem(&p, "target.useSsl", "expected a boolean");
+}
+
+#[test]
+fn tables_targets_must_be_names_starrocks_and_stream_load_take() {
+    let entry =
+        |target: &str| format!("{MINIMAL}\n[[tables]]\nsource = \"shop.*\"\ntarget = {target:?}\n");
+    for ok in ["ods.select", "ods.o'rders", "ods.*", "ods.x_*", "o_*.t"] {
+        assert!(Config::parse(&entry(ok)).is_ok(), "{ok}");
+    }
+    let p = problems(&entry("ods.order items"));
+    assert_problem(
+        &p,
+        "tables[0].target",
+        "table name `order items` cannot be used",
+    );
+    let p = problems(&entry("my-db.orders"));
+    assert_problem(
+        &p,
+        "tables[0].target",
+        "database name `my-db` cannot be used",
+    );
+    let topic = format!("{MINIMAL}\n[[tables]]\ntopic = \"cdc\"\ntarget = \"ods.订单\"\n");
+    assert_problem(
+        &problems(&topic),
+        "tables[0].target",
+        "Stream Load cannot address it",
+    );
+}
+
+#[test]
 fn bad_numbers_and_hosts() {
     let p = problems(&with_target(
         "flushBatchMb = 0\nrealFlushPauseSec = -1\ntotalDataInMemMb = 32",
@@ -494,8 +550,14 @@ fn bad_numbers_and_hosts() {
         "target.flushBatchMb",
         "at most target.totalDataInMemMb (32)",
     );
-    let p = problems(&MINIMAL.replace("\"fe:8030\"", "\"http://fe:8030\""));
-    assert_problem(&p, "target.httpHost", "expected `host:port`");
+    for bad in ["ftp://fe:8030", "https://fe:8030/api", "https://fe", "fe"] {
+        let p = problems(&MINIMAL.replace("\"fe:8030\"", &format!("\"{bad}\"")));
+        assert_problem(
+            &p,
+            "target.httpHost",
+            "expected `host:port`, `http://host:port` or `https://host:port`",
+        );
+    }
     let p = problems(&MINIMAL.replace("[source]", "[source]\nsessionTimeoutMs = 0"));
     assert_problem(
         &p,

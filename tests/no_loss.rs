@@ -361,14 +361,7 @@ fn memory_pressure_makes_big_loads_not_many_tiny_ones() {
 
 /// Successful loads per table of `db`, from the sim's counters.
 fn loads_per_table(db: &str) -> Vec<(String, u64)> {
-    let sim = support::sim();
-    let text = ureq::get(&format!("http://{}/counters", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = sim_counters();
     let mut loads: Vec<(String, u64)> = v["tables"]
         .as_object()
         .unwrap()
@@ -547,14 +540,8 @@ fn now_ms() -> u64 {
 
 /// The sim's load log (`GET /loads`).
 fn load_log() -> Vec<serde_json::Value> {
-    let sim = support::sim();
-    let text = ureq::get(&format!("http://{}/loads", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
+    let loads = support::sim().control_get("/loads").unwrap();
+    serde_json::from_value(loads).unwrap()
 }
 
 /// Tables of the partitions the first assignment in `b_log` gave B.

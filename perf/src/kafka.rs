@@ -1,5 +1,6 @@
-//! Producing a workload to Kafka with a `BaseProducer` (no async runtime) and creating the
-//! topic with an `AdminClient` driven by `futures::executor::block_on`.
+//! Producing a workload to Kafka with a `BaseProducer` (no async runtime), creating the topic
+//! with an `AdminClient` driven by `futures::executor::block_on`, and reading a group's
+//! committed offsets and a topic's watermarks from outside the group.
 
 use std::borrow::Borrow;
 use std::sync::Mutex;
@@ -10,8 +11,10 @@ use anyhow::{Context, bail};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::workload::Message;
 
@@ -171,4 +174,90 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Resu
         Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
         Some(Err((name, code))) => bail!("creating topic {name}: {code}"),
     }
+}
+
+/// How long [`committed_offsets`] waits for a group coordinator that is not ready yet (a fresh
+/// or just restarted broker loads its groups first).
+const COORDINATOR_WAIT: Duration = Duration::from_secs(60);
+
+/// The committed offsets of `config`'s `group.id` for partitions `0..partitions` of `topic`
+/// (`None`: no commit), read without joining the group. Coordinator-not-ready answers are
+/// retried for a minute.
+pub fn committed_offsets(
+    config: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<Vec<Option<i64>>> {
+    let consumer: BaseConsumer = config.create().context("creating a Kafka consumer")?;
+    let offsets = committed_with(&consumer, topic, partitions);
+    drop(consumer);
+    offsets
+}
+
+/// [`committed_offsets`] with a consumer the caller keeps (one per group, reused across calls).
+pub fn committed_with(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<Vec<Option<i64>>> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let found = retry_coordinator(|| consumer.committed_offsets(tpl.clone(), OP_TIMEOUT))
+        .with_context(|| format!("reading the committed offsets of {topic}"))?;
+    // The lists hold partition references: dropped before the consumer (see README, Testing).
+    let offsets = found
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .collect();
+    drop(found);
+    drop(tpl);
+    Ok(offsets)
+}
+
+/// `(log start, end)` offsets of partitions `0..partitions` of `topic`.
+pub fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<Vec<(i64, i64)>> {
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, OP_TIMEOUT)
+                .with_context(|| format!("reading the watermarks of {topic}[{p}]"))
+        })
+        .collect()
+}
+
+/// Timeout of one metadata or offset request.
+const OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `op`, again while the group coordinator is not ready (for at most [`COORDINATOR_WAIT`]).
+pub fn retry_coordinator<T>(mut op: impl FnMut() -> KafkaResult<T>) -> KafkaResult<T> {
+    let deadline = Instant::now() + COORDINATOR_WAIT;
+    loop {
+        match op() {
+            Err(e) if Instant::now() < deadline && coordinator_not_ready(&e) => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn coordinator_not_ready(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotCoordinator
+                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                | RDKafkaErrorCode::CoordinatorNotAvailable
+        )
+    )
 }

@@ -7,7 +7,10 @@
 //!   state ([`Generator::expected_state`]).
 //! - [`model`]: an independent `BTreeMap` reference model ([`Model`]) and [`ExpectedState`]
 //!   (JSON read/write).
-//! - [`kafka`]: [`produce`] / [`create_topic`] with a `BaseProducer` / `AdminClient` (no tokio).
+//! - [`kafka`]: [`produce`] / [`create_topic`] with a `BaseProducer` / `AdminClient` (no tokio);
+//!   a group's committed offsets and a topic's watermarks.
+//! - [`broker`]: a local Kafka broker (`tests/kafka/broker`) that can be stopped and started
+//!   again on its data.
 //! - [`verify`]: compares an [`ExpectedState`] with what StarRocks returns over MySQL.
 //!
 //! ```no_run
@@ -17,6 +20,7 @@
 //! let (messages, expected, stats) = generate(&w);
 //! ```
 
+pub mod broker;
 pub mod flink;
 pub mod kafka;
 pub mod model;
@@ -33,5 +37,5 @@ pub use schema::{Column, Table, all_tables, ddl};
 pub use values::ValueOptions;
 pub use verify::{VerifyReport, verify};
 pub use workload::{
-    Format, Generator, KeyDist, Message, Op, Partitioning, Stats, Workload, generate,
+    Format, Generator, KeyDist, Message, Op, Partitioning, RowChange, Stats, Workload, generate,
 };

@@ -138,17 +138,18 @@ impl ExpectedTable {
                 })
                 .collect(),
             key: t.key_names().iter().map(|s| s.to_string()).collect(),
-            rows: rows
-                .map(|r| {
-                    t.columns
-                        .iter()
-                        .zip(r)
-                        .map(|(c, v)| v.as_deref().map(|v| starrocks_text(c, v)))
-                        .collect()
-                })
-                .collect(),
+            rows: rows.map(|r| render_row(t, r)).collect(),
         }
     }
+}
+
+/// A canonical row as StarRocks renders it (the text an [`ExpectedTable`] row holds).
+pub fn render_row(t: &Table, row: &[Option<String>]) -> Vec<Option<String>> {
+    t.columns
+        .iter()
+        .zip(row)
+        .map(|(c, v)| v.as_deref().map(|v| starrocks_text(c, v)))
+        .collect()
 }
 
 impl ExpectedState {

@@ -180,6 +180,27 @@ pub fn read_table(
     Ok(out)
 }
 
+/// The columns in which an expected row and an actual row of `t` differ (under the column's
+/// comparison rule), each as `column: expected …, actual …`; empty when the rows are equal.
+pub fn row_differences(
+    t: &ExpectedTable,
+    expected: &[Option<String>],
+    actual: &[Option<String>],
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (i, (ev, av)) in expected.iter().zip(actual).enumerate() {
+        let same = match (ev, av) {
+            (None, None) => true,
+            (Some(x), Some(y)) => values_equal(&t.compare[i], &t.types[i], x, y),
+            _ => false,
+        };
+        if !same {
+            bad.push(format!("{}: expected {ev:?}, actual {av:?}", t.columns[i]));
+        }
+    }
+    bad
+}
+
 /// Compares one table's expected rows with actual rows (same column order).
 pub fn compare_table(
     t: &ExpectedTable,
@@ -208,17 +229,7 @@ pub fn compare_table(
             note(format!("{}: missing row {key:?}", t.name));
             continue;
         };
-        let mut bad = Vec::new();
-        for (i, (ev, av)) in e.iter().zip(a.iter()).enumerate() {
-            let same = match (ev, av) {
-                (None, None) => true,
-                (Some(x), Some(y)) => values_equal(&t.compare[i], &t.types[i], x, y),
-                _ => false,
-            };
-            if !same {
-                bad.push(format!("{}: expected {ev:?}, actual {av:?}", t.columns[i]));
-            }
-        }
+        let bad = row_differences(t, e, a);
         if !bad.is_empty() {
             rep.differing += 1;
             note(format!("{}: row {key:?}: {}", t.name, bad.join("; ")));

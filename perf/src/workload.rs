@@ -84,6 +84,9 @@ pub struct Workload {
     /// Fraction of UPDATE rows that change the primary key (0 with `Partitioning::Key`).
     pub pk_change_fraction: f64,
     pub key_dist: KeyDist,
+    /// Per table: once a table holds this many live rows, its INSERTs become DELETEs, so a long
+    /// run's tables (and the emulator's memory) stay bounded. `None`: no bound.
+    pub max_live_rows: Option<usize>,
     pub values: ValueOptions,
     pub partitions: u32,
     pub partitioning: Partitioning,
@@ -110,6 +113,7 @@ impl Workload {
             delete_weight: 0.05,
             pk_change_fraction: 0.05,
             key_dist: KeyDist::Uniform,
+            max_live_rows: None,
             values: ValueOptions::default(),
             partitions: 1,
             partitioning: Partitioning::Table,
@@ -147,6 +151,17 @@ pub struct Message {
     pub key_changes: u32,
     /// The record value (one JSON object, no trailing newline).
     pub payload: String,
+}
+
+/// One row change a message makes, as the model applies it (a key-changing UPDATE is a
+/// `Delete` of the old row followed by an `Upsert` of the new one). Rows are canonical text in
+/// schema order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowChange {
+    /// Insert or full replacement of the row with this row's key.
+    Upsert { table: &'static str, row: Row },
+    /// Deletion of the row with this row's key (the old image).
+    Delete { table: &'static str, row: Row },
 }
 
 /// Counters over the generated stream.
@@ -367,34 +382,52 @@ impl Generator {
 
     /// Generates the next message (the iterator stops after `Workload::messages`; this does not).
     pub fn next_message(&mut self) -> Message {
+        self.next_with_changes().0
+    }
+
+    /// [`Generator::next_message`] with the row changes the message makes, in the order a
+    /// consumer applies them: what a model of any prefix of the stream is built from.
+    pub fn next_with_changes(&mut self) -> (Message, Vec<RowChange>) {
         loop {
-            if let Some(m) = self.try_message() {
+            if let Some((m, changes)) = self.try_message() {
                 self.seq += 1;
-                self.stats.messages += 1;
-                self.stats.bytes += m.payload.len() as u64;
-                match m.op {
-                    Op::Insert => {
-                        self.stats.insert_messages += 1;
-                        self.stats.inserted_rows += m.rows as u64;
-                    }
-                    Op::Update => {
-                        self.stats.update_messages += 1;
-                        self.stats.updated_rows += m.rows as u64;
-                        self.stats.key_changes += m.key_changes as u64;
-                    }
-                    Op::Delete => {
-                        self.stats.delete_messages += 1;
-                        self.stats.deleted_rows += m.rows as u64;
-                    }
-                }
-                return m;
+                self.count(&m);
+                return (m, changes);
             }
         }
     }
 
-    fn try_message(&mut self) -> Option<Message> {
+    fn count(&mut self, m: &Message) {
+        self.stats.messages += 1;
+        self.stats.bytes += m.payload.len() as u64;
+        match m.op {
+            Op::Insert => {
+                self.stats.insert_messages += 1;
+                self.stats.inserted_rows += m.rows as u64;
+            }
+            Op::Update => {
+                self.stats.update_messages += 1;
+                self.stats.updated_rows += m.rows as u64;
+                self.stats.key_changes += m.key_changes as u64;
+            }
+            Op::Delete => {
+                self.stats.delete_messages += 1;
+                self.stats.deleted_rows += m.rows as u64;
+            }
+        }
+    }
+
+    fn try_message(&mut self) -> Option<(Message, Vec<RowChange>)> {
         let ti = self.rng.below(self.w.tables.len() as u64) as usize;
         let mut op = self.pick_op();
+        if op == Op::Insert
+            && self
+                .w
+                .max_live_rows
+                .is_some_and(|cap| self.state[ti].live.len() >= cap)
+        {
+            op = Op::Delete;
+        }
         let want = self
             .rng
             .range(self.w.min_rows as u64, self.w.max_rows as u64) as usize;
@@ -478,7 +511,7 @@ impl Generator {
         }
         self.clock_ms += 1 + self.rng.below(20) as i64;
         let payload = self.encode(ti, op, &data, &before);
-        Some(Message {
+        let message = Message {
             seq: self.seq,
             table: self.w.tables[ti].name,
             partition: partition as i32,
@@ -486,7 +519,34 @@ impl Generator {
             rows: data.len() as u32,
             key_changes,
             payload,
-        })
+        };
+        Some((message, self.changes(ti, op, data, before)))
+    }
+
+    /// The row changes of a message's images (`before` is empty unless `op` is an UPDATE).
+    fn changes(&self, ti: usize, op: Op, data: Vec<Row>, before: Vec<Row>) -> Vec<RowChange> {
+        let t = &self.w.tables[ti];
+        let table = t.name;
+        match op {
+            Op::Insert => data
+                .into_iter()
+                .map(|row| RowChange::Upsert { table, row })
+                .collect(),
+            Op::Delete => data
+                .into_iter()
+                .map(|row| RowChange::Delete { table, row })
+                .collect(),
+            Op::Update => {
+                let mut changes = Vec::with_capacity(data.len());
+                for (old, new) in before.into_iter().zip(data) {
+                    if old[..t.key_len] != new[..t.key_len] {
+                        changes.push(RowChange::Delete { table, row: old });
+                    }
+                    changes.push(RowChange::Upsert { table, row: new });
+                }
+                changes
+            }
+        }
     }
 
     fn encode(&self, ti: usize, op: Op, data: &[Row], before: &[Row]) -> String {

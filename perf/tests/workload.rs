@@ -284,3 +284,53 @@ fn ddl_is_well_formed() {
     let wide = starpipe_perf::schema::wide();
     assert!(wide.columns.len() >= 40);
 }
+
+/// The row changes `next_with_changes` reports, applied to a fresh model, give the generator's
+/// expected state; the messages are the ones `next_message` yields.
+#[test]
+fn row_changes_rebuild_the_expected_state() {
+    use starpipe_perf::RowChange;
+    let w = workload(17, Format::Canal, 800);
+    let (plain, expected, _) = generate(&w);
+    let mut g = w.generator();
+    let mut model = Model::new(&w.tables);
+    let mut key_changes = 0;
+    for m in &plain {
+        let (again, changes) = g.next_with_changes();
+        assert_eq!(&again, m);
+        let deletes_in_update = changes
+            .iter()
+            .filter(|c| matches!(c, RowChange::Delete { .. }))
+            .count();
+        if m.op == starpipe_perf::Op::Update {
+            assert_eq!(deletes_in_update as u32, m.key_changes);
+            key_changes += m.key_changes;
+        }
+        for c in changes {
+            match c {
+                RowChange::Upsert { table, row } => model.upsert(table, row),
+                RowChange::Delete { table, row } => model.delete(table, &row),
+            }
+        }
+    }
+    assert!(key_changes > 0, "the workload changes keys");
+    assert_eq!(model.expected_state(&w.database), expected);
+}
+
+/// `max_live_rows` bounds every table: INSERTs become DELETEs at the bound.
+#[test]
+fn max_live_rows_bounds_the_tables() {
+    let mut w = workload(23, Format::CloudCanal, 3000);
+    w.max_live_rows = Some(200);
+    let mut g = w.generator();
+    for _ in 0..w.messages {
+        g.next_message();
+        // An INSERT message may start just below the bound.
+        assert!(g.live_rows().iter().all(|(_, n)| *n < 200 + w.max_rows));
+    }
+    assert!(
+        g.live_rows().iter().all(|(_, n)| *n >= 100),
+        "{:?}",
+        g.live_rows()
+    );
+}

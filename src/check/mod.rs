@@ -118,6 +118,15 @@ impl CheckResult {
     pub fn passed(&self) -> bool {
         self.outcome.is_ok()
     }
+
+    /// The Kafka brokers refused the job's credentials or TLS settings: waiting for them, as
+    /// `run` does for brokers that are down, would never end.
+    pub fn refused(&self) -> bool {
+        matches!(
+            &self.outcome,
+            Err(CheckError::Kafka(PositionError::Refused { .. }))
+        )
+    }
 }
 
 impl fmt::Display for CheckResult {
@@ -139,6 +148,10 @@ pub enum CheckError {
     Kafka(#[from] PositionError),
     #[error("{0}")]
     Password(#[from] ConfigError),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Name(#[from] crate::names::BadName),
     #[error("cannot connect as {user}: {message}")]
     Connect { user: String, message: String },
     #[error("`{statement}` failed: {message}")]
@@ -164,6 +177,8 @@ pub enum CheckError {
          ({message}); set target.httpHost to a BE's HTTP port, or make that address reachable"
     )]
     RedirectUnreachable { location: String, message: String },
+    #[error("{0}")]
+    Downgrade(crate::tls::Downgrade),
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("unexpected answer from {url} (HTTP {status}): {answer}")]

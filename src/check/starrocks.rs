@@ -9,8 +9,10 @@ use super::{
     CheckError, CheckOptions, CheckResult, MissingTargets, Privilege, System, stream_load,
 };
 use crate::config::{Config, TargetConfig, TargetName};
+use crate::names::{self, ident, literal};
 use crate::schema::TableModel;
-use crate::starrocks::{literal, message as mysql_message};
+use crate::starrocks::message as mysql_message;
+use crate::tls::TargetTls;
 
 fn result(what: String, outcome: Result<String, CheckError>) -> CheckResult {
     CheckResult::new(System::StarRocks, what, outcome)
@@ -24,9 +26,13 @@ pub(super) fn checks(config: &Config, options: &CheckOptions) -> Vec<CheckResult
         Ok(p) => p,
         Err(e) => return vec![result("starrocks credentials".into(), Err(e.into()))],
     };
+    let tls = match TargetTls::new(target) {
+        Ok(t) => t,
+        Err(e) => return vec![result("starrocks sslCaFile".into(), Err(e.into()))],
+    };
     let port = format!("starrocks query port {}", target.host);
     let mut out = Vec::new();
-    match connect(target, password.expose()) {
+    match connect(target, password.expose(), &tls) {
         Err(e) => out.push(result(port, Err(e))),
         Ok(mut conn) => {
             out.push(result(port, version(&mut conn)));
@@ -47,22 +53,22 @@ pub(super) fn checks(config: &Config, options: &CheckOptions) -> Vec<CheckResult
     }
     out.push(result(
         format!("starrocks stream load {}", target.http_host),
-        stream_load::preflight(target, password.expose()),
+        stream_load::preflight(target, password.expose(), &tls),
     ));
     out
 }
 
-/// A connection bounded by `soTimeoutSec`, as the engine's (never a Unix socket: StarRocks
-/// rejects the `@@socket` probe).
-fn connect(target: &TargetConfig, password: &str) -> Result<Conn, CheckError> {
-    crate::starrocks::connect(target, password).map_err(|e| match e {
+/// A connection made as the engine's (`soTimeoutSec`, TLS with `useSsl`, never a Unix socket:
+/// StarRocks rejects the `@@socket` probe).
+fn connect(target: &TargetConfig, password: &str, tls: &TargetTls) -> Result<Conn, CheckError> {
+    crate::starrocks::connect(target, password, tls).map_err(|e| match e {
         // SQLSTATE 28000: invalid authorization (StarRocks' 1045 "Access denied …").
         mysql::Error::MySqlError(e) if e.state == "28000" => {
             CheckError::Auth(format!("user {}: {}", target.user, e.message))
         }
         e => CheckError::Connect {
             user: target.user.clone(),
-            message: mysql_message(&e),
+            message: crate::tls::hint(mysql_message(&e), tls),
         },
     })
 }
@@ -88,6 +94,8 @@ fn primary_key_table(
     table: &TargetName,
     user: &str,
 ) -> Result<String, CheckError> {
+    names::check_database(&table.db)?;
+    names::check_table(&table.table)?;
     let sql = format!(
         "SELECT TABLE_MODEL FROM information_schema.tables_config \
          WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
@@ -184,7 +192,7 @@ fn with_role_grants(conn: &mut Conn, mut grants: Vec<Grant>) -> (Vec<Grant>, Vec
         .into_iter()
         .find(|r| !seen.contains(r) && !ALL_PRIVILEGE_ROLES.contains(&r.as_str()))
     {
-        let sql = format!("SHOW GRANTS FOR ROLE `{}`", role.replace('`', "``"));
+        let sql = format!("SHOW GRANTS FOR ROLE {}", ident(&role));
         match read_grants(conn, &sql) {
             Ok(Some(more)) => grants.extend(more),
             _ => unreadable.push(role.clone()),

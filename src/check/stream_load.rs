@@ -26,6 +26,7 @@ use base64::Engine as _;
 
 use super::CheckError;
 use crate::config::TargetConfig;
+use crate::tls::TargetTls;
 
 /// Names no real database or table has.
 const PROBE_DB: &str = "__starpipe_preflight";
@@ -36,16 +37,20 @@ const MAX_HOPS: usize = 3;
 const MAX_ANSWER: u64 = 64 * 1024;
 
 /// Sends the probe load; `Ok` describes the path that answered.
-pub(super) fn preflight(target: &TargetConfig, password: &str) -> Result<String, CheckError> {
-    let agent = agent(target);
+pub(super) fn preflight(
+    target: &TargetConfig,
+    password: &str,
+    tls: &TargetTls,
+) -> Result<String, CheckError> {
+    let agent = agent(target, tls);
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{password}", target.user))
     );
     let label = format!("starpipe_preflight_{}", epoch_ms());
     let mut url = format!(
-        "http://{}/api/{PROBE_DB}/{PROBE_TABLE}/_stream_load",
-        target.http_host
+        "{}/api/{PROBE_DB}/{PROBE_TABLE}/_stream_load",
+        target.http_url()
     );
     let mut path = vec![url.clone()];
     for hop in 0..MAX_HOPS {
@@ -58,11 +63,11 @@ pub(super) fn preflight(target: &TargetConfig, password: &str) -> Result<String,
             .send(&[][..]);
         let mut resp = match sent {
             Ok(r) => r,
-            Err(e) if hop == 0 => return Err(unreachable(&url, &e)),
+            Err(e) if hop == 0 => return Err(unreachable(&url, &e, tls)),
             Err(e) => {
                 return Err(CheckError::RedirectUnreachable {
                     location: url,
-                    message: e.to_string(),
+                    message: crate::tls::explain(&e, tls),
                 });
             }
         };
@@ -70,7 +75,7 @@ pub(super) fn preflight(target: &TargetConfig, password: &str) -> Result<String,
         if status == 307
             && let Some(location) = resp.headers().get("location").and_then(|l| l.to_str().ok())
         {
-            url = location.to_string();
+            url = crate::tls::redirect(&url, location).map_err(CheckError::Downgrade)?;
             path.push(url.clone());
             continue;
         }
@@ -91,21 +96,22 @@ pub(super) fn preflight(target: &TargetConfig, password: &str) -> Result<String,
 
 /// Redirects and error statuses come back as answers (the probe follows the FE's 307 itself,
 /// as the engine does); every wait is bounded by `soTimeoutSec`.
-fn agent(target: &TargetConfig) -> ureq::Agent {
+fn agent(target: &TargetConfig, tls: &TargetTls) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(target.so_timeout()))
         .timeout_await_100(Some(Duration::from_secs(1)))
         .timeout_global(Some(target.so_timeout() + Duration::from_secs(5)))
+        .tls_config(tls.http())
         .build()
         .into()
 }
 
-fn unreachable(url: &str, e: &ureq::Error) -> CheckError {
+fn unreachable(url: &str, e: &ureq::Error, tls: &TargetTls) -> CheckError {
     CheckError::Unreachable {
         url: url.to_string(),
-        message: e.to_string(),
+        message: crate::tls::explain(e, tls),
     }
 }
 

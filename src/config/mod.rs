@@ -31,7 +31,7 @@ mod secret;
 mod zone;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -71,6 +71,7 @@ pub mod defaults {
     pub const ASYNC_FLUSH_INTERVAL_SEC: u64 = 5;
     pub const FLUSH_BATCH_MB: u64 = 64;
     pub const REAL_FLUSH_PAUSE_SEC: u64 = 0;
+    pub const USE_SSL: bool = false;
     pub const SO_TIMEOUT_SEC: u64 = 30;
     pub const HTTP_SO_TIMEOUT_SEC: u64 = 600;
     pub const LABEL_WAIT_SEC: u64 = 300;
@@ -256,8 +257,16 @@ impl Serialize for StartFrom {
 pub struct TargetConfig {
     /// `host`: FE MySQL-protocol (query) port, `host:port`.
     pub host: String,
-    /// `httpHost`: FE or BE HTTP port for Stream Load, `host:port`.
+    /// `httpHost`: FE or BE HTTP port for Stream Load, `host:port` (plain HTTP) or
+    /// `http://host:port` / `https://host:port`, as written; [`TargetConfig::http_url`] is
+    /// the base URL.
     pub http_host: String,
+    /// `sslCaFile`: PEM file of the CA(s) that signed StarRocks' certificates, for HTTPS and
+    /// the query port's TLS; without it the public web roots are trusted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_ca_file: Option<PathBuf>,
+    /// `useSsl`: the MySQL-protocol connection requires TLS.
+    pub use_ssl: bool,
     /// `user`.
     pub user: String,
     /// `password`, when given inline. Use [`TargetConfig::password`] to get the effective one.
@@ -372,6 +381,12 @@ impl TargetConfig {
 
     pub fn so_timeout(&self) -> Duration {
         Duration::from_secs(self.so_timeout_sec)
+    }
+
+    /// `httpHost` as a base URL without a trailing `/`: `http://host:port` for a bare
+    /// `host:port`, else the URL as written.
+    pub fn http_url(&self) -> String {
+        http_url(&self.http_host)
     }
 
     pub fn http_so_timeout(&self) -> Duration {
@@ -684,6 +699,45 @@ impl Builder {
         s
     }
 
+    /// `target.httpHost`: `host:port`, or an `http://` / `https://` URL of one (no path).
+    fn http_host(&mut self, value: Option<String>) -> String {
+        let s = self.string("target.httpHost", value);
+        let bare = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .map_or(s.as_str(), |rest| rest.strip_suffix('/').unwrap_or(rest));
+        if !s.trim().is_empty() && !is_host_port(bare) {
+            self.problem(
+                "target.httpHost",
+                format!(
+                    "expected `host:port`, `http://host:port` or `https://host:port`, got `{s}`"
+                ),
+            );
+        }
+        s
+    }
+
+    /// `target.sslCaFile`: a path, used only by TLS (an `https://` httpHost or `useSsl`).
+    fn ssl_ca_file(
+        &mut self,
+        value: Option<String>,
+        http_host: &str,
+        use_ssl: bool,
+    ) -> Option<PathBuf> {
+        let path = value?;
+        if path.trim().is_empty() {
+            self.problem("target.sslCaFile", "expected a file path, got \"\"");
+            return None;
+        }
+        if !use_ssl && !http_host.starts_with("https://") {
+            self.problem(
+                "target.sslCaFile",
+                "only used with TLS: give an `https://` target.httpHost or target.useSsl = true",
+            );
+        }
+        Some(PathBuf::from(path))
+    }
+
     fn config(&mut self, raw: RawConfig) -> Config {
         let on_error = match raw.on_error.as_deref() {
             None => defaults::ON_ERROR,
@@ -912,7 +966,9 @@ impl Builder {
     fn target(&mut self, raw: RawTarget) -> TargetConfig {
         let ddl = self.ddl_settings(&raw);
         let host = self.host_port("target.host", raw.host);
-        let http_host = self.host_port("target.httpHost", raw.http_host);
+        let http_host = self.http_host(raw.http_host);
+        let use_ssl = raw.use_ssl.unwrap_or(defaults::USE_SSL);
+        let ssl_ca_file = self.ssl_ca_file(raw.ssl_ca_file, &http_host, use_ssl);
         let user = self.string("target.user", raw.user);
         if raw.password.is_some() && raw.password_env.is_some() {
             self.problem(
@@ -1018,6 +1074,8 @@ impl Builder {
         TargetConfig {
             host,
             http_host,
+            ssl_ca_file,
+            use_ssl,
             user,
             password: raw.password.map(Secret::from),
             password_env: raw.password_env,
@@ -1199,11 +1257,24 @@ impl Builder {
                 return None;
             }
         };
+        if let Err(e) = route::check_literal(&target.db, &target.table) {
+            self.problem(format!("tables[{i}].target"), e.to_string());
+            ok = false;
+        }
         ok.then_some(TableEntry::Topic(TopicRoute {
             topic,
             target,
             keys: None,
         }))
+    }
+}
+
+/// The base URL of an `httpHost` value (see [`TargetConfig::http_url`]).
+pub fn http_url(http_host: &str) -> String {
+    if http_host.starts_with("https://") || http_host.starts_with("http://") {
+        http_host.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{http_host}")
     }
 }
 

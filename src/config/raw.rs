@@ -45,6 +45,8 @@ pub(super) struct RawSource {
 pub(super) struct RawTarget {
     pub host: Option<String>,
     pub http_host: Option<String>,
+    pub ssl_ca_file: Option<String>,
+    pub use_ssl: Option<bool>,
     pub user: Option<String>,
     pub password: Option<String>,
     pub password_env: Option<String>,

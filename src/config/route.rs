@@ -6,6 +6,8 @@ use std::str::FromStr;
 use glob::{MatchOptions, Pattern};
 use serde::{Serialize, Serializer};
 
+use crate::names::{self, BadName};
+
 /// A StarRocks table to load into.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetName {
@@ -127,6 +129,7 @@ impl TableRoute {
             )
         };
         let (tdb, ttable) = split_name(target).ok_or_else(bad_target)?;
+        check_literal(tdb, ttable).map_err(|e| ("target", e.to_string()))?;
         let template = |part: &str| {
             if part.contains(['?', '[', ']', '`']) || part.matches('*').count() > 1 {
                 return Err(bad_target());
@@ -275,6 +278,18 @@ impl TableEntry {
             TableEntry::Topic(r) => TableEntry::Topic(TopicRoute { keys, ..r }),
         }
     }
+}
+
+/// The parts of a target without `*` are names StarRocks and Stream Load take (a part with
+/// `*` is checked once the source name fills it in, when the table is first used).
+pub(crate) fn check_literal(db: &str, table: &str) -> Result<(), BadName> {
+    if !db.contains('*') {
+        names::check_database(db)?;
+    }
+    if !table.contains('*') {
+        names::check_table(table)?;
+    }
+    Ok(())
 }
 
 /// Splits `db.table` at the only `.`; both parts non-empty.

@@ -195,6 +195,10 @@ pub enum CannotApply {
     Type { column: String, error: TypeError },
     #[error("column `{column}`: the target has no such column")]
     MissingColumn { column: String },
+    /// A name the change would give a table or column that starpipe could not load into
+    /// afterwards (`crate::names`).
+    #[error("{0}")]
+    BadName(crate::names::BadName),
     #[error("column `{column}` exists in the target as {current}, which does not hold {new}")]
     ColumnExists {
         column: String,

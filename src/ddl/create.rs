@@ -49,6 +49,12 @@ pub fn create_table(
     if schema.columns.is_empty() {
         return Err(CannotApply::NoColumns);
     }
+    let bad_name = CannotApply::BadName;
+    crate::names::check_database(&target.db).map_err(bad_name)?;
+    crate::names::check_table(&target.table).map_err(bad_name)?;
+    for column in &schema.columns {
+        crate::names::check_column(&column.name).map_err(bad_name)?;
+    }
     let key: &[String] = match &options.keys {
         Some(keys) if !keys.is_empty() => keys,
         _ => &schema.primary_key,

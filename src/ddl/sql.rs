@@ -5,14 +5,12 @@
 use crate::config::TargetName;
 
 /// A backquoted identifier; a backquote inside is doubled, as StarRocks' lexer (and MySQL's)
-/// reads it.
-pub fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
+/// reads it. The one quoting of `crate::names`, which every other statement uses too.
+pub use crate::names::ident;
 
 /// `` `db`.`table` ``.
 pub fn table(name: &TargetName) -> String {
-    format!("{}.{}", ident(&name.db), ident(&name.table))
+    crate::names::qualified(&name.db, &name.table)
 }
 
 /// A double-quoted string literal (StarRocks writes its own DDL that way); backslashes and

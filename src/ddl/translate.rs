@@ -73,6 +73,9 @@ pub enum Translation {
 
 /// The StarRocks statements for `change` on `ctx.target`.
 pub fn translate(change: &Change, ctx: &Context<'_>) -> Translation {
+    if let Err(bad) = new_name_ok(change) {
+        return Translation::CannotApply(CannotApply::BadName(bad));
+    }
     let result = match change {
         Change::Ignore(i) => Err(Outcome::Ignore(i.clone())),
         Change::CannotApply(c) => Err(Outcome::CannotApply(c.clone())),
@@ -91,6 +94,19 @@ pub fn translate(change: &Change, ctx: &Context<'_>) -> Translation {
         Ok(statements) => Translation::Apply(statements),
         Err(Outcome::Ignore(i)) => Translation::Ignore(i),
         Err(Outcome::CannotApply(c)) => Translation::CannotApply(c),
+    }
+}
+
+/// A name the change gives a column or table must be one starpipe can load into afterwards
+/// (CREATE TABLE's names are checked where the statement is made, `create.rs`).
+fn new_name_ok(change: &Change) -> Result<(), crate::names::BadName> {
+    match change {
+        Change::AddColumn { column, .. } | Change::ChangeColumn { column, .. } => {
+            crate::names::check_column(&column.name)
+        }
+        Change::RenameColumn { new_name, .. } => crate::names::check_column(new_name),
+        Change::RenameTable { to, .. } => crate::names::check_table(&to.table),
+        _ => Ok(()),
     }
 }
 

@@ -217,36 +217,46 @@ impl OpenBlocks {
             self.open.remove(key);
         }
         if !self.open.contains_key(key) {
-            // The schema with its generation, then the drift (noted before the generation moves).
-            let (schema, generation) = table.snapshot();
-            let schema = match shape {
-                Shape::Full => schema,
-                Shape::Partial(columns) => {
-                    Arc::new(schema.project(columns).map_err(OpenError::Projection)?)
-                }
-            };
-            let drift = table.drift();
-            let options = EncodeOptions {
-                unknown: self.unknown,
-                dropped: drift.dropped,
-                added: drift.added,
-            };
-            let block = OpenBlock {
-                encoder: BodyEncoder::with_options(&schema, options).map_err(OpenError::Table)?,
-                shape: shape.clone(),
-                schema,
-                generation,
-                table: Arc::clone(table),
-                tracker: Arc::clone(&partition.tracker),
-                lease: Arc::clone(&partition.lease),
-                memory: Reservation::empty(&self.budget),
-                filled: None,
-                hold: None,
-            };
+            let block = self.new_block(table, shape, partition)?;
             self.open.insert(key.clone(), block);
         }
         self.open.get_mut(key).expect("opened").hold = Some(hold);
         Ok(())
+    }
+
+    /// An empty block encoding `shape` of `table`'s current schema.
+    fn new_block(
+        &self,
+        table: &Arc<TableHandle>,
+        shape: &Shape,
+        partition: &AssignedPartition,
+    ) -> Result<OpenBlock, OpenError> {
+        // The schema with its generation, then the drift (noted before the generation moves).
+        let (schema, generation) = table.snapshot();
+        let schema = match shape {
+            Shape::Full => schema,
+            Shape::Partial(columns) => {
+                Arc::new(schema.project(columns).map_err(OpenError::Projection)?)
+            }
+        };
+        let drift = table.drift();
+        let options = EncodeOptions {
+            unknown: self.unknown,
+            dropped: drift.dropped,
+            added: drift.added,
+        };
+        Ok(OpenBlock {
+            encoder: BodyEncoder::with_options(&schema, options).map_err(OpenError::Table)?,
+            shape: shape.clone(),
+            schema,
+            generation,
+            table: Arc::clone(table),
+            tracker: Arc::clone(&partition.tracker),
+            lease: Arc::clone(&partition.lease),
+            memory: Reservation::empty(&self.budget),
+            filled: None,
+            hold: None,
+        })
     }
 
     /// Whether `key`'s block was opened for an older schema of `table` or another shape.

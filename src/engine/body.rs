@@ -1,7 +1,7 @@
 //! Building a load's body from a batch of blocks: keep the last operation per key (invariant 2),
 //! then write the kept rows in one body format (CSV unless a block needed JSON).
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
 use super::blocks::Block;
 use crate::encode::{BodyBuilder, BodyFormat, EncodeError};
@@ -101,24 +101,25 @@ pub(crate) fn fits_batch(batch: &[Block], next: &Block) -> bool {
 }
 
 /// Keeps the last operation per key across the batch (a delete is an operation): walks the
-/// rows backwards and keeps the first row seen for each key (hash first, bytes to confirm).
-/// Rows of different keys keep their relative order. Returns the keep mask and its count.
+/// rows backwards and keeps the first row seen for each key. The table is keyed by the row's
+/// key hash, computed once by the encoder, and confirms with the key bytes: no hashing or
+/// allocation per row. Rows of different keys keep their relative order. Returns the keep mask
+/// and its count.
 pub(crate) fn collapse(blocks: &[Block]) -> (Vec<Vec<bool>>, usize) {
     let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
-    let mut seen: HashMap<u64, Vec<(usize, usize)>> = HashMap::with_capacity(total);
+    let span = |&(bi, ri): &RowRef| &blocks[bi].rows.rows()[ri];
+    let key = |row: &RowRef| blocks[row.0].rows.key_bytes(span(row));
+    let mut seen: HashTable<RowRef> = HashTable::with_capacity(total);
     let mut keep: Vec<Vec<bool>> = blocks.iter().map(|b| vec![false; b.rows.len()]).collect();
     let mut kept = 0usize;
     for (bi, b) in blocks.iter().enumerate().rev() {
-        for (ri, span) in b.rows.rows().iter().enumerate().rev() {
-            let key = b.rows.key_bytes(span);
-            let same = seen.entry(span.key_hash).or_default();
-            if same
-                .iter()
-                .any(|&(ob, or)| blocks[ob].rows.key_bytes(&blocks[ob].rows.rows()[or]) == key)
-            {
+        for ri in (0..b.rows.len()).rev() {
+            let row = (bi, ri);
+            let hash = span(&row).key_hash;
+            if seen.find(hash, |other| key(other) == key(&row)).is_some() {
                 continue;
             }
-            same.push((bi, ri));
+            seen.insert_unique(hash, row, |other| span(other).key_hash);
             keep[bi][ri] = true;
             kept += 1;
         }

@@ -1,15 +1,15 @@
 //! The SQL side of StarRocks (MySQL protocol, `mysql` crate): reading target table schemas and
 //! checking that they are Primary Key tables (starrocks.md §5.6).
 
-use std::time::Duration;
-
 use mysql::prelude::Queryable;
 use mysql::{OptsBuilder, Pool, Row};
 use parking_lot::Mutex;
 
 use super::tables::SchemaSource;
-use crate::config::TargetName;
+use crate::config::{TargetConfig, TargetName};
+use crate::names::{self, BadName, ident, literal};
 use crate::schema::{StarRocksType, TableModel, TargetColumn, TargetTable};
+use crate::tls::TargetTls;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CatalogError {
@@ -25,6 +25,9 @@ pub(crate) enum CatalogError {
     NotPrimaryKey { table: String, model: TableModel },
     #[error("target table {table}: {reason}")]
     Schema { table: String, reason: String },
+    /// A name StarRocks or Stream Load cannot take; never sent to StarRocks.
+    #[error("target table {table}: {source}")]
+    Name { table: String, source: BadName },
 }
 
 impl CatalogError {
@@ -44,38 +47,39 @@ pub(crate) struct Catalog {
     opts: OptsBuilder,
 }
 
-/// A SQL string literal.
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-/// A back-quoted identifier.
-fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
-}
-
 impl Catalog {
-    /// A client of the query port `host`; `so_timeout` (`soTimeoutSec`) bounds connecting and
-    /// every socket read and write.
-    pub(crate) fn new(host: &str, user: &str, password: &str, so_timeout: Duration) -> Self {
-        let (h, port) = match host.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(9030)),
-            None => (host.to_string(), 9030),
+    /// A client of the query port `target.host`, over TLS with `useSsl`; `soTimeoutSec` bounds
+    /// connecting and every socket read and write.
+    pub(crate) fn new(target: &TargetConfig, password: &str, tls: &TargetTls) -> Self {
+        Catalog {
+            host: target.host.clone(),
+            pool: Mutex::new(None),
+            opts: Catalog::query_port_opts(target, password, tls),
+        }
+    }
+
+    /// The `mysql` crate's options for the query port: never a Unix socket (StarRocks rejects
+    /// the `@@socket` probe), every wait bounded by `soTimeoutSec`, TLS with `useSsl`.
+    pub(crate) fn query_port_opts(
+        target: &TargetConfig,
+        password: &str,
+        tls: &TargetTls,
+    ) -> OptsBuilder {
+        let (host, port) = match target.host.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().unwrap_or(9030)),
+            None => (target.host.as_str(), 9030),
         };
-        let opts = OptsBuilder::new()
-            .ip_or_hostname(Some(h))
+        let timeout = Some(target.so_timeout());
+        OptsBuilder::new()
+            .ip_or_hostname(Some(host.trim_matches(['[', ']'])))
             .tcp_port(port)
-            .user(Some(user))
+            .user(Some(&target.user))
             .pass(Some(password))
             .prefer_socket(false)
-            .tcp_connect_timeout(Some(so_timeout))
-            .read_timeout(Some(so_timeout))
-            .write_timeout(Some(so_timeout));
-        Catalog {
-            host: host.to_string(),
-            pool: Mutex::new(None),
-            opts,
-        }
+            .tcp_connect_timeout(timeout)
+            .read_timeout(timeout)
+            .write_timeout(timeout)
+            .ssl_opts(tls.mysql())
     }
 
     /// A connection of the pool (created on first use).
@@ -98,9 +102,15 @@ impl Catalog {
         pool.get_conn().map_err(err)
     }
 
-    /// Reads `db.table` and checks it is a Primary Key table.
+    /// Reads `db.table` and checks it is a Primary Key table whose names Stream Load can take.
     pub(crate) fn table(&self, db: &str, table: &str) -> Result<TargetTable, CatalogError> {
         let name = format!("{db}.{table}");
+        let bad_name = |source| CatalogError::Name {
+            table: name.clone(),
+            source,
+        };
+        names::check_database(db).map_err(bad_name)?;
+        names::check_table(table).map_err(bad_name)?;
         let q = |source| CatalogError::Query {
             table: name.clone(),
             source,
@@ -109,8 +119,8 @@ impl Catalog {
         let model: Option<String> = conn
             .query_first(format!(
                 "SELECT TABLE_MODEL FROM information_schema.tables_config WHERE TABLE_SCHEMA = {} AND TABLE_NAME = {}",
-                lit(db),
-                lit(table)
+                literal(db),
+                literal(table)
             ))
             .map_err(q)?;
         let Some(model) = model else {
@@ -124,7 +134,7 @@ impl Catalog {
             return Err(CatalogError::NotPrimaryKey { table: name, model });
         }
         let rows: Vec<Row> = conn
-            .query(format!("DESC {}.{}", ident(db), ident(table)))
+            .query(format!("DESC {}", names::qualified(db, table)))
             .map_err(q)?;
         let mut columns = Vec::with_capacity(rows.len());
         for row in rows {
@@ -134,6 +144,7 @@ impl Catalog {
                     .unwrap_or_default()
             };
             let (field, ty, null, key, default) = (get(0), get(1), get(2), get(3), get(4));
+            names::check_column(&field).map_err(bad_name)?;
             let ty = StarRocksType::parse(&ty).map_err(|e| CatalogError::Schema {
                 table: name.clone(),
                 reason: format!("column {field}: {e}"),
@@ -274,7 +285,7 @@ impl TargetDdl for Catalog {
         let sql = format!(
             "SHOW ALTER TABLE COLUMN FROM {} WHERE TableName = {}",
             ident(&target.db),
-            lit(&target.table)
+            literal(&target.table)
         );
         let result = match conn.query_iter(sql) {
             Ok(result) => result,

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::ClientContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -173,17 +172,9 @@ impl DeadLetters {
         fatal: Arc<Fatal>,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let mut cc = ClientConfig::new();
-        cc.set("bootstrap.servers", &config.source.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all");
-        for (k, v) in config.source.kafka.iter() {
-            // Client-level settings (security, SASL) apply to the producer too; consumer-only
-            // keys would be rejected by librdkafka for a producer.
-            if k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.") {
-                cc.set(k, v);
-            }
-        }
+        // The job's client settings (SASL, TLS, networking), as the consumer has them.
+        let mut cc = crate::kafka::producer_config(&config.source);
+        cc.set("enable.idempotence", "true").set("acks", "all");
         let producer = cc.create_with_context(DeadLetterContext {
             fatal: Arc::clone(&fatal),
             metrics,

@@ -187,7 +187,8 @@ fn announce_end(shared: &Shared, summary: &RunSummary) {
 
 /// Runs `starpipe check`'s checks before anything starts and logs each. A StarRocks check
 /// that fails stops the run, listing every failure: nothing could be loaded. A Kafka check
-/// that fails is reported only: the consumer waits for the brokers, as it always did.
+/// that fails is reported only: the consumer waits for the brokers, as it always did — unless
+/// the brokers refused the job's credentials or TLS settings, which waiting does not fix.
 fn preflight(config: &Config) -> anyhow::Result<()> {
     use crate::check::{self, CheckOptions, System};
     let results = check::run_all(config, &CheckOptions::for_job(config));
@@ -198,14 +199,23 @@ fn preflight(config: &Config) -> anyhow::Result<()> {
             (Err(_), System::StarRocks) => tracing::error!("check: {r}"),
         }
     }
+    let refused = results.iter().any(|r| r.refused());
+    let unusable = results
+        .iter()
+        .any(|r| r.system == System::StarRocks && !r.passed());
     let failed: Vec<String> = results
         .iter()
-        .filter(|r| r.system == System::StarRocks && !r.passed())
+        .filter(|r| r.refused() || (r.system == System::StarRocks && !r.passed()))
         .map(ToString::to_string)
         .collect();
+    let what = match (refused, unusable) {
+        (true, true) => "Kafka refused the job's connection and StarRocks is not usable",
+        (true, false) => "Kafka refused the job's connection (credentials or TLS)",
+        _ => "StarRocks is not usable",
+    };
     anyhow::ensure!(
         failed.is_empty(),
-        "StarRocks is not usable; failed checks:\n{}",
+        "{what}; failed checks:\n{}",
         failed.join("\n")
     );
     Ok(())

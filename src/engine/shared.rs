@@ -19,6 +19,7 @@ use super::metrics::Metrics;
 use super::source::ReloadRequest;
 use super::tables::{FlusherFactory, SchemaSource, TableRegistry};
 use crate::config::{Config, OnError};
+use crate::tls::TargetTls;
 
 /// Connecting to the Stream Load port takes at most this long (or `httpSoTimeoutSec`).
 const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,14 +107,10 @@ impl Shared {
         hard_stop: Arc<AtomicBool>,
     ) -> anyhow::Result<Arc<Shared>> {
         let password = config.target.password()?;
+        let tls = TargetTls::new(&config.target)?;
         let fatal = Arc::new(Fatal::default());
         let metrics = Arc::new(Metrics::default());
-        let catalog = Arc::new(Catalog::new(
-            &config.target.host,
-            &config.target.user,
-            password.expose(),
-            config.target.so_timeout(),
-        ));
+        let catalog = Arc::new(Catalog::new(&config.target, password.expose(), &tls));
         let alerts = Arc::new(Alerts::new(&config));
         let loader = StreamLoader::new(LoadSettings {
             http_host: config.target.http_host.clone(),
@@ -123,6 +120,7 @@ impl Shared {
             load_timeout: config.target.http_so_timeout(),
             label_wait: config.target.label_wait(),
             frontends: frontends(&catalog),
+            tls,
         })
         .with_alerts(Arc::clone(&alerts));
         let dead_letters: Option<Arc<dyn DeadLetterSink>> =

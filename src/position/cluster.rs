@@ -10,13 +10,19 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::{GroupStatus, Member, Partition, PositionError, assignment, peek};
 use crate::config::{SourceConfig, StartFrom};
+use crate::kafka::FailureWatch;
+
+/// How long one metadata round waits before looking for a refusal.
+const REFUSAL_POLL: Duration = Duration::from_millis(500);
+/// Queued client events served after a metadata round.
+const EVENTS_PER_ROUND: usize = 256;
 
 /// The job's Kafka cluster.
 pub struct Cluster {
     brokers: String,
     /// No `group.id`: closing it never waits for a group coordinator, even with the brokers
-    /// gone.
-    consumer: BaseConsumer,
+    /// gone. Its context keeps librdkafka's last broker failure.
+    consumer: BaseConsumer<FailureWatch>,
     source: SourceConfig,
     /// Bound on every broker round trip.
     timeout: Duration,
@@ -28,7 +34,9 @@ impl Cluster {
     pub fn connect(source: &SourceConfig, timeout: Duration) -> Result<Cluster, PositionError> {
         let mut cc = crate::kafka::client_config(source);
         cc.set("enable.auto.commit", "false");
-        let consumer: BaseConsumer = cc.create().map_err(PositionError::Client)?;
+        let consumer: BaseConsumer<FailureWatch> = cc
+            .create_with_context(FailureWatch::default())
+            .map_err(PositionError::Client)?;
         Ok(Cluster {
             brokers: source.brokers.clone(),
             consumer,
@@ -153,13 +161,42 @@ impl Cluster {
         peek::timestamps(&self.source, at, self.timeout)
     }
 
+    /// The cluster's metadata, asked in short rounds within the timeout: a broker that refuses
+    /// the job's credentials or TLS settings ends the wait at once ([`PositionError::Refused`]).
     fn metadata(&self) -> Result<rdkafka::metadata::Metadata, PositionError> {
-        self.consumer
-            .fetch_metadata(None, self.timeout)
-            .map_err(|error| PositionError::Metadata {
-                brokers: self.brokers.clone(),
-                error,
-            })
+        let deadline = std::time::Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let error = match self.consumer.fetch_metadata(None, left.min(REFUSAL_POLL)) {
+                Ok(m) => return Ok(m),
+                Err(e) => e,
+            };
+            self.serve_events();
+            if let Some(reason) = self.consumer.context().refusal() {
+                return Err(PositionError::Refused {
+                    brokers: self.brokers.clone(),
+                    reason,
+                });
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(PositionError::Metadata(Box::new(super::Unanswered {
+                    brokers: self.brokers.clone(),
+                    error,
+                    last_failure: self.consumer.context().last(),
+                })));
+            }
+        }
+    }
+
+    /// Serves the client's queued events — librdkafka's log lines (its broker failures among
+    /// them) and errors — so that the context sees them. Without a `group.id` the consumer
+    /// polls the main queue and is assigned nothing: no message is taken.
+    fn serve_events(&self) {
+        // `poll` answers `None` for "no event" and for "an event served" alike: ask a bounded
+        // number of times (each ask returns at once).
+        for _ in 0..EVENTS_PER_ROUND {
+            let _ = self.consumer.poll(Duration::ZERO);
+        }
     }
 
     fn offsets_at(

@@ -106,6 +106,19 @@ pub struct OffsetChange {
     pub new: i64,
 }
 
+/// The brokers did not answer a metadata request within the timeout.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot read metadata from brokers {brokers}: {error}{}",
+    last_failure.as_ref().map(|f| format!(" (last broker failure: {f})")).unwrap_or_default()
+)]
+pub struct Unanswered {
+    pub brokers: String,
+    pub error: KafkaError,
+    /// librdkafka's last broker failure (its `FAIL` log line), which says why.
+    pub last_failure: Option<String>,
+}
+
 /// Why the group's position could not be read or reset.
 #[derive(Debug, thiserror::Error)]
 pub enum PositionError {
@@ -113,8 +126,13 @@ pub enum PositionError {
     Client(KafkaError),
     #[error("cannot read the messages at the committed offsets: {0}")]
     Peek(KafkaError),
-    #[error("cannot read metadata from brokers {brokers}: {error}")]
-    Metadata { brokers: String, error: KafkaError },
+    /// Boxed: with the last broker failure it would make every `Result` of this error (and of
+    /// `CheckError`, which holds it) large.
+    #[error("{0}")]
+    Metadata(Box<Unanswered>),
+    /// The brokers refused the job's SASL credentials or TLS settings (retrying cannot help).
+    #[error("brokers {brokers} refused the connection: {reason}")]
+    Refused { brokers: String, reason: String },
     #[error("topic {0} does not exist")]
     UnknownTopic(String),
     #[error("topic {topic}: {message}")]

@@ -78,6 +78,8 @@ pub enum PrepareError {
     Position(#[from] PositionError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot connect to StarRocks at {host} as {user}: {message}")]
     Connect {
         host: String,

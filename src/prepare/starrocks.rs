@@ -7,6 +7,7 @@ use mysql::{Conn, Row};
 use super::PrepareError;
 use crate::config::{TargetConfig, TargetName};
 use crate::ddl::sql;
+use crate::tls::TargetTls;
 
 /// StarRocks' own databases, never a job's target.
 const SYSTEM_DATABASES: &[&str] = &["information_schema", "_statistics_", "sys"];
@@ -18,11 +19,12 @@ pub(super) struct Target {
 impl Target {
     pub(super) fn connect(target: &TargetConfig) -> Result<Target, PrepareError> {
         let password = target.password()?;
-        let conn = crate::starrocks::connect(target, password.expose()).map_err(|e| {
+        let tls = TargetTls::new(target)?;
+        let conn = crate::starrocks::connect(target, password.expose(), &tls).map_err(|e| {
             PrepareError::Connect {
                 host: target.host.clone(),
                 user: target.user.clone(),
-                message: crate::starrocks::message(&e),
+                message: crate::tls::hint(crate::starrocks::message(&e), &tls),
             }
         })?;
         Ok(Target { conn })

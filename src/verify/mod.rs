@@ -32,6 +32,7 @@ use crate::engine::Catalog;
 use crate::model::ChangeOp;
 use crate::position::PositionError;
 use crate::schema::TargetTable;
+use crate::tls::{TargetTls, TlsError};
 use changes::{ChangeReader, ReadStats};
 use compare::Outcome;
 use expected::{Expected, Image, Key, TableImages};
@@ -81,6 +82,8 @@ pub enum VerifyError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Position(#[from] PositionError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("reading the topic window: {0}")]
     Read(rdkafka::error::KafkaError),
     #[error("reading the topic window: no message from {} for {} s", partitions.join(", "), waited.as_secs())]
@@ -119,12 +122,8 @@ pub fn verify(
 ) -> Result<Report, VerifyError> {
     let password = config.target.password()?;
     let target = &config.target;
-    let catalog = Catalog::new(
-        &target.host,
-        &target.user,
-        password.expose(),
-        target.so_timeout(),
-    );
+    let tls = TargetTls::new(target)?;
+    let catalog = Catalog::new(target, password.expose(), &tls);
     let targets = Targets::new(config, &catalog, &options.tables);
     let ranges = window::resolve(&config.source, options.from, options.to, KAFKA_TIMEOUT)?;
     let mut state = Expected::new(options.max_memory_bytes);
@@ -152,7 +151,7 @@ pub fn verify(
     };
     let repairs = match options.repair {
         true => {
-            let repairer = repair::Repairer::new(config, password.expose(), &catalog);
+            let repairer = repair::Repairer::new(config, password.expose(), &catalog, &tls);
             repair_all(repairer, &state, &checks, &mut lookup, progress)?
         }
         false => HashMap::new(),

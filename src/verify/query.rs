@@ -9,6 +9,7 @@ use mysql::prelude::Queryable;
 
 use super::VerifyError;
 use crate::engine::Catalog;
+use crate::names::{ident, qualified};
 use crate::schema::{StarRocksType, TargetTable};
 
 /// A row as StarRocks returned it, in table column order; `None` is NULL.
@@ -118,16 +119,10 @@ pub(crate) fn select(table: &TargetTable, keys: &[Vec<Vec<u8>>]) -> String {
         terms.join(" OR ")
     };
     format!(
-        "SELECT {} FROM {}.{} WHERE {filter}",
+        "SELECT {} FROM {} WHERE {filter}",
         columns.join(", "),
-        ident(&table.db),
-        ident(&table.table)
+        qualified(&table.db, &table.table)
     )
-}
-
-/// A back-quoted identifier.
-fn ident(s: &str) -> String {
-    format!("`{}`", s.replace('`', "``"))
 }
 
 /// A key value as a SQL literal: integers bare (they are the encoder's validated digits), every
@@ -138,18 +133,7 @@ fn literal(ty: &StarRocksType, value: &[u8]) -> String {
     if integer && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         return text.into_owned();
     }
-    let mut s = String::with_capacity(text.len() + 2);
-    s.push('\'');
-    for c in text.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '\'' => s.push_str("\\'"),
-            '\0' => s.push_str("\\0"),
-            c => s.push(c),
-        }
-    }
-    s.push('\'');
-    s
+    crate::names::literal(&text)
 }
 
 #[cfg(test)]

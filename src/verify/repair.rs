@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::encode::{BodyBuilder, BodyFormat};
 use crate::engine::{Catalog, FilteredRows, LoadRequest, LoadSettings, RunId, StreamLoader};
 use crate::schema::TargetTable;
+use crate::tls::TargetTls;
 
 /// StarRocks' longest label.
 const MAX_LABEL: usize = 128;
@@ -28,7 +29,7 @@ pub(crate) struct Repairer {
 impl Repairer {
     /// `catalog` lists the FEs a load's state is asked of when `httpHost` is a BE, as for the
     /// engine's loads.
-    pub(crate) fn new(config: &Config, password: &str, catalog: &Catalog) -> Self {
+    pub(crate) fn new(config: &Config, password: &str, catalog: &Catalog, tls: &TargetTls) -> Self {
         let target = &config.target;
         let frontends = catalog.frontends().unwrap_or_else(|e| {
             tracing::warn!(
@@ -45,6 +46,7 @@ impl Repairer {
                 load_timeout: target.http_so_timeout(),
                 label_wait: target.label_wait(),
                 frontends,
+                tls: tls.clone(),
             }),
             run: RunId::new(),
             batch_bytes: target.flush_batch_bytes().clamp(1 << 20, 1 << 30) as usize,

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use starpipe_perf::model::ExpectedState;
 use starpipe_perf::workload::{Format, Message, Workload};
 
@@ -135,7 +134,19 @@ impl World {
         target_extra: &str,
         http_host: &str,
     ) -> PathBuf {
-        let sim = self.sim;
+        let mut endpoints = Endpoints::of_sim(self.sim);
+        endpoints.http_host = http_host.to_string();
+        self.job_with(format, top, target_extra, &endpoints)
+    }
+
+    /// [`World::job`] against other endpoints (a secured broker, a TLS sim).
+    pub fn job_with(
+        &self,
+        format: Format,
+        top: &str,
+        target_extra: &str,
+        endpoints: &Endpoints,
+    ) -> PathBuf {
         let schema_format = match format {
             Format::Canal => "AlibabaCanal",
             Format::CloudCanal => "CloudCanal",
@@ -149,22 +160,28 @@ schemaFormat = "{schema_format}"
 consumerGroupId = "{group}"
 consumeParallel = 2
 sessionTimeoutMs = 6000
-
+{kafka}
 [target]
 host = "{query}"
-httpHost = "{fe}"
+httpHost = "{http}"
 user = "{user}"
 password = "{password}"
 asyncFlushIntervalSec = 1
 {target_extra}
 "#,
-            brokers = super::brokers(),
+            brokers = endpoints.brokers,
+            // Only when there are properties: a test may write its own `[source.kafka]`.
+            kafka = if endpoints.kafka.is_empty() {
+                String::new()
+            } else {
+                format!("\n[source.kafka]\n{}", endpoints.kafka)
+            },
             topic = self.topic,
             group = self.group,
-            query = sim.query,
-            fe = http_host,
-            user = sim.user,
-            password = sim.password,
+            query = endpoints.query,
+            http = endpoints.http_host,
+            user = endpoints.user,
+            password = endpoints.password,
         );
         let path = self.dir.join("job.toml");
         std::fs::write(&path, text).unwrap();
@@ -255,6 +272,37 @@ asyncFlushIntervalSec = 1
     }
 }
 
+/// Where a job finds its systems: the brokers (with `[source.kafka]` lines) and StarRocks.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub brokers: String,
+    /// The body of `[source.kafka]` (TOML lines; empty for none).
+    pub kafka: String,
+    pub query: String,
+    pub http_host: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl Endpoints {
+    /// The test process's broker and sim.
+    pub fn shared() -> Endpoints {
+        Endpoints::of_sim(super::sim())
+    }
+
+    /// The test process's broker and `sim` (its FE, plain HTTP).
+    pub fn of_sim(sim: &super::Sim) -> Endpoints {
+        Endpoints {
+            brokers: super::brokers(),
+            kafka: String::new(),
+            query: sim.query.clone(),
+            http_host: sim.fe_http.clone(),
+            user: sim.user.clone(),
+            password: sim.password.clone(),
+        }
+    }
+}
+
 /// The binary under test: this build's, or `STARPIPE_TEST_BIN` (e.g. an older build, to watch a
 /// test fail on the code before a fix).
 pub fn starpipe_bin() -> PathBuf {
@@ -311,51 +359,23 @@ pub fn wait_bounded(mut running: Running, limit: Duration) -> Option<Output> {
 }
 
 pub fn add_fault(rule: serde_json::Value) -> u64 {
-    let sim = super::sim();
-    let text = ureq::post(&format!("http://{}/faults", sim.control))
-        .header("Content-Type", "application/json")
-        .send(rule.to_string())
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let resp: serde_json::Value = serde_json::from_str(&text).unwrap();
-    resp["id"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("fault not accepted: {text}"))
+    super::sim()
+        .add_fault(&rule)
+        .unwrap_or_else(|e| panic!("fault not accepted: {e}"))
 }
 
 /// `fired` of every fault rule, by id.
 pub fn fired_counts() -> std::collections::HashMap<u64, u64> {
-    let sim = super::sim();
-    let text = ureq::get(&format!("http://{}/faults", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let rules: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-    rules
-        .iter()
-        .map(|r| (r["id"].as_u64().unwrap(), r["fired"].as_u64().unwrap_or(0)))
-        .collect()
+    super::sim().fired_counts().unwrap()
 }
 
 pub fn remove_fault(id: u64) {
-    let sim = super::sim();
-    let _ = ureq::delete(&format!("http://{}/faults/{id}", sim.control)).call();
+    let _ = super::sim().remove_fault(id);
 }
 
 /// The sim's counters (`GET /counters`).
 pub fn sim_counters() -> serde_json::Value {
-    let sim = super::sim();
-    let text = ureq::get(&format!("http://{}/counters", sim.control))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
+    super::sim().counters().unwrap()
 }
 
 /// Counts rows loaded into tables of `db` according to the sim's counters.
@@ -389,44 +409,65 @@ pub fn signal(child: &Running, sig: i32) {
 
 /// A group's committed offsets for partitions `0..partitions` of `topic`.
 pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-    let consumer: BaseConsumer = super::consumer_config(group).create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let found =
-        retry_coordinator(|| consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)));
-    found
-        .elements()
-        .iter()
-        .map(|e| match e.offset() {
-            Offset::Offset(o) => Some(o),
-            _ => None,
-        })
-        .collect()
+    starpipe_perf::kafka::committed_offsets(&super::consumer_config(group), topic, partitions)
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// `op`, again while a fresh broker's group coordinator is not ready.
-pub fn retry_coordinator<T>(mut op: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match op() {
-            Ok(v) => return v,
-            Err(e)
-                if Instant::now() < deadline
-                    && matches!(
-                        e.rdkafka_error_code(),
-                        Some(
-                            C::NotCoordinator
-                                | C::CoordinatorLoadInProgress
-                                | C::CoordinatorNotAvailable
-                        )
-                    ) =>
-            {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => panic!("{e}"),
-        }
+pub fn retry_coordinator<T>(op: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
+    starpipe_perf::kafka::retry_coordinator(op).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What a finished `starpipe` command printed, and how long it took.
+pub struct Ran {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Ran {
+    /// Both streams, for assertion messages.
+    pub fn both(&self) -> String {
+        format!(
+            "status {} after {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.took, self.stdout, self.stderr
+        )
     }
+
+    /// The report line of check `what` (`ok   <what>: …` / `FAIL <what>: …`).
+    pub fn check_line(&self, what: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.get(5..).is_some_and(|rest| rest.starts_with(what)))
+            .unwrap_or_else(|| panic!("no line for `{what}`:\n{}", self.both()))
+    }
+}
+
+/// Runs `starpipe ARGS` to its end; kills it and fails the test after `limit`.
+pub fn run_starpipe(args: &[&str], limit: Duration) -> Ran {
+    let dir = std::env::temp_dir().join(super::unique_name("starpipe-out"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let started = Instant::now();
+    let child = Command::new(starpipe_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("start starpipe");
+    let status = wait_bounded(Running(Some(child)), limit).map(|o| o.status);
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let Some(status) = status else {
+        panic!("starpipe {args:?} still running after {limit:?}; stderr:\n{stderr}");
+    };
+    let ran = Ran {
+        status,
+        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
+        stderr,
+        took: started.elapsed(),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    ran
 }

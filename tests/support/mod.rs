@@ -20,6 +20,7 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod e2e;
 
 use std::collections::HashMap;
@@ -94,6 +95,41 @@ pub struct Kafka {
     pub dir: Option<PathBuf>,
 }
 
+/// The secured listener of a broker started with `broker start --secure`.
+#[derive(Debug, Clone)]
+pub struct SecureListener {
+    /// `127.0.0.1:port` of the SASL_SSL listener.
+    pub brokers: String,
+    /// The CA certificate clients trust (`ssl.ca.location`).
+    pub ca: PathBuf,
+    pub mechanism: &'static str,
+    pub user: String,
+    pub password: String,
+}
+
+impl SecureListener {
+    /// librdkafka properties that reach this listener as `user` with `password`.
+    pub fn client_props(&self, user: &str, password: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("security.protocol", "SASL_SSL".into()),
+            ("sasl.mechanism", self.mechanism.into()),
+            ("sasl.username", user.into()),
+            ("sasl.password", password.into()),
+            ("ssl.ca.location", self.ca.display().to_string()),
+        ]
+    }
+}
+
+/// The user and password `secure_kafka()` starts the broker with (more users: `SECURE_USERS`).
+pub const SECURE_USER: (&str, &str) = ("starpipe", "starpipe-secret");
+/// Every SCRAM user of the secured broker: the job's, and one for ACL tests.
+pub const SECURE_USERS: [(&str, &str); 2] = [SECURE_USER, ("locked", "locked-secret")];
+
+/// Which broker this test process starts: the plain one, or one with a SASL_SSL listener too
+/// (set by [`secure_kafka`] before the first [`kafka`]).
+static SECURE: OnceLock<bool> = OnceLock::new();
+static SECURE_LISTENER: OnceLock<SecureListener> = OnceLock::new();
+
 static KAFKA: OnceLock<Result<Kafka, String>> = OnceLock::new();
 /// Pid of the local broker JVM, for the atexit hook (0 = none).
 static BROKER_PID: AtomicI32 = AtomicI32::new(0);
@@ -105,6 +141,19 @@ pub fn kafka() -> &'static Kafka {
         Ok(k) => k,
         Err(e) => panic!("Kafka for tests is unavailable: {e}"),
     }
+}
+
+/// The secured listener of this test process's broker, which is then started with `--secure`
+/// (the plaintext listener stays what [`brokers`] gives, for the helpers). `None` with an
+/// external cluster. Must come before any other use of Kafka in the process.
+pub fn secure_kafka() -> Option<&'static SecureListener> {
+    let secure = *SECURE.get_or_init(|| true);
+    assert!(
+        secure,
+        "secure_kafka() after the plain broker was started in this test process"
+    );
+    let _ = kafka();
+    SECURE_LISTENER.get()
 }
 
 /// Bootstrap servers of the test cluster.
@@ -142,13 +191,21 @@ fn init_kafka() -> Result<Kafka, String> {
             .as_nanos()
     ));
     let t0 = Instant::now();
-    let out = Command::new(broker_script())
-        .arg("start")
+    let secure = *SECURE.get_or_init(|| false);
+    let mut cmd = Command::new(broker_script());
+    cmd.arg("start")
         .arg("--dir")
         .arg(&dir)
         .arg("--parent-pid")
         .arg(std::process::id().to_string())
-        .arg("--delete-dir-on-exit")
+        .arg("--delete-dir-on-exit");
+    if secure {
+        cmd.arg("--secure");
+        for (user, password) in SECURE_USERS {
+            cmd.arg("--scram-user").arg(format!("{user}={password}"));
+        }
+    }
+    let out = cmd
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", broker_script().display()))?;
@@ -156,14 +213,29 @@ fn init_kafka() -> Result<Kafka, String> {
     if !out.status.success() {
         return Err(format!("`broker start` failed ({}):\n{stderr}", out.status));
     }
+    // The plaintext address, then (with --secure) the SASL_SSL one.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let brokers = stdout
+    let addresses: Vec<&str> = stdout
         .lines()
-        .rev()
         .map(str::trim)
-        .find(|l| !l.is_empty())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let brokers = addresses
+        .first()
         .ok_or_else(|| format!("`broker start` printed no address; stderr:\n{stderr}"))?
         .to_string();
+    if secure {
+        let sasl_ssl = addresses.get(1).ok_or_else(|| {
+            format!("`broker start --secure` printed one address; stderr:\n{stderr}")
+        })?;
+        let _ = SECURE_LISTENER.set(SecureListener {
+            brokers: sasl_ssl.to_string(),
+            ca: dir.join("tls").join("ca.pem"),
+            mechanism: "SCRAM-SHA-512",
+            user: SECURE_USER.0.into(),
+            password: SECURE_USER.1.into(),
+        });
+    }
     if let Some(pid) = std::fs::read_to_string(dir.join("broker.pid"))
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
@@ -217,6 +289,42 @@ extern "C" fn kill_broker_at_exit() {
     while !proc_gone(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs Kafka's ACL tool (`kafka.admin.AclCommand`, as `kafka-acls.sh` does) against the local
+/// broker's plaintext listener, whose principal is the super user. Panics on failure.
+pub fn kafka_acls(args: &[&str]) {
+    let classpath = Command::new(broker_script())
+        .arg("classpath")
+        .output()
+        .expect("broker classpath");
+    assert!(classpath.status.success(), "broker classpath failed");
+    let classpath = String::from_utf8_lossy(&classpath.stdout)
+        .trim()
+        .to_string();
+    let java = std::env::var("JAVA")
+        .ok()
+        .or_else(|| {
+            std::env::var("JAVA_HOME")
+                .ok()
+                .map(|h| format!("{h}/bin/java"))
+        })
+        .filter(|j| Path::new(j).exists())
+        .unwrap_or_else(|| "java".into());
+    let out = Command::new(java)
+        .args(["-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", &classpath])
+        .arg("kafka.admin.AclCommand")
+        .args(["--bootstrap-server", &brokers()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run AclCommand");
+    assert!(
+        out.status.success(),
+        "kafka-acls {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // -------------------------------------------------------------------------------------------

@@ -1,82 +1,12 @@
-//! The real components a benchmark run needs: an Apache Kafka broker (started by
-//! `tests/kafka/broker`, or an external one) and `starrocks-sim` (release build), plus the
-//! description of the machine that goes into the results.
+//! The real components a benchmark run needs: `starrocks-sim` (release build) and, through
+//! `starpipe_perf::broker`, an Apache Kafka broker; plus the description of the machine that
+//! goes into the results.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-use anyhow::{Context, bail};
 use serde::Serialize;
 use starrocks_sim::launch::{Launch, SimProcess};
-
-pub fn free_port() -> anyhow::Result<u16> {
-    let [port] = starrocks_sim::launch::free_ports::<1>()?;
-    Ok(port)
-}
-
-/// A Kafka broker: ours (stopped on drop) or an external one.
-pub struct Broker {
-    pub bootstrap: String,
-    script: PathBuf,
-    dir: Option<PathBuf>,
-}
-
-impl Broker {
-    pub fn external(bootstrap: String) -> Broker {
-        Broker {
-            bootstrap,
-            script: PathBuf::new(),
-            dir: None,
-        }
-    }
-
-    /// Starts a single-node KRaft broker in `dir` with `tests/kafka/broker` (fetched with Maven on
-    /// first use). The broker watches this process and exits with it.
-    pub fn start(root: &Path, dir: &Path, heap: &str) -> anyhow::Result<Broker> {
-        let script = root.join("tests/kafka/broker");
-        let out = Command::new(&script)
-            .args(["start", "--port", &free_port()?.to_string(), "--dir"])
-            .arg(dir)
-            .args(["--parent-pid", &std::process::id().to_string()])
-            .env("STARPIPE_KAFKA_HEAP", heap)
-            .stderr(Stdio::inherit())
-            .output()
-            .context("running tests/kafka/broker start")?;
-        if !out.status.success() {
-            bail!("tests/kafka/broker start failed ({})", out.status);
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let bootstrap = stdout
-            .lines()
-            .last()
-            .context("tests/kafka/broker printed no address")?
-            .trim()
-            .to_string();
-        Ok(Broker {
-            bootstrap,
-            script,
-            dir: Some(dir.to_path_buf()),
-        })
-    }
-
-    /// The broker's JVM pid, for CPU/RSS bookkeeping (None for an external broker).
-    pub fn is_local(&self) -> bool {
-        self.dir.is_some()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = Command::new(&self.script)
-                .args(["stop", "--dir"])
-                .arg(dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
 
 /// `starrocks-sim` (its addresses through `Deref`), killed on drop.
 pub struct Sim(SimProcess);
@@ -93,16 +23,6 @@ impl Sim {
     pub fn start(bin: &Path, log: &Path) -> anyhow::Result<Sim> {
         std::fs::File::create(log)?;
         Ok(Sim(Launch::new(bin).log(log).start()?))
-    }
-
-    fn control_url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.control)
-    }
-
-    /// `GET /counters`.
-    pub fn counters(&self) -> anyhow::Result<serde_json::Value> {
-        let mut resp = ureq::get(&self.control_url("/counters")).call()?;
-        Ok(serde_json::from_reader(resp.body_mut().as_reader())?)
     }
 
     /// Rows StarRocks applied so far (`rows_loaded`, summed over loads).

@@ -23,7 +23,8 @@ use serde_json::json;
 use starpipe_perf::{Format, Workload};
 
 use crate::e2e::{E2eRun, Inputs, JobSettings, LatencyInputs, LatencyRun};
-use crate::env::{Broker, Machine, Sim};
+use crate::env::{Machine, Sim};
+use starpipe_perf::broker::Broker;
 
 #[derive(Parser)]
 #[command(
@@ -125,7 +126,12 @@ fn run() -> anyhow::Result<()> {
     step("starting Apache Kafka and starrocks-sim");
     let broker = match &cli.brokers {
         Some(b) => Broker::external(b.clone()),
-        None => Broker::start(&root, &work.join("kafka"), "-Xmx1g -Xms1g")?,
+        None => Broker::start(
+            &root.join("tests/kafka/broker"),
+            &work.join("kafka"),
+            "-Xmx1g -Xms1g",
+            starrocks_sim::launch::free_ports()?,
+        )?,
     };
     let sim = Sim::start(&sim_bin, &work.join("sim.log"))?;
     eprintln!(

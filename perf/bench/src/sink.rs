@@ -140,6 +140,7 @@ pub fn measure(
         load_timeout: std::time::Duration::from_secs(600),
         label_wait: std::time::Duration::from_secs(300),
         frontends: Vec::new(),
+        tls: Default::default(),
     };
     let run_id = format!("{}-{}", std::process::id(), t0.elapsed().as_nanos());
     let started = Instant::now();

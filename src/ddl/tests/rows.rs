@@ -84,3 +84,12 @@ fn a_message_without_types_cannot_create() {
         Err(CannotApply::NoColumnTypes)
     );
 }
+
+#[test]
+fn a_column_name_starpipe_could_not_load_into_is_refused() {
+    let json = CANAL.replace("\"note\"", "\"no=te\"");
+    assert!(matches!(
+        create(Format::Canal, &json, &CreateOptions::default()),
+        Err(CannotApply::BadName(_))
+    ));
+}

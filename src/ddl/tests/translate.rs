@@ -289,12 +289,12 @@ fn schema(cols: &[(&str, &str)], pk: &[&str]) -> TableSchema {
 #[test]
 fn create_table_puts_the_key_first() {
     let t = TargetName {
-        db: "my db".into(),
-        table: "or`ders".into(),
+        db: "my_db".into(),
+        table: "orders".into(),
     };
     let s = schema(
         &[
-            ("note", "text"),
+            ("no`te", "text"),
             ("line", "int"),
             ("id", "char(8)"),
             ("amt", "decimal(10,2)"),
@@ -313,14 +313,14 @@ fn create_table_puts_the_key_first() {
         &Change::CreateTable { schema: s.clone() },
         &ctx(&t, None, DropTables::Refuse, &options),
     );
-    let want = "CREATE TABLE IF NOT EXISTS `my db`.`or``ders` (\n  `id` VARCHAR(32) NOT NULL,\n  \
-                `line` INT NOT NULL,\n  `note` VARCHAR(65535) NULL,\n  `amt` DECIMAL(10,2) NULL\n)\n\
+    let want = "CREATE TABLE IF NOT EXISTS `my_db`.`orders` (\n  `id` VARCHAR(32) NOT NULL,\n  \
+                `line` INT NOT NULL,\n  `no``te` VARCHAR(65535) NULL,\n  `amt` DECIMAL(10,2) NULL\n)\n\
                 PRIMARY KEY (`id`, `line`)\nDISTRIBUTED BY HASH (`id`, `line`) BUCKETS 4\n\
                 PROPERTIES (\n  \"replication_num\" = \"1\",\n  \"we\\\"ird\" = \"v\"\n)";
     assert_eq!(
         got,
         Translation::Apply(vec![
-            TargetStatement::new("CREATE DATABASE IF NOT EXISTS `my db`".into(), Immediate),
+            TargetStatement::new("CREATE DATABASE IF NOT EXISTS `my_db`".into(), Immediate),
             TargetStatement::new(want.into(), Immediate),
         ])
     );
@@ -407,14 +407,14 @@ fn truncate_drop_rename_table() {
             table: to.1.into(),
         },
     };
-    let r = rename((None, "orders"), (None, "orders old"));
+    let r = rename((None, "orders"), (None, "orders_old"));
     assert!(matches!(
         run(r.clone(), Some(&s), DropTables::Refuse),
         Translation::CannotApply(CannotApply::NotAllowed { .. })
     ));
     assert_eq!(
         run(r, Some(&s), DropTables::Apply),
-        one("ALTER TABLE `ods`.`orders` RENAME `orders old`")
+        one("ALTER TABLE `ods`.`orders` RENAME `orders_old`")
     );
     let across = rename((None, "orders"), (Some("archive"), "orders"));
     assert!(matches!(
@@ -464,4 +464,32 @@ fn statements_end_to_end() {
             "ALTER TABLE `ods`.`orders` MODIFY COLUMN `qty` BIGINT NULL",
         ]
     );
+}
+
+#[test]
+fn names_starpipe_could_not_load_into_are_refused() {
+    let bad = |change: Change| {
+        assert!(
+            matches!(
+                apply(change.clone()),
+                Translation::CannotApply(CannotApply::BadName(_))
+            ),
+            "{change:?}"
+        )
+    };
+    bad(add(col("line\nbreak", "int"), None));
+    bad(add(col("__starrocks_shadow_v", "int"), None));
+    bad(Change::RenameColumn {
+        old_name: "note".into(),
+        new_name: "a=b".into(),
+    });
+    bad(Change::ChangeColumn {
+        old_name: "note".into(),
+        column: col("tab\there", "varchar(10)"),
+    });
+    // Odd but loadable names are quoted, not refused.
+    assert!(matches!(
+        apply(add(col("sp ace `q` 名", "int"), None)),
+        Translation::Apply(_)
+    ));
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::response::{Verdict, classify, field};
 use super::{FilteredRows, LoadRequest, LoadSettings};
+use crate::names::path_segment;
 
 /// Redirects followed per attempt (FE → BE is one).
 const MAX_HOPS: usize = 3;
@@ -32,6 +33,10 @@ pub(super) struct HttpClient {
     agent: ureq::Agent,
     settings: LoadSettings,
     auth: String,
+    /// `httpHost` as a base URL (`http://host:port` or `https://host:port`).
+    base: String,
+    /// `http://` or `https://`: how the FEs of `SHOW FRONTENDS` are reached.
+    scheme: &'static str,
 }
 
 impl HttpClient {
@@ -42,32 +47,45 @@ impl HttpClient {
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_await_100(Some(Duration::from_secs(3)))
             .timeout_global(Some(settings.load_timeout + Duration::from_secs(30)))
+            .tls_config(settings.tls.http())
             .build();
         let auth = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD
                 .encode(format!("{}:{}", settings.user, settings.password))
         );
+        let base = crate::config::http_url(&settings.http_host);
+        let scheme = if base.starts_with("https://") {
+            "https://"
+        } else {
+            "http://"
+        };
         HttpClient {
             agent: config.into(),
             settings,
             auth,
+            base,
+            scheme,
         }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.settings.http_host, path)
     }
 
     /// One Stream Load attempt, following the FE's redirect to a BE.
     pub(super) fn attempt(&self, req: &LoadRequest<'_>) -> Verdict {
-        let mut url = self.url(&format!("/api/{}/{}/_stream_load", req.db, req.table));
+        let mut url = format!(
+            "{}/api/{}/{}/_stream_load",
+            self.base,
+            path_segment(req.db),
+            path_segment(req.table)
+        );
         for _hop in 0..MAX_HOPS {
             let mut resp = match self.put(&url, req) {
                 Ok(r) => r,
                 Err(e) => {
                     return Verdict::Retry {
-                        message: format!("transport error: {e}"),
+                        message: format!(
+                            "transport error at {url}: {}",
+                            crate::tls::explain(&e, &self.settings.tls)
+                        ),
                         pressure: false,
                     };
                 }
@@ -75,10 +93,17 @@ impl HttpClient {
             let status = resp.status().as_u16();
             if status == 307 {
                 match resp.headers().get("location").and_then(|l| l.to_str().ok()) {
-                    Some(location) => {
-                        url = location.to_string();
-                        continue;
-                    }
+                    Some(location) => match crate::tls::redirect(&url, location) {
+                        Ok(next) => {
+                            url = next;
+                            continue;
+                        }
+                        Err(e) => {
+                            return Verdict::Permanent {
+                                message: e.to_string(),
+                            };
+                        }
+                    },
                     None => {
                         return Verdict::Retry {
                             message: "307 without Location".into(),
@@ -131,10 +156,18 @@ impl HttpClient {
     /// each FE: only an FE answers it (a BE has no such endpoint), and a follower FE redirects
     /// it to the leader (307, followed here with the credentials).
     pub(super) fn label_state(&self, db: &str, label: &str) -> LabelState {
-        let path = format!("/api/{db}/get_load_state?label={label}");
-        let hosts = std::iter::once(&self.settings.http_host).chain(&self.settings.frontends);
-        for host in hosts {
-            if let Some(state) = self.state_at(&format!("http://{host}{path}")) {
+        let path = format!(
+            "/api/{}/get_load_state?label={}",
+            path_segment(db),
+            path_segment(label)
+        );
+        let frontends = self
+            .settings
+            .frontends
+            .iter()
+            .map(|fe| format!("{}{fe}", self.scheme));
+        for base in std::iter::once(self.base.clone()).chain(frontends) {
+            if let Some(state) = self.state_at(&format!("{base}{path}")) {
                 return match state.to_ascii_uppercase().as_str() {
                     "VISIBLE" | "COMMITTED" => LabelState::Finished,
                     "ABORTED" | "UNKNOWN" => LabelState::Free,
@@ -156,7 +189,10 @@ impl HttpClient {
                 .call()
                 .ok()?;
             if resp.status().as_u16() == 307 {
-                url = resp.headers().get("location")?.to_str().ok()?.to_string();
+                let location = resp.headers().get("location")?.to_str().ok()?;
+                url = crate::tls::redirect(&url, location)
+                    .map_err(|e| tracing::warn!("load state not asked: {e}"))
+                    .ok()?;
                 continue;
             }
             let text = resp.body_mut().read_to_string().ok()?;

@@ -27,7 +27,8 @@ pub(crate) use retry::{sleep_unless, sleep_unless_stopped};
 /// Connection settings for Stream Load.
 #[derive(Clone)]
 pub struct LoadSettings {
-    /// `httpHost`: FE or BE HTTP address (`host:port`).
+    /// `httpHost`: FE or BE HTTP address, `host:port` (plain HTTP) or an `http://` /
+    /// `https://` URL.
     pub http_host: String,
     pub user: String,
     pub password: String,
@@ -38,8 +39,11 @@ pub struct LoadSettings {
     /// `labelWaitSec`: how long a label StarRocks reports running is polled before the load is
     /// sent again with the same label.
     pub label_wait: Duration,
-    /// FE HTTP addresses asked for a label's state when `httpHost` (a BE) cannot answer.
+    /// FE HTTP addresses (`host:port`) asked for a label's state when `httpHost` (a BE)
+    /// cannot answer; reached with `httpHost`'s scheme.
     pub frontends: Vec<String>,
+    /// The certificates HTTPS trusts (`sslCaFile`).
+    pub tls: crate::tls::TargetTls,
 }
 
 impl std::fmt::Debug for LoadSettings {
@@ -52,6 +56,7 @@ impl std::fmt::Debug for LoadSettings {
             .field("load_timeout", &self.load_timeout)
             .field("label_wait", &self.label_wait)
             .field("frontends", &self.frontends)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -406,6 +411,7 @@ mod tests {
             load_timeout: Duration::from_secs(1),
             label_wait: Duration::from_secs(1),
             frontends: Vec::new(),
+            tls: Default::default(),
         };
         let text = format!("{settings:?}");
         assert!(!text.contains("s3cret-value"), "{text}");

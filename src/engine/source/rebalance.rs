@@ -60,6 +60,14 @@ impl ClientContext for SourceContext {
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         self.client_log.error(&error, reason);
+        // librdkafka would retry a refused login forever (a rotated password, a broker that
+        // came up refusing the job): the job stops and says why instead of looking alive.
+        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::Authentication) {
+            self.state.shared.fatal.set(format!(
+                "Kafka refused the job's credentials: {reason}; check the sasl.* settings of \
+                 [source.kafka]"
+            ));
+        }
     }
 
     /// librdkafka's statistics (`statistics.interval.ms`): each assigned partition's lag.

@@ -880,14 +880,30 @@ fn position_index(
     })
 }
 
+/// StarRocks' name rules (`FeNameFormat`, 3.3+): database names
+/// `^[a-zA-Z]\w{0,255}$|^_[a-zA-Z0-9]\w{0,254}$`; table names 1–1024 characters without NUL;
+/// column names 1–1024 characters without NUL, `=`, `<`, `>`, `!`, `*`, and not starting with a
+/// schema-change shadow prefix. (The documentation's `[0-9A-Za-z_]` is stricter than the FE.)
 pub fn validate_name(name: &str, what: &str) -> Result<(), CatalogError> {
-    let ok = !name.is_empty()
-        && name.len() <= 1024
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let chars = name.chars().count();
+    let ok = match what {
+        "database" => {
+            let b = name.as_bytes();
+            let start = match b {
+                [first, ..] if first.is_ascii_alphabetic() => true,
+                [b'_', second, ..] => second.is_ascii_alphanumeric(),
+                _ => false,
+            };
+            start && b.len() <= 256 && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        }
+        "column" => {
+            (1..=1024).contains(&chars)
+                && !name.contains(['\0', '=', '<', '>', '!', '*'])
+                && !name.starts_with("__starrocks_shadow_")
+                && !name.starts_with("__doris_shadow_")
+        }
+        _ => (1..=1024).contains(&chars) && !name.contains('\0'),
+    };
     if ok {
         Ok(())
     } else {

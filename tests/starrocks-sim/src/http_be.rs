@@ -21,6 +21,8 @@ pub struct BeHandler {
 impl Handler for BeHandler {
     fn handle(&self, req: Request, conn: &mut Option<Conn>) -> Outcome {
         self.sim.counters.lock().be_requests += 1;
+        // The raw path, never percent-decoded: StarRocks' BE takes `db` and `table` from
+        // libevent's `evhttp_uri_get_path` through its `PathTrie` as they are.
         let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
         match (req.method.as_str(), parts.as_slice()) {
             ("PUT", ["api", db, table, "_stream_load"]) => {

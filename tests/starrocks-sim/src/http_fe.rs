@@ -318,8 +318,16 @@ pub fn label_state(sim: &Sim, db: &str, label: &str) -> &'static str {
 impl Handler for FeHandler {
     fn handle(&self, req: Request, conn: &mut Option<Conn>) -> Outcome {
         self.sim.counters.lock().fe_requests += 1;
-        let path = req.path.clone();
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        // Like StarRocks' FE (its `PathTrie` with `WebUtils.REST_DECODER`), each path segment is
+        // percent-decoded, `+` as a space. The redirect keeps the raw path: the BE does not
+        // decode it.
+        let decoded: Vec<String> = req
+            .path
+            .trim_start_matches('/')
+            .split('/')
+            .map(crate::http::percent_decode)
+            .collect();
+        let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
         match parts.as_slice() {
             ["api", db, table, "_stream_load"] => {
                 if req.method != "PUT" {

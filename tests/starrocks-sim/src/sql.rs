@@ -42,15 +42,25 @@ pub fn lex(s: &str) -> Result<Vec<Tok>, ParseError> {
             }
             i += 2;
         } else if c == b'`' {
-            let start = i + 1;
+            // A quoted identifier; "``" inside stands for one back quote (StarRocks'
+            // BACKQUOTED_IDENTIFIER).
             i += 1;
-            while i < b.len() && b[i] != b'`' {
-                i += 1;
+            let mut name = Vec::new();
+            loop {
+                match (b.get(i), b.get(i + 1)) {
+                    (None, _) => return Err(syntax("unterminated backquote")),
+                    (Some(b'`'), Some(b'`')) => {
+                        name.push(b'`');
+                        i += 2;
+                    }
+                    (Some(b'`'), _) => break,
+                    (Some(&ch), _) => {
+                        name.push(ch);
+                        i += 1;
+                    }
+                }
             }
-            if i >= b.len() {
-                return Err(syntax("unterminated backquote"));
-            }
-            out.push(Tok::Quoted(s[start..i].to_string()));
+            out.push(Tok::Quoted(String::from_utf8_lossy(&name).into_owned()));
             i += 1;
         } else if c == b'\'' || c == b'"' {
             let q = c;

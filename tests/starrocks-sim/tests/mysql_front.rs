@@ -202,8 +202,8 @@ fn primary_key_rules_are_enforced() {
             "Distribution column[v] is not key column",
         ),
         (
-            "CREATE TABLE `a-b` (k INT NOT NULL) PRIMARY KEY(k) DISTRIBUTED BY HASH(k)",
-            "Incorrect table name",
+            "CREATE TABLE `a=b` (k INT NOT NULL, `c=d` INT) PRIMARY KEY(k) DISTRIBUTED BY HASH(k)",
+            "Incorrect column name 'c=d'",
         ),
     ];
     for (sql, msg) in cases {

@@ -127,10 +127,10 @@ fn rename_column_errors_follow_starrocks() {
     );
     assert_eq!((code, msg.as_str()), (1060, "Duplicate column name 'NAME'"));
     let (_, msg) = err_text(
-        c.query_drop("ALTER TABLE t RENAME COLUMN score TO `bad-name`")
+        c.query_drop("ALTER TABLE t RENAME COLUMN score TO `bad=name`")
             .unwrap_err(),
     );
-    assert!(msg.contains("Incorrect column name 'bad-name'"), "{msg}");
+    assert!(msg.contains("Incorrect column name 'bad=name'"), "{msg}");
     c.query_drop("ALTER TABLE t ADD COLUMN extra INT NULL")
         .unwrap();
     let (_, msg) = err_text(
