@@ -259,23 +259,12 @@ impl BlockWriter {
     /// Reads the schema again after a DDL, waiting out an unreachable query port: the gate must
     /// not open on the old schema.
     fn refresh_retrying(&self, target: &TargetName) {
-        let mut wait = Duration::from_millis(200);
-        loop {
-            match self.shared.tables.refresh(target) {
-                Err(e) if e.is_outage() => {
-                    tracing::warn!(table = %target, "re-reading the schema after a DDL: StarRocks' query port does not answer; retrying: {e}");
-                    let stop = self.stop();
-                    if sleep_unless_stopped(wait, stop.hard) || stop.now() {
-                        return;
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
-                Err(e) => {
-                    tracing::warn!(table = %target, "re-reading the schema after a DDL failed: {e}");
-                    return;
-                }
-                Ok(_) => return,
-            }
+        let what = format!("re-reading the schema of {target} after a DDL");
+        let refreshed = self.waiting_out_outages(&what, CatalogError::is_outage, || {
+            self.shared.tables.refresh(target)
+        });
+        if let Err(e) = refreshed {
+            tracing::warn!(table = %target, "{what} failed: {e}");
         }
     }
 
@@ -380,14 +369,27 @@ impl BlockWriter {
     /// Runs an idempotent statement, waiting out an unreachable query port (an outage is
     /// returned only once the engine stops).
     fn execute_retrying(&self, sql: &str) -> Result<(), ExecError> {
+        let outage = |e: &ExecError| matches!(e, ExecError::Outage(_));
+        self.waiting_out_outages(sql, outage, || self.shared.target_ddl.execute(sql))
+    }
+
+    /// Runs `op` until it succeeds or fails otherwise than by an outage of the query port,
+    /// which is logged (`what`) and waited out with back-off; once the engine stops, the last
+    /// outage is returned.
+    fn waiting_out_outages<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        is_outage: impl Fn(&E) -> bool,
+        mut op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut wait = Duration::from_millis(200);
         loop {
-            match self.shared.target_ddl.execute(sql) {
-                Err(ExecError::Outage(e)) => {
-                    tracing::warn!(sql, "StarRocks' query port does not answer; retrying: {e}");
+            match op() {
+                Err(e) if is_outage(&e) => {
+                    tracing::warn!("{what}: StarRocks' query port does not answer; retrying: {e}");
                     let stop = self.stop();
                     if sleep_unless_stopped(wait, stop.hard) || stop.now() {
-                        return Err(ExecError::Outage(e));
+                        return Err(e);
                     }
                     wait = (wait * 2).min(Duration::from_secs(10));
                 }
