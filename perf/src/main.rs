@@ -95,7 +95,7 @@ enum Cmd {
         topic: String,
         #[arg(long)]
         brokers: String,
-        /// Kafka consumer group prefix (one group per source table: `{group}-{table}`).
+        /// Kafka consumer group of the one source.
         #[arg(long, default_value = "flink-peer")]
         group: String,
         /// StarRocks FE HTTP address HOST:PORT (`load-url`).
@@ -108,6 +108,9 @@ enum Cmd {
         user: String,
         #[arg(long, default_value = "")]
         password: String,
+        /// `sink.buffer-flush.interval-ms` (starpipe's `asyncFlushIntervalSec` in ms).
+        #[arg(long, default_value_t = 1000)]
+        flush_interval_ms: u64,
     },
 }
 
@@ -339,14 +342,24 @@ fn run() -> anyhow::Result<bool> {
             fe_mysql,
             user,
             password,
+            flush_interval_ms,
         } => {
             let w = workload_with_tables(Workload::new(0, Format::Canal), &tables)?;
             print!(
                 "{}",
-                starpipe_perf::flink::flink_sql(
-                    &w.tables, &db, &db, &topic, &brokers, &group, &fe_http, &fe_mysql, &user,
-                    &password
-                )
+                starpipe_perf::flink::flink_sql(&starpipe_perf::flink::PeerJob {
+                    tables: &w.tables,
+                    source_db: &db,
+                    target_db: &db,
+                    topic: &topic,
+                    brokers: &brokers,
+                    group: &group,
+                    fe_http: &fe_http,
+                    fe_mysql: &fe_mysql,
+                    user: &user,
+                    password: &password,
+                    flush_interval_ms,
+                })
             );
             Ok(true)
         }

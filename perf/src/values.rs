@@ -364,7 +364,7 @@ pub fn gen_value(col: &Column, o: &ValueOptions, rng: &mut Rng) -> Option<String
     })
 }
 
-fn set_text(labels: &[&str], mask: u64) -> String {
+pub fn set_text(labels: &[&str], mask: u64) -> String {
     labels
         .iter()
         .enumerate()

@@ -13,7 +13,7 @@
 //! Rows are matched by key (the key columns' text), so the result does not depend on the
 //! server's collation for the `ORDER BY`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use mysql::prelude::Queryable;
@@ -38,6 +38,38 @@ pub struct TableReport {
     pub missing: usize,
     pub extra: usize,
     pub differing: usize,
+    /// The differences by cause (see [`Cause`]), each row counted once per cause.
+    pub causes: BTreeMap<String, usize>,
+}
+
+/// Why a row of the target differs from the model, as far as the row itself shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The model has the row, the target does not: a delete that should not have happened (or
+    /// a delete of the wrong key) or a lost upsert.
+    RowMissing,
+    /// The target has a row the model deleted or moved to another key: a delete that never
+    /// reached the target (e.g. the old key of a key-changing UPDATE).
+    StaleRow,
+    /// A JSON value equal to the model's once the model's `null` object members are dropped.
+    JsonNullMembersDropped,
+    /// A text that is exactly `\N` became NULL: a CSV load body that wrote it as it is (CSV
+    /// has no spelling for it that StarRocks reads as text).
+    BackslashNReadAsNull,
+    /// Any other difference in this column.
+    Differs(String),
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::RowMissing => f.write_str("row_missing"),
+            Cause::StaleRow => f.write_str("stale_row"),
+            Cause::JsonNullMembersDropped => f.write_str("json_null_members_dropped"),
+            Cause::BackslashNReadAsNull => f.write_str("backslash_n_read_as_null"),
+            Cause::Differs(column) => write!(f, "differs:{column}"),
+        }
+    }
 }
 
 impl VerifyReport {
@@ -45,6 +77,17 @@ impl VerifyReport {
         self.tables
             .iter()
             .all(|t| t.missing == 0 && t.extra == 0 && t.differing == 0)
+    }
+
+    /// Differences by cause over every table.
+    pub fn causes(&self) -> BTreeMap<String, usize> {
+        let mut all = BTreeMap::new();
+        for t in &self.tables {
+            for (cause, n) in &t.causes {
+                *all.entry(cause.clone()).or_default() += n;
+            }
+        }
+        all
     }
 
     pub fn summary(&self) -> String {
@@ -201,6 +244,56 @@ pub fn row_differences(
     bad
 }
 
+/// The causes of the differences between an expected and an actual row (empty when equal).
+pub fn row_causes(
+    t: &ExpectedTable,
+    expected: &[Option<String>],
+    actual: &[Option<String>],
+) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for (i, (ev, av)) in expected.iter().zip(actual).enumerate() {
+        let cause = match (ev, av) {
+            (None, None) => None,
+            (Some(x), Some(y)) if values_equal(&t.compare[i], &t.types[i], x, y) => None,
+            (Some(x), Some(y)) if t.compare[i] == "json" && json_without_nulls_equal(x, y) => {
+                Some(Cause::JsonNullMembersDropped)
+            }
+            (Some(x), None) if x == "\\N" => Some(Cause::BackslashNReadAsNull),
+            _ => Some(Cause::Differs(t.columns[i].clone())),
+        };
+        if let Some(c) = cause
+            && !causes.contains(&c)
+        {
+            causes.push(c);
+        }
+    }
+    causes
+}
+
+/// Whether `actual` is the JSON document `expected` with its `null` object members dropped.
+fn json_without_nulls_equal(expected: &str, actual: &str) -> bool {
+    fn strip(v: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k, strip(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.into_iter().map(strip).collect()),
+            other => other,
+        }
+    }
+    match (
+        serde_json::from_str::<serde_json::Value>(expected),
+        serde_json::from_str::<serde_json::Value>(actual),
+    ) {
+        (Ok(e), Ok(a)) => strip(e) == a,
+        _ => false,
+    }
+}
+
 /// Compares one table's expected rows with actual rows (same column order).
 pub fn compare_table(
     t: &ExpectedTable,
@@ -222,20 +315,26 @@ pub fn compare_table(
             examples.push(s);
         }
     };
+    let mut count = |c: Cause| *rep.causes.entry(c.to_string()).or_default() += 1;
     for e in &t.rows {
         let key = &e[..nk];
         let Some(a) = act.remove(key) else {
             rep.missing += 1;
+            count(Cause::RowMissing);
             note(format!("{}: missing row {key:?}", t.name));
             continue;
         };
         let bad = row_differences(t, e, a);
         if !bad.is_empty() {
             rep.differing += 1;
+            row_causes(t, e, a).into_iter().for_each(&mut count);
             note(format!("{}: row {key:?}: {}", t.name, bad.join("; ")));
         }
     }
     rep.extra = act.len();
+    for _ in 0..act.len() {
+        count(Cause::StaleRow);
+    }
     let mut extra: Vec<_> = act.keys().collect();
     extra.sort();
     for k in extra.into_iter().take(3) {
@@ -302,6 +401,48 @@ mod tests {
             "{\"a\":[1,2],\"b\":1}"
         ));
         assert!(values_equal("float", "DOUBLE", "3.0", "3"));
+        assert!(json_without_nulls_equal(
+            "{\"a\": 37, \"b\": null, \"c\": [{\"d\": null}]}",
+            "{\"c\":[{}],\"a\":37}"
+        ));
+        assert!(!json_without_nulls_equal("{\"a\": 1}", "{\"a\": 2}"));
         assert!(!values_equal("exact", "DECIMAL(12,2)", "1.10", "1.1"));
+    }
+
+    #[test]
+    fn differences_are_counted_by_cause() {
+        let v = |s: &str| Some(s.to_string());
+        let t = ExpectedTable {
+            name: "t".into(),
+            columns: vec!["id".into(), "note".into(), "doc".into()],
+            types: vec!["BIGINT".into(), "VARCHAR(64)".into(), "JSON".into()],
+            compare: vec!["exact".into(), "exact".into(), "json".into()],
+            key: vec!["id".into()],
+            rows: vec![
+                vec![v("1"), v("a"), v(r#"{"a": 1, "b": null}"#)],
+                vec![v("2"), v("\\N"), v("{}")],
+                vec![v("3"), v("c"), None],
+                vec![v("4"), v("d"), None],
+            ],
+        };
+        let actual = vec![
+            vec![v("1"), v("a"), v(r#"{"a":1}"#)],
+            vec![v("2"), None, v("{}")],
+            vec![v("3"), v("x"), None],
+            vec![v("9"), v("stale"), None],
+        ];
+        let rep = compare_table(&t, &actual, &mut Vec::new(), 10);
+        let causes: Vec<(&str, usize)> = rep.causes.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        assert_eq!(
+            causes,
+            [
+                ("backslash_n_read_as_null", 1),
+                ("differs:note", 1),
+                ("json_null_members_dropped", 1),
+                ("row_missing", 1),
+                ("stale_row", 1),
+            ]
+        );
+        assert_eq!((rep.missing, rep.extra, rep.differing), (1, 1, 3));
     }
 }

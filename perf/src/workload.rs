@@ -27,6 +27,11 @@ pub enum Partitioning {
     /// By table: `abs(javaHash(table)) % partitions` (canal `partitionHash=db.table`), so the
     /// order of a table's messages is total.
     Table,
+    /// By table, spread: the workload's `i`-th table goes to partition `i % partitions` (a
+    /// canal `partitionHash` routing each table to a partition of its own). The order of a
+    /// table's messages is total, and with as many partitions as tables every partition carries
+    /// one; by name hash the four benchmark tables all land on one partition of 2 or 4.
+    Spread,
     /// By the primary key of the message's rows (canal `db.table:$pk$`): every row of a message
     /// hashes to the message's partition. Key-changing UPDATEs are never generated in this mode:
     /// the old key's history lives in another partition and a consumer may apply the DELETE of
@@ -250,17 +255,21 @@ impl Generator {
             "bad rows per message"
         );
         let pools = match w.partitioning {
-            Partitioning::Table => 1,
+            Partitioning::Table | Partitioning::Spread => 1,
             Partitioning::Key => w.partitions as usize,
         };
         let state = w
             .tables
             .iter()
-            .map(|t| TableState {
+            .enumerate()
+            .map(|(i, t)| TableState {
                 next_key: 1,
                 live: HashMap::new(),
                 pools: vec![Vec::new(); pools],
-                table_partition: java_hash(t.name).unsigned_abs() % w.partitions,
+                table_partition: match w.partitioning {
+                    Partitioning::Spread => i as u32 % w.partitions,
+                    _ => java_hash(t.name).unsigned_abs() % w.partitions,
+                },
             })
             .collect();
         Generator {
@@ -368,7 +377,7 @@ impl Generator {
         loop {
             let n = self.state[ti].next_key;
             self.state[ti].next_key += 1;
-            if self.w.partitioning == Partitioning::Table
+            if self.w.partitioning != Partitioning::Key
                 || key_partition(
                     &self.w.database,
                     &self.w.tables[ti].key_texts(n),

@@ -177,6 +177,22 @@ fn table_partitioning_is_per_table() {
 }
 
 #[test]
+fn spread_partitioning_gives_each_table_its_own_partition() {
+    let mut w = workload(6, Format::Canal, 500);
+    w.partitions = 4;
+    w.partitioning = Partitioning::Spread;
+    let (msgs, _, _) = generate(&w);
+    for m in &msgs {
+        let i = w.tables.iter().position(|t| t.name == m.table).unwrap();
+        assert_eq!(m.partition, i as i32 % 4, "{}", m.table);
+    }
+    let parts: std::collections::HashSet<i32> = msgs.iter().map(|m| m.partition).collect();
+    assert_eq!(parts.len(), 4.min(w.tables.len()));
+    // Key changes stay on: a table's history is in one partition.
+    assert!(generate(&w).2.key_changes > 0);
+}
+
+#[test]
 fn key_partitioning_has_no_key_changes_and_decodes() {
     for f in [Format::Canal, Format::CloudCanal] {
         let mut w = workload(9, f, 600);

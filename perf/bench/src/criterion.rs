@@ -24,6 +24,28 @@ pub struct DecodeBenches {
     pub quick: bool,
 }
 
+impl DecodeBenches {
+    /// The result of `bench` on `format`'s corpus.
+    pub fn find(&self, format: &str, bench: &str) -> Option<&DecodeBench> {
+        self.results
+            .iter()
+            .find(|r| r.format == format && r.bench == bench)
+    }
+
+    /// CPU seconds per million source rows of decode+encode on one core.
+    pub fn decode_encode_cpu_s_per_m_rows(&self, format: &str) -> Option<f64> {
+        self.find(format, "decode+encode")
+            .map(|r| 1e6 / r.rows_per_s)
+    }
+
+    /// decode+encode MB/s over simd-json's parse-only MB/s on the same corpus.
+    pub fn decode_encode_vs_simd_json(&self, format: &str) -> Option<f64> {
+        Some(
+            self.find(format, "decode+encode")?.mb_per_s / self.find(format, "simd_json")?.mb_per_s,
+        )
+    }
+}
+
 pub fn run(root: &Path, quick: bool, log: &Path) -> anyhow::Result<DecodeBenches> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root).args([
@@ -95,5 +117,7 @@ mod tests {
         assert_eq!(d.results[0].bench, "decode+encode");
         assert_eq!(d.results[1].rows_per_s, 580000.0);
         assert_eq!(d.ratios.len(), 1);
+        assert!((d.decode_encode_cpu_s_per_m_rows("canal").unwrap() - 1e6 / 166000.0).abs() < 1e-9);
+        assert_eq!(d.decode_encode_vs_simd_json("canal"), None);
     }
 }

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use starpipe_perf::{ExpectedState, Message, Op, Workload};
 
-use crate::env::Sim;
+use crate::env::{Sim, Target};
 use crate::measure::{self, Measured};
 
 /// The job settings a run uses (BladePipe names in the TOML).
@@ -97,6 +97,8 @@ fn starpipe_command(
 pub struct Verified {
     pub correct: bool,
     pub summary: String,
+    /// Differing rows by cause (`starpipe_perf::verify::Cause`); empty when correct.
+    pub defects: std::collections::BTreeMap<String, usize>,
 }
 
 pub fn verify(expected: &ExpectedState, target_db: &str, sim: &Sim) -> Verified {
@@ -106,10 +108,12 @@ pub fn verify(expected: &ExpectedState, target_db: &str, sim: &Sim) -> Verified 
         Ok(r) => Verified {
             correct: r.ok(),
             summary: r.summary(),
+            defects: r.causes(),
         },
         Err(err) => Verified {
             correct: false,
             summary: format!("verify failed to run: {err:#}"),
+            defects: [("verify_failed".to_string(), 1)].into(),
         },
     }
 }
@@ -118,15 +122,32 @@ pub fn verify(expected: &ExpectedState, target_db: &str, sim: &Sim) -> Verified 
 pub struct E2eRun {
     pub name: String,
     pub settings: JobSettings,
+    pub target: Target,
     pub source_rows: u64,
     pub source_bytes: u64,
+    /// Over the whole run, start-up and the group join included.
     pub rows_per_s: f64,
+    /// Over the middle 80 % of the rows applied ([`Measured::middle_80_secs`]).
+    pub steady_rows_per_s: Option<f64>,
     pub mb_per_s: f64,
     pub cpu_s_per_m_rows: f64,
     #[serde(flatten)]
     pub measured: Measured,
-    pub verified: Verified,
+    /// The target tables against the model; `None` with [`Target::Discard`] (nothing applied).
+    pub verified: Option<Verified>,
     pub log: PathBuf,
+}
+
+impl E2eRun {
+    /// The steady-state rate, or the whole-run rate when the run was too short to tell.
+    pub fn best_rows_per_s(&self) -> f64 {
+        self.steady_rows_per_s.unwrap_or(self.rows_per_s)
+    }
+
+    /// False only when the tables were compared and differ.
+    pub fn correct(&self) -> bool {
+        self.verified.as_ref().is_none_or(|v| v.correct)
+    }
 }
 
 pub struct Inputs<'a> {
@@ -142,8 +163,14 @@ pub struct Inputs<'a> {
     pub expected: &'a ExpectedState,
 }
 
-/// One `starpipe run --stop-at-end` over the whole topic into a fresh database.
-pub fn run_to_end(name: &str, inp: &Inputs<'_>, settings: &JobSettings) -> anyhow::Result<E2eRun> {
+/// One `starpipe run --stop-at-end` over the whole topic into a fresh database, the emulator in
+/// `target` mode.
+pub fn run_to_end(
+    name: &str,
+    inp: &Inputs<'_>,
+    settings: &JobSettings,
+    target: Target,
+) -> anyhow::Result<E2eRun> {
     let target_db = format!("bench_{name}");
     inp.sim.recreate_database(&target_db, inp.tables)?;
     let job = inp.work.join(format!("{name}.toml"));
@@ -162,22 +189,26 @@ pub fn run_to_end(name: &str, inp: &Inputs<'_>, settings: &JobSettings) -> anyho
         settings,
     )?;
     let cmd = starpipe_command(inp.starpipe, &job, true, &log)?;
+    let mode = inp.sim.target(target)?;
     let measured = measure::run(cmd, inp.sim, Duration::from_secs(3600), |_| false)?;
+    drop(mode);
     anyhow::ensure!(
         measured.exit_code == Some(0),
         "starpipe run ({name}) exited with {:?}; see {}",
         measured.exit_code,
         log.display()
     );
-    let verified = verify(inp.expected, &target_db, inp.sim);
+    let verified = (target == Target::Apply).then(|| verify(inp.expected, &target_db, inp.sim));
     // Free the emulator's memory for the next run.
     inp.sim.recreate_database(&target_db, &[])?;
     Ok(E2eRun {
         name: name.to_string(),
         settings: settings.clone(),
+        target,
         source_rows: inp.source_rows,
         source_bytes: inp.source_bytes,
         rows_per_s: inp.source_rows as f64 / measured.wall_s,
+        steady_rows_per_s: measured.steady_rows_per_s(inp.source_rows),
         mb_per_s: inp.source_bytes as f64 / 1e6 / measured.wall_s,
         cpu_s_per_m_rows: measured.cpu_s() / (inp.source_rows as f64 / 1e6),
         measured,

@@ -30,6 +30,18 @@ impl Sim {
         Ok(self.counters()?["rows_loaded"].as_u64().unwrap_or(0))
     }
 
+    /// Puts the emulator in `target` mode until the returned guard is dropped (then back to
+    /// applying).
+    pub fn target(&self, target: Target) -> anyhow::Result<TargetGuard<'_>> {
+        self.set_discard(target == Target::Discard)?;
+        Ok(TargetGuard(self))
+    }
+
+    fn set_discard(&self, discard: bool) -> anyhow::Result<()> {
+        self.control_post("/config", &serde_json::json!({ "discard": discard }))?;
+        Ok(())
+    }
+
     /// Drops `db` (freeing its rows) and creates it again with `tables`.
     pub fn recreate_database(
         &self,
@@ -41,6 +53,28 @@ impl Sim {
             starpipe_perf::ddl(db, tables)
         );
         starpipe_perf::verify::execute_statements(&self.query, "root", "", &sql)
+    }
+}
+
+/// What the emulator does with the rows of a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// Applies them, as StarRocks does: the tables can be compared with the model.
+    Apply,
+    /// Receives, parses and validates every load and answers it in full, but applies nothing
+    /// (`starrocks-sim --discard`): the client is measured apart from the emulator's apply cost.
+    Discard,
+}
+
+/// Sets the emulator back to applying when dropped.
+pub struct TargetGuard<'a>(&'a Sim);
+
+impl Drop for TargetGuard<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.set_discard(false) {
+            eprintln!("starpipe-bench: could not set starrocks-sim back to applying: {e:#}");
+        }
     }
 }
 

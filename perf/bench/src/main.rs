@@ -10,6 +10,7 @@ mod e2e;
 mod env;
 mod measure;
 mod peer;
+mod results;
 mod sink;
 mod source;
 
@@ -23,7 +24,9 @@ use serde_json::json;
 use starpipe_perf::{Format, Workload};
 
 use crate::e2e::{E2eRun, Inputs, JobSettings, LatencyInputs, LatencyRun};
-use crate::env::{Machine, Sim};
+use crate::env::{Machine, Sim, Target};
+use crate::peer::PeerSettings;
+use crate::results::{Runs, fmt_opt};
 use starpipe_perf::broker::Broker;
 
 #[derive(Parser)]
@@ -46,7 +49,8 @@ struct Cli {
     budget_mb: Option<u64>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    #[arg(long, default_value_t = 2)]
+    /// Topic partitions; table `i` of the workload goes to partition `i % partitions`.
+    #[arg(long, default_value_t = 4)]
     partitions: u32,
     /// Use this Kafka cluster instead of starting a local broker.
     #[arg(long, env = "STARPIPE_TEST_BROKERS")]
@@ -57,6 +61,10 @@ struct Cli {
     skip_criterion: bool,
     #[arg(long)]
     skip_latency: bool,
+    /// Where the starpipe and starrocks-sim binaries are (relative to --root). Debug builds
+    /// check the harness itself; measurements need the release build.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
     /// Directory for the results JSON and plot.
     #[arg(long, default_value = "perf/results")]
     out_dir: PathBuf,
@@ -109,8 +117,8 @@ fn run() -> anyhow::Result<()> {
     let quick = cli.quick;
     let messages = cli.messages.unwrap_or(if quick { 6_000 } else { 44_000 });
     let budget = cli.budget_mb.unwrap_or(if quick { 16 } else { 64 });
-    let release = root.join("target/release");
-    let (starpipe_bin, sim_bin) = (release.join("starpipe"), release.join("starrocks-sim"));
+    let bins = root.join(&cli.bin_dir);
+    let (starpipe_bin, sim_bin) = (bins.join("starpipe"), bins.join("starrocks-sim"));
     for b in [&starpipe_bin, &sim_bin] {
         anyhow::ensure!(
             b.exists(),
@@ -147,6 +155,7 @@ fn run() -> anyhow::Result<()> {
     w.database = source_db.into();
     w.messages = messages;
     w.partitions = cli.partitions;
+    w.partitioning = starpipe_perf::workload::Partitioning::Spread;
     let topic = format!("bench-cdc-{}", std::process::id());
     step(&format!(
         "producing {messages} canal-json messages to {topic} ({} partitions)",
@@ -237,17 +246,28 @@ fn run() -> anyhow::Result<()> {
     step(&format!(
         "starpipe run --stop-at-end, 2 partition threads, totalDataInMemMb = {budget}"
     ));
-    let e2e2 = e2e::run_to_end("e2e_2", &inputs, &settings(2))?;
-    report_e2e(&e2e2);
-    step("starpipe run --stop-at-end, 1 partition thread");
-    let e2e1 = e2e::run_to_end("e2e_1", &inputs, &settings(1))?;
-    report_e2e(&e2e1);
+    let e2e = e2e::run_to_end("e2e_2", &inputs, &settings(2), Target::Apply)?;
+    report_e2e(&e2e);
+    let mut discard = Vec::new();
+    for threads in DISCARD_THREADS {
+        step(&format!(
+            "starpipe run --stop-at-end, {threads} partition thread(s), discard target"
+        ));
+        let r = e2e::run_to_end(
+            &format!("discard_{threads}"),
+            &inputs,
+            &settings(threads),
+            Target::Discard,
+        )?;
+        report_e2e(&r);
+        discard.push(r);
+    }
 
     // ---- latency
     let latency: Option<LatencyRun> = if cli.skip_latency {
         None
     } else {
-        let msgs_per_s = e2e2.rows_per_s / (source_rows as f64 / messages as f64);
+        let msgs_per_s = e2e.best_rows_per_s() / (source_rows as f64 / messages as f64);
         let rate = (msgs_per_s * 0.5).max(1.0);
         let secs = if quick { 10.0 } else { 45.0 };
         let mut lw = w.clone();
@@ -276,20 +296,17 @@ fn run() -> anyhow::Result<()> {
     };
 
     // ---- peer
-    let peer = if cli.skip_peer {
-        None
+    let peer_settings = PeerSettings {
+        parallelism: 2,
+        flush_interval_ms: settings(2).async_flush_interval_sec * 1000,
+    };
+    let (peer, peer_discard) = if cli.skip_peer {
+        (None, None)
     } else {
-        step("peer: Flink SQL canal-json → StarRocks Flink connector (perf/flink/run-peer)");
-        let p = peer::run(&root, &inputs, 2)?;
-        match (&p.rows_per_s, &p.reason) {
-            (Some(r), _) => eprintln!(
-                "   {r:.0} rows/s, peak RSS {:.0} MB; correct: {}",
-                p.peak_rss_mb.unwrap_or(f64::NAN),
-                p.verified.as_ref().is_some_and(|v| v.correct)
-            ),
-            (None, reason) => eprintln!("   {}: {}", p.status, reason.as_deref().unwrap_or("")),
-        }
-        Some(p)
+        (
+            Some(run_peer(&root, &inputs, peer_settings, Target::Apply)?),
+            Some(run_peer(&root, &inputs, peer_settings, Target::Discard)?),
+        )
     };
 
     // ---- criterion
@@ -312,94 +329,30 @@ fn run() -> anyhow::Result<()> {
     let json_path = out_dir.join(format!("{date}-{host}.json"));
     let svg_path = out_dir.join(format!("{date}-{host}.svg"));
 
-    let min_ceiling = source.rows_per_s.min(sink.rows_per_s);
-    let peer_rows = peer.as_ref().and_then(|p| p.rows_per_s);
-    let peer_rss = peer.as_ref().and_then(|p| p.peak_rss_mb);
-    let peak_rss = e2e2.measured.peak_rss_mb.max(e2e1.measured.peak_rss_mb);
-    let correct = e2e2.verified.correct
-        && e2e1.verified.correct
-        && latency.as_ref().is_none_or(|l| l.verified.correct);
-    let goals = json!({
-        "e2e_vs_min_ceiling": {
-            "goal": ">= 0.8",
-            "value": e2e2.rows_per_s / min_ceiling,
-            "met": e2e2.rows_per_s >= 0.8 * min_ceiling,
-        },
-        "e2e_vs_peer_throughput": {
-            "goal": ">= 3",
-            "value": peer_rows.map(|p| e2e2.rows_per_s / p),
-            "met": peer_rows.map(|p| e2e2.rows_per_s >= 3.0 * p),
-        },
-        "peer_rss_vs_e2e_rss": {
-            "goal": ">= 5",
-            "value": peer_rss.map(|p| p / e2e2.measured.peak_rss_mb),
-            "met": peer_rss.map(|p| p >= 5.0 * e2e2.measured.peak_rss_mb),
-        },
-        "peak_rss_vs_budget": {
-            "goal": format!("<= totalDataInMemMb + 100 = {} MB under a backlog >= 10x the budget", budget + 100),
-            "backlog_vs_budget": source_bytes as f64 / (budget as f64 * 1048576.0),
-            "value_mb": e2e2.measured.peak_rss_mb,
-            "met": e2e2.measured.peak_rss_mb <= (budget + 100) as f64,
-        },
-    });
-    let summary = json!({
-        "e2e_rows_per_s": e2e2.rows_per_s,
-        "source_ceiling_rows_per_s": source.rows_per_s,
-        "sink_ceiling_rows_per_s": sink.rows_per_s,
-        "peer_rows_per_s": peer_rows,
-        "peak_rss_mb": peak_rss,
-        "correct": correct,
-        "peer_correct": peer.as_ref().and_then(|p| p.verified.as_ref()).map(|v| v.correct),
-    });
-
-    let mut bars = vec![
-        starpipe_perf::plot::Bar {
-            label: "source ceiling".into(),
-            rows_per_s: source.rows_per_s,
-        },
-        starpipe_perf::plot::Bar {
-            label: "sink ceiling".into(),
-            rows_per_s: sink.rows_per_s,
-        },
-        starpipe_perf::plot::Bar {
-            label: "starpipe, 2 threads".into(),
-            rows_per_s: e2e2.rows_per_s,
-        },
-        starpipe_perf::plot::Bar {
-            label: "starpipe, 1 thread".into(),
-            rows_per_s: e2e1.rows_per_s,
-        },
-    ];
-    let mut series = vec![
-        starpipe_perf::plot::Series {
-            label: "starpipe, 2 threads".into(),
-            points: e2e2.measured.series.clone(),
-        },
-        starpipe_perf::plot::Series {
-            label: "starpipe, 1 thread".into(),
-            points: e2e1.measured.series.clone(),
-        },
-    ];
-    if let Some(p) = &peer
-        && let (Some(r), Some(m)) = (p.rows_per_s, &p.measured)
-    {
-        bars.push(starpipe_perf::plot::Bar {
-            label: "Flink SQL peer".into(),
-            rows_per_s: r,
-        });
-        series.push(starpipe_perf::plot::Series {
-            label: "Flink SQL peer".into(),
-            points: m.series.clone(),
-        });
-    }
+    let runs = Runs {
+        source: &source,
+        sink: &sink,
+        e2e: &e2e,
+        discard: &discard,
+        latency: latency.as_ref(),
+        peer: peer.as_ref(),
+        peer_discard: peer_discard.as_ref(),
+        decode: decode.as_ref(),
+        budget_mb: budget,
+        source_bytes,
+    };
+    let goals = runs.goals();
+    let summary = runs.summary();
     let title = format!(
-        "perf/run {date}, {host} ({} CPUs): {} canal-json messages, {:.0} MB, {} rows{}",
+        "perf/run {date}, {host} ({} CPUs): {} canal-json messages, {:.0} MB, {} rows, {} partitions{}",
         machine.cpus,
         messages,
         source_bytes as f64 / 1e6,
         source_rows,
+        cli.partitions,
         if quick { " (quick)" } else { "" }
     );
+    let (bars, series) = runs.plot();
     starpipe_perf::plot::write_svg(&svg_path, &title, &bars, &series)?;
 
     let versions = json!({
@@ -419,10 +372,12 @@ fn run() -> anyhow::Result<()> {
         "workload": workload,
         "source_ceiling": source,
         "sink_ceiling": sink,
-        "e2e": e2e2,
-        "scaling": { "threads_1": e2e1, "threads_2_rows_per_s": e2e2.rows_per_s, "speedup": e2e2.rows_per_s / e2e1.rows_per_s },
+        "e2e": e2e,
+        "discard": discard,
+        "scaling": runs.scaling(),
         "latency": latency,
         "peer": peer,
+        "peer_discard": peer_discard,
         "decode_benches": decode,
         "goals": goals,
         "plot": svg_path.strip_prefix(&root).unwrap_or(&svg_path),
@@ -435,14 +390,7 @@ fn run() -> anyhow::Result<()> {
     drop(broker);
     let _ = std::fs::remove_dir_all(&work);
 
-    print_table(
-        &results,
-        &e2e2,
-        &e2e1,
-        latency.as_ref(),
-        peer.as_ref(),
-        decode.as_ref(),
-    );
+    runs.print_table();
     println!(
         "results: {}  plot: {}",
         json_path
@@ -455,142 +403,52 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Partition threads of the discard-target runs (the scaling points).
+const DISCARD_THREADS: [u32; 3] = [1, 2, 4];
+
+fn run_peer(
+    root: &std::path::Path,
+    inputs: &Inputs<'_>,
+    settings: PeerSettings,
+    target: Target,
+) -> anyhow::Result<peer::PeerRun> {
+    step(&format!(
+        "peer: Flink SQL canal-json → StarRocks Flink connector (perf/flink/run-peer), {} target",
+        match target {
+            Target::Apply => "applying",
+            Target::Discard => "discard",
+        }
+    ));
+    let p = peer::run(root, inputs, settings, target)?;
+    match (&p.rows_per_s, &p.reason) {
+        (Some(r), _) => eprintln!(
+            "   {r:.0} rows/s (steady {}), peak RSS {:.0} MB, {} source scan(s); correct: {}",
+            fmt_opt(p.steady_rows_per_s, 0),
+            p.peak_rss_mb.unwrap_or(f64::NAN),
+            p.source_scans.map_or_else(|| "?".into(), |n| n.to_string()),
+            p.verified
+                .as_ref()
+                .map_or_else(|| "-".into(), |v| v.correct.to_string())
+        ),
+        (None, reason) => eprintln!("   {}: {}", p.status, reason.as_deref().unwrap_or("")),
+    }
+    Ok(p)
+}
+
 fn report_e2e(r: &E2eRun) {
     eprintln!(
-        "   {:.0} rows/s, {:.1} MB/s, {:.1} CPU-s per M rows, peak RSS {:.0} MB, {:.1} s; correct: {}",
+        "   {:.0} rows/s (steady {}), {:.1} MB/s, {:.1} CPU-s per M rows, peak RSS {:.0} MB, {:.1} s; correct: {}",
         r.rows_per_s,
+        fmt_opt(r.steady_rows_per_s, 0),
         r.mb_per_s,
         r.cpu_s_per_m_rows,
         r.measured.peak_rss_mb,
         r.measured.wall_s,
-        r.verified.correct
+        r.verified
+            .as_ref()
+            .map_or_else(|| "- (discard target)".into(), |v| v.correct.to_string())
     );
-    if !r.verified.correct {
-        eprintln!("{}", r.verified.summary);
+    if let Some(v) = r.verified.as_ref().filter(|v| !v.correct) {
+        eprintln!("{}", v.summary);
     }
-}
-
-fn fmt_opt(v: Option<f64>, prec: usize) -> String {
-    v.filter(|v| v.is_finite())
-        .map_or_else(|| "-".into(), |v| format!("{v:.prec$}"))
-}
-
-fn print_table(
-    results: &serde_json::Value,
-    e2e2: &E2eRun,
-    e2e1: &E2eRun,
-    latency: Option<&LatencyRun>,
-    peer: Option<&peer::PeerRun>,
-    decode: Option<&criterion::DecodeBenches>,
-) {
-    let src = &results["source_ceiling"];
-    let snk = &results["sink_ceiling"];
-    println!();
-    println!(
-        "{:<34} {:>12} {:>9} {:>14} {:>10} {:>8}",
-        "system", "rows/s", "MB/s", "CPU-s/M rows", "peak RSS", "correct"
-    );
-    let row = |name: &str,
-               rows: Option<f64>,
-               mb: Option<f64>,
-               cpu: Option<f64>,
-               rss: Option<f64>,
-               ok: Option<bool>| {
-        println!(
-            "{:<34} {:>12} {:>9} {:>14} {:>10} {:>8}",
-            name,
-            fmt_opt(rows, 0),
-            fmt_opt(mb, 1),
-            fmt_opt(cpu, 2),
-            rss.map_or_else(|| "-".into(), |r| format!("{r:.0} MB")),
-            ok.map_or_else(|| "-".into(), |o| o.to_string())
-        );
-    };
-    row(
-        "source ceiling (null consumer)",
-        src["rows_per_s"].as_f64(),
-        src["mb_per_s"].as_f64(),
-        None,
-        None,
-        None,
-    );
-    row(
-        "sink ceiling (pre-encoded bodies)",
-        snk["rows_per_s"].as_f64(),
-        snk["mb_per_s"].as_f64(),
-        None,
-        None,
-        None,
-    );
-    for (name, r) in [
-        ("starpipe e2e, 2 threads", e2e2),
-        ("starpipe e2e, 1 thread", e2e1),
-    ] {
-        row(
-            name,
-            Some(r.rows_per_s),
-            Some(r.mb_per_s),
-            Some(r.cpu_s_per_m_rows),
-            Some(r.measured.peak_rss_mb),
-            Some(r.verified.correct),
-        );
-    }
-    match peer {
-        Some(p) if p.rows_per_s.is_some() => row(
-            "Flink SQL peer",
-            p.rows_per_s,
-            p.measured
-                .as_ref()
-                .map(|m| e2e2.source_bytes as f64 / 1e6 / m.wall_s),
-            p.cpu_s_per_m_rows,
-            p.peak_rss_mb,
-            p.verified.as_ref().map(|v| v.correct),
-        ),
-        Some(p) => println!(
-            "{:<34} {}: {}",
-            "Flink SQL peer",
-            p.status,
-            p.reason.as_deref().unwrap_or("")
-        ),
-        None => println!("{:<34} skipped", "Flink SQL peer"),
-    }
-    if let Some(l) = latency {
-        println!(
-            "latency at {:.0} rows/s (50% of max): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} heartbeats, asyncFlushIntervalSec = {}); correct: {}",
-            l.rate_rows_per_s,
-            l.p50_ms,
-            l.p99_ms,
-            l.max_ms,
-            l.heartbeats,
-            l.settings.async_flush_interval_sec,
-            l.verified.correct
-        );
-    }
-    println!(
-        "scaling: 1 → 2 partition threads: {:.2}x",
-        e2e2.rows_per_s / e2e1.rows_per_s
-    );
-    if let Some(d) = decode {
-        for r in &d.results {
-            println!(
-                "decode bench {:<10} {:<14} {:>8.1} MB/s {:>10.0} rows/s",
-                r.format, r.bench, r.mb_per_s, r.rows_per_s
-            );
-        }
-        for r in &d.ratios {
-            println!("decode bench {r}");
-        }
-    }
-    let g = &results["goals"];
-    println!(
-        "goals: e2e/min(ceilings) = {} (≥ 0.8); e2e/peer = {} (≥ 3); peer RSS/starpipe RSS = {} (≥ 5); peak RSS {:.0} MB vs {} (backlog {:.1}x budget)",
-        fmt_opt(g["e2e_vs_min_ceiling"]["value"].as_f64(), 2),
-        fmt_opt(g["e2e_vs_peer_throughput"]["value"].as_f64(), 2),
-        fmt_opt(g["peer_rss_vs_e2e_rss"]["value"].as_f64(), 1),
-        e2e2.measured.peak_rss_mb,
-        g["peak_rss_vs_budget"]["goal"].as_str().unwrap_or(""),
-        g["peak_rss_vs_budget"]["backlog_vs_budget"]
-            .as_f64()
-            .unwrap_or(0.0)
-    );
 }

@@ -26,11 +26,21 @@ pub struct Measured {
     pub series: Vec<(f64, f64)>,
     /// Rows StarRocks applied during the run (after the per-batch collapse by key).
     pub rows_applied: u64,
+    /// Seconds between the moments 10 % and 90 % of `rows_applied` had been applied (linear
+    /// between the 0.5 s samples): the run's steady state, without start-up, the group join and
+    /// the tail. `None` when too few rows were applied to tell.
+    pub middle_80_secs: Option<f64>,
 }
 
 impl Measured {
     pub fn cpu_s(&self) -> f64 {
         self.cpu_user_s + self.cpu_sys_s
+    }
+
+    /// `rows` (the source rows the run replicated) per second of steady state: 80 % of them
+    /// over [`Measured::middle_80_secs`].
+    pub fn steady_rows_per_s(&self, rows: u64) -> Option<f64> {
+        self.middle_80_secs.map(|s| 0.8 * rows as f64 / s)
     }
 }
 
@@ -76,6 +86,7 @@ pub fn run(
         if r == pid {
             let wall = started.elapsed().as_secs_f64();
             let rows_after = sim.rows_loaded()?;
+            samples.push((wall, rows_after));
             let exit_code = if libc::WIFEXITED(status) {
                 Some(libc::WEXITSTATUS(status))
             } else {
@@ -91,6 +102,7 @@ pub fn run(
                 exit_code,
                 series: trailing_rate(&samples, 2.0),
                 rows_applied: rows_after - rows_before,
+                middle_80_secs: middle_80_secs(&samples),
             });
         }
         if r < 0 {
@@ -115,6 +127,24 @@ pub fn run(
     }
 }
 
+/// The time between 10 % and 90 % of the rows applied over cumulative samples (`(t, rows)`,
+/// starting at the count before the run).
+fn middle_80_secs(samples: &[(f64, u64)]) -> Option<f64> {
+    let (&(_, first), &(_, last)) = (samples.first()?, samples.last()?);
+    let total = last.checked_sub(first).filter(|&n| n >= 10)? as f64;
+    let at = |fraction: f64| {
+        let goal = first as f64 + fraction * total;
+        let i = samples.iter().position(|&(_, r)| r as f64 >= goal)?;
+        let (t1, r1) = samples[i];
+        let Some(&(t0, r0)) = i.checked_sub(1).map(|j| &samples[j]) else {
+            return Some(t1);
+        };
+        Some(t0 + (t1 - t0) * (goal - r0 as f64) / (r1 - r0) as f64)
+    };
+    let secs = at(0.9)? - at(0.1)?;
+    (secs > 0.0).then_some(secs)
+}
+
 /// Rates over a trailing window from cumulative samples.
 fn trailing_rate(samples: &[(f64, u64)], window: f64) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
@@ -133,6 +163,24 @@ fn trailing_rate(samples: &[(f64, u64)], window: f64) -> Vec<(f64, f64)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn middle_80_skips_start_up_and_tail() {
+        // Nothing for 3 s (start-up), then 100 rows/s for 10 s, then a 1 s tail.
+        let mut s = vec![(0.0, 5000u64)];
+        for i in 1..=28 {
+            let t = i as f64 * 0.5;
+            let rows = if t <= 3.0 {
+                0.0
+            } else {
+                ((t - 3.0) * 100.0).min(1000.0)
+            };
+            s.push((t, 5000 + rows as u64));
+        }
+        let m = super::middle_80_secs(&s).unwrap();
+        assert!((m - 8.0).abs() < 1e-9, "{m}");
+        assert_eq!(super::middle_80_secs(&s[..2]), None);
+    }
+
     #[test]
     fn trailing_rate_averages_bursts() {
         // 100 rows land at t = 1.0; samples every 0.5 s.

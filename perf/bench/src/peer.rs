@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::e2e::{Inputs, Verified, verify};
+use crate::env::Target;
 use crate::measure::{self, Measured};
 
 #[derive(Debug, Clone, Serialize)]
@@ -16,8 +17,15 @@ pub struct PeerRun {
     /// `ok`, `failed` or `unavailable` (an artifact could not be had: `reason` says which).
     pub status: String,
     pub reason: Option<String>,
+    pub target: Target,
+    /// Over the whole run (JVM start and job submission included).
     pub rows_per_s: Option<f64>,
+    /// Over the middle 80 % of the rows applied ([`Measured::middle_80_secs`]).
+    pub steady_rows_per_s: Option<f64>,
     pub cpu_s_per_m_rows: Option<f64>,
+    /// `TableSourceScan`s in the job's optimized execution plan (EXPLAIN): 1 when every table
+    /// is read from one scan of the topic.
+    pub source_scans: Option<usize>,
     /// Peak RSS of the peer's JVM, as `run-peer` measured it.
     pub peak_rss_mb: Option<f64>,
     pub measured: Option<Measured>,
@@ -27,12 +35,15 @@ pub struct PeerRun {
 }
 
 impl PeerRun {
-    fn not_run(status: &str, reason: String, report: serde_json::Value) -> PeerRun {
+    fn not_run(status: &str, reason: String, target: Target, report: serde_json::Value) -> PeerRun {
         PeerRun {
             status: status.into(),
             reason: Some(reason),
+            target,
             rows_per_s: None,
+            steady_rows_per_s: None,
             cpu_s_per_m_rows: None,
+            source_scans: None,
             peak_rss_mb: None,
             measured: None,
             report,
@@ -41,21 +52,38 @@ impl PeerRun {
     }
 }
 
-pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<PeerRun> {
+/// How the peer runs: its parallelism and its flush interval (starpipe's).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerSettings {
+    pub parallelism: u32,
+    pub flush_interval_ms: u64,
+}
+
+pub fn run(
+    root: &Path,
+    inp: &Inputs<'_>,
+    settings: PeerSettings,
+    target: Target,
+) -> anyhow::Result<PeerRun> {
+    let name = match target {
+        Target::Apply => "flink-peer",
+        Target::Discard => "flink-peer-discard",
+    };
     let target_db = "bench_flink";
     inp.sim.recreate_database(target_db, inp.tables)?;
-    let sql = starpipe_perf::flink::flink_sql(
-        inp.tables,
-        inp.source_db,
+    let sql = starpipe_perf::flink::flink_sql(&starpipe_perf::flink::PeerJob {
+        tables: inp.tables,
+        source_db: inp.source_db,
         target_db,
-        inp.topic,
-        inp.brokers,
-        &format!("flink-peer-{}", std::process::id()),
-        &inp.sim.fe_http,
-        &inp.sim.query,
-        "root",
-        "",
-    );
+        topic: inp.topic,
+        brokers: inp.brokers,
+        group: &format!("{name}-{}", std::process::id()),
+        fe_http: &inp.sim.fe_http,
+        fe_mysql: &inp.sim.query,
+        user: "root",
+        password: "",
+        flush_interval_ms: settings.flush_interval_ms,
+    });
     // Resolve and build first, so the measured run is the JVM only (not Maven).
     let prepare = Command::new(root.join("perf/flink/run-peer"))
         .arg("--prepare")
@@ -68,18 +96,26 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
             || format!("run-peer --prepare failed ({})", prepare.status),
             str::to_string,
         );
-        return Ok(PeerRun::not_run(&status, reason, report));
+        return Ok(PeerRun::not_run(&status, reason, target, report));
     }
-    let sql_file = inp.work.join("flink-peer.sql");
+    let sql_file = inp.work.join(format!("{name}.sql"));
     std::fs::write(&sql_file, sql)?;
-    let out_file = inp.work.join("flink-peer.out");
-    let log_file = inp.work.join("flink-peer.log");
+    let out_file = inp.work.join(format!("{name}.out"));
+    let log_file = inp.work.join(format!("{name}.log"));
+    let plan_file = inp.work.join(format!("{name}.plan.txt"));
     let mut cmd = Command::new(root.join("perf/flink/run-peer"));
     cmd.arg(&sql_file)
-        .env("FLINK_PARALLELISM", parallelism.to_string())
+        .arg("--explain")
+        .arg(&plan_file)
+        .env("FLINK_PARALLELISM", settings.parallelism.to_string())
         .stdout(Stdio::from(std::fs::File::create(&out_file)?))
         .stderr(Stdio::from(std::fs::File::create(&log_file)?));
+    let mode = inp.sim.target(target)?;
     let measured = measure::run(cmd, inp.sim, Duration::from_secs(3600), |_| false)?;
+    drop(mode);
+    let source_scans = std::fs::read_to_string(&plan_file)
+        .ok()
+        .map(|plan| source_scans(&plan));
     let out = std::fs::read_to_string(&out_file).unwrap_or_default();
     let report = last_json_line(&out);
     let status = report["status"].as_str().unwrap_or("failed").to_string();
@@ -96,9 +132,9 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
         );
         let status = if status == "ok" { "failed" } else { &status };
         inp.sim.recreate_database(target_db, &[])?;
-        return Ok(PeerRun::not_run(status, reason, report));
+        return Ok(PeerRun::not_run(status, reason, target, report));
     }
-    let verified = verify(inp.expected, target_db, inp.sim);
+    let verified = (target == Target::Apply).then(|| verify(inp.expected, target_db, inp.sim));
     inp.sim.recreate_database(target_db, &[])?;
     // run-peer measures the JVM itself (getrusage of its own child). This process's view would
     // be of the script, not of the JVM it starts.
@@ -108,13 +144,26 @@ pub fn run(root: &Path, inp: &Inputs<'_>, parallelism: u32) -> anyhow::Result<Pe
     Ok(PeerRun {
         status,
         reason: None,
+        target,
         rows_per_s: Some(inp.source_rows as f64 / measured.wall_s),
+        steady_rows_per_s: measured.steady_rows_per_s(inp.source_rows),
         cpu_s_per_m_rows: Some(measured.cpu_s() / (inp.source_rows as f64 / 1e6)),
+        source_scans,
         peak_rss_mb: Some(rss),
         measured: Some(measured),
         report,
-        verified: Some(verified),
+        verified,
     })
+}
+
+/// `TableSourceScan` nodes in the "Optimized Execution Plan" part of a Flink EXPLAIN (where a
+/// reused scan appears once and its readers say `Reused`), or in the whole text if it has no
+/// such part.
+fn source_scans(plan: &str) -> usize {
+    let exec = plan
+        .split_once("== Optimized Execution Plan ==")
+        .map_or(plan, |(_, rest)| rest);
+    exec.matches("TableSourceScan(").count()
 }
 
 /// `run-peer`'s report: the last line of its output that parses as JSON (Null if none).
@@ -123,4 +172,16 @@ fn last_json_line(out: &str) -> serde_json::Value {
         .rev()
         .find_map(|l| serde_json::from_str(l.trim()).ok())
         .unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scans_are_counted_in_the_execution_plan() {
+        let plan = "== Abstract Syntax Tree ==\nLogicalSink\n+- TableSourceScan(table=[[cdc]])\n\
+                    +- TableSourceScan(table=[[cdc]])\n\
+                    == Optimized Execution Plan ==\nTableSourceScan(table=[[cdc]])(reuse_id=[1])\n\
+                    Sink(table=[a])\n+- Calc(where=[x])\n   +- Reused(reference_id=[1])\n";
+        assert_eq!(super::source_scans(plan), 1);
+    }
 }

@@ -23,13 +23,18 @@ import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
  *
  * <pre>
  * java ... io.starpipe.peer.SqlRunner FILE.sql [--parallelism N] [--checkpoint-ms MS] [--conf KEY=VALUE]...
+ *     [--explain PLAN.txt]
  * </pre>
  *
- * {@code SET 'key' = 'value'} sets a table option; every other statement except INSERT runs at once
+ * {@code SET 'key' = 'value'} sets an option of the job, as the SQL client does (table options and
+ * pipeline options such as {@code pipeline.object-reuse} alike: SETs are read before the
+ * environment is made); every other statement except INSERT runs at once
  * ({@code CREATE TABLE ...}); all INSERT statements go
  * into ONE StatementSet, i.e. one job. The runner waits for the job to finish (the sources must be
  * bounded, e.g. Kafka with {@code 'scan.bounded.mode' = 'latest-offset'}) and exits 0; on any
- * failure it prints the cause chain and exits 1 (2 for usage / file errors).
+ * failure it prints the cause chain and exits 1 (2 for usage / file errors). {@code --explain}
+ * writes the StatementSet's plan (EXPLAIN) to a file before the job runs, e.g. to show how many
+ * times the source is scanned.
  *
  * Environment: FLINK_PARALLELISM (default 2), FLINK_CHECKPOINT_MS (default 0 = no checkpoints).
  */
@@ -58,6 +63,7 @@ public final class SqlRunner {
         String file = null;
         int parallelism = intEnv("FLINK_PARALLELISM", 2);
         long checkpointMs = intEnv("FLINK_CHECKPOINT_MS", 0);
+        String explain = null;
         Configuration conf = new Configuration();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -67,6 +73,9 @@ public final class SqlRunner {
                     break;
                 case "--checkpoint-ms":
                     checkpointMs = parseInt(a, next(args, ++i, a));
+                    break;
+                case "--explain":
+                    explain = next(args, ++i, a);
                     break;
                 case "--conf": {
                     String kv = next(args, ++i, a);
@@ -80,14 +89,14 @@ public final class SqlRunner {
                 default:
                     if (a.startsWith("--") || file != null) {
                         throw new UsageException("usage: SqlRunner FILE.sql [--parallelism N] "
-                                + "[--checkpoint-ms MS] [--conf KEY=VALUE]...");
+                                + "[--checkpoint-ms MS] [--conf KEY=VALUE]... [--explain PLAN.txt]");
                     }
                     file = a;
             }
         }
         if (file == null) {
             throw new UsageException("usage: SqlRunner FILE.sql [--parallelism N] "
-                    + "[--checkpoint-ms MS] [--conf KEY=VALUE]...");
+                    + "[--checkpoint-ms MS] [--conf KEY=VALUE]... [--explain PLAN.txt]");
         }
         if (parallelism < 1) {
             throw new UsageException("parallelism must be >= 1");
@@ -103,6 +112,12 @@ public final class SqlRunner {
             throw new UsageException(file + ": no SQL statements");
         }
 
+        for (String s : statements) {
+            Matcher m = SET.matcher(s);
+            if (m.matches()) {
+                conf.setString(unquote(m.group(1)), unquote(m.group(2)));
+            }
+        }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
         if (checkpointMs > 0) {
             env.enableCheckpointing(checkpointMs);
@@ -130,6 +145,9 @@ public final class SqlRunner {
         System.err.printf("SqlRunner: %d statements, %d INSERTs in one job, parallelism %d%s%n",
                 statements.size(), inserts, parallelism,
                 checkpointMs > 0 ? ", checkpoints every " + checkpointMs + " ms" : "");
+        if (explain != null) {
+            Files.write(Path.of(explain), set.explain().getBytes(StandardCharsets.UTF_8));
+        }
         long t0 = System.nanoTime();
         TableResult result = set.execute();
         JobClient job = result.getJobClient()

@@ -1,0 +1,320 @@
+//! What one `perf/run` found, put together: the goals with their values, the summary line, the
+//! scaling points, the plot's bars and series, and the table printed at the end.
+//!
+//! Rates used for goals are steady-state rates (the middle 80 % of a run's rows,
+//! `Measured::middle_80_secs`) where the run was long enough to tell, else whole-run rates. The
+//! comparisons with the peer use the discard target, where neither system waits for the
+//! emulator's apply.
+
+use serde_json::{Value, json};
+
+use crate::criterion::DecodeBenches;
+use crate::e2e::{E2eRun, LatencyRun};
+use crate::peer::PeerRun;
+use crate::sink::SinkCeiling;
+use crate::source::SourceCeiling;
+use starpipe_perf::plot::{Bar, Series};
+
+/// The measured runs of one `perf/run`.
+pub struct Runs<'a> {
+    pub source: &'a SourceCeiling,
+    pub sink: &'a SinkCeiling,
+    /// starpipe, 2 partition threads, applied (verified).
+    pub e2e: &'a E2eRun,
+    /// starpipe against the discard target, one run per `DISCARD_THREADS` entry.
+    pub discard: &'a [E2eRun],
+    pub latency: Option<&'a LatencyRun>,
+    pub peer: Option<&'a PeerRun>,
+    pub peer_discard: Option<&'a PeerRun>,
+    pub decode: Option<&'a DecodeBenches>,
+    pub budget_mb: u64,
+    pub source_bytes: u64,
+}
+
+/// The format of the workload (the decode bench corpus compared with it).
+const FORMAT: &str = "canal";
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(a? / b?)
+}
+
+fn goal(goal: &str, value: Option<f64>, met: impl Fn(f64) -> bool) -> Value {
+    json!({ "goal": goal, "value": value, "met": value.map(met) })
+}
+
+pub fn fmt_opt(v: Option<f64>, prec: usize) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| "-".into(), |v| format!("{v:.prec$}"))
+}
+
+impl Runs<'_> {
+    /// The discard-target run with `threads` partition threads.
+    fn discard_run(&self, threads: u32) -> Option<&E2eRun> {
+        self.discard
+            .iter()
+            .find(|r| r.settings.consume_parallel == threads)
+    }
+
+    fn discard_rate(&self, threads: u32) -> Option<f64> {
+        self.discard_run(threads).map(E2eRun::best_rows_per_s)
+    }
+
+    fn peer_discard_rate(&self) -> Option<f64> {
+        let p = self.peer_discard?;
+        p.steady_rows_per_s.or(p.rows_per_s)
+    }
+
+    /// Every starpipe run's tables equal the model (discard runs have none to compare).
+    fn correct(&self) -> bool {
+        self.e2e.correct()
+            && self.discard.iter().all(E2eRun::correct)
+            && self.latency.is_none_or(|l| l.verified.correct)
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        self.discard
+            .iter()
+            .map(|r| r.measured.peak_rss_mb)
+            .fold(self.e2e.measured.peak_rss_mb, f64::max)
+    }
+
+    fn cpu_s_per_m_rows(&self) -> Option<f64> {
+        self.discard_run(2).map(|r| r.cpu_s_per_m_rows)
+    }
+
+    fn decode_encode_cpu(&self) -> Option<f64> {
+        self.decode?.decode_encode_cpu_s_per_m_rows(FORMAT)
+    }
+
+    pub fn goals(&self) -> Value {
+        let min_ceiling = self.source.rows_per_s.min(self.sink.rows_per_s);
+        let peer_rss = self.peer_discard.and_then(|p| p.peak_rss_mb);
+        let rss2 = self.discard_run(2).map(|r| r.measured.peak_rss_mb);
+        let peer_cpu = self.peer_discard.and_then(|p| p.cpu_s_per_m_rows);
+        let simd = |f: &str| self.decode.and_then(|d| d.decode_encode_vs_simd_json(f));
+        let peak = self.peak_rss_mb();
+        json!({
+            "e2e_steady_vs_min_ceiling": goal(">= 0.8", Some(self.e2e.best_rows_per_s() / min_ceiling), |v| v >= 0.8),
+            "discard_vs_peer_discard_throughput": goal(">= 3", ratio(self.discard_rate(2), self.peer_discard_rate()), |v| v >= 3.0),
+            "discard_peer_rss_vs_starpipe_rss": goal(">= 5", ratio(peer_rss, rss2), |v| v >= 5.0),
+            "discard_peer_cpu_vs_starpipe_cpu": goal(">= 10", ratio(peer_cpu, self.cpu_s_per_m_rows()), |v| v >= 10.0),
+            "scaling_2_vs_1_threads": goal(">= 1.7", ratio(self.discard_rate(2), self.discard_rate(1)), |v| v >= 1.7),
+            "cpu_vs_decode_encode": goal("<= 1.5", ratio(self.cpu_s_per_m_rows(), self.decode_encode_cpu()), |v| v <= 1.5),
+            "decode_encode_vs_simd_json_canal": goal(">= 0.8", simd("canal"), |v| v >= 0.8),
+            "decode_encode_vs_simd_json_cloudcanal": goal(">= 0.8", simd("cloudcanal"), |v| v >= 0.8),
+            "peak_rss_vs_budget": {
+                "goal": format!("<= totalDataInMemMb + 100 = {} MB under a backlog >= 10x the budget", self.budget_mb + 100),
+                "backlog_vs_budget": self.source_bytes as f64 / (self.budget_mb as f64 * 1048576.0),
+                "value_mb": peak,
+                "met": peak <= (self.budget_mb + 100) as f64,
+            },
+            "correct": { "goal": "every starpipe run equal to the model", "met": self.correct() },
+        })
+    }
+
+    /// The last line of `perf/run`: the first seven fields as before, then the fair comparison.
+    pub fn summary(&self) -> Value {
+        json!({
+            "e2e_rows_per_s": self.e2e.rows_per_s,
+            "source_ceiling_rows_per_s": self.source.rows_per_s,
+            "sink_ceiling_rows_per_s": self.sink.rows_per_s,
+            "peer_rows_per_s": self.peer.and_then(|p| p.rows_per_s),
+            "peak_rss_mb": self.peak_rss_mb(),
+            "correct": self.correct(),
+            "peer_correct": self.peer.and_then(|p| p.verified.as_ref()).map(|v| v.correct),
+            "e2e_steady_rows_per_s": self.e2e.steady_rows_per_s,
+            "e2e_discard_rows_per_s": self.discard_rate(2),
+            "peer_discard_rows_per_s": self.peer_discard_rate(),
+            "cpu_s_per_m_rows": self.cpu_s_per_m_rows(),
+            "decode_encode_cpu_s_per_m_rows": self.decode_encode_cpu(),
+            "peer_cpu_s_per_m_rows": self.peer_discard.and_then(|p| p.cpu_s_per_m_rows),
+            "peer_defects": self.peer.and_then(|p| p.verified.as_ref()).map(|v| &v.defects),
+        })
+    }
+
+    /// Discard-target rates per partition-thread count, and speed-ups over one thread.
+    pub fn scaling(&self) -> Value {
+        let one = self.discard_rate(1);
+        let points: Vec<Value> = self
+            .discard
+            .iter()
+            .map(|r| {
+                json!({
+                    "threads": r.settings.consume_parallel,
+                    "rows_per_s": r.best_rows_per_s(),
+                    "speedup_vs_1": ratio(Some(r.best_rows_per_s()), one),
+                })
+            })
+            .collect();
+        json!({ "target": "discard", "points": points })
+    }
+
+    pub fn plot(&self) -> (Vec<Bar>, Vec<Series>) {
+        let bar = |label: &str, rows_per_s: f64| Bar {
+            label: label.into(),
+            rows_per_s,
+        };
+        let mut bars = vec![
+            bar("source ceiling", self.source.rows_per_s),
+            bar("sink ceiling", self.sink.rows_per_s),
+            bar("starpipe, 2 threads", self.e2e.best_rows_per_s()),
+        ];
+        let mut series = vec![Series {
+            label: "starpipe, 2 threads".into(),
+            points: self.e2e.measured.series.clone(),
+        }];
+        for r in self.discard {
+            let label = format!("starpipe, {} thr, discard", r.settings.consume_parallel);
+            bars.push(bar(&label, r.best_rows_per_s()));
+            if r.settings.consume_parallel == 2 {
+                series.push(Series {
+                    label,
+                    points: r.measured.series.clone(),
+                });
+            }
+        }
+        for (label, p) in [
+            ("Flink SQL peer", self.peer),
+            ("Flink peer, discard", self.peer_discard),
+        ] {
+            if let Some(p) = p
+                && let (Some(r), Some(m)) = (p.steady_rows_per_s.or(p.rows_per_s), &p.measured)
+            {
+                bars.push(bar(label, r));
+                series.push(Series {
+                    label: label.into(),
+                    points: m.series.clone(),
+                });
+            }
+        }
+        (bars, series)
+    }
+
+    pub fn print_table(&self) {
+        println!();
+        println!(
+            "{:<34} {:>10} {:>10} {:>8} {:>13} {:>9} {:>8}",
+            "system", "rows/s", "steady", "MB/s", "CPU-s/M rows", "peak RSS", "correct"
+        );
+        let mb = |wall: f64| self.source_bytes as f64 / 1e6 / wall;
+        row(
+            "source ceiling (null consumer)",
+            Some(self.source.rows_per_s),
+            None,
+            Some(self.source.mb_per_s),
+            None,
+            None,
+            None,
+        );
+        row(
+            "sink ceiling (pre-encoded bodies)",
+            Some(self.sink.rows_per_s),
+            None,
+            Some(self.sink.mb_per_s),
+            None,
+            None,
+            None,
+        );
+        for r in std::iter::once(self.e2e).chain(self.discard) {
+            let name = match r.verified {
+                Some(_) => format!("starpipe, {} threads", r.settings.consume_parallel),
+                None => format!("starpipe, {} threads, discard", r.settings.consume_parallel),
+            };
+            row(
+                &name,
+                Some(r.rows_per_s),
+                r.steady_rows_per_s,
+                Some(r.mb_per_s),
+                Some(r.cpu_s_per_m_rows),
+                Some(r.measured.peak_rss_mb),
+                r.verified.as_ref().map(|v| v.correct),
+            );
+        }
+        for (name, p) in [
+            ("Flink SQL peer", self.peer),
+            ("Flink SQL peer, discard", self.peer_discard),
+        ] {
+            match p {
+                Some(p) if p.rows_per_s.is_some() => row(
+                    name,
+                    p.rows_per_s,
+                    p.steady_rows_per_s,
+                    p.measured.as_ref().map(|m| mb(m.wall_s)),
+                    p.cpu_s_per_m_rows,
+                    p.peak_rss_mb,
+                    p.verified.as_ref().map(|v| v.correct),
+                ),
+                Some(p) => println!(
+                    "{name:<34} {}: {}",
+                    p.status,
+                    p.reason.as_deref().unwrap_or("")
+                ),
+                None => println!("{name:<34} skipped"),
+            }
+        }
+        if let Some(v) = self
+            .peer
+            .and_then(|p| p.verified.as_ref())
+            .filter(|v| !v.correct)
+        {
+            println!("peer defects by cause: {}", json!(v.defects));
+        }
+        if let Some(l) = self.latency {
+            println!(
+                "latency at {:.0} rows/s (50% of max): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} heartbeats, asyncFlushIntervalSec = {}); correct: {}",
+                l.rate_rows_per_s,
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms,
+                l.heartbeats,
+                l.settings.async_flush_interval_sec,
+                l.verified.correct
+            );
+        }
+        if let Some(d) = self.decode {
+            for r in &d.results {
+                println!(
+                    "decode bench {:<10} {:<14} {:>8.1} MB/s {:>10.0} rows/s",
+                    r.format, r.bench, r.mb_per_s, r.rows_per_s
+                );
+            }
+        }
+        println!("goals:");
+        if let Value::Object(goals) = self.goals() {
+            for (name, g) in goals {
+                let value = g["value"].as_f64().or(g["value_mb"].as_f64());
+                println!(
+                    "  {name:<40} {:>8} (goal {}) {}",
+                    fmt_opt(value, 2),
+                    g["goal"].as_str().unwrap_or(""),
+                    match g["met"].as_bool() {
+                        Some(true) => "met",
+                        Some(false) => "MISSED",
+                        None => "-",
+                    }
+                );
+            }
+        }
+    }
+}
+
+fn row(
+    name: &str,
+    rows: Option<f64>,
+    steady: Option<f64>,
+    mb: Option<f64>,
+    cpu: Option<f64>,
+    rss: Option<f64>,
+    ok: Option<bool>,
+) {
+    println!(
+        "{:<34} {:>10} {:>10} {:>8} {:>13} {:>9} {:>8}",
+        name,
+        fmt_opt(rows, 0),
+        fmt_opt(steady, 0),
+        fmt_opt(mb, 1),
+        fmt_opt(cpu, 2),
+        rss.map_or_else(|| "-".into(), |r| format!("{r:.0} MB")),
+        ok.map_or_else(|| "-".into(), |o| o.to_string())
+    );
+}
