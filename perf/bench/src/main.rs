@@ -1,9 +1,11 @@
 //! `starpipe-bench`: the program behind `perf/run` (see `perf/README.md`). On this machine, in
 //! one run, on the same data: the source ceiling (null consumer), the sink ceiling (pre-encoded
-//! Stream Load bodies), `starpipe run` end to end with 2 and 1 partition threads, a paced run for
-//! latency, the Flink SQL peer, and the criterion decode benches; every replicating run is
+//! Stream Load bodies), `starpipe run` end to end applied (2 partition threads) and against the
+//! emulator's discard target (1, 2 and 4), a paced run for latency, the Flink SQL peer applied
+//! and against the discard target, and the criterion decode benches; every applied run is
 //! checked against the generator's expected tables. Writes `perf/results/<date>-<host>.json`
-//! and an SVG plot, prints a summary table, and ends with one JSON line.
+//! and an SVG plot, prints a summary table and the goals (`results.rs`), and ends with one JSON
+//! line.
 
 mod criterion;
 mod e2e;
@@ -41,7 +43,9 @@ struct Cli {
     /// Repository root.
     #[arg(long, default_value = ".")]
     root: PathBuf,
-    /// Messages in the workload (default: 44000, about 690 MB, 10x the default budget; 6000 with --quick).
+    /// Messages in the workload (default 120000, about 1.9 GB, 29x the default budget; 60000
+    /// with --quick). Sized for at least 10 s of steady state in every measured run (the
+    /// `steady_state_secs` goal says whether it was).
     #[arg(long)]
     messages: Option<u64>,
     /// `totalDataInMemMb` for the starpipe runs (default 64, or 16 with --quick).
@@ -115,7 +119,7 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let root = std::fs::canonicalize(&cli.root)?;
     let quick = cli.quick;
-    let messages = cli.messages.unwrap_or(if quick { 6_000 } else { 44_000 });
+    let messages = cli.messages.unwrap_or(if quick { 60_000 } else { 120_000 });
     let budget = cli.budget_mb.unwrap_or(if quick { 16 } else { 64 });
     let bins = root.join(&cli.bin_dir);
     let (starpipe_bin, sim_bin) = (bins.join("starpipe"), bins.join("starrocks-sim"));
@@ -339,6 +343,7 @@ fn run() -> anyhow::Result<()> {
         peer_discard: peer_discard.as_ref(),
         decode: decode.as_ref(),
         budget_mb: budget,
+        source_rows,
         source_bytes,
     };
     let goals = runs.goals();

@@ -28,11 +28,9 @@ pub struct Runs<'a> {
     pub peer_discard: Option<&'a PeerRun>,
     pub decode: Option<&'a DecodeBenches>,
     pub budget_mb: u64,
+    pub source_rows: u64,
     pub source_bytes: u64,
 }
-
-/// The format of the workload (the decode bench corpus compared with it).
-const FORMAT: &str = "canal";
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     Some(a? / b?)
@@ -82,8 +80,26 @@ impl Runs<'_> {
         self.discard_run(2).map(|r| r.cpu_s_per_m_rows)
     }
 
+    /// starpipe's decoder and encoder alone on the workload itself (the sink ceiling's
+    /// preparation, one thread), per million source rows.
     fn decode_encode_cpu(&self) -> Option<f64> {
-        self.decode?.decode_encode_cpu_s_per_m_rows(FORMAT)
+        Some(self.sink.decode_encode_secs / (self.source_rows as f64 / 1e6))
+    }
+
+    /// The shortest steady state (middle 80 % of the rows) of the measured runs, starpipe's and
+    /// the peer's: `perf/run` is sized so that each has at least 10 s.
+    fn shortest_steady_secs(&self) -> Option<f64> {
+        let starpipe = std::iter::once(self.e2e)
+            .chain(self.discard)
+            .map(|r| r.measured.middle_80_secs);
+        let peers = [self.peer, self.peer_discard]
+            .into_iter()
+            .flatten()
+            .map(|p| p.measured.as_ref().and_then(|m| m.middle_80_secs));
+        starpipe
+            .chain(peers)
+            .map(|s| s.unwrap_or(0.0))
+            .reduce(f64::min)
     }
 
     pub fn goals(&self) -> Value {
@@ -108,6 +124,7 @@ impl Runs<'_> {
                 "value_mb": peak,
                 "met": peak <= (self.budget_mb + 100) as f64,
             },
+            "steady_state_secs": goal(">= 10 (each measured run)", self.shortest_steady_secs(), |v| v >= 10.0),
             "correct": { "goal": "every starpipe run equal to the model", "met": self.correct() },
         })
     }

@@ -4,7 +4,7 @@
 //! `StreamLoader` through the FE (the same path `starpipe run` takes), one load in flight per
 //! table (the ordering rule starpipe obeys) and all tables in parallel.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -25,7 +25,11 @@ pub struct SinkCeiling {
     pub secs: f64,
     pub rows_per_s: f64,
     pub mb_per_s: f64,
+    /// Generating, decoding and encoding the workload up front.
     pub encode_secs: f64,
+    /// Of that, decoding and encoding alone (one thread, so about its CPU time): starpipe's
+    /// decode+encode cost on exactly the data `perf/run` replicates.
+    pub decode_encode_secs: f64,
 }
 
 struct Body {
@@ -51,12 +55,16 @@ pub fn target_table(db: &str, t: &Table) -> anyhow::Result<TargetTable> {
     Ok(TargetTable::new(db, t.name, cols, TableModel::PrimaryKeys)?)
 }
 
-/// Decodes and encodes the workload into per-table bodies of about `batch_bytes`.
+/// Per target table, its load bodies in order.
+type TableBodies = Vec<(String, Vec<Body>)>;
+
+/// Decodes and encodes the workload into per-table bodies of about `batch_bytes`; also returns
+/// the time spent decoding and encoding (not generating).
 fn encode_bodies(
     w: &Workload,
     target_db: &str,
     batch_bytes: usize,
-) -> anyhow::Result<Vec<(String, Vec<Body>)>> {
+) -> anyhow::Result<(TableBodies, Duration)> {
     let mut decoder = Decoder::new(DecodeOptions::new(w.format));
     let mut encoders = w
         .tables
@@ -86,7 +94,9 @@ fn encode_bodies(
         Ok(())
     };
     let mut buf = Vec::new();
+    let mut busy = Duration::ZERO;
     for m in w.generator() {
+        let t0 = Instant::now();
         buf.clear();
         buf.extend_from_slice(m.payload.as_bytes());
         let batch = match decoder.decode(&mut buf, &MessageKeys) {
@@ -104,13 +114,14 @@ fn encode_bodies(
         if enc.block().byte_size() >= batch_bytes {
             take(enc, out)?;
         }
+        busy += t0.elapsed();
     }
     let mut result = Vec::new();
     for (name, mut enc, mut out) in encoders {
         take(&mut enc, &mut out)?;
         result.push((name.to_string(), out));
     }
-    Ok(result)
+    Ok((result, busy))
 }
 
 /// `source_rows` (the workload's rows, not the encoded DELETE+UPSERT pairs of key changes)
@@ -123,7 +134,7 @@ pub fn measure(
     source_rows: u64,
 ) -> anyhow::Result<SinkCeiling> {
     let t0 = Instant::now();
-    let per_table = encode_bodies(w, target_db, batch_bytes)?;
+    let (per_table, decode_encode) = encode_bodies(w, target_db, batch_bytes)?;
     let encode_secs = t0.elapsed().as_secs_f64();
     let loads = per_table.iter().map(|(_, b)| b.len()).sum();
     let rows: u64 = per_table.iter().flat_map(|(_, b)| b).map(|b| b.rows).sum();
@@ -183,5 +194,6 @@ pub fn measure(
         rows_per_s: source_rows as f64 / secs,
         mb_per_s: body_bytes as f64 / 1e6 / secs,
         encode_secs,
+        decode_encode_secs: decode_encode.as_secs_f64(),
     })
 }
