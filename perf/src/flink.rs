@@ -40,7 +40,16 @@ pub struct PeerJob<'a> {
     pub password: &'a str,
     /// `sink.buffer-flush.interval-ms`: starpipe's `asyncFlushIntervalSec` in ms.
     pub flush_interval_ms: u64,
+    /// `sink.buffer-flush.max-bytes`: starpipe's `totalDataInMemMb`, but at least the
+    /// connector's minimum of 64 MiB.
+    pub buffer_bytes: u64,
 }
+
+/// The connector refuses a smaller `sink.buffer-flush.max-bytes`.
+const MIN_BUFFER_BYTES: u64 = 64 << 20;
+
+/// The largest SET the `CASE` of every bitmask is written for (2⁸ arms).
+const MAX_SET_MEMBERS: usize = 8;
 
 /// The name of the one source table.
 const SOURCE: &str = "cdc";
@@ -144,7 +153,8 @@ fn sink_sql(job: &PeerJob<'_>, t: &Table) -> String {
          \x20 'sink.properties.format' = 'csv',\n\
          \x20 'sink.properties.column_separator' = '\\x01',\n\
          \x20 'sink.properties.row_delimiter' = '\\x02',\n\
-         \x20 'sink.buffer-flush.interval-ms' = '{interval}'\n\
+         \x20 'sink.buffer-flush.interval-ms' = '{interval}',\n\
+         \x20 'sink.buffer-flush.max-bytes' = '{buffer}'\n\
          );\n",
         target_db = job.target_db,
         name = t.name,
@@ -157,6 +167,7 @@ fn sink_sql(job: &PeerJob<'_>, t: &Table) -> String {
         user = lit(job.user),
         password = lit(job.password),
         interval = job.flush_interval_ms,
+        buffer = job.buffer_bytes.max(MIN_BUFFER_BYTES),
     )
 }
 
@@ -196,10 +207,18 @@ fn select_expr(c: &Column, held: Option<&str>) -> String {
                 .enumerate()
                 .map(|(i, l)| (i as u64 + 1, l.to_string())),
         ),
-        Kind::Set(labels) => case_sql(
-            &col,
-            (0..1u64 << labels.len()).map(|m| (m, set_text(labels, m))),
-        ),
+        Kind::Set(labels) => {
+            assert!(
+                labels.len() <= MAX_SET_MEMBERS,
+                "SET column {} has {} members: the peer's CASE covers at most {MAX_SET_MEMBERS}",
+                c.name,
+                labels.len()
+            );
+            case_sql(
+                &col,
+                (0..1u64 << labels.len()).map(|m| (m, set_text(labels, m))),
+            )
+        }
         _ if held == Some(ty.as_str()) => col,
         _ => format!("CAST({col} AS {ty}) AS {col}"),
     }
@@ -305,6 +324,7 @@ mod tests {
             user: "root",
             password: "p'w",
             flush_interval_ms: 1000,
+            buffer_bytes: 16 << 20,
         })
     }
 
@@ -356,6 +376,7 @@ mod tests {
                 "'sink.properties.column_separator' = '\\x01'".into(),
                 "'sink.properties.row_delimiter' = '\\x02'".into(),
                 "'sink.buffer-flush.interval-ms' = '1000'".into(),
+                "'sink.buffer-flush.max-bytes' = '67108864'".into(),
                 "PRIMARY KEY (".into(),
             ] {
                 assert!(sink.contains(&opt), "{opt} missing in {sink}");

@@ -111,6 +111,9 @@ enum Cmd {
         /// `sink.buffer-flush.interval-ms` (starpipe's `asyncFlushIntervalSec` in ms).
         #[arg(long, default_value_t = 1000)]
         flush_interval_ms: u64,
+        /// `sink.buffer-flush.max-bytes` (starpipe's `totalDataInMemMb` in bytes; at least 64 MiB).
+        #[arg(long, default_value_t = 64 << 20)]
+        buffer_bytes: u64,
     },
 }
 
@@ -343,6 +346,7 @@ fn run() -> anyhow::Result<bool> {
             user,
             password,
             flush_interval_ms,
+            buffer_bytes,
         } => {
             let w = workload_with_tables(Workload::new(0, Format::Canal), &tables)?;
             print!(
@@ -359,6 +363,7 @@ fn run() -> anyhow::Result<bool> {
                     user: &user,
                     password: &password,
                     flush_interval_ms,
+                    buffer_bytes,
                 })
             );
             Ok(true)

@@ -97,7 +97,8 @@ fn starpipe_command(
 pub struct Verified {
     pub correct: bool,
     pub summary: String,
-    /// Differing rows by cause (`starpipe_perf::verify::Cause`); empty when correct.
+    /// Differing rows by cause (`starpipe_perf::verify::Cause`); empty when correct or when
+    /// the comparison could not run (then `summary` says why).
     pub defects: std::collections::BTreeMap<String, usize>,
 }
 
@@ -108,12 +109,16 @@ pub fn verify(expected: &ExpectedState, target_db: &str, sim: &Sim) -> Verified 
         Ok(r) => Verified {
             correct: r.ok(),
             summary: r.summary(),
-            defects: r.causes(),
+            defects: r
+                .causes()
+                .into_iter()
+                .map(|(c, n)| (c.to_string(), n))
+                .collect(),
         },
         Err(err) => Verified {
             correct: false,
             summary: format!("verify failed to run: {err:#}"),
-            defects: [("verify_failed".to_string(), 1)].into(),
+            defects: Default::default(),
         },
     }
 }
@@ -127,10 +132,13 @@ pub struct E2eRun {
     pub source_bytes: u64,
     /// Over the whole run, start-up and the group join included.
     pub rows_per_s: f64,
-    /// Over the middle 80 % of the rows applied ([`Measured::middle_80_secs`]).
+    /// Over the steady state ([`Measured::steady`]).
     pub steady_rows_per_s: Option<f64>,
     pub mb_per_s: f64,
+    /// Over the whole run.
     pub cpu_s_per_m_rows: f64,
+    /// Within the steady state.
+    pub steady_cpu_s_per_m_rows: Option<f64>,
     #[serde(flatten)]
     pub measured: Measured,
     /// The target tables against the model; `None` with [`Target::Discard`] (nothing applied).
@@ -139,11 +147,6 @@ pub struct E2eRun {
 }
 
 impl E2eRun {
-    /// The steady-state rate, or the whole-run rate when the run was too short to tell.
-    pub fn best_rows_per_s(&self) -> f64 {
-        self.steady_rows_per_s.unwrap_or(self.rows_per_s)
-    }
-
     /// False only when the tables were compared and differ.
     pub fn correct(&self) -> bool {
         self.verified.as_ref().is_none_or(|v| v.correct)
@@ -189,7 +192,7 @@ pub fn run_to_end(
         settings,
     )?;
     let cmd = starpipe_command(inp.starpipe, &job, true, &log)?;
-    let mode = inp.sim.target(target)?;
+    let mode = inp.sim.switched_to(target)?;
     let measured = measure::run(cmd, inp.sim, Duration::from_secs(3600), |_| false)?;
     drop(mode);
     anyhow::ensure!(
@@ -209,6 +212,7 @@ pub fn run_to_end(
         source_bytes: inp.source_bytes,
         rows_per_s: inp.source_rows as f64 / measured.wall_s,
         steady_rows_per_s: measured.steady_rows_per_s(inp.source_rows),
+        steady_cpu_s_per_m_rows: measured.steady_cpu_s_per_m_rows(inp.source_rows),
         mb_per_s: inp.source_bytes as f64 / 1e6 / measured.wall_s,
         cpu_s_per_m_rows: measured.cpu_s() / (inp.source_rows as f64 / 1e6),
         measured,

@@ -30,9 +30,9 @@ impl Sim {
         Ok(self.counters()?["rows_loaded"].as_u64().unwrap_or(0))
     }
 
-    /// Puts the emulator in `target` mode until the returned guard is dropped (then back to
+    /// Switches the emulator to `target` mode until the returned guard is dropped (then back to
     /// applying).
-    pub fn target(&self, target: Target) -> anyhow::Result<TargetGuard<'_>> {
+    pub fn switched_to(&self, target: Target) -> anyhow::Result<TargetGuard<'_>> {
         self.set_discard(target == Target::Discard)?;
         Ok(TargetGuard(self))
     }
@@ -65,6 +65,16 @@ pub enum Target {
     /// Receives, parses and validates every load and answers it in full, but applies nothing
     /// (`starrocks-sim --discard`): the client is measured apart from the emulator's apply cost.
     Discard,
+}
+
+impl Target {
+    /// How progress lines and file names say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Target::Apply => "applied",
+            Target::Discard => "discard",
+        }
+    }
 }
 
 /// Sets the emulator back to applying when dropped.

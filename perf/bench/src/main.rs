@@ -271,7 +271,8 @@ fn run() -> anyhow::Result<()> {
     let latency: Option<LatencyRun> = if cli.skip_latency {
         None
     } else {
-        let msgs_per_s = e2e.best_rows_per_s() / (source_rows as f64 / messages as f64);
+        let applied = e2e.steady_rows_per_s.unwrap_or(e2e.rows_per_s);
+        let msgs_per_s = applied / (source_rows as f64 / messages as f64);
         let rate = (msgs_per_s * 0.5).max(1.0);
         let secs = if quick { 10.0 } else { 45.0 };
         let mut lw = w.clone();
@@ -303,6 +304,7 @@ fn run() -> anyhow::Result<()> {
     let peer_settings = PeerSettings {
         parallelism: 2,
         flush_interval_ms: settings(2).async_flush_interval_sec * 1000,
+        buffer_bytes: budget << 20,
     };
     let (peer, peer_discard) = if cli.skip_peer {
         (None, None)
@@ -418,11 +420,8 @@ fn run_peer(
     target: Target,
 ) -> anyhow::Result<peer::PeerRun> {
     step(&format!(
-        "peer: Flink SQL canal-json → StarRocks Flink connector (perf/flink/run-peer), {} target",
-        match target {
-            Target::Apply => "applying",
-            Target::Discard => "discard",
-        }
+        "peer: Flink SQL canal-json → StarRocks Flink connector (perf/flink/run-peer), {}",
+        target.label()
     ));
     let p = peer::run(root, inputs, settings, target)?;
     match (&p.rows_per_s, &p.reason) {

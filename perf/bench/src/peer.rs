@@ -20,9 +20,13 @@ pub struct PeerRun {
     pub target: Target,
     /// Over the whole run (JVM start and job submission included).
     pub rows_per_s: Option<f64>,
-    /// Over the middle 80 % of the rows applied ([`Measured::middle_80_secs`]).
+    /// Over the steady state ([`Measured::steady`]): without the JVM's start-up, the SQL
+    /// planning and the job submission.
     pub steady_rows_per_s: Option<f64>,
+    /// Over the whole run.
     pub cpu_s_per_m_rows: Option<f64>,
+    /// Within the steady state (the JVM is warm).
+    pub steady_cpu_s_per_m_rows: Option<f64>,
     /// `TableSourceScan`s in the job's optimized execution plan (EXPLAIN): 1 when every table
     /// is read from one scan of the topic.
     pub source_scans: Option<usize>,
@@ -43,6 +47,7 @@ impl PeerRun {
             rows_per_s: None,
             steady_rows_per_s: None,
             cpu_s_per_m_rows: None,
+            steady_cpu_s_per_m_rows: None,
             source_scans: None,
             peak_rss_mb: None,
             measured: None,
@@ -52,11 +57,12 @@ impl PeerRun {
     }
 }
 
-/// How the peer runs: its parallelism and its flush interval (starpipe's).
+/// How the peer runs: its parallelism, and its flush interval and buffer (starpipe's).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerSettings {
     pub parallelism: u32,
     pub flush_interval_ms: u64,
+    pub buffer_bytes: u64,
 }
 
 pub fn run(
@@ -65,10 +71,7 @@ pub fn run(
     settings: PeerSettings,
     target: Target,
 ) -> anyhow::Result<PeerRun> {
-    let name = match target {
-        Target::Apply => "flink-peer",
-        Target::Discard => "flink-peer-discard",
-    };
+    let name = format!("flink-peer-{}", target.label());
     let target_db = "bench_flink";
     inp.sim.recreate_database(target_db, inp.tables)?;
     let sql = starpipe_perf::flink::flink_sql(&starpipe_perf::flink::PeerJob {
@@ -83,6 +86,7 @@ pub fn run(
         user: "root",
         password: "",
         flush_interval_ms: settings.flush_interval_ms,
+        buffer_bytes: settings.buffer_bytes,
     });
     // Resolve and build first, so the measured run is the JVM only (not Maven).
     let prepare = Command::new(root.join("perf/flink/run-peer"))
@@ -110,11 +114,12 @@ pub fn run(
         .env("FLINK_PARALLELISM", settings.parallelism.to_string())
         .stdout(Stdio::from(std::fs::File::create(&out_file)?))
         .stderr(Stdio::from(std::fs::File::create(&log_file)?));
-    let mode = inp.sim.target(target)?;
+    let mode = inp.sim.switched_to(target)?;
     let measured = measure::run(cmd, inp.sim, Duration::from_secs(3600), |_| false)?;
     drop(mode);
     let source_scans = std::fs::read_to_string(&plan_file)
         .ok()
+        .filter(|plan| !plan.trim().is_empty())
         .map(|plan| source_scans(&plan));
     let out = std::fs::read_to_string(&out_file).unwrap_or_default();
     let report = last_json_line(&out);
@@ -148,6 +153,7 @@ pub fn run(
         rows_per_s: Some(inp.source_rows as f64 / measured.wall_s),
         steady_rows_per_s: measured.steady_rows_per_s(inp.source_rows),
         cpu_s_per_m_rows: Some(measured.cpu_s() / (inp.source_rows as f64 / 1e6)),
+        steady_cpu_s_per_m_rows: measured.steady_cpu_s_per_m_rows(inp.source_rows),
         source_scans,
         peak_rss_mb: Some(rss),
         measured: Some(measured),

@@ -1,15 +1,16 @@
 //! What one `perf/run` found, put together: the goals with their values, the summary line, the
 //! scaling points, the plot's bars and series, and the table printed at the end.
 //!
-//! Rates used for goals are steady-state rates (the middle 80 % of a run's rows,
-//! `Measured::middle_80_secs`) where the run was long enough to tell, else whole-run rates. The
-//! comparisons with the peer use the discard target, where neither system waits for the
-//! emulator's apply.
+//! Goals use steady-state figures (`Measured::steady`: the middle 80 % of a run's rows, and the
+//! CPU spent in that window); a run too short to have one gives no value rather than a
+//! whole-run figure in its place. The comparisons with the peer use the discard target, where
+//! neither system waits for the emulator's apply.
 
 use serde_json::{Value, json};
 
 use crate::criterion::DecodeBenches;
 use crate::e2e::{E2eRun, LatencyRun};
+use crate::env::Target;
 use crate::peer::PeerRun;
 use crate::sink::SinkCeiling;
 use crate::source::SourceCeiling;
@@ -54,12 +55,11 @@ impl Runs<'_> {
     }
 
     fn discard_rate(&self, threads: u32) -> Option<f64> {
-        self.discard_run(threads).map(E2eRun::best_rows_per_s)
+        self.discard_run(threads)?.steady_rows_per_s
     }
 
     fn peer_discard_rate(&self) -> Option<f64> {
-        let p = self.peer_discard?;
-        p.steady_rows_per_s.or(p.rows_per_s)
+        self.peer_discard?.steady_rows_per_s
     }
 
     /// Every starpipe run's tables equal the model (discard runs have none to compare).
@@ -77,28 +77,33 @@ impl Runs<'_> {
     }
 
     fn cpu_s_per_m_rows(&self) -> Option<f64> {
-        self.discard_run(2).map(|r| r.cpu_s_per_m_rows)
+        self.discard_run(2)?.steady_cpu_s_per_m_rows
+    }
+
+    fn peer_cpu_s_per_m_rows(&self) -> Option<f64> {
+        self.peer_discard?.steady_cpu_s_per_m_rows
     }
 
     /// starpipe's decoder and encoder alone on the workload itself (the sink ceiling's
-    /// preparation, one thread), per million source rows.
-    fn decode_encode_cpu(&self) -> Option<f64> {
-        Some(self.sink.decode_encode_secs / (self.source_rows as f64 / 1e6))
+    /// preparation, one thread's CPU time), per million source rows.
+    fn decode_encode_cpu(&self) -> f64 {
+        self.sink.decode_encode_cpu_s / (self.source_rows as f64 / 1e6)
     }
 
     /// The shortest steady state (middle 80 % of the rows) of the measured runs, starpipe's and
     /// the peer's: `perf/run` is sized so that each has at least 10 s.
+    /// A peer that did not run (`unavailable`, `failed`, `--skip-peer`) is left out.
     fn shortest_steady_secs(&self) -> Option<f64> {
         let starpipe = std::iter::once(self.e2e)
             .chain(self.discard)
-            .map(|r| r.measured.middle_80_secs);
+            .map(|r| &r.measured);
         let peers = [self.peer, self.peer_discard]
             .into_iter()
             .flatten()
-            .map(|p| p.measured.as_ref().and_then(|m| m.middle_80_secs));
+            .filter_map(|p| p.measured.as_ref());
         starpipe
             .chain(peers)
-            .map(|s| s.unwrap_or(0.0))
+            .map(|m| m.steady.as_ref().map_or(0.0, |s| s.secs))
             .reduce(f64::min)
     }
 
@@ -106,16 +111,21 @@ impl Runs<'_> {
         let min_ceiling = self.source.rows_per_s.min(self.sink.rows_per_s);
         let peer_rss = self.peer_discard.and_then(|p| p.peak_rss_mb);
         let rss2 = self.discard_run(2).map(|r| r.measured.peak_rss_mb);
-        let peer_cpu = self.peer_discard.and_then(|p| p.cpu_s_per_m_rows);
+        let peer_cpu = self.peer_cpu_s_per_m_rows();
+        let scans = [self.peer, self.peer_discard]
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.source_scans)
+            .max();
         let simd = |f: &str| self.decode.and_then(|d| d.decode_encode_vs_simd_json(f));
         let peak = self.peak_rss_mb();
         json!({
-            "e2e_steady_vs_min_ceiling": goal(">= 0.8", Some(self.e2e.best_rows_per_s() / min_ceiling), |v| v >= 0.8),
+            "e2e_steady_vs_min_ceiling": goal(">= 0.8", self.e2e.steady_rows_per_s.map(|r| r / min_ceiling), |v| v >= 0.8),
             "discard_vs_peer_discard_throughput": goal(">= 3", ratio(self.discard_rate(2), self.peer_discard_rate()), |v| v >= 3.0),
             "discard_peer_rss_vs_starpipe_rss": goal(">= 5", ratio(peer_rss, rss2), |v| v >= 5.0),
             "discard_peer_cpu_vs_starpipe_cpu": goal(">= 10", ratio(peer_cpu, self.cpu_s_per_m_rows()), |v| v >= 10.0),
             "scaling_2_vs_1_threads": goal(">= 1.7", ratio(self.discard_rate(2), self.discard_rate(1)), |v| v >= 1.7),
-            "cpu_vs_decode_encode": goal("<= 1.5", ratio(self.cpu_s_per_m_rows(), self.decode_encode_cpu()), |v| v <= 1.5),
+            "cpu_vs_decode_encode": goal("<= 1.5", ratio(self.cpu_s_per_m_rows(), Some(self.decode_encode_cpu())), |v| v <= 1.5),
             "decode_encode_vs_simd_json_canal": goal(">= 0.8", simd("canal"), |v| v >= 0.8),
             "decode_encode_vs_simd_json_cloudcanal": goal(">= 0.8", simd("cloudcanal"), |v| v >= 0.8),
             "peak_rss_vs_budget": {
@@ -125,6 +135,7 @@ impl Runs<'_> {
                 "met": peak <= (self.budget_mb + 100) as f64,
             },
             "steady_state_secs": goal(">= 10 (each measured run)", self.shortest_steady_secs(), |v| v >= 10.0),
+            "peer_source_scans": goal("== 1 (the peer reads the topic once)", scans.map(|n| n as f64), |v| v == 1.0),
             "correct": { "goal": "every starpipe run equal to the model", "met": self.correct() },
         })
     }
@@ -144,7 +155,7 @@ impl Runs<'_> {
             "peer_discard_rows_per_s": self.peer_discard_rate(),
             "cpu_s_per_m_rows": self.cpu_s_per_m_rows(),
             "decode_encode_cpu_s_per_m_rows": self.decode_encode_cpu(),
-            "peer_cpu_s_per_m_rows": self.peer_discard.and_then(|p| p.cpu_s_per_m_rows),
+            "peer_cpu_s_per_m_rows": self.peer_cpu_s_per_m_rows(),
             "peer_defects": self.peer.and_then(|p| p.verified.as_ref()).map(|v| &v.defects),
         })
     }
@@ -158,14 +169,15 @@ impl Runs<'_> {
             .map(|r| {
                 json!({
                     "threads": r.settings.consume_parallel,
-                    "rows_per_s": r.best_rows_per_s(),
-                    "speedup_vs_1": ratio(Some(r.best_rows_per_s()), one),
+                    "steady_rows_per_s": r.steady_rows_per_s,
+                    "speedup_vs_1": ratio(r.steady_rows_per_s, one),
                 })
             })
             .collect();
         json!({ "target": "discard", "points": points })
     }
 
+    /// Bars at steady-state rates (whole-run where a run had none: the plot shows every run).
     pub fn plot(&self) -> (Vec<Bar>, Vec<Series>) {
         let bar = |label: &str, rows_per_s: f64| Bar {
             label: label.into(),
@@ -174,15 +186,11 @@ impl Runs<'_> {
         let mut bars = vec![
             bar("source ceiling", self.source.rows_per_s),
             bar("sink ceiling", self.sink.rows_per_s),
-            bar("starpipe, 2 threads", self.e2e.best_rows_per_s()),
         ];
-        let mut series = vec![Series {
-            label: "starpipe, 2 threads".into(),
-            points: self.e2e.measured.series.clone(),
-        }];
-        for r in self.discard {
-            let label = format!("starpipe, {} thr, discard", r.settings.consume_parallel);
-            bars.push(bar(&label, r.best_rows_per_s()));
+        let mut series = Vec::new();
+        for r in std::iter::once(self.e2e).chain(self.discard) {
+            let label = run_name(r);
+            bars.push(bar(&label, r.steady_rows_per_s.unwrap_or(r.rows_per_s)));
             if r.settings.consume_parallel == 2 {
                 series.push(Series {
                     label,
@@ -190,16 +198,12 @@ impl Runs<'_> {
                 });
             }
         }
-        for (label, p) in [
-            ("Flink SQL peer", self.peer),
-            ("Flink peer, discard", self.peer_discard),
-        ] {
-            if let Some(p) = p
-                && let (Some(r), Some(m)) = (p.steady_rows_per_s.or(p.rows_per_s), &p.measured)
-            {
-                bars.push(bar(label, r));
+        for p in [self.peer, self.peer_discard].into_iter().flatten() {
+            if let (Some(r), Some(m)) = (p.steady_rows_per_s.or(p.rows_per_s), &p.measured) {
+                let label = format!("Flink SQL peer, {}", p.target.label());
+                bars.push(bar(&label, r));
                 series.push(Series {
-                    label: label.into(),
+                    label,
                     points: m.series.clone(),
                 });
             }
@@ -209,58 +213,31 @@ impl Runs<'_> {
 
     pub fn print_table(&self) {
         println!();
-        println!(
-            "{:<34} {:>10} {:>10} {:>8} {:>13} {:>9} {:>8}",
-            "system", "rows/s", "steady", "MB/s", "CPU-s/M rows", "peak RSS", "correct"
-        );
-        let mb = |wall: f64| self.source_bytes as f64 / 1e6 / wall;
-        row(
+        TableRow::header();
+        TableRow::ceiling(
             "source ceiling (null consumer)",
-            Some(self.source.rows_per_s),
-            None,
-            Some(self.source.mb_per_s),
-            None,
-            None,
-            None,
-        );
-        row(
+            self.source.rows_per_s,
+            self.source.mb_per_s,
+        )
+        .print();
+        TableRow::ceiling(
             "sink ceiling (pre-encoded bodies)",
-            Some(self.sink.rows_per_s),
-            None,
-            Some(self.sink.mb_per_s),
-            None,
-            None,
-            None,
-        );
+            self.sink.rows_per_s,
+            self.sink.mb_per_s,
+        )
+        .print();
         for r in std::iter::once(self.e2e).chain(self.discard) {
-            let name = match r.verified {
-                Some(_) => format!("starpipe, {} threads", r.settings.consume_parallel),
-                None => format!("starpipe, {} threads, discard", r.settings.consume_parallel),
-            };
-            row(
-                &name,
-                Some(r.rows_per_s),
-                r.steady_rows_per_s,
-                Some(r.mb_per_s),
-                Some(r.cpu_s_per_m_rows),
-                Some(r.measured.peak_rss_mb),
-                r.verified.as_ref().map(|v| v.correct),
-            );
+            TableRow::of_run(r).print();
         }
-        for (name, p) in [
-            ("Flink SQL peer", self.peer),
-            ("Flink SQL peer, discard", self.peer_discard),
+        for (target, p) in [
+            (Target::Apply, self.peer),
+            (Target::Discard, self.peer_discard),
         ] {
+            let name = format!("Flink SQL peer, {}", target.label());
             match p {
-                Some(p) if p.rows_per_s.is_some() => row(
-                    name,
-                    p.rows_per_s,
-                    p.steady_rows_per_s,
-                    p.measured.as_ref().map(|m| mb(m.wall_s)),
-                    p.cpu_s_per_m_rows,
-                    p.peak_rss_mb,
-                    p.verified.as_ref().map(|v| v.correct),
-                ),
+                Some(p) if p.rows_per_s.is_some() => {
+                    TableRow::of_peer(name, p, self.source_bytes).print()
+                }
                 Some(p) => println!(
                     "{name:<34} {}: {}",
                     p.status,
@@ -296,42 +273,105 @@ impl Runs<'_> {
                 );
             }
         }
-        println!("goals:");
-        if let Value::Object(goals) = self.goals() {
-            for (name, g) in goals {
-                let value = g["value"].as_f64().or(g["value_mb"].as_f64());
-                println!(
-                    "  {name:<40} {:>8} (goal {}) {}",
-                    fmt_opt(value, 2),
-                    g["goal"].as_str().unwrap_or(""),
-                    match g["met"].as_bool() {
-                        Some(true) => "met",
-                        Some(false) => "MISSED",
-                        None => "-",
-                    }
-                );
-            }
-        }
+        print_goals(&self.goals());
     }
 }
 
-fn row(
-    name: &str,
-    rows: Option<f64>,
-    steady: Option<f64>,
-    mb: Option<f64>,
-    cpu: Option<f64>,
-    rss: Option<f64>,
-    ok: Option<bool>,
-) {
-    println!(
-        "{:<34} {:>10} {:>10} {:>8} {:>13} {:>9} {:>8}",
-        name,
-        fmt_opt(rows, 0),
-        fmt_opt(steady, 0),
-        fmt_opt(mb, 1),
-        fmt_opt(cpu, 2),
-        rss.map_or_else(|| "-".into(), |r| format!("{r:.0} MB")),
-        ok.map_or_else(|| "-".into(), |o| o.to_string())
-    );
+fn run_name(r: &E2eRun) -> String {
+    format!(
+        "starpipe, {} threads, {}",
+        r.settings.consume_parallel,
+        r.target.label()
+    )
+}
+
+fn print_goals(goals: &Value) {
+    println!("goals:");
+    let Value::Object(goals) = goals else { return };
+    for (name, g) in goals {
+        let value = g["value"].as_f64().or(g["value_mb"].as_f64());
+        let verdict = match g["met"].as_bool() {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "-",
+        };
+        println!(
+            "  {name:<40} {:>8} (goal {}) {verdict}",
+            fmt_opt(value, 2),
+            g["goal"].as_str().unwrap_or("")
+        );
+    }
+}
+
+/// One line of the summary table.
+struct TableRow {
+    name: String,
+    rows_per_s: Option<f64>,
+    steady_rows_per_s: Option<f64>,
+    mb_per_s: Option<f64>,
+    steady_cpu_s_per_m_rows: Option<f64>,
+    peak_rss_mb: Option<f64>,
+    correct: Option<bool>,
+}
+
+impl TableRow {
+    fn header() {
+        println!(
+            "{:<34} {:>10} {:>10} {:>8} {:>13} {:>9} {:>8}",
+            "system", "rows/s", "steady", "MB/s", "CPU-s/M rows", "peak RSS", "correct"
+        );
+    }
+
+    fn ceiling(name: &str, rows_per_s: f64, mb_per_s: f64) -> Self {
+        TableRow {
+            name: name.into(),
+            rows_per_s: Some(rows_per_s),
+            steady_rows_per_s: None,
+            mb_per_s: Some(mb_per_s),
+            steady_cpu_s_per_m_rows: None,
+            peak_rss_mb: None,
+            correct: None,
+        }
+    }
+
+    fn of_run(r: &E2eRun) -> Self {
+        TableRow {
+            name: run_name(r),
+            rows_per_s: Some(r.rows_per_s),
+            steady_rows_per_s: r.steady_rows_per_s,
+            mb_per_s: Some(r.mb_per_s),
+            steady_cpu_s_per_m_rows: r.steady_cpu_s_per_m_rows,
+            peak_rss_mb: Some(r.measured.peak_rss_mb),
+            correct: r.verified.as_ref().map(|v| v.correct),
+        }
+    }
+
+    fn of_peer(name: String, p: &PeerRun, source_bytes: u64) -> Self {
+        TableRow {
+            name,
+            rows_per_s: p.rows_per_s,
+            steady_rows_per_s: p.steady_rows_per_s,
+            mb_per_s: p
+                .measured
+                .as_ref()
+                .map(|m| source_bytes as f64 / 1e6 / m.wall_s),
+            steady_cpu_s_per_m_rows: p.steady_cpu_s_per_m_rows,
+            peak_rss_mb: p.peak_rss_mb,
+            correct: p.verified.as_ref().map(|v| v.correct),
+        }
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<34} {:>10} {:>10} {:>8} {:>13} {:>9} {:>8}",
+            self.name,
+            fmt_opt(self.rows_per_s, 0),
+            fmt_opt(self.steady_rows_per_s, 0),
+            fmt_opt(self.mb_per_s, 1),
+            fmt_opt(self.steady_cpu_s_per_m_rows, 2),
+            self.peak_rss_mb
+                .map_or_else(|| "-".into(), |r| format!("{r:.0} MB")),
+            self.correct.map_or_else(|| "-".into(), |o| o.to_string())
+        );
+    }
 }

@@ -28,7 +28,8 @@ import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
  *
  * {@code SET 'key' = 'value'} sets an option of the job, as the SQL client does (table options and
  * pipeline options such as {@code pipeline.object-reuse} alike: SETs are read before the
- * environment is made); every other statement except INSERT runs at once
+ * environment is made, and {@code --conf} overrides them); every other statement except INSERT
+ * runs at once
  * ({@code CREATE TABLE ...}); all INSERT statements go
  * into ONE StatementSet, i.e. one job. The runner waits for the job to finish (the sources must be
  * bounded, e.g. Kafka with {@code 'scan.bounded.mode' = 'latest-offset'}) and exits 0; on any
@@ -64,7 +65,8 @@ public final class SqlRunner {
         int parallelism = intEnv("FLINK_PARALLELISM", 2);
         long checkpointMs = intEnv("FLINK_CHECKPOINT_MS", 0);
         String explain = null;
-        Configuration conf = new Configuration();
+        // --conf options; applied after the file's SETs, so the command line wins.
+        Configuration cli = new Configuration();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -83,7 +85,7 @@ public final class SqlRunner {
                     if (eq <= 0) {
                         throw new UsageException("--conf needs KEY=VALUE, got " + kv);
                     }
-                    conf.setString(kv.substring(0, eq), kv.substring(eq + 1));
+                    cli.setString(kv.substring(0, eq), kv.substring(eq + 1));
                     break;
                 }
                 default:
@@ -112,12 +114,14 @@ public final class SqlRunner {
             throw new UsageException(file + ": no SQL statements");
         }
 
+        Configuration conf = new Configuration();
         for (String s : statements) {
             Matcher m = SET.matcher(s);
             if (m.matches()) {
                 conf.setString(unquote(m.group(1)), unquote(m.group(2)));
             }
         }
+        conf.addAll(cli);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.createLocalEnvironment(parallelism, conf);
         if (checkpointMs > 0) {
             env.enableCheckpointing(checkpointMs);
