@@ -68,6 +68,38 @@ pub(crate) struct PartitionWorker {
     writer: BlockWriter,
     /// Set after a fatal error: consume nothing more.
     halted: bool,
+    /// Raised by librdkafka when one of `slots`' queues receives messages while empty.
+    arrivals: Arrivals,
+}
+
+/// Wakes a worker whose queues were all empty as soon as any of them receives messages.
+/// Waiting on one queue instead would sleep through another partition's arrivals: a worker
+/// whose first partition is idle read the others one fetch per wait (issue 14 item 6).
+struct Arrivals {
+    raised: Sender<()>,
+    wait: Receiver<()>,
+}
+
+impl Arrivals {
+    fn new() -> Self {
+        // One pending signal is enough: it only says "poll again".
+        let (raised, wait) = crossbeam_channel::bounded(1);
+        Arrivals { raised, wait }
+    }
+
+    /// librdkafka calls back (from its own thread) when `queue` turns non-empty.
+    fn watch(&self, queue: &mut PartitionQueue) {
+        let raised = self.raised.clone();
+        queue.set_nonempty_callback(move || {
+            let _ = raised.try_send(());
+        });
+    }
+
+    /// Waits until a queue received messages since the last wait, at most `timeout`. A signal
+    /// raised while the worker was polling is kept, so no arrival is slept through.
+    fn wait(&self, timeout: Duration) {
+        let _ = self.wait.recv_timeout(timeout);
+    }
 }
 
 impl PartitionWorker {
@@ -95,6 +127,7 @@ impl PartitionWorker {
             slots: Vec::new(),
             buf: Vec::with_capacity(64 * 1024),
             halted: false,
+            arrivals: Arrivals::new(),
         }
     }
 
@@ -131,7 +164,10 @@ impl PartitionWorker {
                 }
             };
             match command {
-                WorkerCmd::Add(slot) => self.slots.push(slot),
+                WorkerCmd::Add(mut slot) => {
+                    self.arrivals.watch(&mut slot.queue);
+                    self.slots.push(slot);
+                }
                 WorkerCmd::Remove { partition, done } => {
                     self.writer
                         .blocks
@@ -168,13 +204,12 @@ impl PartitionWorker {
                 }
             }
         }
-        if got == 0 {
-            // Nothing anywhere: wait on the first queue briefly instead of spinning.
-            if let Some(result) = slots[0].queue.poll(Duration::from_millis(20)) {
-                self.consume(&slots[0].partition, result);
-            }
-        }
         self.slots = slots;
+        if got == 0 {
+            // Nothing anywhere: wait for any queue, briefly (commands and block ages are
+            // checked between rounds).
+            self.arrivals.wait(Duration::from_millis(20));
+        }
     }
 
     fn consume(

@@ -65,6 +65,9 @@ struct Cli {
     skip_criterion: bool,
     #[arg(long)]
     skip_latency: bool,
+    /// Skip the discard-target runs (scaling and the ceiling apart from the emulator).
+    #[arg(long)]
+    skip_discard: bool,
     /// Where the starpipe and starrocks-sim binaries are (relative to --root). Debug builds
     /// check the harness itself; measurements need the release build.
     #[arg(long, default_value = "target/release")]
@@ -72,6 +75,9 @@ struct Cli {
     /// Directory for the results JSON and plot.
     #[arg(long, default_value = "perf/results")]
     out_dir: PathBuf,
+    /// Keep the working directory (job files, starpipe's logs) for a look after the run.
+    #[arg(long)]
+    keep_work: bool,
 }
 
 fn step(msg: &str) {
@@ -253,7 +259,12 @@ fn run() -> anyhow::Result<()> {
     let e2e = e2e::run_to_end("e2e_2", &inputs, &settings(2), Target::Apply)?;
     report_e2e(&e2e);
     let mut discard = Vec::new();
-    for threads in DISCARD_THREADS {
+    let discard_threads: &[u32] = if cli.skip_discard {
+        &[]
+    } else {
+        &DISCARD_THREADS
+    };
+    for &threads in discard_threads {
         step(&format!(
             "starpipe run --stop-at-end, {threads} partition thread(s), discard target"
         ));
@@ -395,7 +406,11 @@ fn run() -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", json_path.display()))?;
     drop(sim);
     drop(broker);
-    let _ = std::fs::remove_dir_all(&work);
+    if cli.keep_work {
+        eprintln!("working directory kept: {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
 
     runs.print_table();
     println!(
