@@ -77,28 +77,36 @@ pub(crate) struct PartitionWorker {
 /// whose first partition is idle read the others one fetch per wait (issue 14 item 6).
 struct Arrivals {
     raised: Sender<()>,
-    wait: Receiver<()>,
+    arrived: Receiver<()>,
 }
+
+/// The longest an idle worker waits before it looks at its commands and block ages again.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
 
 impl Arrivals {
     fn new() -> Self {
         // One pending signal is enough: it only says "poll again".
-        let (raised, wait) = crossbeam_channel::bounded(1);
-        Arrivals { raised, wait }
+        let (raised, arrived) = crossbeam_channel::bounded(1);
+        Arrivals { raised, arrived }
     }
 
-    /// librdkafka calls back (from its own thread) when `queue` turns non-empty.
+    /// librdkafka calls back (from its own thread) when `queue` turns non-empty. A queue
+    /// handle shares its callback with every other handle of the partition, and dropping one
+    /// disarms it: a re-split whose old handle is dropped later (a revocation whose hand-over
+    /// timed out) would leave the new one silent, so idle workers arm their queues again
+    /// before each wait.
     fn watch(&self, queue: &mut PartitionQueue) {
         let raised = self.raised.clone();
+        // Runs on a librdkafka thread holding the queue's lock: only a non-blocking send.
         queue.set_nonempty_callback(move || {
             let _ = raised.try_send(());
         });
     }
 
-    /// Waits until a queue received messages since the last wait, at most `timeout`. A signal
-    /// raised while the worker was polling is kept, so no arrival is slept through.
-    fn wait(&self, timeout: Duration) {
-        let _ = self.wait.recv_timeout(timeout);
+    /// Waits until a queue received messages since the last wait, at most [`IDLE_WAIT`]. A
+    /// signal raised while the worker was polling is kept, so no arrival is slept through.
+    fn wait(&self) {
+        let _ = self.arrived.recv_timeout(IDLE_WAIT);
     }
 }
 
@@ -138,7 +146,7 @@ impl PartitionWorker {
                 self.halted = true;
             }
             if self.halted || self.slots.is_empty() {
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(IDLE_WAIT);
                 continue;
             }
             self.poll_round();
@@ -185,7 +193,8 @@ impl PartitionWorker {
         }
     }
 
-    /// Takes up to `maxPollRecords` messages from each partition queue.
+    /// Takes up to `maxPollRecords` messages from each partition queue; when none had any,
+    /// waits up to [`IDLE_WAIT`] for one to receive messages.
     fn poll_round(&mut self) {
         let max_poll = self.writer.config.source.max_poll_records.max(1) as usize;
         // The slots are moved out while polling: a message borrows its queue, and handling it
@@ -208,7 +217,10 @@ impl PartitionWorker {
         if got == 0 {
             // Nothing anywhere: wait for any queue, briefly (commands and block ages are
             // checked between rounds).
-            self.arrivals.wait(Duration::from_millis(20));
+            for slot in &mut self.slots {
+                self.arrivals.watch(&mut slot.queue);
+            }
+            self.arrivals.wait();
         }
     }
 
