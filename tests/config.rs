@@ -214,6 +214,22 @@ fn defaults_are_filled_in() {
     assert_eq!(d, starpipe::config::DecodeSettings::default());
 }
 
+/// Fuzz finding #4: a budget below the default batch size made the effective job (defaults
+/// filled in) invalid: `flushBatchMb` 64 > `totalDataInMemMb` 2.
+#[test]
+fn default_batch_size_stays_within_a_small_budget() {
+    let c = Config::parse(&with_target("totalDataInMemMb = 2")).unwrap();
+    assert_eq!(c.target.flush_batch_mb, 2);
+    let again = Config::parse(&c.to_masked_toml()).expect("effective job is valid");
+    assert_eq!(again.target.flush_batch_mb, 2);
+    let p = problems(&with_target("totalDataInMemMb = 2\nflushBatchMb = 3"));
+    assert_problem(
+        &p,
+        "target.flushBatchMb",
+        "at most target.totalDataInMemMb (2)",
+    );
+}
+
 #[test]
 fn start_from_latest_and_string_timestamp() {
     let c = Config::parse(&MINIMAL.replace(

@@ -552,7 +552,16 @@ fn check_group(mode: Mode, changes: &[Change<'_>]) {
     let Ok(table) = TargetTable::new("fuzz", "t", columns, TableModel::PrimaryKeys) else {
         return;
     };
-    let mut enc = BodyEncoder::new(&table).expect("a PK table with a key must get an encoder");
+    let mut enc = match BodyEncoder::new(&table) {
+        Ok(enc) => enc,
+        // A column named like the operation column is refused, never loaded (finding #5).
+        Err(EncodeError::ReservedColumn { .. })
+            if names.iter().any(|n| n.eq_ignore_ascii_case(OP_COLUMN)) =>
+        {
+            return;
+        }
+        Err(e) => panic!("a PK table with a key must get an encoder: {e}"),
+    };
     let _ = enc.headers(BodyFormat::Csv);
     let has_varbinary = types
         .iter()

@@ -999,12 +999,13 @@ impl Builder {
             max,
             defaults::ASYNC_FLUSH_INTERVAL_SEC,
         );
+        // The default never exceeds a smaller budget, so the effective job stays valid.
         let flush_batch_mb = self.int(
             "target.flushBatchMb",
             raw.flush_batch_mb,
             1,
             max,
-            defaults::FLUSH_BATCH_MB,
+            defaults::FLUSH_BATCH_MB.min(total_data_in_mem_mb),
         );
         if raw.flush_batch_mb.is_some_and(|v| v >= 1) && flush_batch_mb > total_data_in_mem_mb {
             self.problem(

@@ -285,6 +285,11 @@ pub enum EncodeError {
     NotPrimaryKey { table: String, model: TableModel },
     #[error("table {table} has no key columns")]
     NoKey { table: String },
+    #[error(
+        "table {table}: column `{column}` has the name of Stream Load's operation column \
+         (`__op`, which says upsert or delete); rows of this table cannot be loaded"
+    )]
+    ReservedColumn { table: String, column: String },
     #[error("a JSON row cannot go into a CSV body")]
     FormatMismatch,
 }
@@ -361,6 +366,18 @@ impl Plan {
         }
         if table.key.is_empty() {
             return Err(EncodeError::NoKey { table: display });
+        }
+        // A column named like the operation column would appear twice in a load's `columns`
+        // header and JSON objects, and StarRocks would apply one of them as the operation.
+        if let Some(c) = table
+            .columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(OP_COLUMN))
+        {
+            return Err(EncodeError::ReservedColumn {
+                table: display,
+                column: c.name.clone(),
+            });
         }
         let cols: Vec<ColPlan> = table
             .columns

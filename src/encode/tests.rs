@@ -755,6 +755,29 @@ fn only_primary_key_tables() {
     ));
 }
 
+/// Fuzz finding #5: a column named `__op` made JSON rows carry the key twice (the row's value,
+/// then the operation), and CSV `columns` headers list it twice.
+#[test]
+fn a_column_named_like_the_operation_column_is_refused() {
+    for name in ["__op", "__OP"] {
+        let t = TargetTable::new(
+            "d",
+            "t",
+            vec![col("id", "int", false, true), col(name, "int", true, false)],
+            TableModel::PrimaryKeys,
+        )
+        .unwrap();
+        let Err(err) = BodyEncoder::new(&t) else {
+            panic!("a table with a column {name:?} got an encoder");
+        };
+        assert!(
+            matches!(&err, EncodeError::ReservedColumn { column, .. } if column == name),
+            "{err}"
+        );
+        assert!(err.to_string().contains("operation column"), "{err}");
+    }
+}
+
 #[test]
 fn take_block_reuses_spare_allocations() {
     let mut enc = BodyEncoder::new(&orders()).unwrap();
