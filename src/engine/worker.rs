@@ -172,10 +172,7 @@ impl PartitionWorker {
                 }
             };
             match command {
-                WorkerCmd::Add(mut slot) => {
-                    self.arrivals.watch(&mut slot.queue);
-                    self.slots.push(slot);
-                }
+                WorkerCmd::Add(slot) => self.slots.push(slot),
                 WorkerCmd::Remove { partition, done } => {
                     self.writer
                         .blocks

@@ -42,13 +42,13 @@ const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// most budget/8 (4–64 MiB). At the default 512 MiB budget these are librdkafka-sized values
 /// (16 MiB, 4 MiB, 64 MiB); at 64 MiB they are 4 MiB, 1 MiB, 8 MiB. The source ceiling in
 /// `perf/run` stays far above what a partition worker decodes, so throughput does not suffer.
+/// Also used by `perf/run`'s null consumer, which must fetch like starpipe does.
 ///
 /// The broker's wait for an empty fetch is short (20 ms): a partition whose queue is full is
 /// left out of the next fetch request, and when the partitions it does ask for are idle the
 /// broker holds the request for `fetch.wait.max.ms` — the busy partition gets one queue per
 /// wait. With the former 100 ms, a 16 MiB budget read a lone busy partition at 15 MB/s (20 ms:
 /// 40 MB/s, as fast as a 16 MiB queue; issue 14).
-/// Also used by `perf/run`'s null consumer, which must fetch like starpipe does.
 pub fn prefetch_settings(budget_mb: u64) -> [(&'static str, String); 6] {
     let kib = budget_mb.saturating_mul(1024);
     let queue_kib = (kib / 16).clamp(1024, 16 * 1024);
