@@ -1,6 +1,9 @@
-//! Stream Load labels. Within a run, the same batch (same job, table and source offset ranges)
-//! always gets the same label, so a retry is recognised by StarRocks. Across runs labels never
-//! repeat: each run has its own [`RunId`], part of every label. A replay after a restart, a
+//! Stream Load labels. Within a run, the same batch (same job, table, source offset ranges and
+//! assignments) always gets the same label, so a retry is recognised by StarRocks. A partition
+//! assigned to this run again (a lost assignment, a commit that failed on revocation) replays
+//! from its committed offset under a new lease epoch, so its batches get new labels: the earlier
+//! assignment's load of the same offsets may have landed, and `Label Already Exists` would stop
+//! the job although nothing is wrong. Across runs labels never repeat: each run has its own [`RunId`], part of every label. A replay after a restart, a
 //! re-sync (truncate + reset), a recreated topic or a second cluster with the same group then
 //! loads its rows again instead of StarRocks answering `Label Already Exists` for the earlier
 //! run's loads — which would count rows as loaded that never were. Replaying upserts and deletes
@@ -41,13 +44,20 @@ impl std::fmt::Display for RunId {
     }
 }
 
-/// `sp-<table>-<first offset>-<run>-<hash of job, run, table and offset ranges>`.
+/// `sp-<table>-<first offset>-<run>-<hash of job, run, table, offset ranges and their leases>`.
 pub(crate) fn label(job: &str, run: &RunId, table: &TargetTable, blocks: &[Block]) -> String {
-    let mut ranges: Vec<(&str, i32, i64, i64)> = blocks
+    let mut ranges: Vec<(&str, i32, i64, i64, u64)> = blocks
         .iter()
         .map(|b| {
             let p = &b.partition;
-            (&*p.topic, p.partition, *b.offsets.start(), *b.offsets.end())
+            let epoch = b.pending.lease().epoch();
+            (
+                &*p.topic,
+                p.partition,
+                *b.offsets.start(),
+                *b.offsets.end(),
+                epoch,
+            )
         })
         .collect();
     ranges.sort();
@@ -56,11 +66,12 @@ pub(crate) fn label(job: &str, run: &RunId, table: &TargetTable, blocks: &[Block
     h.write(run.as_str().as_bytes());
     h.write(table.db.as_bytes());
     h.write(table.table.as_bytes());
-    for (t, p, f, l) in &ranges {
+    for (t, p, f, l, epoch) in &ranges {
         h.write(t.as_bytes());
         h.write(&p.to_le_bytes());
         h.write(&f.to_le_bytes());
         h.write(&l.to_le_bytes());
+        h.write(&epoch.to_le_bytes());
     }
     let readable: String = format!("sp-{}-{}", table.table, ranges.first().map_or(0, |r| r.2))
         .chars()
@@ -121,9 +132,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::engine::blocks::PartitionId;
+    use crate::engine::lease::{Epochs, Lease};
     use crate::engine::memory::MemoryBudget;
     use crate::engine::offsets::OffsetTracker;
-    use crate::engine::testkit::{block, table};
+    use crate::engine::testkit::{block, leased_block, table};
     use crate::model::ChangeOp::Upsert;
 
     #[test]
@@ -156,6 +169,34 @@ mod tests {
         assert_ne!(
             label("job", &first, &t, &blocks),
             label("job", &second, &t, &blocks)
+        );
+    }
+
+    #[test]
+    fn a_partition_assigned_again_loads_under_new_labels() {
+        let t = Arc::new(table("db", "t"));
+        let (tracker, budget) = (
+            Arc::new(OffsetTracker::new(None)),
+            Arc::new(MemoryBudget::new(1 << 20)),
+        );
+        let epochs = Epochs::default();
+        let under = |lease: Lease| {
+            let rows = &[(Upsert, "1", "a")];
+            [leased_block(
+                &t,
+                rows,
+                7,
+                &tracker,
+                &budget,
+                Arc::new(lease),
+            )]
+        };
+        let first = under(epochs.lease(PartitionId::new("t", 0)));
+        let again = under(epochs.lease(PartitionId::new("t", 0)));
+        let run = RunId::new();
+        assert_ne!(
+            label("job", &run, &t, &first),
+            label("job", &run, &t, &again)
         );
     }
 
