@@ -871,3 +871,147 @@ fn a_topic_entry_gives_identity_less_messages_their_table() {
     assert_eq!(named, [(9, "n".to_string())]);
     w.assert_all_committed();
 }
+
+/// A partition's assignment is lost while its worker is blocked in the middle of a poll round
+/// (on the schema query of a table it meets for the first time), and the partition comes back
+/// to this instance before the worker unblocks. Every split handle of a partition reads one
+/// librdkafka queue, so the rest of the blocked round must not poll the new assignment's
+/// messages through the old handle: read under the revoked lease they would be dropped, while
+/// the new assignment's offset tracker, which never saw them, commits past them.
+#[test]
+fn a_lost_partition_regained_while_its_worker_is_blocked_loses_nothing() {
+    let w = world("lost-blocked", 1);
+    let mut workload = w.workload(Format::Canal, 600, 53);
+    workload.tables = (0..2)
+        .map(|i| {
+            let mut t = starpipe_perf::schema::sbtest();
+            t.name = Box::leak(format!("sbtest_{i}").into_boxed_str());
+            t
+        })
+        .collect();
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    // Tables are independent: all of sbtest_0 first, then sbtest_1, converge to the same state.
+    let (early, late): (Vec<_>, Vec<_>) = messages.into_iter().partition(|m| m.table == "sbtest_0");
+    w.create_tables(&workload);
+    w.produce(&early);
+    let job = w.job(Format::Canal, "", "soTimeoutSec = 120");
+    let a = w.spawn(&job, "a", false);
+    let ends = w.end_offsets();
+    let start = Instant::now();
+    while w.committed() != vec![Some(ends[0])] {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            w.log_text("a")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The worker meets sbtest_1 and waits 30 s for its schema, with a few messages behind it.
+    let slow_schema = add_fault(serde_json::json!({
+        "target": "mysql", "times": 1,
+        "label": format!("*TABLE_SCHEMA = '{}' AND TABLE_NAME = 'sbtest_1'*", w.db),
+        "action": {"kind": "latency", "ms": 30000, "phase": "before_commit"}
+    }));
+    w.produce(&late[..6]);
+    std::thread::sleep(Duration::from_secs(2));
+    // Frozen past the session timeout (6 s): the group drops the member, on waking its
+    // assignment is lost, the blocked worker's hand-over times out, and the partition is
+    // assigned again: its queue refills from the committed offset.
+    signal(&a, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(9));
+    signal(&a, libc::SIGCONT);
+    let full_log = || std::fs::read_to_string(w.log("a")).unwrap_or_default();
+    let resumed = format!("target table ready table={}.sbtest_1", w.db);
+    let start = Instant::now();
+    while !(full_log().contains("assignment lost")
+        && full_log().matches("partition assigned").count() >= 2
+        && full_log().contains(&resumed))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the partition was not lost, assigned again and resumed:\n{}",
+            w.log_text("a")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    remove_fault(slow_schema);
+    w.produce(&late[6..]);
+    let ends = w.end_offsets();
+    let start = Instant::now();
+    while w.committed() != vec![Some(ends[0])] {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "not everything committed: {:?} of {ends:?}\n{}",
+            w.committed(),
+            w.log_text("a")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&a, libc::SIGTERM);
+    let _ = wait_bounded(a, Duration::from_secs(60));
+    w.assert_state(&expected);
+}
+
+/// A load is in flight (StarRocks slow) when the partition's assignment is lost, and the
+/// partition comes back to this instance: the old load lands, and the new assignment replays
+/// the same offsets into a batch of the same range (nothing newer is in the topic yet). That
+/// batch must not reuse the old load's label (`Label Already Exists` would stop the job
+/// although nothing is wrong); the replay converges.
+#[test]
+fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
+    let w = world("lost-inflight", 1);
+    let mut workload = w.workload(Format::Canal, 600, 61);
+    workload.tables = vec![starpipe_perf::schema::sbtest()];
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages[..200]);
+    let job = w.job(Format::Canal, "", "httpSoTimeoutSec = 120");
+    let mut a = w.spawn(&job, "a", false);
+    let committed_to = |end: i64| {
+        let start = Instant::now();
+        while w.committed() != vec![Some(end)] {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{}",
+                w.log_text("a")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    committed_to(200);
+    // The next load takes 30 s.
+    let slow = add_fault(serde_json::json!({
+        "target": "be", "db": w.db, "op": "stream_load",
+        "action": {"kind": "latency", "ms": 30000, "phase": "before_commit"}
+    }));
+    w.produce(&messages[200..250]);
+    std::thread::sleep(Duration::from_secs(3));
+    // Frozen past the session timeout (6 s): the assignment is lost, and assigned again.
+    signal(&a, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(9));
+    signal(&a, libc::SIGCONT);
+    let full_log = || std::fs::read_to_string(w.log("a")).unwrap_or_default();
+    let start = Instant::now();
+    while !(full_log().contains("assignment lost")
+        && full_log().matches("partition assigned").count() >= 2)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the partition was not lost and assigned again:\n{}",
+            w.log_text("a")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    remove_fault(slow);
+    committed_to(250);
+    w.produce(&messages[250..]);
+    committed_to(messages.len() as i64);
+    assert!(
+        a.try_wait().unwrap().is_none(),
+        "the job stopped:\n{}",
+        w.log_text("a")
+    );
+    signal(&a, libc::SIGTERM);
+    let _ = wait_bounded(a, Duration::from_secs(60));
+    w.assert_state(&expected);
+}

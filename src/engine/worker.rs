@@ -200,6 +200,18 @@ impl PartitionWorker {
         let mut got = 0usize;
         for slot in &slots {
             for _ in 0..max_poll {
+                // A revoked partition may already be assigned again, to this worker or another,
+                // and every split handle of a partition reads one librdkafka queue: polling
+                // this old handle would take the new assignment's messages, read under the
+                // revoked lease (dropped), while the new assignment's tracker commits past
+                // them. A worker blocked in `handle` (a full channel, a slow schema query)
+                // while its assignment was lost resumes here, so the check comes before every
+                // poll. The lease is revoked before the hand-over waits, and the partition is
+                // assigned again only after that wait timed out (the session timeout), so
+                // between this check and the poll no new assignment can begin.
+                if slot.partition.lease.is_revoked() {
+                    break;
+                }
                 let Some(result) = slot.queue.poll(Duration::ZERO) else {
                     break;
                 };
@@ -214,7 +226,9 @@ impl PartitionWorker {
         if got == 0 {
             // Nothing anywhere: wait for any queue, briefly (commands and block ages are
             // checked between rounds).
-            for slot in &mut self.slots {
+            // Not a revoked handle: armed last, it would take the new handle's wake-ups.
+            let live = self.slots.iter_mut();
+            for slot in live.filter(|s| !s.partition.lease.is_revoked()) {
                 self.arrivals.watch(&mut slot.queue);
             }
             self.arrivals.wait();

@@ -110,12 +110,17 @@ impl World {
     }
 
     pub fn produce(&self, messages: &[Message]) {
+        self.produce_paced(messages, None);
+    }
+
+    /// [`World::produce`] at `rate` messages per second (`None`: as fast as it goes).
+    pub fn produce_paced(&self, messages: &[Message], rate: Option<f64>) {
         let stats = starpipe_perf::kafka::produce(
             &super::brokers(),
             &self.topic,
             self.partitions,
             messages,
-            None,
+            rate,
         )
         .unwrap();
         assert_eq!(stats.failed, 0, "produce failures");
