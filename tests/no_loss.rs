@@ -920,20 +920,25 @@ fn a_lost_partition_regained_while_its_worker_is_blocked_loses_nothing() {
     signal(&a, libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(9));
     signal(&a, libc::SIGCONT);
-    let full_log = || std::fs::read_to_string(w.log("a")).unwrap_or_default();
+    // The order that makes the case: lost, assigned again, and only then the worker resumes.
     let resumed = format!("target table ready table={}.sbtest_1", w.db);
     let start = Instant::now();
-    while !(full_log().contains("assignment lost")
-        && full_log().matches("partition assigned").count() >= 2
-        && full_log().contains(&resumed))
-    {
+    let order = loop {
+        let log = std::fs::read_to_string(w.log("a")).unwrap_or_default();
+        if let Some(order) = after_loss(&log, &resumed) {
+            break order;
+        }
         assert!(
             start.elapsed() < Duration::from_secs(90),
             "the partition was not lost, assigned again and resumed:\n{}",
             w.log_text("a")
         );
         std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    assert!(
+        order.assigned_again < order.then,
+        "the worker resumed before the partition was assigned again: the case did not happen"
+    );
     remove_fault(slow_schema);
     w.produce(&late[6..]);
     let ends = w.end_offsets();
@@ -990,11 +995,12 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     signal(&a, libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(9));
     signal(&a, libc::SIGCONT);
-    let full_log = || std::fs::read_to_string(w.log("a")).unwrap_or_default();
     let start = Instant::now();
-    while !(full_log().contains("assignment lost")
-        && full_log().matches("partition assigned").count() >= 2)
-    {
+    loop {
+        let log = std::fs::read_to_string(w.log("a")).unwrap_or_default();
+        if after_loss(&log, "partition assigned").is_some() {
+            break;
+        }
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "the partition was not lost and assigned again:\n{}",
@@ -1014,4 +1020,21 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     signal(&a, libc::SIGTERM);
     let _ = wait_bounded(a, Duration::from_secs(60));
     w.assert_state(&expected);
+}
+
+/// Byte positions in a log, after its `assignment lost` line, of the next `partition assigned`
+/// line and of the first `then` line after the loss (which may come before the assignment).
+struct AfterLoss {
+    assigned_again: usize,
+    then: usize,
+}
+
+/// [`AfterLoss`] once the log shows the loss, an assignment after it, and `then` after it.
+fn after_loss(log: &str, then: &str) -> Option<AfterLoss> {
+    let lost = log.find("assignment lost")?;
+    let rest = &log[lost..];
+    Some(AfterLoss {
+        assigned_again: lost + rest.find("partition assigned")?,
+        then: lost + rest.find(then)?,
+    })
 }

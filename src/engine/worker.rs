@@ -206,9 +206,11 @@ impl PartitionWorker {
                 // revoked lease (dropped), while the new assignment's tracker commits past
                 // them. A worker blocked in `handle` (a full channel, a slow schema query)
                 // while its assignment was lost resumes here, so the check comes before every
-                // poll. The lease is revoked before the hand-over waits, and the partition is
-                // assigned again only after that wait timed out (the session timeout), so
-                // between this check and the poll no new assignment can begin.
+                // poll. No new assignment can begin between the check and the poll: a lost
+                // assignment's lease is revoked before the hand-over waits, and the partition
+                // is assigned again only after that wait timed out (the session timeout); a
+                // revocation that drains removes the slot before its acknowledgement, and one
+                // that cannot drain ends the process.
                 if slot.partition.lease.is_revoked() {
                     break;
                 }

@@ -69,6 +69,15 @@ impl Assignment {
             .collect()
     }
 
+    /// Every owned partition, with its worker.
+    pub(super) fn all_owned(&self) -> Vec<(PartitionId, usize)> {
+        let partitions = self.partitions.lock();
+        partitions
+            .iter()
+            .map(|(id, a)| (id.clone(), a.worker))
+            .collect()
+    }
+
     /// The worker with the fewest partitions.
     pub(super) fn least_loaded_worker(&self, workers: usize) -> usize {
         let partitions = self.partitions.lock();

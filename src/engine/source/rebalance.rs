@@ -121,7 +121,14 @@ impl ConsumerContext for SourceContext {
                 }
             }
             other => {
+                // Whatever librdkafka meant, the partitions are unassigned: fenced and handed
+                // over like a lost assignment, so that no old handle keeps polling them and
+                // nothing read under them loads after another assignment began.
                 tracing::warn!("rebalance error: {other:?}");
+                let owned = self.state.assignment.all_owned();
+                if !owned.is_empty() {
+                    self.drop_lost(&owned);
+                }
                 let _ = base.unassign();
             }
         }
