@@ -95,6 +95,9 @@ pub struct Workload {
     pub values: ValueOptions,
     pub partitions: u32,
     pub partitioning: Partitioning,
+    /// Relative frequency of each table's messages, in `tables` order; `None`: uniform. See
+    /// [`byte_balanced_weights`].
+    pub table_weights: Option<Vec<f64>>,
     /// canal only: reproduce canal's `old` quirk (formats.md §2.4): the set of updated column
     /// names accumulates over the rows of a message, so `old[i]` may also list a column that
     /// changed only in an earlier row (with its unchanged value).
@@ -122,6 +125,7 @@ impl Workload {
             values: ValueOptions::default(),
             partitions: 1,
             partitioning: Partitioning::Table,
+            table_weights: None,
             canal_old_quirk: true,
             start_ms: 1_717_200_000_000,
         }
@@ -426,8 +430,22 @@ impl Generator {
         }
     }
 
+    fn pick_table(&mut self) -> usize {
+        let Some(weights) = &self.w.table_weights else {
+            return self.rng.below(self.w.tables.len() as u64) as usize;
+        };
+        let mut x = self.rng.unit() * weights.iter().sum::<f64>();
+        for (i, weight) in weights.iter().enumerate() {
+            if x < *weight {
+                return i;
+            }
+            x -= weight;
+        }
+        weights.len() - 1
+    }
+
     fn try_message(&mut self) -> Option<(Message, Vec<RowChange>)> {
-        let ti = self.rng.below(self.w.tables.len() as u64) as usize;
+        let ti = self.pick_table();
         let mut op = self.pick_op();
         if op == Op::Insert
             && self
@@ -649,6 +667,22 @@ impl Iterator for Generator {
     fn next(&mut self) -> Option<Message> {
         (self.seq < self.w.messages).then(|| self.next_message())
     }
+}
+
+/// Table weights under which every table of `w` carries about the same message bytes (from a
+/// sample of `sample` messages with uniform tables): a wide table no longer outweighs the others,
+/// so with one table per partition every partition carries about the same work.
+pub fn byte_balanced_weights(w: &Workload, sample: u64) -> Vec<f64> {
+    let mut uniform = w.clone();
+    uniform.table_weights = None;
+    uniform.messages = sample;
+    let mut bytes = vec![0u64; w.tables.len()];
+    for m in uniform.generator() {
+        if let Some(i) = w.tables.iter().position(|t| t.name == m.table) {
+            bytes[i] += m.payload.len() as u64;
+        }
+    }
+    bytes.iter().map(|b| 1.0 / (*b).max(1) as f64).collect()
 }
 
 /// Generates the whole workload in memory: the messages and the expected final state.

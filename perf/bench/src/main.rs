@@ -56,6 +56,11 @@ struct Cli {
     /// Topic partitions; table `i` of the workload goes to partition `i % partitions`.
     #[arg(long, default_value_t = 4)]
     partitions: u32,
+    /// Weight the tables so that each carries about the same bytes, instead of picking every
+    /// message's table uniformly (the `wide` table then carries about 75 % of the bytes, and
+    /// its partition is the critical path).
+    #[arg(long)]
+    balanced_tables: bool,
     /// Use this Kafka cluster instead of starting a local broker.
     #[arg(long, env = "STARPIPE_TEST_BROKERS")]
     brokers: Option<String>,
@@ -95,6 +100,19 @@ fn today() -> String {
         .unwrap_or_else(|| "unknown-date".into())
 }
 
+/// Each table's expected share of the messages, rounded to 3 digits.
+fn table_message_shares(w: &Workload) -> Vec<f64> {
+    let weights = w
+        .table_weights
+        .clone()
+        .unwrap_or_else(|| vec![1.0; w.tables.len()]);
+    let total: f64 = weights.iter().sum();
+    weights
+        .iter()
+        .map(|x| (x / total * 1000.0).round() / 1000.0)
+        .collect()
+}
+
 #[derive(Serialize)]
 struct WorkloadInfo {
     format: &'static str,
@@ -102,6 +120,8 @@ struct WorkloadInfo {
     messages: u64,
     partitions: u32,
     rows_per_message: String,
+    /// Each table's share of the messages (uniform unless `--balanced-tables`).
+    table_message_shares: Vec<f64>,
     op_mix: String,
     pk_change_fraction: f64,
     seed: u64,
@@ -166,6 +186,10 @@ fn run() -> anyhow::Result<()> {
     w.messages = messages;
     w.partitions = cli.partitions;
     w.partitioning = starpipe_perf::workload::Partitioning::Spread;
+    if cli.balanced_tables {
+        w.table_weights = Some(starpipe_perf::workload::byte_balanced_weights(&w, 4000));
+    }
+    let shares = table_message_shares(&w);
     let topic = format!("bench-cdc-{}", std::process::id());
     step(&format!(
         "producing {messages} canal-json messages to {topic} ({} partitions)",
@@ -197,6 +221,7 @@ fn run() -> anyhow::Result<()> {
         messages,
         partitions: cli.partitions,
         rows_per_message: format!("{}..={}", w.min_rows, w.max_rows),
+        table_message_shares: shares,
         op_mix: format!(
             "{}/{}/{} insert/update/delete",
             w.insert_weight, w.update_weight, w.delete_weight
