@@ -12,6 +12,17 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use starpipe_perf::workload::Format;
 use support::e2e::*;
 
+/// `n` copies of the sysbench table, named `sbtest_0`, `sbtest_1`, …
+fn sbtests(n: usize) -> Vec<starpipe_perf::schema::Table> {
+    (0..n)
+        .map(|i| {
+            let mut t = starpipe_perf::schema::sbtest();
+            t.name = Box::leak(format!("sbtest_{i}").into_boxed_str());
+            t
+        })
+        .collect()
+}
+
 /// A canal row message for `db.t`, with `pkNames` as given (`None` = field absent).
 fn canal(db: &str, t: &str, kind: &str, data: &str, old: &str, pk_names: Option<&str>) -> Vec<u8> {
     let pk = pk_names.map_or(String::new(), |p| format!(r#""pkNames":{p},"#));
@@ -319,13 +330,7 @@ fn produce_large(topic: &str, records: &[Vec<u8>]) {
 fn memory_pressure_makes_big_loads_not_many_tiny_ones() {
     let w = world("pressure-loads", 2);
     let mut workload = w.workload(Format::Canal, 20000, 31);
-    workload.tables = (0..12)
-        .map(|i| {
-            let mut t = starpipe_perf::schema::sbtest();
-            t.name = Box::leak(format!("sbtest_{i}").into_boxed_str());
-            t
-        })
-        .collect();
+    workload.tables = sbtests(12);
     workload.min_rows = 5;
     workload.max_rows = 20;
     let (messages, expected, stats) = starpipe_perf::workload::generate(&workload);
@@ -448,13 +453,7 @@ fn a_revoked_partition_never_loads_after_its_revocation() {
     let w = world("zombie", 2);
     let mut workload = w.workload(Format::Canal, 1200, 43);
     // Tables by partition (canal `partitionHash` by table): sbtest_0 → 0, sbtest_1 → 1.
-    workload.tables = (0..2)
-        .map(|i| {
-            let mut t = starpipe_perf::schema::sbtest();
-            t.name = Box::leak(format!("sbtest_{i}").into_boxed_str());
-            t
-        })
-        .collect();
+    workload.tables = sbtests(2);
     let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
     let table_partition: std::collections::HashMap<&str, i32> =
         messages.iter().map(|m| (m.table, m.partition)).collect();
@@ -487,17 +486,7 @@ fn a_revoked_partition_never_loads_after_its_revocation() {
     };
     let a_gone_ms = now_ms();
     remove_fault(refuse);
-    let ends = w.end_offsets();
-    let start = Instant::now();
-    while w.committed().iter().zip(&ends).any(|(c, e)| *c != Some(*e)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "not everything loaded: {:?} of {ends:?}\n{}",
-            w.committed(),
-            w.log_text("b")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    w.wait_all_committed("b", Duration::from_secs(120));
     signal(&b, libc::SIGTERM);
     let _ = wait_bounded(b, Duration::from_secs(60));
     if a_status.is_none() {
@@ -882,13 +871,7 @@ fn a_topic_entry_gives_identity_less_messages_their_table() {
 fn a_lost_partition_regained_while_its_worker_is_blocked_loses_nothing() {
     let w = world("lost-blocked", 1);
     let mut workload = w.workload(Format::Canal, 600, 53);
-    workload.tables = (0..2)
-        .map(|i| {
-            let mut t = starpipe_perf::schema::sbtest();
-            t.name = Box::leak(format!("sbtest_{i}").into_boxed_str());
-            t
-        })
-        .collect();
+    workload.tables = sbtests(2);
     let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
     // Tables are independent: all of sbtest_0 first, then sbtest_1, converge to the same state.
     let (early, late): (Vec<_>, Vec<_>) = messages.into_iter().partition(|m| m.table == "sbtest_0");
@@ -896,16 +879,7 @@ fn a_lost_partition_regained_while_its_worker_is_blocked_loses_nothing() {
     w.produce(&early);
     let job = w.job(Format::Canal, "", "soTimeoutSec = 120");
     let a = w.spawn(&job, "a", false);
-    let ends = w.end_offsets();
-    let start = Instant::now();
-    while w.committed() != vec![Some(ends[0])] {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{}",
-            w.log_text("a")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    w.wait_all_committed("a", Duration::from_secs(60));
     // The worker meets sbtest_1 and waits 30 s for its schema, with a few messages behind it.
     let slow_schema = add_fault(serde_json::json!({
         "target": "mysql", "times": 1,
@@ -922,36 +896,14 @@ fn a_lost_partition_regained_while_its_worker_is_blocked_loses_nothing() {
     signal(&a, libc::SIGCONT);
     // The order that makes the case: lost, assigned again, and only then the worker resumes.
     let resumed = format!("target table ready table={}.sbtest_1", w.db);
-    let start = Instant::now();
-    let order = loop {
-        let log = std::fs::read_to_string(w.log("a")).unwrap_or_default();
-        if let Some(order) = after_loss(&log, &resumed) {
-            break order;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "the partition was not lost, assigned again and resumed:\n{}",
-            w.log_text("a")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let order = wait_after_loss(&w, "a", &resumed);
     assert!(
         order.assigned_again < order.then,
         "the worker resumed before the partition was assigned again: the case did not happen"
     );
     remove_fault(slow_schema);
     w.produce(&late[6..]);
-    let ends = w.end_offsets();
-    let start = Instant::now();
-    while w.committed() != vec![Some(ends[0])] {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "not everything committed: {:?} of {ends:?}\n{}",
-            w.committed(),
-            w.log_text("a")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    w.wait_all_committed("a", Duration::from_secs(120));
     signal(&a, libc::SIGTERM);
     let _ = wait_bounded(a, Duration::from_secs(60));
     w.assert_state(&expected);
@@ -972,18 +924,7 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     w.produce(&messages[..200]);
     let job = w.job(Format::Canal, "", "httpSoTimeoutSec = 120");
     let mut a = w.spawn(&job, "a", false);
-    let committed_to = |end: i64| {
-        let start = Instant::now();
-        while w.committed() != vec![Some(end)] {
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "{}",
-                w.log_text("a")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    committed_to(200);
+    w.wait_all_committed("a", Duration::from_secs(120));
     // The next load takes 30 s.
     let slow = add_fault(serde_json::json!({
         "target": "be", "db": w.db, "op": "stream_load",
@@ -995,23 +936,11 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     signal(&a, libc::SIGSTOP);
     std::thread::sleep(Duration::from_secs(9));
     signal(&a, libc::SIGCONT);
-    let start = Instant::now();
-    loop {
-        let log = std::fs::read_to_string(w.log("a")).unwrap_or_default();
-        if after_loss(&log, "partition assigned").is_some() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the partition was not lost and assigned again:\n{}",
-            w.log_text("a")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_after_loss(&w, "a", "partition assigned");
     remove_fault(slow);
-    committed_to(250);
+    w.wait_all_committed("a", Duration::from_secs(120));
     w.produce(&messages[250..]);
-    committed_to(messages.len() as i64);
+    w.wait_all_committed("a", Duration::from_secs(120));
     assert!(
         a.try_wait().unwrap().is_none(),
         "the job stopped:\n{}",
@@ -1027,6 +956,24 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
 struct AfterLoss {
     assigned_again: usize,
     then: usize,
+}
+
+/// Waits (at most 90 s) until the log of `run` shows a lost assignment, an assignment after
+/// it, and `then` after the loss.
+fn wait_after_loss(w: &World, run: &str, then: &str) -> AfterLoss {
+    let start = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(w.log(run)).unwrap_or_default();
+        if let Some(order) = after_loss(&log, then) {
+            return order;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no lost assignment, assignment after it and {then:?}:\n{}",
+            w.log_text(run)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// [`AfterLoss`] once the log shows the loss, an assignment after it, and `then` after it.

@@ -261,6 +261,28 @@ asyncFlushIntervalSec = 1
         ends
     }
 
+    /// Waits (at most `limit`) until the group committed every partition to its end offset;
+    /// the log of `run` says why not.
+    pub fn wait_all_committed(&self, run: &str, limit: Duration) {
+        let ends = self.end_offsets();
+        let start = Instant::now();
+        while self
+            .committed()
+            .iter()
+            .zip(&ends)
+            .any(|(c, e)| *c != Some(*e))
+        {
+            assert!(
+                start.elapsed() < limit,
+                "{}: not everything committed: {:?} of {ends:?}\n{}",
+                self.name,
+                self.committed(),
+                self.log_text(run)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn assert_all_committed(&self) {
         let ends = self.end_offsets();
         let committed = self.committed();
