@@ -56,6 +56,7 @@ pub(crate) fn body_of(
         f.combine(blocks[*bi].rows.format())
     });
     let mut body = BodyBuilder::new(table, format)?;
+    body.reserve(size_hint(table, format, blocks, rows));
     let mut deletes = 0;
     for &(bi, ri) in rows {
         let block = &blocks[bi].rows;
@@ -70,6 +71,31 @@ pub(crate) fn body_of(
         deletes,
         collapsed: 0,
     })
+}
+
+/// The size of the body of `rows`: exact for CSV; for JSON, a CSV row is counted with what
+/// transcoding adds (column names, quotes, braces and the `__op` member).
+fn size_hint(table: &TargetTable, format: BodyFormat, blocks: &[Block], rows: &[RowRef]) -> usize {
+    let csv_row_in_json: usize = match format {
+        BodyFormat::Csv => 0,
+        BodyFormat::Json => {
+            16 + table
+                .columns
+                .iter()
+                .map(|c| c.name.len() + 6)
+                .sum::<usize>()
+        }
+    };
+    let row_size = |&(bi, ri): &RowRef| {
+        let block = &blocks[bi].rows;
+        let bytes = block.row_bytes(&block.rows()[ri]).len();
+        match block.format() {
+            BodyFormat::Csv => bytes + csv_row_in_json,
+            // The separator before it.
+            BodyFormat::Json => bytes + 1,
+        }
+    };
+    rows.iter().map(row_size).sum::<usize>() + 2
 }
 
 /// One row of `blocks` as a JSON object (column → value, and `__op`), for a dead letter. A
@@ -172,5 +198,25 @@ mod tests {
             crate::encode::printable_csv_row(&body.bytes),
             "2|\\N|1⏎1|c|0⏎3|x|0⏎"
         );
+    }
+
+    #[test]
+    fn a_body_is_sized_once() {
+        let t = table("db", "t");
+        let csv = blocks(&[(&[(Upsert, "1", "a"), (Delete, "2", "b")], 0)]);
+        let rows = kept_rows(&csv);
+        let body = body_of(&t, &csv, &rows).unwrap();
+        assert_eq!(
+            size_hint(&t, BodyFormat::Csv, &csv, &rows),
+            body.bytes.len() + 2
+        );
+        // A text value holding the column separator turns its block to JSON, and the CSV rows
+        // of the other block are transcoded into the JSON body.
+        let mixed = blocks(&[(&[(Upsert, "1", "a")], 0), (&[(Upsert, "2", "b\u{1}c")], 1)]);
+        let rows = kept_rows(&mixed);
+        let body = body_of(&t, &mixed, &rows).unwrap();
+        let hint = size_hint(&t, BodyFormat::Json, &mixed, &rows);
+        assert!(body.bytes.starts_with(b"["), "a JSON body");
+        assert!(body.bytes.len() <= hint, "{} > {hint}", body.bytes.len());
     }
 }
