@@ -1160,7 +1160,7 @@ impl ColumnNames {
 
 /// Builds one Stream Load body from encoded rows (typically the rows a flusher kept after
 /// collapsing by key), transcoding CSV rows when the body is JSON.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BodyBuilder {
     plan: Arc<Plan>,
     format: BodyFormat,
@@ -1264,13 +1264,30 @@ impl BodyBuilder {
 
     /// The body.
     pub fn finish(mut self) -> Vec<u8> {
+        self.close();
+        self.out
+    }
+
+    /// Writes the end of the body (a JSON body's `]`); nothing may be pushed after it.
+    pub fn close(&mut self) {
         if self.format == BodyFormat::Json {
             if self.rows == 0 {
                 self.out.push(b'[');
             }
             self.out.push(b']');
         }
-        self.out
+    }
+
+    /// What was written since the last [`BodyBuilder::clear_output`]: a body written in pieces
+    /// (sent while it is written) takes each piece from here.
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Forgets what was written, keeping the count of rows (which decides a JSON row's `[` or
+    /// `,`): the next piece of a body written in pieces.
+    pub fn clear_output(&mut self) {
+        self.out.clear();
     }
 }
 

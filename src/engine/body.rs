@@ -1,35 +1,152 @@
 //! Building a load's body from a batch of blocks: keep the last operation per key (invariant 2),
 //! then write the kept rows in one body format (CSV unless a block needed JSON).
 
+use std::io::Read;
+
 use hashbrown::HashTable;
 
 use super::blocks::Block;
+use super::load::BodySource;
 use crate::encode::{BodyBuilder, BodyFormat, EncodeError};
 use crate::schema::TargetTable;
 
-/// A Stream Load body with its format headers.
-#[derive(Debug)]
-pub(crate) struct Body {
-    pub bytes: Vec<u8>,
+/// A row of a batch: (block index, row index in the block).
+pub(crate) type RowRef = (usize, usize);
+
+/// The load body of rows of a batch, written from the blocks while it is sent, so that a load
+/// never holds a second copy of its batch (invariant 3). Its length is found first by writing
+/// it once without keeping it, which also finds a value a JSON body cannot carry before
+/// anything is sent.
+pub(crate) struct BatchBody<'a> {
+    blocks: &'a [Block],
+    rows: Vec<RowRef>,
+    /// An empty builder of the body's format, cloned for each reading.
+    empty: BodyBuilder,
+    size: u64,
     pub headers: Vec<(&'static str, String)>,
-    /// Rows in the body.
-    pub rows: usize,
-    /// Of which deletes.
+    /// Of the rows, deletes.
     pub deletes: usize,
     /// Rows of the batch dropped because a later row of the same key follows.
     pub collapsed: usize,
 }
 
-/// A row of a batch: (block index, row index in the block).
-pub(crate) type RowRef = (usize, usize);
+/// Rows are written while a body is read in pieces of about this many bytes.
+const PIECE: usize = 64 * 1024;
 
-/// The body of `blocks`, all encoded for `table`: the last row per key.
-pub(crate) fn build_body(table: &TargetTable, blocks: &[Block]) -> Result<Body, EncodeError> {
-    let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
-    let rows = kept_rows(blocks);
-    let mut body = body_of(table, blocks, &rows)?;
-    body.collapsed = total - rows.len();
-    Ok(body)
+impl<'a> BatchBody<'a> {
+    /// The body of a batch of `blocks`, all encoded for `table`: the last row per key.
+    pub(crate) fn new(table: &TargetTable, blocks: &'a [Block]) -> Result<Self, EncodeError> {
+        let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
+        let mut body = BatchBody::of_rows(table, blocks, kept_rows(blocks))?;
+        body.collapsed = total - body.rows.len();
+        Ok(body)
+    }
+
+    /// The body of the given rows of `blocks`.
+    pub(crate) fn of_rows(
+        table: &TargetTable,
+        blocks: &'a [Block],
+        rows: Vec<RowRef>,
+    ) -> Result<Self, EncodeError> {
+        let format = rows.iter().fold(BodyFormat::Csv, |f, (bi, _)| {
+            f.combine(blocks[*bi].rows.format())
+        });
+        let empty = BodyBuilder::new(table, format)?;
+        let mut sizing = empty.clone();
+        let (mut size, mut deletes) = (0u64, 0usize);
+        for &(bi, ri) in &rows {
+            let block = &blocks[bi].rows;
+            let span = &block.rows()[ri];
+            deletes += usize::from(span.op == crate::model::ChangeOp::Delete);
+            sizing.push_span(block, span)?;
+            size += sizing.output().len() as u64;
+            sizing.clear_output();
+        }
+        sizing.close();
+        size += sizing.output().len() as u64;
+        Ok(BatchBody {
+            blocks,
+            rows,
+            headers: empty.headers(),
+            empty,
+            size,
+            deletes,
+            collapsed: 0,
+        })
+    }
+
+    /// Rows in the body.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+impl BodySource for BatchBody<'_> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn reader(&self) -> Box<dyn Read + '_> {
+        Box::new(BatchBodyReader {
+            body: self,
+            writer: self.empty.clone(),
+            next: 0,
+            at: 0,
+            closed: false,
+        })
+    }
+}
+
+/// Reads a [`BatchBody`]: writes a piece of rows, hands it out, writes the next.
+struct BatchBodyReader<'b> {
+    body: &'b BatchBody<'b>,
+    writer: BodyBuilder,
+    /// The next row of `body.rows` to write.
+    next: usize,
+    /// How much of the written piece was read.
+    at: usize,
+    closed: bool,
+}
+
+impl BatchBodyReader<'_> {
+    /// Writes the next piece; the end of the body after the last row.
+    fn write_piece(&mut self) -> std::io::Result<()> {
+        self.writer.clear_output();
+        self.at = 0;
+        let rows = &self.body.rows;
+        while self.writer.output().len() < PIECE && self.next < rows.len() {
+            let (bi, ri) = rows[self.next];
+            let block = &self.body.blocks[bi].rows;
+            // Cannot fail: `BatchBody::of_rows` wrote the same rows in the same format.
+            self.writer
+                .push_span(block, &block.rows()[ri])
+                .map_err(std::io::Error::other)?;
+            self.next += 1;
+        }
+        if self.next == rows.len() {
+            self.writer.close();
+            self.closed = true;
+        }
+        Ok(())
+    }
+}
+
+impl Read for BatchBodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let piece = &self.writer.output()[self.at..];
+            if !piece.is_empty() {
+                let n = piece.len().min(buf.len());
+                buf[..n].copy_from_slice(&piece[..n]);
+                self.at += n;
+                return Ok(n);
+            }
+            if self.closed {
+                return Ok(0);
+            }
+            self.write_piece()?;
+        }
+    }
 }
 
 /// The last row per key of `blocks`, in batch order.
@@ -44,58 +161,6 @@ pub(crate) fn kept_rows(blocks: &[Block]) -> Vec<RowRef> {
                 .map(move |(ri, _)| (bi, ri))
         })
         .collect()
-}
-
-/// The body of the given rows of `blocks`.
-pub(crate) fn body_of(
-    table: &TargetTable,
-    blocks: &[Block],
-    rows: &[RowRef],
-) -> Result<Body, EncodeError> {
-    let format = rows.iter().fold(BodyFormat::Csv, |f, (bi, _)| {
-        f.combine(blocks[*bi].rows.format())
-    });
-    let mut body = BodyBuilder::new(table, format)?;
-    body.reserve(size_hint(table, format, blocks, rows));
-    let mut deletes = 0;
-    for &(bi, ri) in rows {
-        let block = &blocks[bi].rows;
-        let span = &block.rows()[ri];
-        deletes += usize::from(span.op == crate::model::ChangeOp::Delete);
-        body.push_span(block, span)?;
-    }
-    Ok(Body {
-        headers: body.headers(),
-        bytes: body.finish(),
-        rows: rows.len(),
-        deletes,
-        collapsed: 0,
-    })
-}
-
-/// The size of the body of `rows`: exact for CSV; for JSON, a CSV row is counted with what
-/// transcoding adds (column names, quotes, braces and the `__op` member).
-fn size_hint(table: &TargetTable, format: BodyFormat, blocks: &[Block], rows: &[RowRef]) -> usize {
-    let csv_row_in_json: usize = match format {
-        BodyFormat::Csv => 0,
-        BodyFormat::Json => {
-            16 + table
-                .columns
-                .iter()
-                .map(|c| c.name.len() + 6)
-                .sum::<usize>()
-        }
-    };
-    let row_size = |&(bi, ri): &RowRef| {
-        let block = &blocks[bi].rows;
-        let bytes = block.row_bytes(&block.rows()[ri]).len();
-        match block.format() {
-            BodyFormat::Csv => bytes + csv_row_in_json,
-            // The separator before it.
-            BodyFormat::Json => bytes + 1,
-        }
-    };
-    rows.iter().map(row_size).sum::<usize>() + 2
 }
 
 /// One row of `blocks` as a JSON object (column → value, and `__op`), for a dead letter. A
@@ -192,31 +257,66 @@ mod tests {
         assert_eq!(kept, 3);
         assert_eq!(keep[0], vec![false, false, false]);
         assert_eq!(keep[1], vec![true, true, true]);
-        let body = build_body(&table("db", "t"), &blocks).unwrap();
-        assert_eq!((body.rows, body.collapsed), (3, 3));
+        let body = BatchBody::new(&table("db", "t"), &blocks).unwrap();
+        assert_eq!((body.rows(), body.collapsed), (3, 3));
         assert_eq!(
-            crate::encode::printable_csv_row(&body.bytes),
+            crate::encode::printable_csv_row(&read(&body, 7)),
             "2|\\N|1⏎1|c|0⏎3|x|0⏎"
         );
     }
 
+    /// The body as a load reads it, `chunk` bytes at a time.
+    fn read(body: &BatchBody<'_>, chunk: usize) -> Vec<u8> {
+        let (mut reader, mut out, mut buf) = (body.reader(), Vec::new(), vec![0; chunk]);
+        loop {
+            match reader.read(&mut buf).unwrap() {
+                0 => return out,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// The same rows written at once.
+    fn written(blocks: &[Block]) -> Vec<u8> {
+        let rows = kept_rows(blocks);
+        let format = rows.iter().fold(BodyFormat::Csv, |f, (bi, _)| {
+            f.combine(blocks[*bi].rows.format())
+        });
+        let mut b = BodyBuilder::new(&table("db", "t"), format).unwrap();
+        for (bi, ri) in rows {
+            b.push_span(&blocks[bi].rows, &blocks[bi].rows.rows()[ri])
+                .unwrap();
+        }
+        b.finish()
+    }
+
     #[test]
-    fn a_body_is_sized_once() {
+    fn a_body_read_in_pieces_is_the_body_written_at_once() {
         let t = table("db", "t");
         let csv = blocks(&[(&[(Upsert, "1", "a"), (Delete, "2", "b")], 0)]);
-        let rows = kept_rows(&csv);
-        let body = body_of(&t, &csv, &rows).unwrap();
-        assert_eq!(
-            size_hint(&t, BodyFormat::Csv, &csv, &rows),
-            body.bytes.len() + 2
-        );
+        // Bodies of several pieces: 3,000 rows of 90-character values.
+        let ids: Vec<String> = (10..3010).map(|i| i.to_string()).collect();
+        let value = "v".repeat(90);
+        let many: Vec<_> = ids
+            .iter()
+            .map(|id| (Upsert, id.as_str(), value.as_str()))
+            .collect();
+        let long_csv = blocks(&[(&many, 0)]);
         // A text value holding the column separator turns its block to JSON, and the CSV rows
         // of the other block are transcoded into the JSON body.
-        let mixed = blocks(&[(&[(Upsert, "1", "a")], 0), (&[(Upsert, "2", "b\u{1}c")], 1)]);
-        let rows = kept_rows(&mixed);
-        let body = body_of(&t, &mixed, &rows).unwrap();
-        let hint = size_hint(&t, BodyFormat::Json, &mixed, &rows);
-        assert!(body.bytes.starts_with(b"["), "a JSON body");
-        assert!(body.bytes.len() <= hint, "{} > {hint}", body.bytes.len());
+        let mixed = blocks(&[(&many, 0), (&[(Upsert, "2", "b\u{1}c")], 3000)]);
+        for blocks in [&csv, &long_csv, &mixed, &blocks(&[])] {
+            let body = BatchBody::new(&t, blocks).unwrap();
+            let whole = written(blocks);
+            assert_eq!(body.size(), whole.len() as u64);
+            for chunk in [1, 7, 4096, PIECE * 2] {
+                assert_eq!(read(&body, chunk), whole, "chunk {chunk}");
+            }
+        }
+        assert!(
+            written(&long_csv).len() > 2 * PIECE,
+            "a body of several pieces"
+        );
+        assert!(read(&BatchBody::new(&t, &mixed).unwrap(), 64).starts_with(b"["));
     }
 }

@@ -17,14 +17,15 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::alerts::Alerts;
 use super::batch::{Adjustment, BatchSizer, LoadOutcome, PendingBatches, PendingSlot};
 use super::blocks::Block;
-use super::body::{Body, build_body, fits_batch, kept_rows, row_json};
+use super::body::{BatchBody, fits_batch, kept_rows, row_json};
 use super::deadletter::{DeadLetterSink, RejectedRow, RejectedRows};
 use super::isolate::Isolation;
 use super::label::{RunId, label};
 use super::load::{
-    Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded, sleep_unless_stopped,
+    BodySource, Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded,
+    sleep_unless_stopped,
 };
-use super::memory::{MemoryBudget, Reservation};
+use super::memory::MemoryBudget;
 use super::metrics::LoadDone;
 use super::tables::FlusherFactory;
 use super::{Fatal, Metrics};
@@ -247,18 +248,15 @@ impl TableFlusher {
     /// `onError = "deadLetter"`.
     fn load(&self, blocks: &[Block]) -> Result<BatchLoaded, FlushError> {
         let started = Instant::now();
-        let body = build_body(&self.table, blocks)?;
-        // The body is a second copy of the batch while it loads: count it, so workers wait
-        // for it too (it never waits: the blocks it copies are reserved, and only this load
-        // frees them).
-        let _memory = Reservation::counted(&self.ctx.budget, body.bytes.capacity() as u64);
+        // Written from the blocks while it is sent: no second copy of the batch to count.
+        let body = BatchBody::new(&self.table, blocks)?;
         let settings = &self.ctx.settings;
         let label = label(&settings.job, &settings.run, &self.table, blocks);
         let request = LoadRequest::new(
             &self.table,
             &label,
             &body.headers,
-            &body.bytes,
+            &body,
             FilteredRows::Reject,
         );
         let mut feedback = Feedback::default();
@@ -284,7 +282,7 @@ impl TableFlusher {
         let rows = match rejected {
             // Parts loaded around the rejected rows: StarRocks' own count.
             Some(_) => loaded.loaded_rows,
-            None => body.rows as u64,
+            None => body.rows() as u64,
         };
         self.count(&label, rows, &body, &loaded, started.elapsed());
         self.note_retries(&feedback);
@@ -339,20 +337,20 @@ impl TableFlusher {
         Ok((loaded, Some(rejected)))
     }
 
-    fn count(&self, label: &str, rows: u64, body: &Body, loaded: &Loaded, took: Duration) {
+    fn count(&self, label: &str, rows: u64, body: &BatchBody, loaded: &Loaded, took: Duration) {
         let deletes = (body.deletes as u64).min(rows);
         self.ctx.metrics.loaded(
             &self.name,
             LoadDone {
                 upserts: rows - deletes,
                 deletes,
-                bytes: body.bytes.len() as u64,
+                bytes: body.size(),
                 took,
             },
         );
         tracing::debug!(
             table = %self.table, label, rows, collapsed = body.collapsed,
-            bytes = body.bytes.len(), status = %loaded.status, attempts = loaded.attempts,
+            bytes = body.size(), status = %loaded.status, attempts = loaded.attempts,
             ms = loaded.took.as_millis() as u64, "loaded"
         );
     }

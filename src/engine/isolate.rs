@@ -11,7 +11,7 @@
 //! there too, but no rejected row is ever lost.
 
 use super::blocks::Block;
-use super::body::{RowRef, body_of};
+use super::body::{BatchBody, RowRef};
 use super::flusher::FlushError;
 use super::label::sub_label;
 use super::load::{Feedback, FilteredRows, LoadError, LoadRequest, LoadService};
@@ -127,9 +127,9 @@ impl<'a> Isolation<'a> {
         path: &str,
         filtered: FilteredRows,
     ) -> Result<(), FlushError> {
-        let body = body_of(self.table, self.blocks, rows)?;
+        let body = BatchBody::of_rows(self.table, self.blocks, rows.to_vec())?;
         let label = sub_label(self.label, path);
-        let request = LoadRequest::new(self.table, &label, &body.headers, &body.bytes, filtered);
+        let request = LoadRequest::new(self.table, &label, &body.headers, &body, filtered);
         let loaded = self.loader.load(&request, self.abandon, self.feedback)?;
         self.loaded_rows += match filtered {
             FilteredRows::Reject => rows.len(),

@@ -140,16 +140,6 @@ impl Reservation {
         }
     }
 
-    /// Counts `bytes` that exist already and that only their owner can free (a load body
-    /// copied from reserved blocks), even past the limit: it never waits.
-    pub(crate) fn counted(budget: &Arc<MemoryBudget>, bytes: u64) -> Self {
-        budget.take_unchecked(bytes);
-        Reservation {
-            budget: Arc::clone(budget),
-            bytes,
-        }
-    }
-
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -218,14 +208,5 @@ mod tests {
         drop(big);
         assert!(Reservation::empty(&b).try_grow(1));
         assert_eq!(b.peak(), 500);
-    }
-
-    #[test]
-    fn counted_bytes_are_given_back_on_drop() {
-        let b = Arc::new(MemoryBudget::new(10));
-        let body = Reservation::counted(&b, 25);
-        assert_eq!((b.used(), body.bytes()), (25, 25));
-        drop(body);
-        assert_eq!(b.used(), 0);
     }
 }

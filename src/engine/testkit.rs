@@ -248,7 +248,12 @@ impl LoadService for Arc<ScriptedLoads> {
         self.seen.lock().push(SeenLoad {
             table: format!("{}.{}", req.db, req.table),
             label: req.label.to_string(),
-            body: req.body.to_vec(),
+            body: {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut req.body.reader(), &mut bytes)
+                    .expect("a test body reads");
+                bytes
+            },
             filtered: req.filtered,
         });
         self.script

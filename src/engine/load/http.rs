@@ -149,7 +149,11 @@ impl HttpClient {
         for (k, v) in req.headers {
             put = put.header(*k, v);
         }
-        put.send(req.body)
+        // The body is written while it is sent; its length, known first, keeps it one plain
+        // `Content-Length` body (ureq would send a reader chunked).
+        let mut body = req.body.reader();
+        put.header("Content-Length", req.body.size().to_string())
+            .send(ureq::SendBody::from_reader(&mut body))
     }
 
     /// The state of `label`'s transaction (`get_load_state`), asked of `httpHost` and then of

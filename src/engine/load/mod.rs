@@ -71,8 +71,28 @@ pub enum FilteredRows {
     Accept,
 }
 
+/// What a load sends: its length, known before it is sent, and its bytes, read anew for every
+/// attempt. A batch's body is written from the batch's rows while it is sent
+/// (`engine::body::BatchBody`), so that it is never a second copy of the batch in memory.
+pub trait BodySource {
+    /// The body's length in bytes (its `Content-Length`).
+    fn size(&self) -> u64;
+    /// The body's bytes from the start.
+    fn reader(&self) -> Box<dyn std::io::Read + '_>;
+}
+
+impl BodySource for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn reader(&self) -> Box<dyn std::io::Read + '_> {
+        Box::new(self.as_slice())
+    }
+}
+
 /// One batch to load.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct LoadRequest<'a> {
     pub db: &'a str,
     pub table: &'a str,
@@ -80,8 +100,21 @@ pub struct LoadRequest<'a> {
     /// Format headers (`format`, `columns`, separators …); label, timeout, `max_filter_ratio`,
     /// `Expect` and authorization are added by the loader.
     pub headers: &'a [(&'static str, String)],
-    pub body: &'a [u8],
+    pub body: &'a dyn BodySource,
     pub filtered: FilteredRows,
+}
+
+impl std::fmt::Debug for LoadRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadRequest")
+            .field("db", &self.db)
+            .field("table", &self.table)
+            .field("label", &self.label)
+            .field("headers", &self.headers)
+            .field("body_bytes", &self.body.size())
+            .field("filtered", &self.filtered)
+            .finish()
+    }
 }
 
 impl<'a> LoadRequest<'a> {
@@ -90,7 +123,7 @@ impl<'a> LoadRequest<'a> {
         table: &'a TargetTable,
         label: &'a str,
         headers: &'a [(&'static str, String)],
-        body: &'a [u8],
+        body: &'a dyn BodySource,
         filtered: FilteredRows,
     ) -> Self {
         LoadRequest {
