@@ -6,7 +6,7 @@ use std::io::Read;
 use hashbrown::HashTable;
 
 use super::blocks::Block;
-use super::load::BodySource;
+use super::load::{BodyError, BodySource};
 use crate::encode::{BodyBuilder, BodyFormat, EncodeError};
 use crate::schema::TargetTable;
 
@@ -52,18 +52,32 @@ impl<'a> BatchBody<'a> {
             f.combine(blocks[*bi].rows.format())
         });
         let empty = BodyBuilder::new(table, format)?;
-        let mut sizing = empty.clone();
+        // CSV rows of a JSON body are transcoded once here to measure them, which also finds
+        // a value JSON cannot carry before anything is sent; other rows are sent as they are.
+        let mut transcoding = empty.clone();
         let (mut size, mut deletes) = (0u64, 0usize);
         for &(bi, ri) in &rows {
             let block = &blocks[bi].rows;
             let span = &block.rows()[ri];
             deletes += usize::from(span.op == crate::model::ChangeOp::Delete);
-            sizing.push_span(block, span)?;
-            size += sizing.output().len() as u64;
-            sizing.clear_output();
+            let bytes = block.row_bytes(span).len() as u64;
+            size += match (format, block.format()) {
+                (BodyFormat::Json, BodyFormat::Csv) => {
+                    transcoding.push_span(block, span)?;
+                    let written = transcoding.output().len() as u64;
+                    transcoding.clear_output();
+                    written
+                }
+                // With its `[` or `,`.
+                (BodyFormat::Json, BodyFormat::Json) => bytes + 1,
+                (BodyFormat::Csv, _) => bytes,
+            };
         }
-        sizing.close();
-        size += sizing.output().len() as u64;
+        size += match (format, rows.is_empty()) {
+            (BodyFormat::Csv, _) => 0,
+            (BodyFormat::Json, false) => 1,
+            (BodyFormat::Json, true) => 2,
+        };
         Ok(BatchBody {
             blocks,
             rows,
@@ -93,6 +107,7 @@ impl BodySource for BatchBody<'_> {
             next: 0,
             at: 0,
             closed: false,
+            sent: 0,
         })
     }
 }
@@ -106,6 +121,8 @@ struct BatchBodyReader<'b> {
     /// How much of the written piece was read.
     at: usize,
     closed: bool,
+    /// Bytes handed out, checked against the announced length at the end.
+    sent: u64,
 }
 
 impl BatchBodyReader<'_> {
@@ -117,10 +134,10 @@ impl BatchBodyReader<'_> {
         while self.writer.output().len() < PIECE && self.next < rows.len() {
             let (bi, ri) = rows[self.next];
             let block = &self.body.blocks[bi].rows;
-            // Cannot fail: `BatchBody::of_rows` wrote the same rows in the same format.
+            // Cannot fail: `BatchBody::of_rows` checked these rows for this format.
             self.writer
                 .push_span(block, &block.rows()[ri])
-                .map_err(std::io::Error::other)?;
+                .map_err(|e| broken(e.to_string()))?;
             self.next += 1;
         }
         if self.next == rows.len() {
@@ -129,6 +146,20 @@ impl BatchBodyReader<'_> {
         }
         Ok(())
     }
+
+    /// The end of the body: it must be as long as announced, or the request would wait for
+    /// bytes that never come.
+    fn end(&self) -> std::io::Result<usize> {
+        if self.sent == self.body.size {
+            return Ok(0);
+        }
+        let (sent, size) = (self.sent, self.body.size);
+        Err(broken(format!("{sent} bytes written, {size} announced")))
+    }
+}
+
+fn broken(why: String) -> std::io::Error {
+    std::io::Error::other(BodyError(why))
 }
 
 impl Read for BatchBodyReader<'_> {
@@ -139,10 +170,11 @@ impl Read for BatchBodyReader<'_> {
                 let n = piece.len().min(buf.len());
                 buf[..n].copy_from_slice(&piece[..n]);
                 self.at += n;
+                self.sent += n as u64;
                 return Ok(n);
             }
             if self.closed {
-                return Ok(0);
+                return self.end();
             }
             self.write_piece()?;
         }
@@ -305,7 +337,8 @@ mod tests {
         // A text value holding the column separator turns its block to JSON, and the CSV rows
         // of the other block are transcoded into the JSON body.
         let mixed = blocks(&[(&many, 0), (&[(Upsert, "2", "b\u{1}c")], 3000)]);
-        for blocks in [&csv, &long_csv, &mixed, &blocks(&[])] {
+        let json = blocks(&[(&[(Upsert, "2", "b\u{1}c"), (Delete, "3", "c\u{2}")], 0)]);
+        for blocks in [&csv, &long_csv, &mixed, &json, &blocks(&[])] {
             let body = BatchBody::new(&t, blocks).unwrap();
             let whole = written(blocks);
             assert_eq!(body.size(), whole.len() as u64);

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::response::{Verdict, classify, field};
-use super::{FilteredRows, LoadRequest, LoadSettings};
+use super::{BodyError, FilteredRows, LoadRequest, LoadSettings};
 use crate::names::path_segment;
 
 /// Redirects followed per attempt (FE → BE is one).
@@ -80,6 +80,11 @@ impl HttpClient {
         for _hop in 0..MAX_HOPS {
             let mut resp = match self.put(&url, req) {
                 Ok(r) => r,
+                Err(e) if body_error(&e).is_some() => {
+                    return Verdict::Permanent {
+                        message: body_error(&e).map(ToString::to_string).unwrap_or_default(),
+                    };
+                }
                 Err(e) => {
                     return Verdict::Retry {
                         message: format!(
@@ -225,5 +230,27 @@ impl HttpClient {
             })
             .unwrap_or_else(|| format!("(could not fetch {url})"));
         text.trim().to_string()
+    }
+}
+
+/// The [`BodyError`] of a body's reader that failed (ureq hands a reader's error back as its
+/// `Io` error).
+fn body_error(e: &ureq::Error) -> Option<&BodyError> {
+    match e {
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<BodyError>(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_body_is_told_from_a_transport_error() {
+        let broken = ureq::Error::Io(std::io::Error::other(BodyError("short".into())));
+        assert!(body_error(&broken).is_some_and(|e| e.0 == "short"));
+        let refused = ureq::Error::Io(std::io::Error::other("connection refused"));
+        assert!(body_error(&refused).is_none());
     }
 }

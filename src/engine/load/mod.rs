@@ -81,6 +81,12 @@ pub trait BodySource {
     fn reader(&self) -> Box<dyn std::io::Read + '_>;
 }
 
+/// A body that could not be written while it was sent (a bug: its length and its rows were
+/// checked first). Never retried: the same rows would fail the same way.
+#[derive(Debug, thiserror::Error)]
+#[error("the load body could not be written: {0}")]
+pub(crate) struct BodyError(pub String);
+
 impl BodySource for Vec<u8> {
     fn size(&self) -> u64 {
         self.len() as u64
