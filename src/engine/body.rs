@@ -153,8 +153,12 @@ impl BatchBodyReader<'_> {
         if self.sent == self.body.size {
             return Ok(0);
         }
-        let (sent, size) = (self.sent, self.body.size);
-        Err(broken(format!("{sent} bytes written, {size} announced")))
+        Err(self.mismatch(self.sent))
+    }
+
+    fn mismatch(&self, written: u64) -> std::io::Error {
+        let size = self.body.size;
+        broken(format!("{written} bytes written, {size} announced"))
     }
 }
 
@@ -168,6 +172,9 @@ impl Read for BatchBodyReader<'_> {
             let piece = &self.writer.output()[self.at..];
             if !piece.is_empty() {
                 let n = piece.len().min(buf.len());
+                if self.sent + n as u64 > self.body.size {
+                    return Err(self.mismatch(self.sent + n as u64));
+                }
                 buf[..n].copy_from_slice(&piece[..n]);
                 self.at += n;
                 self.sent += n as u64;
@@ -351,5 +358,18 @@ mod tests {
             "a body of several pieces"
         );
         assert!(read(&BatchBody::new(&t, &mixed).unwrap(), 64).starts_with(b"["));
+    }
+
+    #[test]
+    fn a_body_longer_or_shorter_than_announced_is_an_error() {
+        let blocks = blocks(&[(&[(Upsert, "1", "a"), (Delete, "2", "b")], 0)]);
+        for wrong in [-1i64, 1] {
+            let mut body = BatchBody::new(&table("db", "t"), &blocks).unwrap();
+            body.size = (body.size as i64 + wrong) as u64;
+            let mut out = Vec::new();
+            let e = body.reader().read_to_end(&mut out).unwrap_err();
+            let inner = e.get_ref().and_then(|i| i.downcast_ref::<BodyError>());
+            assert!(inner.is_some(), "{wrong}: {e}");
+        }
     }
 }
