@@ -43,7 +43,7 @@ struct Cli {
     /// Repository root.
     #[arg(long, default_value = ".")]
     root: PathBuf,
-    /// Messages in the workload (default 120000, about 1.9 GB, 29x the default budget; 90000
+    /// Messages in the workload (default 120000, about 1.9 GB, 29x the default budget; 110000
     /// with --quick). Sized for at least 10 s of steady state in every measured run (the
     /// `steady_state_secs` goal says whether it was).
     #[arg(long)]
@@ -145,7 +145,9 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let root = std::fs::canonicalize(&cli.root)?;
     let quick = cli.quick;
-    let messages = cli.messages.unwrap_or(if quick { 90_000 } else { 120_000 });
+    let messages = cli
+        .messages
+        .unwrap_or(if quick { 110_000 } else { 120_000 });
     let budget = cli.budget_mb.unwrap_or(if quick { 16 } else { 64 });
     let bins = root.join(&cli.bin_dir);
     let (starpipe_bin, sim_bin) = (bins.join("starpipe"), bins.join("starrocks-sim"));
