@@ -896,12 +896,9 @@ fn a_lost_partition_regained_while_its_worker_is_blocked_loses_nothing() {
     }));
     w.produce(&late[..6]);
     std::thread::sleep(Duration::from_secs(2));
-    // Frozen past the session timeout (6 s): the group drops the member, on waking its
-    // assignment is lost, the blocked worker's hand-over times out, and the partition is
-    // assigned again: its queue refills from the committed offset.
-    signal(&a, libc::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(9));
-    signal(&a, libc::SIGCONT);
+    // The blocked worker's hand-over times out, and the partition is assigned again: its queue
+    // refills from the committed offset.
+    freeze_past_the_session(&a);
     // The order that makes the case: lost, assigned again, and only then the worker resumes.
     let resumed = format!("target table ready table={}.sbtest_1", w.db);
     let order = wait_after_loss(&w, "a", &resumed);
@@ -940,10 +937,7 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     }));
     w.produce(&messages[200..250]);
     std::thread::sleep(Duration::from_secs(3));
-    // Frozen past the session timeout (6 s): the assignment is lost, and assigned again.
-    signal(&a, libc::SIGSTOP);
-    std::thread::sleep(Duration::from_secs(9));
-    signal(&a, libc::SIGCONT);
+    freeze_past_the_session(&a);
     wait_after_loss(&w, "a", "partition assigned");
     remove_fault(slow);
     w.wait_all_committed("a", Duration::from_secs(120));
@@ -957,6 +951,14 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     signal(&a, libc::SIGTERM);
     let _ = wait_bounded(a, Duration::from_secs(60));
     w.assert_state(&expected);
+}
+
+/// Stops `a` for longer than the session timeout (6 s): the group drops the member, and when it
+/// wakes its assignment is lost and assigned again.
+fn freeze_past_the_session(a: &Running) {
+    signal(a, libc::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(9));
+    signal(a, libc::SIGCONT);
 }
 
 /// Byte positions in a log, after its `assignment lost` line, of the next `partition assigned`

@@ -1194,12 +1194,6 @@ impl BodyBuilder {
         })
     }
 
-    /// Makes room for `additional` more bytes at once, so that the body is not copied as it
-    /// grows (a body is a batch's size: megabytes).
-    pub fn reserve(&mut self, additional: usize) {
-        self.out.reserve(additional);
-    }
-
     /// Reuses `buf`'s allocation for the body.
     pub fn with_buffer(mut self, mut buf: Vec<u8>) -> BodyBuilder {
         buf.clear();

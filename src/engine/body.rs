@@ -48,9 +48,7 @@ impl<'a> BatchBody<'a> {
         blocks: &'a [Block],
         rows: Vec<RowRef>,
     ) -> Result<Self, EncodeError> {
-        let format = rows.iter().fold(BodyFormat::Csv, |f, (bi, _)| {
-            f.combine(blocks[*bi].rows.format())
-        });
+        let format = format_of(blocks, &rows);
         let empty = BodyBuilder::new(table, format)?;
         // CSV rows of a JSON body are transcoded once here to measure them, which also finds
         // a value JSON cannot carry before anything is sent; other rows are sent as they are.
@@ -188,6 +186,13 @@ impl Read for BatchBodyReader<'_> {
     }
 }
 
+/// The format of a body of `rows`: CSV unless a row's block is JSON (`BodyFormat::combine`).
+fn format_of(blocks: &[Block], rows: &[RowRef]) -> BodyFormat {
+    rows.iter().fold(BodyFormat::Csv, |f, (bi, _)| {
+        f.combine(blocks[*bi].rows.format())
+    })
+}
+
 /// The last row per key of `blocks`, in batch order.
 pub(crate) fn kept_rows(blocks: &[Block]) -> Vec<RowRef> {
     let (keep, _) = collapse(blocks);
@@ -318,10 +323,7 @@ mod tests {
     /// The same rows written at once.
     fn written(blocks: &[Block]) -> Vec<u8> {
         let rows = kept_rows(blocks);
-        let format = rows.iter().fold(BodyFormat::Csv, |f, (bi, _)| {
-            f.combine(blocks[*bi].rows.format())
-        });
-        let mut b = BodyBuilder::new(&table("db", "t"), format).unwrap();
+        let mut b = BodyBuilder::new(&table("db", "t"), format_of(blocks, &rows)).unwrap();
         for (bi, ri) in rows {
             b.push_span(&blocks[bi].rows, &blocks[bi].rows.rows()[ri])
                 .unwrap();

@@ -3,9 +3,9 @@
 //! assigned to this run again (a lost assignment, a commit that failed on revocation) replays
 //! from its committed offset under a new lease epoch, so its batches get new labels: the earlier
 //! assignment's load of the same offsets may have landed, and `Label Already Exists` would stop
-//! the job although nothing is wrong. Across runs labels never repeat: each run has its own [`RunId`], part of every label. A replay after a restart, a
-//! re-sync (truncate + reset), a recreated topic or a second cluster with the same group then
-//! loads its rows again instead of StarRocks answering `Label Already Exists` for the earlier
+//! the job although nothing is wrong. Across runs labels never repeat: each run has its own
+//! [`RunId`], part of every label. A replay after a restart, a re-sync (truncate + reset), a
+//! recreated topic or a second cluster with the same group then loads its rows again instead of StarRocks answering `Label Already Exists` for the earlier
 //! run's loads — which would count rows as loaded that never were. Replaying upserts and deletes
 //! in order on a Primary Key table converges, so cross-run deduplication is not needed.
 //! Labels allow `[-_A-Za-z0-9]`, at most 128 characters.
@@ -139,13 +139,18 @@ mod tests {
     use crate::engine::testkit::{block, leased_block, table};
     use crate::model::ChangeOp::Upsert;
 
+    /// What a test block's receipt needs: an offset tracker and a memory budget.
+    fn receipts() -> (Arc<OffsetTracker>, Arc<MemoryBudget>) {
+        (
+            Arc::new(OffsetTracker::new(None)),
+            Arc::new(MemoryBudget::new(1 << 20)),
+        )
+    }
+
     #[test]
     fn labels_are_deterministic_and_valid() {
         let t = Arc::new(table("db", "t"));
-        let (tracker, budget) = (
-            Arc::new(OffsetTracker::new(None)),
-            Arc::new(MemoryBudget::new(1 << 20)),
-        );
+        let (tracker, budget) = receipts();
         let at = |v: &str, first| [block(&t, 0, &[(Upsert, "1", v)], first, &tracker, &budget)];
         let (a, b, c) = (at("a", 7), at("zzz", 7), at("a", 8));
         let run = RunId::new();
@@ -159,10 +164,7 @@ mod tests {
     #[test]
     fn runs_never_share_a_label() {
         let t = Arc::new(table("db", "t"));
-        let (tracker, budget) = (
-            Arc::new(OffsetTracker::new(None)),
-            Arc::new(MemoryBudget::new(1 << 20)),
-        );
+        let (tracker, budget) = receipts();
         let blocks = [block(&t, 0, &[(Upsert, "1", "a")], 7, &tracker, &budget)];
         let (first, second) = (RunId::new(), RunId::new());
         assert_ne!(first, second);
@@ -175,10 +177,7 @@ mod tests {
     #[test]
     fn a_partition_assigned_again_loads_under_new_labels() {
         let t = Arc::new(table("db", "t"));
-        let (tracker, budget) = (
-            Arc::new(OffsetTracker::new(None)),
-            Arc::new(MemoryBudget::new(1 << 20)),
-        );
+        let (tracker, budget) = receipts();
         let epochs = Epochs::default();
         let under = |lease: Lease| {
             let rows = &[(Upsert, "1", "a")];
@@ -204,10 +203,7 @@ mod tests {
     fn long_names_stay_within_the_label_rules() {
         let long = "x".repeat(200);
         let t = Arc::new(table("db", &long));
-        let (tracker, budget) = (
-            Arc::new(OffsetTracker::new(None)),
-            Arc::new(MemoryBudget::new(1 << 20)),
-        );
+        let (tracker, budget) = receipts();
         let blocks = [block(
             &t,
             0,

@@ -80,12 +80,12 @@ impl HttpClient {
         for _hop in 0..MAX_HOPS {
             let mut resp = match self.put(&url, req) {
                 Ok(r) => r,
-                Err(e) if body_error(&e).is_some() => {
-                    return Verdict::Permanent {
-                        message: body_error(&e).map(ToString::to_string).unwrap_or_default(),
-                    };
-                }
                 Err(e) => {
+                    if let Some(broken) = body_error(&e) {
+                        return Verdict::Permanent {
+                            message: broken.to_string(),
+                        };
+                    }
                     return Verdict::Retry {
                         message: format!(
                             "transport error at {url}: {}",
