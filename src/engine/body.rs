@@ -14,9 +14,9 @@ use crate::schema::TargetTable;
 pub(crate) type RowRef = (usize, usize);
 
 /// The load body of rows of a batch, written from the blocks while it is sent, so that a load
-/// never holds a second copy of its batch (invariant 3). Its length is found first by writing
-/// it once without keeping it, which also finds a value a JSON body cannot carry before
-/// anything is sent.
+/// never holds a second copy of its batch (invariant 3). Its length is found first: the rows'
+/// lengths summed, and the CSV rows of a JSON body transcoded once without keeping them, which
+/// also finds a value JSON cannot carry before anything is sent.
 pub(crate) struct BatchBody<'a> {
     blocks: &'a [Block],
     rows: Vec<RowRef>,
