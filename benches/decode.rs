@@ -814,6 +814,24 @@ fn run_simd_json(msgs: &[Vec<u8>], buf: &mut Vec<u8>) -> u64 {
     n
 }
 
+/// simd-json's stage 1 and 2 only (the tape the decoder reads): the floor under `decode`.
+fn run_simd_tape(msgs: &[Vec<u8>], buf: &mut Vec<u8>) -> u64 {
+    let mut buffers = simd_json::Buffers::new(4096);
+    // The tape's buffer is reused as the decoder reuses it (`reset` ends the input borrow).
+    let mut spare = simd_json::Tape::null().reset();
+    let mut n = 0u64;
+    for m in msgs {
+        buf.clear();
+        buf.extend_from_slice(m);
+        let mut tape = spare.reset();
+        simd_json::fill_tape(buf, &mut buffers, &mut tape).expect("simd-json");
+        black_box(&tape);
+        spare = tape.reset();
+        n += 1;
+    }
+    n
+}
+
 fn run_serde_json(msgs: &[Vec<u8>], buf: &mut Vec<u8>) -> u64 {
     let mut n = 0u64;
     for m in msgs {
@@ -925,6 +943,12 @@ fn bench_corpus(c: &mut Criterion, tables: &[Table], corpus: &Corpus, results: &
         timed(b, &timing, || run_simd_json(&corpus.messages, &mut buf))
     });
     record("simd_json", timing);
+
+    let timing = RefCell::new(Timing::default());
+    group.bench_function("simd_json_tape", |b| {
+        timed(b, &timing, || run_simd_tape(&corpus.messages, &mut buf))
+    });
+    record("simd_json_tape", timing);
 
     let timing = RefCell::new(Timing::default());
     group.bench_function("serde_json", |b| {

@@ -4,6 +4,7 @@
 //! The data path reads as a straight line: source → [`decode`] → route → batch → [`encode`] →
 //! load → commit. See `ARCHITECTURE.md` for the codemap and the invariants.
 
+mod bytes;
 pub mod check;
 pub mod cli;
 pub mod config;

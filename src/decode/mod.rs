@@ -231,6 +231,8 @@ struct Store<'a> {
 }
 
 impl<'a> Store<'a> {
+    // Inlined (also across crates): a `Column` returned through memory stalled every cell.
+    #[inline(always)]
     fn column(&self, c: &CellRec) -> Column<'a> {
         let name = json::str_at(self.input, c.name_start, c.name_len);
         let value = match c.val {
@@ -255,6 +257,7 @@ impl<'a> Store<'a> {
     }
 }
 
+#[inline]
 fn text_or_bytes(b: &[u8], bytes: bool) -> Value<'_> {
     if bytes {
         Value::Bytes(b)
@@ -299,6 +302,7 @@ impl<'a> RowBatch<'a> {
         ))
     }
 
+    #[inline]
     pub fn changes(&self) -> impl Iterator<Item = Change<'a>> + 'a {
         let store = self.store;
         self.changes.iter().map(move |c| Change {
@@ -343,6 +347,7 @@ impl<'a> Row<'a> {
         self.cells.is_empty()
     }
 
+    #[inline]
     pub fn columns(&self) -> impl Iterator<Item = Column<'a>> + 'a {
         let store = self.store;
         self.cells.iter().map(move |c| store.column(c))

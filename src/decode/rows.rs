@@ -5,7 +5,11 @@ use std::collections::HashMap;
 
 use super::envelope::{RowsMsg, Span, elements, key_span, members};
 use super::json::{Node, Parser, str_at};
-use super::value::{CellContext, CellError, ColType, Converted, Raw, convert, parse_col_type};
+use super::value::{
+    CellContext, CellError, CellFault, ColType, Converted, Raw, convert, parse_col_type,
+};
+use crate::bytes::same_str;
+
 use super::{
     CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, Meta, RowBatch, Store, ValRec,
 };
@@ -68,7 +72,7 @@ impl Scratch {
                 && self
                     .types
                     .iter()
-                    .any(|(n, _)| n.get(input) == name.get(input))
+                    .any(|(n, _)| same_str(n.get(input), name.get(input)))
             {
                 self.types_unique = false;
             }
@@ -236,7 +240,7 @@ fn find_cell<'c>(cells: &'c [CellRec], input: &[u8], key: KeyName<'_>) -> Option
     };
     cells
         .iter()
-        .find(|c| name_of(c, input) == name)
+        .find(|c| same_str(name_of(c, input), name))
         .or_else(|| {
             // MySQL column names are case-insensitive (formats.md §4.4).
             cells
@@ -267,7 +271,7 @@ fn check_full_row(
     }
     for (name, _) in &s.types {
         let name = name.get(input);
-        if !cells.iter().any(|c| name_of(c, input) == name) {
+        if !cells.iter().any(|c| same_str(name_of(c, input), name)) {
             return Err(DecodeError::new(
                 ErrorClass::PartialRow,
                 format!(
@@ -311,20 +315,22 @@ fn decode_row(
         aligned = aligned
             && s.types
                 .get(j)
-                .is_some_and(|(n, _)| n.get(input) == name_text);
+                .is_some_and(|(n, _)| same_str(n.get(input), name_text));
         let ty_index = if aligned {
             Some(j)
         } else {
             if s.cells[row_start..]
                 .iter()
-                .any(|c| name_of(c, input) == name_text)
+                .any(|c| same_str(name_of(c, input), name_text))
             {
                 return Err(dup_err(name_text, i));
             }
-            s.types.iter().position(|(n, _)| n.get(input) == name_text)
+            s.types
+                .iter()
+                .position(|(n, _)| same_str(n.get(input), name_text))
         };
-        let ty = ty_index.map_or(ColType::Unknown, |t| s.types[t].1.clone());
-        let (kind, val) = cell_value(&ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
+        let ty = ty_index.map_or(&ColType::Unknown, |t| &s.types[t].1);
+        let (kind, val) = cell_value(ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
             .map_err(|e| cell_err(e, name_text, i))?;
         s.cells.push(CellRec {
             name_start: name.start,
@@ -343,12 +349,13 @@ fn dup_err(name: &str, i: usize) -> DecodeError {
     )
 }
 
+#[cold]
 fn cell_err(e: CellError, column: &str, i: usize) -> DecodeError {
-    match e {
-        CellError::Value(m) => {
+    match e.fault() {
+        CellFault::Value(m) => {
             DecodeError::new(ErrorClass::Value, format!("{column}: {m} (row {i})"))
         }
-        CellError::Unsupported(m) => {
+        CellFault::Unsupported(m) => {
             DecodeError::new(ErrorClass::Unsupported, format!("{column}: {m} (row {i})"))
         }
     }
@@ -368,24 +375,45 @@ fn overlay(
         Node::Object { len, .. } => len as usize,
         _ => 0,
     };
+    // Fast path, as in `decode_row`: while the before image lists the type map's columns in
+    // its order and the after image does too, member `j` is type `j` and replaces cell `j`,
+    // and the members so far are distinct. CloudCanal's full before images take it; without
+    // it each member cost three scans (duplicates, type, cell).
+    let mut aligned = s.types_unique;
     let mut at = old + 1;
-    for _ in 0..len {
+    for j in 0..len {
         let (k, v) = (at, at + 1);
         at = v + p.nodes[v].span();
         let name = key_span(&p.nodes, k);
         let name_text = name.get(input);
-        if members(&p.nodes, old)
-            .take_while(|&(pk, _)| pk != k)
-            .any(|(pk, _)| key_span(&p.nodes, pk).get(input) == name_text)
-        {
-            return Err(dup_err(name_text, i));
-        }
-        let ty = s
-            .types
-            .iter()
-            .find(|(n, _)| n.get(input) == name_text)
-            .map_or(ColType::Unknown, |(_, t)| t.clone());
-        let (kind, val) = cell_value(&ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
+        aligned = aligned
+            && s.types
+                .get(j)
+                .is_some_and(|(n, _)| same_str(n.get(input), name_text))
+            && s.cells[start..]
+                .get(j)
+                .is_some_and(|c| same_str(name_of(c, input), name_text));
+        let (ty, slot) = if aligned {
+            (&s.types[j].1, Some(start + j))
+        } else {
+            if members(&p.nodes, old)
+                .take_while(|&(pk, _)| pk != k)
+                .any(|(pk, _)| same_str(key_span(&p.nodes, pk).get(input), name_text))
+            {
+                return Err(dup_err(name_text, i));
+            }
+            let ty = s
+                .types
+                .iter()
+                .find(|(n, _)| same_str(n.get(input), name_text))
+                .map_or(&ColType::Unknown, |(_, t)| t);
+            let slot = s.cells[start..]
+                .iter()
+                .position(|c| same_str(name_of(c, input), name_text))
+                .map(|at| start + at);
+            (ty, slot)
+        };
+        let (kind, val) = cell_value(ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
             .map_err(|e| cell_err(e, name_text, i))?;
         let cell = CellRec {
             name_start: name.start,
@@ -393,18 +421,17 @@ fn overlay(
             kind,
             val,
         };
-        match s.cells[start..]
-            .iter()
-            .position(|c| name_of(c, input) == name_text)
-        {
-            Some(at) => s.cells[start + at] = cell,
+        match slot {
+            Some(at) => s.cells[at] = cell,
             None => s.cells.push(cell),
         }
     }
     Ok(())
 }
 
-/// Converts the value node `v` for a column of type `ty`.
+/// Converts the value node `v` for a column of type `ty`. Inlined: its result returned through
+/// memory stalled every cell.
+#[inline(always)]
 fn cell_value(
     ty: &ColType,
     v: usize,

@@ -239,6 +239,23 @@ fn render_int(
     if digits.len() > 39 {
         return Err(range_err());
     }
+    if digits.len() <= 18 {
+        // Cannot overflow: 18 digits fit a u64, and u64 arithmetic is far cheaper than i128.
+        let magnitude = i128::from(
+            digits
+                .bytes()
+                .fold(0u64, |v, b| v * 10 + u64::from(b - b'0')),
+        );
+        let v = if neg { -magnitude } else { magnitude };
+        if v < min || v > max {
+            return Err(range_err());
+        }
+        if neg && digits != "0" {
+            out.push(b'-');
+        }
+        out.extend_from_slice(digits.as_bytes());
+        return Ok(());
+    }
     let mut v: i128 = 0;
     for b in digits.bytes() {
         v = v

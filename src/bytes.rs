@@ -1,0 +1,67 @@
+//! Byte-string equality for the per-cell hot path.
+//!
+//! Column names are compared once or twice per cell (the decoder against the message's type
+//! map, the encoder against the names it resolved last time). They are a few bytes long, so
+//! the call into `memcmp` that `==` on slices makes cost more than the comparison: in the
+//! decode bench it was 7 % of decode+encode. [`same`] compares inline, a word at a time.
+
+/// Whether `a` and `b` hold the same bytes.
+#[inline(always)]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 4 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    if n < 8 {
+        // Two overlapping words cover 4..=7 bytes.
+        return word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4);
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if word8(a, i) != word8(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last word, overlapping the previous one when `n` is not a multiple of 8.
+    word8(a, n - 8) == word8(b, n - 8)
+}
+
+/// Whether `a` and `b` are the same text.
+#[inline(always)]
+pub(crate) fn same_str(a: &str, b: &str) -> bool {
+    same(a.as_bytes(), b.as_bytes())
+}
+
+#[inline(always)]
+fn word4(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+#[inline(always)]
+fn word8(b: &[u8], at: usize) -> u64 {
+    u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn agrees_with_slice_equality_at_every_length_and_position() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=base.len() {
+            let a = &base[..n];
+            assert!(same(a, a), "len {n}");
+            assert!(!same(a, &base[..n.saturating_sub(1)]) || n == 0, "len {n}");
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert_eq!(same(a, &b), a == b.as_slice(), "len {n}, byte {at}");
+            }
+        }
+    }
+}
