@@ -31,6 +31,7 @@ use std::sync::Arc;
 use jiff::civil;
 use jiff::tz::{Offset, TimeZone};
 
+use crate::bytes::same_str;
 use crate::model::ValueKind;
 
 /// The decoder's view of a source column type.
@@ -433,6 +434,7 @@ pub(crate) struct CellContext<'o> {
 }
 
 /// Converts a cell. New text goes to `out` (the arena); the returned value says what happened.
+#[inline]
 pub(crate) fn convert(
     ty: &ColType,
     raw: Raw<'_>,
@@ -675,7 +677,7 @@ fn enum_value(
     index_default: bool,
     out: &mut Vec<u8>,
 ) -> Result<Converted, CellError> {
-    let is_label = labels.iter().any(|l| &**l == s);
+    let is_label = labels.iter().any(|l| same_str(l, s));
     match parse_u64(s) {
         Some(k) => {
             let in_range = k >= 1 && (k as usize) <= labels.len();
@@ -705,7 +707,7 @@ fn set_value(
     index_default: bool,
     out: &mut Vec<u8>,
 ) -> Result<Converted, CellError> {
-    let is_label = labels.iter().any(|l| &**l == s);
+    let is_label = labels.iter().any(|l| same_str(l, s));
     if let Some(mask) = parse_u64(s).filter(|_| !is_label || index_default) {
         if labels.len() < 64 && mask >> labels.len() != 0 {
             return Err(verr(format!(

@@ -85,6 +85,7 @@ impl Target {
 
 /// Appends the StarRocks text of a non-NULL value for `target`. On error `out` may hold a partial
 /// value; the caller truncates.
+#[inline]
 pub(crate) fn render(
     target: Target,
     kind: ValueKind,
@@ -191,6 +192,39 @@ fn render_bool(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
+#[cold]
+fn out_of_range(text: &str, min: i128, max: i128, large: bool) -> String {
+    format!(
+        "{} is out of range [{min}, {max}]{}",
+        excerpt(text),
+        if large { " (LARGEINT)" } else { "" }
+    )
+}
+
+/// The value of `-?[1-9][0-9]{0,17}` or `0`: an integer in canonical form that fits a u64
+/// without overflow checks.
+fn canonical_small_integer(text: &str) -> Option<i128> {
+    let b = text.as_bytes();
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, b),
+    };
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => !neg,
+        [first, ..] => *first != b'0' && digits.len() <= 18,
+    };
+    if !canonical || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let magnitude = i128::from(
+        digits
+            .iter()
+            .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')),
+    );
+    Some(if neg { -magnitude } else { magnitude })
+}
+
 /// Splits `-?digits(.zeros)?` into (negative, digits without leading zeros). A fraction is
 /// accepted only when it is all zeros (an exact integer written as a decimal).
 fn split_integer(text: &str) -> Option<(bool, &str)> {
@@ -198,8 +232,9 @@ fn split_integer(text: &str) -> Option<(bool, &str)> {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
+    // Bytes, not `split_once('.')`: a char searcher costs more than these short texts.
+    let (int, frac) = match body.bytes().position(|b| b == b'.') {
+        Some(dot) => (&body[..dot], Some(&body[dot + 1..])),
         None => (body, None),
     };
     if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
@@ -225,16 +260,18 @@ fn render_int(
     if kind == ValueKind::Boolean {
         return render_bool(text, out);
     }
+    if let Some(v) = canonical_small_integer(text) {
+        // The common case: the text is already what StarRocks gets.
+        if v < min || v > max {
+            return Err(out_of_range(text, min, max, large));
+        }
+        out.extend_from_slice(text.as_bytes());
+        return Ok(());
+    }
     let Some((neg, digits)) = split_integer(text) else {
         return Err(format!("{} is not an integer", excerpt(text)));
     };
-    let range_err = || {
-        format!(
-            "{} is out of range [{min}, {max}]{}",
-            excerpt(text),
-            if large { " (LARGEINT)" } else { "" }
-        )
-    };
+    let range_err = || out_of_range(text, min, max, large);
     // 39 digits is the widest i128; anything longer is out of every integer range.
     if digits.len() > 39 {
         return Err(range_err());
@@ -353,14 +390,15 @@ fn render_decimal(text: &str, precision: u8, scale: u8, out: &mut Vec<u8>) -> Re
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, f),
+    let dot = body.bytes().position(|b| b == b'.');
+    let (int, frac) = match dot {
+        Some(dot) => (&body[..dot], &body[dot + 1..]),
         None => (body, ""),
     };
     if int.is_empty()
         || !int.bytes().all(|b| b.is_ascii_digit())
         || !frac.bytes().all(|b| b.is_ascii_digit())
-        || (body.contains('.') && frac.is_empty())
+        || (dot.is_some() && frac.is_empty())
     {
         return Err(bad());
     }
@@ -625,6 +663,21 @@ mod tests {
         );
         assert!(r(ty("largeint"), i, "170141183460469231731687303715884105728").is_err());
         assert!(r(ty("largeint"), i, "1".repeat(80).as_str()).is_err());
+        // Both sides of the canonical fast path (up to 18 digits) and of each range.
+        for (t, ok, bad) in [
+            ("int", "2147483647", "2147483648"),
+            ("int", "-2147483648", "-2147483649"),
+            ("bigint", "999999999999999999", "9223372036854775808"),
+            ("bigint", "-9223372036854775808", "-9223372036854775809"),
+            ("tinyint", "-128", "128"),
+        ] {
+            assert_eq!(r(ty(t), i, ok).unwrap(), ok, "{t} {ok}");
+            assert!(r(ty(t), i, bad).is_err(), "{t} {bad}");
+        }
+        assert_eq!(
+            r(ty("bigint"), i, "-0000000000000000000012").unwrap(),
+            "-12"
+        );
         assert_eq!(r(ty("int"), i, "007").unwrap(), "7");
         assert_eq!(r(ty("int"), i, "-0").unwrap(), "0");
         assert_eq!(r(ty("int"), ValueKind::Decimal, "5.000").unwrap(), "5");
