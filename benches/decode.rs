@@ -7,12 +7,13 @@
 //! `mysqlType`, UPDATE `old` holding the 1–3 changed columns) and CloudCanal JSON (with
 //! `dbValType`, UPDATE `before` holding the full before image).
 //!
-//! For each format, four benchmarks over the whole corpus, each copying every message into a
-//! reusable buffer before parsing it in place (the same copy for all four):
+//! For each format, five benchmarks over the whole corpus, each copying every message into a
+//! reusable buffer before parsing it in place (the same copy for all five):
 //! * `decode` — [`Decoder::decode`], touching every column of every change;
 //! * `decode+encode` — decode, then [`BodyEncoder::push_row`] every change into the table's
 //!   block, and build the Stream Load body per table (encoders, blocks and body buffers reused);
 //! * `simd_json` — `simd_json::to_borrowed_value` only (baseline);
+//! * `simd_json_tape` — `simd_json::fill_tape` only: the parse the decoder itself runs (floor);
 //! * `serde_json` — `serde_json::from_slice::<serde_json::Value>` only (baseline).
 //!
 //! Throughput is in bytes (criterion prints MB/s); a summary with rows/s and the ratios
