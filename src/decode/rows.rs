@@ -443,6 +443,18 @@ fn cell_value(
 ) -> Result<(crate::model::ValueKind, ValRec), CellError> {
     let mark = arena.len();
     let (raw, at) = match p.nodes[v] {
+        // Text columns keep their strings as they are: the most common cell, decided here
+        // without `convert`'s dispatch.
+        Node::Str { start, len } if matches!(ty, ColType::Text) => {
+            return Ok((
+                crate::model::ValueKind::Text,
+                ValRec::Input {
+                    start,
+                    len,
+                    bytes: false,
+                },
+            ));
+        }
         Node::Null => return Ok((ty.kind(), ValRec::Null)),
         Node::Str { start, len } => (Raw::Str(str_at(input, start, len)), Some((start, len))),
         Node::Number => {
