@@ -94,7 +94,7 @@ use thiserror::Error;
 
 use crate::model::{ChangeOp, Column, Value, ValueKind};
 use crate::schema::{RowUpdate, TableModel, TargetColumn, TargetTable, names_equal_ci};
-use value::Target;
+use value::{IntWidth, Target};
 
 /// Byte between fields of a CSV row.
 pub const COLUMN_SEPARATOR: u8 = 0x01;
@@ -673,9 +673,10 @@ fn encode_csv(
 /// Appends a rendered value as a JSON value of the type StarRocks' JSON reader expects.
 fn emit_json(target: Target, raw: &[u8], out: &mut Vec<u8>) {
     match target {
-        Target::Bool | Target::Int { large: false, .. } | Target::Json | Target::Other => {
-            out.extend_from_slice(raw)
-        }
+        Target::Bool
+        | Target::Int(IntWidth::Tiny | IntWidth::Small | IntWidth::Int | IntWidth::Big)
+        | Target::Json
+        | Target::Other => out.extend_from_slice(raw),
         // Strings go through the same text parsers as CSV fields: LARGEINT and DECIMAL stay off
         // any 64-bit path, and FLOAT avoids the BE's number → double → float double rounding
         // (`formats/json/numeric_column.cpp`).
