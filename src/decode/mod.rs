@@ -257,6 +257,7 @@ impl<'a> Store<'a> {
     }
 }
 
+// Inlined with `Store::column` (below), for the same reason.
 #[inline]
 fn text_or_bytes(b: &[u8], bytes: bool) -> Value<'_> {
     if bytes {
@@ -302,6 +303,8 @@ impl<'a> RowBatch<'a> {
         ))
     }
 
+    // `#[inline]` here and on `Row::columns`: the bench and other crates iterate through these,
+    // and `Store::column` only inlines into them when they inline too.
     #[inline]
     pub fn changes(&self) -> impl Iterator<Item = Change<'a>> + 'a {
         let store = self.store;
@@ -347,7 +350,7 @@ impl<'a> Row<'a> {
         self.cells.is_empty()
     }
 
-    #[inline]
+    #[inline] // see `RowBatch::changes`
     pub fn columns(&self) -> impl Iterator<Item = Column<'a>> + 'a {
         let store = self.store;
         self.cells.iter().map(move |c| store.column(c))

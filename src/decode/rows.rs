@@ -8,11 +8,10 @@ use super::json::{Node, Parser, str_at};
 use super::value::{
     CellContext, CellError, CellFault, ColType, Converted, Raw, convert, parse_col_type,
 };
-use crate::bytes::same_str;
-
 use super::{
     CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, Meta, RowBatch, Store, ValRec,
 };
+use crate::bytes::same_str;
 use crate::model::{ChangeOp, DmlKind, SourceTable, Warnings};
 
 /// Buffers reused from message to message.
@@ -396,22 +395,16 @@ fn overlay(
         let (ty, slot) = if aligned {
             (&s.types[j].1, Some(start + j))
         } else {
-            if members(&p.nodes, old)
-                .take_while(|&(pk, _)| pk != k)
-                .any(|(pk, _)| same_str(key_span(&p.nodes, pk).get(input), name_text))
-            {
+            if repeats_an_earlier_member(&p.nodes, input, old, k) {
                 return Err(dup_err(name_text, i));
             }
-            let ty = s
-                .types
-                .iter()
-                .find(|(n, _)| same_str(n.get(input), name_text))
-                .map_or(&ColType::Unknown, |(_, t)| t);
             let slot = s.cells[start..]
                 .iter()
-                .position(|c| same_str(name_of(c, input), name_text))
-                .map(|at| start + at);
-            (ty, slot)
+                .position(|c| same_str(name_of(c, input), name_text));
+            (
+                type_named(&s.types, input, name_text),
+                slot.map(|at| start + at),
+            )
         };
         let (kind, val) = cell_value(ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
             .map_err(|e| cell_err(e, name_text, i))?;
@@ -429,6 +422,22 @@ fn overlay(
     Ok(())
 }
 
+/// Whether the key of member `k` of object `obj` is also the key of an earlier member.
+fn repeats_an_earlier_member(nodes: &[Node], input: &[u8], obj: usize, k: usize) -> bool {
+    let name = key_span(nodes, k).get(input);
+    members(nodes, obj)
+        .take_while(|&(earlier, _)| earlier != k)
+        .any(|(earlier, _)| same_str(key_span(nodes, earlier).get(input), name))
+}
+
+/// The type the message's type map gives column `name` (`Unknown` when it lists none).
+fn type_named<'t>(types: &'t [(Span, ColType)], input: &[u8], name: &str) -> &'t ColType {
+    types
+        .iter()
+        .find(|(n, _)| same_str(n.get(input), name))
+        .map_or(&ColType::Unknown, |(_, t)| t)
+}
+
 /// Converts the value node `v` for a column of type `ty`. Inlined: its result returned through
 /// memory stalled every cell.
 #[inline(always)]
@@ -444,7 +453,8 @@ fn cell_value(
     let mark = arena.len();
     let (raw, at) = match p.nodes[v] {
         // Text columns keep their strings as they are: the most common cell, decided here
-        // without `convert`'s dispatch.
+        // without `convert`'s dispatch. Must give what `convert`'s `ColType::Text` arm gives
+        // for `Raw::Str`; change both together.
         Node::Str { start, len } if matches!(ty, ColType::Text) => {
             return Ok((
                 crate::model::ValueKind::Text,

@@ -425,6 +425,11 @@ fn verr(msg: impl Into<String>) -> CellError {
     CellError(Box::new(CellFault::Value(msg.into())))
 }
 
+#[cold]
+fn unsupported(msg: impl Into<String>) -> CellError {
+    CellError(Box::new(CellFault::Unsupported(msg.into())))
+}
+
 /// Everything the conversion of a cell depends on besides the cell.
 pub(crate) struct CellContext<'o> {
     pub zero_date: &'o ZeroDatePolicy,
@@ -434,6 +439,7 @@ pub(crate) struct CellContext<'o> {
 }
 
 /// Converts a cell. New text goes to `out` (the arena); the returned value says what happened.
+/// `#[inline]`: measured about 4 % of decode, its result no longer going through memory.
 #[inline]
 pub(crate) fn convert(
     ty: &ColType,
@@ -650,10 +656,9 @@ fn latin1_bytes(s: &str, out: &mut Vec<u8>) -> Result<Converted, CellError> {
 fn json_value(raw: Raw<'_>) -> Result<(ValueKind, Converted), CellError> {
     match raw {
         Raw::Str("") => Ok((ValueKind::Json, Converted::Null)),
-        Raw::Str(s) if s.starts_with("JSON_") => Err(CellError(Box::new(CellFault::Unsupported(
-            "partial JSON update (binlog_row_value_options=PARTIAL_JSON); use full row images"
-                .into(),
-        )))),
+        Raw::Str(s) if s.starts_with("JSON_") => Err(unsupported(
+            "partial JSON update (binlog_row_value_options=PARTIAL_JSON); use full row images",
+        )),
         Raw::Str(s) => match serde_json::from_str::<serde::de::IgnoredAny>(s) {
             Ok(_) => Ok((ValueKind::Json, Converted::Same)),
             Err(e) => Err(verr(format!("not valid JSON: {e}"))),

@@ -92,6 +92,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::bytes::same_str;
 use crate::model::{ChangeOp, Column, Value, ValueKind};
 use crate::schema::{RowUpdate, TableModel, TargetColumn, TargetTable, names_equal_ci};
 use value::{IntWidth, Target};
@@ -1123,7 +1124,7 @@ impl ColumnNames {
     #[inline]
     fn resolve(&mut self, table: &TargetTable, pos: usize, name: &str) -> Resolution {
         if let Some((cached, resolution)) = self.by_position.get(pos)
-            && crate::bytes::same_str(cached, name)
+            && same_str(cached, name)
         {
             return *resolution;
         }
