@@ -1,4 +1,4 @@
-//! Byte-string equality for the per-cell hot path.
+//! Byte-level helpers for the per-cell hot path, shared by the decoder and the encoder.
 //!
 //! Column names are compared once or twice per cell (the decoder against the message's type
 //! map, the encoder against the names it resolved last time). They are a few bytes long, so
@@ -30,6 +30,29 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     word8(a, n - 8) == word8(b, n - 8)
 }
 
+/// The value of `digits` (ASCII digits, no sign), negated when `neg`; `None` when it does not fit
+/// an i128. The decoder and the encoder both check integer text against a column's range.
+pub(crate) fn integer_value(neg: bool, digits: &[u8]) -> Option<i128> {
+    if digits.len() <= 18 {
+        // Cannot overflow: 18 digits fit a u64, and u64 arithmetic is far cheaper than i128.
+        let magnitude = i128::from(
+            digits
+                .iter()
+                .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')),
+        );
+        return Some(if neg { -magnitude } else { magnitude });
+    }
+    digits.iter().try_fold(0i128, |v, &d| {
+        let d = i128::from(d - b'0');
+        let v = v.checked_mul(10)?;
+        if neg {
+            v.checked_sub(d)
+        } else {
+            v.checked_add(d)
+        }
+    })
+}
+
 /// Whether `a` and `b` are the same text.
 #[inline(always)]
 pub(crate) fn same_str(a: &str, b: &str) -> bool {
@@ -48,7 +71,26 @@ fn word8(b: &[u8], at: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::same;
+    use super::{integer_value, same};
+
+    #[test]
+    fn integer_values_on_both_sides_of_the_fast_path_and_of_i128() {
+        let v = |neg, d: &str| integer_value(neg, d.as_bytes());
+        assert_eq!(v(false, "0"), Some(0));
+        assert_eq!(v(true, "0"), Some(0));
+        assert_eq!(
+            v(false, "999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        assert_eq!(
+            v(true, "1000000000000000000"),
+            Some(-1_000_000_000_000_000_000)
+        );
+        assert_eq!(v(false, &i128::MAX.to_string()), Some(i128::MAX));
+        assert_eq!(v(true, &i128::MIN.to_string()[1..]), Some(i128::MIN));
+        assert_eq!(v(false, "170141183460469231731687303715884105728"), None);
+        assert_eq!(v(false, &"9".repeat(40)), None);
+    }
 
     #[test]
     fn agrees_with_slice_equality_at_every_length_and_position() {

@@ -315,8 +315,8 @@ fn decode_row(
             && s.types
                 .get(j)
                 .is_some_and(|(n, _)| same_str(n.get(input), name_text));
-        let ty_index = if aligned {
-            Some(j)
+        let ty = if aligned {
+            &s.types[j].1
         } else {
             if s.cells[row_start..]
                 .iter()
@@ -324,11 +324,8 @@ fn decode_row(
             {
                 return Err(dup_err(name_text, i));
             }
-            s.types
-                .iter()
-                .position(|(n, _)| same_str(n.get(input), name_text))
+            type_named(&s.types, input, name_text)
         };
-        let ty = ty_index.map_or(&ColType::Unknown, |t| &s.types[t].1);
         let (kind, val) = cell_value(ty, v, p, input, ctx, &mut s.arena, &mut s.nested)
             .map_err(|e| cell_err(e, name_text, i))?;
         s.cells.push(CellRec {

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use jiff::civil;
 use jiff::tz::{Offset, TimeZone};
 
-use crate::bytes::same_str;
+use crate::bytes::{integer_value, same_str};
 use crate::model::ValueKind;
 
 /// The decoder's view of a source column type.
@@ -585,21 +585,8 @@ fn integer(raw: Raw<'_>, min: i128, max: i128, out: &mut Vec<u8>) -> Result<Conv
     if significant.len() > 38 {
         return Err(verr("integer out of range"));
     }
-    let mut v: i128 = if significant.len() <= 18 {
-        // Cannot overflow: 18 digits fit a u64, and u64 arithmetic is far cheaper than i128.
-        i128::from(
-            significant
-                .iter()
-                .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0')),
-        )
-    } else {
-        significant
-            .iter()
-            .fold(0i128, |v, &d| v * 10 + i128::from(d - b'0'))
-    };
-    if neg {
-        v = -v;
-    }
+    // At most 38 digits always fit an i128.
+    let v = integer_value(neg, significant).ok_or_else(|| verr("integer out of range"))?;
     if v < min || v > max {
         return Err(verr(format!("integer {s} out of range {min}..={max}")));
     }

@@ -2,6 +2,7 @@
 //!
 //! Every function appends to a caller-owned buffer and allocates only to describe an error.
 
+use crate::bytes::integer_value;
 use crate::model::{Value, ValueKind};
 use crate::schema::{MAX_VARCHAR_LEN, StarRocksType};
 
@@ -231,33 +232,6 @@ fn is_canonical_integer(text: &str) -> bool {
     canonical && digits.iter().all(u8::is_ascii_digit)
 }
 
-/// The value of `digits` (ASCII digits without leading zeros), negated when `neg`; `None` when
-/// it does not fit an i128.
-fn integer_value(neg: bool, digits: &str) -> Option<i128> {
-    if digits.len() <= 18 {
-        // Cannot overflow: 18 digits fit a u64, and u64 arithmetic is far cheaper than i128.
-        let magnitude = i128::from(
-            digits
-                .bytes()
-                .fold(0u64, |v, b| v * 10 + u64::from(b - b'0')),
-        );
-        return Some(if neg { -magnitude } else { magnitude });
-    }
-    // 39 digits is the widest i128; anything longer is out of every integer range.
-    if digits.len() > 39 {
-        return None;
-    }
-    digits.bytes().try_fold(0i128, |v, b| {
-        let d = i128::from(b - b'0');
-        let v = v.checked_mul(10)?;
-        if neg {
-            v.checked_sub(d)
-        } else {
-            v.checked_add(d)
-        }
-    })
-}
-
 /// Splits `-?digits(.zeros)?` into (negative, digits without leading zeros). A fraction is
 /// accepted only when it is all zeros (an exact integer written as a decimal).
 fn split_integer(text: &str) -> Option<(bool, &str)> {
@@ -301,7 +275,11 @@ fn render_int(
         split_integer(text).ok_or_else(|| format!("{} is not an integer", excerpt(text)))?
     };
     let (min, max) = width.range();
-    match integer_value(neg, digits) {
+    // 39 digits is the widest i128; anything longer is out of every integer range.
+    let value = (digits.len() <= 39)
+        .then(|| integer_value(neg, digits.as_bytes()))
+        .flatten();
+    match value {
         Some(v) if (min..=max).contains(&v) => {}
         _ => return Err(out_of_range(text, width)),
     }

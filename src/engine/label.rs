@@ -5,9 +5,10 @@
 //! assignment's load of the same offsets may have landed, and `Label Already Exists` would stop
 //! the job although nothing is wrong. Across runs labels never repeat: each run has its own
 //! [`RunId`], part of every label. A replay after a restart, a re-sync (truncate + reset), a
-//! recreated topic or a second cluster with the same group then loads its rows again instead of StarRocks answering `Label Already Exists` for the earlier
-//! run's loads — which would count rows as loaded that never were. Replaying upserts and deletes
-//! in order on a Primary Key table converges, so cross-run deduplication is not needed.
+//! recreated topic or a second cluster with the same group then loads its rows again instead of
+//! StarRocks answering `Label Already Exists` for the earlier run's loads — which would count
+//! rows as loaded that never were. Replaying upserts and deletes in order on a Primary Key table
+//! converges, so cross-run deduplication is not needed.
 //! Labels allow `[-_A-Za-z0-9]`, at most 128 characters.
 
 use super::blocks::Block;
