@@ -65,8 +65,8 @@ fn messages() -> Vec<Vec<u8>> {
             json!([row(3, "gone")]),
             Value::Null,
         ),
-        // \u{1} cannot be framed in the CSV body: this block loads as JSON, whose keys are the
-        // hostile column names.
+        // \u{1} cannot be framed in the CSV body: this row loads in a JSON body of its own,
+        // whose keys are the hostile column names.
         canal(
             "o'rders",
             "INSERT",

@@ -1,6 +1,6 @@
 //! Stream Load body encoding: decoded rows → the bytes StarRocks loads into a Primary Key table.
 //!
-//! # Body format: CSV without quoting, JSON only as a per-block fallback
+//! # Body format: CSV without quoting, JSON only for the rows that need it
 //!
 //! StarRocks ingests CSV 2.5–4× cheaper than JSON, and for CSV it has two readers
 //! (`be/src/exec/csv_scanner.cpp`):
@@ -25,12 +25,14 @@
 //! the FE decodes for both headers (`Delimiter.convertDelimiter`); bytes ≥ 0x80 are not an option
 //! because the FE turns them into U+FFxx and the BE rejects rows that are not valid UTF-8.
 //!
-//! A row holding such a "hard" value switches its [`EncodedBlock`] to JSON (`strip_outer_array`):
-//! the rows already in the block are transcoded in place (unquoted CSV rows split trivially and the
-//! column types are known), and the block stays JSON. [`BodyBuilder`] builds a load body from rows
-//! of several blocks and transcodes CSV rows when any of them is JSON ([`BodyFormat::combine`]).
-//! JSON cannot carry VARBINARY (starrocks.md §1.5), so for a table with a VARBINARY column a hard
-//! value is an [`EncodeError::Unrepresentable`] instead.
+//! A row holding such a "hard" value is written as a JSON object instead ([`RowSpan::format`]);
+//! the rows around it stay CSV. The engine loads a batch's CSV rows in one body and its JSON rows
+//! (`strip_outer_array`) in another, so a rare value costs its own row the slower JSON path, not
+//! its whole batch. [`BodyBuilder`] can also put both in one JSON body, transcoding the CSV rows
+//! (unquoted CSV rows split trivially and the column types are known), and refuses a CSV row
+//! holding a value a JSON load would change. JSON cannot carry VARBINARY (starrocks.md §1.5), so
+//! for a table with a VARBINARY column a hard value is an [`EncodeError::Unrepresentable`]
+//! instead.
 //!
 //! # Values (for the target column type, starrocks.md §5.3, §6, §7)
 //!
@@ -173,30 +175,32 @@ pub struct RowSpan {
     /// object without separators).
     pub row: Range<usize>,
     pub op: ChangeOp,
+    /// CSV, or JSON for a row holding a value unquoted CSV cannot frame.
+    pub format: BodyFormat,
 }
 
 /// Encoded rows of one table: the unit handed from a worker to a flusher.
 #[derive(Debug, Clone, Default)]
 pub struct EncodedBlock {
-    format: BodyFormat,
-    /// Some row holds a value a JSON body would change (see [`EncodedBlock::json_compatible`]).
-    json_incompatible: bool,
+    /// Rows written as JSON objects; the others are CSV rows.
+    json_rows: usize,
     data: Vec<u8>,
     keys: Vec<u8>,
     rows: Vec<RowSpan>,
 }
 
 impl EncodedBlock {
+    /// The format one body of all the rows needs: JSON as soon as one row is JSON.
     pub fn format(&self) -> BodyFormat {
-        self.format
+        if self.json_rows == 0 {
+            BodyFormat::Csv
+        } else {
+            BodyFormat::Json
+        }
     }
-    /// Whether the rows can go into a JSON body. A CSV block cannot when a row holds a value a
-    /// JSON load would change: the JSON literal `null` in a JSON column (StarRocks' JSON reader
-    /// turns it into SQL NULL), unknown-type text that is not JSON, or a VARBINARY value. A
-    /// flusher must not put such a block into one load with a JSON block: it ends the batch
-    /// before the JSON block instead (a table's loads are sequential, so order is kept).
-    pub fn json_compatible(&self) -> bool {
-        !self.json_incompatible
+    /// How many rows are JSON objects ([`RowSpan::format`]).
+    pub fn json_rows(&self) -> usize {
+        self.json_rows
     }
     /// The rows, back to back.
     pub fn data(&self) -> &[u8] {
@@ -227,8 +231,7 @@ impl EncodedBlock {
     }
     /// Empties the block, keeping its allocations.
     pub fn clear(&mut self) {
-        self.format = BodyFormat::Csv;
-        self.json_incompatible = false;
+        self.json_rows = 0;
         self.data.clear();
         self.keys.clear();
         self.rows.clear();
@@ -454,6 +457,14 @@ impl Plan {
         }
     }
 
+    fn row_error(&self, e: RowError) -> EncodeError {
+        match e {
+            RowError::Value(i, reason) => self.value_error(i, reason),
+            RowError::NotJson(i) => self.unrepresentable(i, "a JSON body would change this value"),
+            RowError::Hard(i) => self.unrepresentable(i, "unquoted CSV cannot frame this value"),
+        }
+    }
+
     fn value_error(&self, col: usize, reason: String) -> EncodeError {
         EncodeError::Value {
             table: self.display.clone(),
@@ -631,7 +642,6 @@ fn encode_csv(
     slots: &[Option<Column<'_>>],
     data: &mut Vec<u8>,
     keys: &mut Vec<u8>,
-    json_incompatible: &mut bool,
 ) -> Result<(), RowError> {
     // A hard value is reported only after the whole row validated, so that a row that fails
     // anyway does not switch the block to JSON.
@@ -652,9 +662,6 @@ fn encode_csv(
                         || (i == 0 && data[start..].starts_with("\u{feff}".as_bytes())))
                 {
                     hard = Some(i);
-                }
-                if !*json_incompatible {
-                    *json_incompatible = json_unsafe(c.target, &data[start..]);
                 }
             }
         }
@@ -746,28 +753,6 @@ fn transcode_csv_row(plan: &Plan, row: &[u8], out: &mut Vec<u8>) -> Result<(), u
     Ok(())
 }
 
-fn block_to_json(plan: &Plan, block: &mut EncodedBlock) {
-    if block.format == BodyFormat::Json {
-        return;
-    }
-    // Quoting and key names make JSON larger; a rough reserve avoids most regrowth.
-    let per_row: usize = plan
-        .cols
-        .iter()
-        .map(|c| c.json_key.len() + 3)
-        .sum::<usize>()
-        + 10;
-    let mut out = Vec::with_capacity(block.data.len() + block.rows.len() * per_row);
-    for span in &mut block.rows {
-        let start = out.len();
-        transcode_csv_row(plan, &block.data[span.row.clone()], &mut out)
-            .expect("only JSON-compatible blocks are transcoded");
-        span.row = start..out.len();
-    }
-    block.data = out;
-    block.format = BodyFormat::Json;
-}
-
 /// Gives a vector of slots back its allocation under a new lifetime.
 fn recycle<'x, 'y>(mut v: Vec<Option<Column<'x>>>) -> Vec<Option<Column<'y>>> {
     v.clear();
@@ -785,7 +770,6 @@ pub struct BodyEncoder {
     /// Values of unknown columns dropped in rows pushed since the last take.
     unknown_values: u64,
     scratch: Vec<u8>,
-    row_buf: Vec<u8>,
 }
 
 impl BodyEncoder {
@@ -809,7 +793,6 @@ impl BodyEncoder {
             slots: Vec::new(),
             unknown_values: 0,
             scratch: Vec::new(),
-            row_buf: Vec::new(),
         })
     }
 
@@ -924,8 +907,8 @@ impl BodyEncoder {
         Ok(unknown)
     }
 
-    /// Encodes the placed row in the block's format; a value unquoted CSV cannot frame switches
-    /// the block to JSON. On error the block is unchanged.
+    /// Encodes the placed row as CSV, or as JSON when a value unquoted CSV cannot frame. On
+    /// error the block is unchanged.
     fn write_row(
         &mut self,
         op: ChangeOp,
@@ -933,92 +916,69 @@ impl BodyEncoder {
     ) -> Result<RowSpan, EncodeError> {
         let plan = &*self.plan;
         let block = &mut self.block;
-        let row_start = block.data.len();
-        let key_start = block.keys.len();
-        let incompatible_before = block.json_incompatible;
-        let attempt = match block.format {
-            BodyFormat::Csv => encode_csv(
-                plan,
-                op,
-                slots,
-                &mut block.data,
-                &mut block.keys,
-                &mut block.json_incompatible,
-            ),
-            BodyFormat::Json => encode_json(
-                plan,
-                op,
-                slots,
-                &mut block.data,
-                &mut block.keys,
-                &mut self.scratch,
-            ),
-        };
-        let Err(e) = attempt else {
-            // JSON loads store VARBINARY strings as they are, not decoded: such tables stay CSV.
-            block.json_incompatible |= plan.has_varbinary;
-            return Ok(finish_row(block, op, row_start, key_start));
+        let (row_start, key_start) = (block.data.len(), block.keys.len());
+        let Err(e) = encode_csv(plan, op, slots, &mut block.data, &mut block.keys) else {
+            return Ok(finish_row(block, op, BodyFormat::Csv, row_start, key_start));
         };
         block.data.truncate(row_start);
         block.keys.truncate(key_start);
-        block.json_incompatible = incompatible_before;
         match e {
-            RowError::Value(i, reason) => Err(plan.value_error(i, reason)),
-            RowError::NotJson(i) => {
-                Err(plan.unrepresentable(i, "a JSON body would change this value"))
-            }
-            RowError::Hard(i) => self.switch_to_json(op, slots, i),
+            RowError::Hard(i) => self.write_json_row(op, slots, i),
+            e => Err(plan.row_error(e)),
         }
     }
 
-    /// The row holds a value unquoted CSV cannot frame (column `hard`): encodes it as JSON and
-    /// transcodes the block, if JSON can carry the block and the row.
-    fn switch_to_json(
+    /// The row holds a value unquoted CSV cannot frame (column `hard`): it is written as a JSON
+    /// object, which loads in a JSON body of its own (see `engine::body::parts`), so the block's
+    /// other rows stay CSV. On error the block is unchanged.
+    fn write_json_row(
         &mut self,
         op: ChangeOp,
         slots: &[Option<Column<'_>>],
         hard: usize,
     ) -> Result<RowSpan, EncodeError> {
         let plan = &*self.plan;
-        let block = &mut self.block;
-        if block.json_incompatible || plan.has_varbinary {
+        if plan.has_varbinary {
             return Err(plan.unrepresentable(
                 hard,
                 "the value is exactly `\\N` or contains byte 0x01/0x02, which needs a JSON body, \
-                 and this block (or table) holds values JSON loads cannot carry (VARBINARY, or \
-                 JSON null in a JSON column)",
+                 and JSON loads cannot carry this table's VARBINARY columns",
             ));
         }
-        // Encode the row as JSON aside first: if that fails too, the block stays CSV.
-        let key_start = block.keys.len();
-        let mut row = std::mem::take(&mut self.row_buf);
-        row.clear();
+        let block = &mut self.block;
+        let (row_start, key_start) = (block.data.len(), block.keys.len());
         let attempt = encode_json(
             plan,
             op,
             slots,
-            &mut row,
+            &mut block.data,
             &mut block.keys,
             &mut self.scratch,
         );
-        if let Err(e) = attempt {
-            block.keys.truncate(key_start);
-            self.row_buf = row;
-            return Err(match e {
-                RowError::Value(i, reason) => plan.value_error(i, reason),
-                RowError::NotJson(j) => plan.unrepresentable(
-                    j,
-                    "the row needs a JSON body (another value is exactly `\\N` or contains \
-                     byte 0x01/0x02) and a JSON body would change this value",
-                ),
-                RowError::Hard(j) => plan.unrepresentable(j, "unencodable value"),
-            });
+        match attempt {
+            Ok(()) => {
+                block.json_rows += 1;
+                Ok(finish_row(
+                    block,
+                    op,
+                    BodyFormat::Json,
+                    row_start,
+                    key_start,
+                ))
+            }
+            Err(e) => {
+                block.data.truncate(row_start);
+                block.keys.truncate(key_start);
+                Err(match e {
+                    RowError::NotJson(j) => plan.unrepresentable(
+                        j,
+                        "the row needs a JSON body (another value is exactly `\\N` or contains \
+                         byte 0x01/0x02) and a JSON body would change this value",
+                    ),
+                    e => plan.row_error(e),
+                })
+            }
         }
-        block_to_json(plan, block);
-        let row_start = block.data.len();
-        block.data.extend_from_slice(&row);
-        self.row_buf = row;
-        Ok(finish_row(block, op, row_start, key_start))
     }
 }
 
@@ -1069,6 +1029,7 @@ fn check_fills(plan: &Plan, slots: &[Option<Column<'_>>]) -> Result<(), EncodeEr
 fn finish_row(
     block: &mut EncodedBlock,
     op: ChangeOp,
+    format: BodyFormat,
     row_start: usize,
     key_start: usize,
 ) -> RowSpan {
@@ -1078,6 +1039,7 @@ fn finish_row(
         key,
         row: row_start..block.data.len(),
         op,
+        format,
     };
     block.rows.push(span.clone());
     span
@@ -1244,12 +1206,12 @@ impl BodyBuilder {
 
     /// Appends the row `span` of `block`.
     pub fn push_span(&mut self, block: &EncodedBlock, span: &RowSpan) -> Result<(), EncodeError> {
-        self.push(block.format, block.row_bytes(span))
+        self.push(span.format, block.row_bytes(span))
     }
 
     /// Appends every row of `block`.
     pub fn push_block(&mut self, block: &EncodedBlock) -> Result<(), EncodeError> {
-        if self.format == block.format && self.format == BodyFormat::Csv {
+        if self.format == BodyFormat::Csv && block.json_rows == 0 {
             self.out.extend_from_slice(&block.data);
             self.rows += block.rows.len();
             return Ok(());

@@ -1,7 +1,7 @@
 //! Undoing the rows of a message that failed half-way, so a message is encoded whole or not at
 //! all (formats.md §4.1: a message is never half-applied).
 
-use super::BodyEncoder;
+use super::{BodyEncoder, BodyFormat};
 
 impl BodyEncoder {
     /// Drops every row after the first `rows` rows of the block being filled. Rows are stored
@@ -13,6 +13,11 @@ impl BodyEncoder {
             block.data.truncate(data);
             block.keys.truncate(keys);
             block.rows.truncate(rows);
+            block.json_rows = block
+                .rows
+                .iter()
+                .filter(|r| r.format == BodyFormat::Json)
+                .count();
         }
     }
 }

@@ -103,7 +103,7 @@ fn columns_header_quotes_every_identifier() {
 fn json_rows_and_body() {
     let mut enc = BodyEncoder::new(&orders()).unwrap();
     enc.push_row(ChangeOp::Upsert, order_row("1", "a")).unwrap();
-    // A separator byte in text forces JSON; the earlier row is transcoded.
+    // A separator byte in text makes that row JSON; the rows around it stay CSV.
     let span = enc
         .push_row(ChangeOp::Upsert, order_row("2", "x\u{1}y"))
         .unwrap();
@@ -115,6 +115,11 @@ fn json_rows_and_body() {
     enc.push_row(ChangeOp::Delete, [c("id", ValueKind::Integer, "3")])
         .unwrap();
     let block = enc.take_block(None);
+    let formats: Vec<BodyFormat> = block.rows().iter().map(|r| r.format).collect();
+    use BodyFormat::{Csv, Json};
+    assert_eq!(formats, [Csv, Json, Csv]);
+    assert_eq!(block.json_rows(), 1);
+    // A JSON body transcodes the CSV rows.
     let mut b = BodyBuilder::new(&orders(), BodyFormat::Json).unwrap();
     b.push_block(&block).unwrap();
     let body = b.finish();
@@ -127,8 +132,38 @@ fn json_rows_and_body() {
             {"id":3,"status":"","amount":null,"created_at":"1970-01-01 00:00:00","attrs":null,"__op":1},
         ])
     );
-    // The encoder keeps producing JSON until the block is taken.
+    // The next block starts without JSON rows.
     assert_eq!(enc.block().format(), BodyFormat::Csv);
+}
+
+#[test]
+fn a_json_null_document_and_a_hard_value_share_a_block_in_two_bodies() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    let mut with_null_doc = order_row("1", "a");
+    with_null_doc[4] = c("attrs", ValueKind::Json, "null");
+    // A JSON body would load this JSON `null` document as SQL NULL: the row can only be CSV.
+    enc.push_row(ChangeOp::Upsert, with_null_doc.clone())
+        .unwrap();
+    // This one can only be JSON; each loads in a body of its own format.
+    enc.push_row(ChangeOp::Upsert, order_row("2", "\\N"))
+        .unwrap();
+    let block = enc.take_block(None);
+    for (row, format) in block.rows().iter().zip([BodyFormat::Csv, BodyFormat::Json]) {
+        assert_eq!(row.format, format);
+        let mut body = BodyBuilder::new(&orders(), format).unwrap();
+        body.push_span(&block, row).unwrap();
+    }
+    // One JSON body for both would change the document: refused, not transcoded.
+    let mut json = BodyBuilder::new(&orders(), BodyFormat::Json).unwrap();
+    assert!(matches!(
+        json.push_block(&block),
+        Err(EncodeError::Unrepresentable { ref column, .. }) if column == "attrs"
+    ));
+    // A row needing JSON for one value and CSV for another has no body at all.
+    with_null_doc[1] = c("status", ValueKind::Text, "\\N");
+    let err = enc.push_row(ChangeOp::Upsert, with_null_doc).unwrap_err();
+    assert!(matches!(err, EncodeError::Unrepresentable { ref column, .. } if column == "attrs"));
+    assert!(enc.block().is_empty());
 }
 
 #[test]
@@ -500,8 +535,10 @@ fn added_columns_get_their_default_or_null() {
     enc.push_row(ChangeOp::Upsert, row).unwrap();
     let block = enc.take_block(None);
     assert_eq!(block.format(), BodyFormat::Json);
-    let v: serde_json::Value =
-        serde_json::from_slice(&[b"[", block.row_bytes(&block.rows()[0]), b"]"].concat()).unwrap();
+    assert_eq!(block.json_rows(), 1);
+    let mut body = enc.body_builder(BodyFormat::Json).unwrap();
+    body.push_block(&block).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body.finish()).unwrap();
     assert_eq!(
         v[0],
         serde_json::json!({"id":1,"n":7,"s":"none","ts":"2024-01-01 00:00:00","note":null,"nd":-3,"req":5,"plain":"p","__op":0})

@@ -1,11 +1,12 @@
 //! `TableFlusher`: one thread per target table. It gathers the blocks partition workers send
-//! and loads them as one batch at a time (one load in flight per table, invariant 2): the body
-//! keeps the last operation per key, and only a successful load completes the blocks' receipts
-//! (their offsets may then be committed, their memory is free — invariants 1 and 3).
+//! and loads them as one batch at a time (one load in flight per table, invariant 2): the batch
+//! keeps the last operation per key and loads in one body, or two when some rows are JSON (its
+//! CSV rows, then its JSON rows), and only a loaded batch completes the blocks' receipts (their
+//! offsets may then be committed, their memory is free — invariants 1 and 3).
 //!
 //! Triggers: batch bytes ≥ the target size, batch age ≥ the interval (both from
 //! [`BatchSizer`], which adapts them to how StarRocks answers), memory pressure, an explicit
-//! flush request (revocation, stop), a block encoded with another schema or body format.
+//! flush request (revocation, stop), a block encoded with another schema.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +18,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::alerts::Alerts;
 use super::batch::{Adjustment, BatchSizer, LoadOutcome, PendingBatches, PendingSlot};
 use super::blocks::Block;
-use super::body::{BatchBody, fits_batch, kept_rows, row_json};
+use super::body::{BatchBody, RowRef, parts, row_json};
 use super::deadletter::{DeadLetterSink, RejectedRow, RejectedRows};
 use super::isolate::Isolation;
-use super::label::{RunId, label};
+use super::label::{RunId, label, sub_label};
 use super::load::{
     BodySource, Feedback, FilteredRows, LoadError, LoadRequest, LoadService, Loaded,
     sleep_unless_stopped,
@@ -92,9 +93,17 @@ pub(crate) enum FlushError {
     Load(#[from] LoadError),
 }
 
+/// One load of a batch that loaded.
+struct PartLoaded {
+    attempts: u32,
+    /// Rows StarRocks rejected, loaded around (`onError = "deadLetter"`).
+    rejected: Option<RejectedRows>,
+}
+
 /// A batch that loaded.
 struct BatchLoaded {
-    loaded: Loaded,
+    /// The most attempts one of its loads took.
+    attempts: u32,
     outcome: LoadOutcome,
     /// Rows StarRocks rejected, loaded around (`onError = "deadLetter"`).
     rejected: Option<RejectedRows>,
@@ -183,11 +192,9 @@ impl TableFlusher {
             self.flush();
             self.table = Arc::clone(&b.schema);
             self.name = self.table.to_string();
-        } else if !fits_batch(&self.batch, &b)
-            || b.rows.byte_size() as u64 >= self.sizer.target_bytes()
-        {
-            // A body format the batch cannot share, or a block as large as a batch (e.g. one
-            // message larger than the budget): what came before loads first, the block alone.
+        } else if b.rows.byte_size() as u64 >= self.sizer.target_bytes() {
+            // A block as large as a batch (e.g. one message larger than the budget): what came
+            // before loads first, the block alone.
             self.flush();
         }
         self.batch_bytes += b.rows.byte_size() as u64;
@@ -244,27 +251,68 @@ impl TableFlusher {
         self.stopping() || blocks.iter().any(|b| b.pending.is_fenced())
     }
 
-    /// Builds the body and loads it; rows StarRocks rejects are loaded around with
-    /// `onError = "deadLetter"`.
+    /// Loads the batch: its CSV rows, then its JSON rows, each a load (`body::parts`); rows
+    /// StarRocks rejects are loaded around with `onError = "deadLetter"`.
     fn load(&self, blocks: &[Block]) -> Result<BatchLoaded, FlushError> {
         let started = Instant::now();
-        // Written from the blocks while it is sent: no second copy of the batch to count.
-        let body = BatchBody::new(&self.table, blocks)?;
         let settings = &self.ctx.settings;
-        let label = label(&settings.job, &settings.run, &self.table, blocks);
+        let batch_label = label(&settings.job, &settings.run, &self.table, blocks);
+        let parts = parts(blocks);
+        let collapsed = blocks.iter().map(|b| b.rows.len()).sum::<usize>()
+            - parts.iter().map(Vec::len).sum::<usize>();
+        let mut feedback = Feedback::default();
+        let (mut attempts, mut rejected) = (0, None::<RejectedRows>);
+        for (i, rows) in parts.into_iter().enumerate() {
+            // The first part keeps the batch's label; a second one derives its own from it.
+            let label = match i {
+                0 => batch_label.clone(),
+                _ => sub_label(&batch_label, "json"),
+            };
+            let part = self.load_part(blocks, rows, &label, collapsed, &mut feedback)?;
+            attempts = attempts.max(part.attempts);
+            rejected = match (rejected, part.rejected) {
+                (Some(mut all), Some(more)) => {
+                    all.rows.extend(more.rows);
+                    Some(all)
+                }
+                (all, more) => all.or(more),
+            };
+        }
+        self.note_retries(&feedback);
+        Ok(BatchLoaded {
+            attempts,
+            outcome: LoadOutcome {
+                pressure: feedback.pressure,
+                took: started.elapsed(),
+            },
+            rejected,
+        })
+    }
+
+    /// Loads `rows` of the batch (one format) in one body under `label`.
+    fn load_part(
+        &self,
+        blocks: &[Block],
+        rows: Vec<RowRef>,
+        label: &str,
+        collapsed: usize,
+        feedback: &mut Feedback,
+    ) -> Result<PartLoaded, FlushError> {
+        let started = Instant::now();
+        // Written from the blocks while it is sent: no second copy of the batch to count.
+        let body = BatchBody::of_rows(&self.table, blocks, rows)?;
         let request = LoadRequest::new(
             &self.table,
-            &label,
+            label,
             &body.headers,
             &body,
             FilteredRows::Reject,
         );
-        let mut feedback = Feedback::default();
         let abandon = || self.abandon(blocks);
-        let (loaded, rejected) = match self.ctx.loader.load(&request, &abandon, &mut feedback) {
+        let (loaded, rejected) = match self.ctx.loader.load(&request, &abandon, feedback) {
             Err(LoadError::Data { message, .. }) if self.ctx.dead_letters.is_some() => {
                 let isolated =
-                    self.load_without_rejected(blocks, &label, &abandon, &mut feedback)?;
+                    self.load_without_rejected(blocks, body.row_refs(), label, &abandon, feedback)?;
                 let rejected = isolated.1.as_ref().map_or(0, |r| r.rows.len());
                 tracing::warn!(
                     table = %self.table, %label, rejected,
@@ -284,14 +332,9 @@ impl TableFlusher {
             Some(_) => loaded.loaded_rows,
             None => body.rows() as u64,
         };
-        self.count(&label, rows, &body, &loaded, started.elapsed());
-        self.note_retries(&feedback);
-        Ok(BatchLoaded {
-            loaded,
-            outcome: LoadOutcome {
-                pressure: feedback.pressure,
-                took: started.elapsed(),
-            },
+        self.count(label, rows, &body, collapsed, &loaded, started.elapsed());
+        Ok(PartLoaded {
+            attempts: loaded.attempts,
             rejected,
         })
     }
@@ -301,6 +344,7 @@ impl TableFlusher {
     fn load_without_rejected(
         &self,
         blocks: &[Block],
+        rows: &[RowRef],
         label: &str,
         abandon: &dyn Fn() -> bool,
         feedback: &mut Feedback,
@@ -308,7 +352,7 @@ impl TableFlusher {
         let started = Instant::now();
         let loader = &*self.ctx.loader;
         let isolation = Isolation::new(loader, &self.table, blocks, label, abandon, feedback);
-        let (rejected, loaded_rows) = isolation.run(&kept_rows(blocks))?;
+        let (rejected, loaded_rows) = isolation.run(rows)?;
         let loaded = Loaded {
             status: "Success".into(),
             loaded_rows: loaded_rows as u64,
@@ -337,7 +381,15 @@ impl TableFlusher {
         Ok((loaded, Some(rejected)))
     }
 
-    fn count(&self, label: &str, rows: u64, body: &BatchBody, loaded: &Loaded, took: Duration) {
+    fn count(
+        &self,
+        label: &str,
+        rows: u64,
+        body: &BatchBody,
+        collapsed: usize,
+        loaded: &Loaded,
+        took: Duration,
+    ) {
         let deletes = (body.deletes as u64).min(rows);
         self.ctx.metrics.loaded(
             &self.name,
@@ -349,7 +401,7 @@ impl TableFlusher {
             },
         );
         tracing::debug!(
-            table = %self.table, label, rows, collapsed = body.collapsed,
+            table = %self.table, label, rows, collapsed,
             bytes = body.size(), status = %loaded.status, attempts = loaded.attempts,
             ms = loaded.took.as_millis() as u64, "loaded"
         );
@@ -377,7 +429,7 @@ impl TableFlusher {
         if !self.ctx.settings.pause.is_zero() {
             sleep_unless_stopped(self.ctx.settings.pause, &self.ctx.hard_stop);
         }
-        self.adapt(done.outcome, &done.loaded);
+        self.adapt(done.outcome, done.attempts);
     }
 
     /// The batch will never load: the engine stops, committing nothing past it.
@@ -391,7 +443,7 @@ impl TableFlusher {
             .set(format!("loading {} failed ({ranges}): {e}", self.table));
     }
 
-    fn adapt(&mut self, outcome: LoadOutcome, loaded: &Loaded) {
+    fn adapt(&mut self, outcome: LoadOutcome, attempts: u32) {
         let change = self.sizer.observe(outcome);
         let (interval_ms, batch_bytes) = (
             self.sizer.interval().as_millis() as u64,
@@ -400,7 +452,7 @@ impl TableFlusher {
         match change {
             Some(Adjustment::Larger) => tracing::info!(
                 table = %self.table, interval_ms, batch_bytes, pressure = outcome.pressure,
-                load_ms = outcome.took.as_millis() as u64, attempts = loaded.attempts,
+                load_ms = outcome.took.as_millis() as u64, attempts,
                 "StarRocks is slow or under version pressure: larger, fewer loads"
             ),
             Some(Adjustment::Smaller) => tracing::info!(

@@ -91,7 +91,7 @@ impl<'a> ChangeReader<'a> {
         for span in block.rows() {
             let image = Image {
                 op: span.op,
-                format: block.format(),
+                format: span.format,
                 row: block.row_bytes(span).into(),
             };
             state

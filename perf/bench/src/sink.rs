@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use starpipe::decode::{DecodeOptions, Decoded, Decoder, MessageKeys};
-use starpipe::encode::BodyEncoder;
+use starpipe::encode::{BodyEncoder, BodyFormat};
 use starpipe::engine::{Feedback, FilteredRows, LoadRequest, LoadSettings, StreamLoader};
 use starpipe::schema::{StarRocksType, TableModel, TargetColumn, TargetTable};
 use starpipe_perf::{Table, Workload};
@@ -82,15 +82,29 @@ fn encode_bodies(
         if block.is_empty() {
             return Ok(());
         }
-        let mut b = enc.body_builder(block.format())?;
-        b.push_block(&block)?;
-        let headers = b.headers();
-        let rows = b.rows() as u64;
-        out.push(Body {
-            headers,
-            data: b.finish(),
-            rows,
-        });
+        // As a flusher loads a batch: the CSV rows in one body, then the JSON rows (values
+        // unquoted CSV cannot frame) in another. Unlike a flusher's, these rows are not
+        // collapsed by key, so a key with rows in both bodies may end in another state; the
+        // ceiling measures the rate only.
+        for format in [BodyFormat::Csv, BodyFormat::Json] {
+            if format == BodyFormat::Json && block.json_rows() == 0 {
+                continue;
+            }
+            let mut b = enc.body_builder(format)?;
+            for span in block.rows().iter().filter(|r| r.format == format) {
+                b.push_span(&block, span)?;
+            }
+            if b.rows() == 0 {
+                continue;
+            }
+            let headers = b.headers();
+            let rows = b.rows() as u64;
+            out.push(Body {
+                headers,
+                data: b.finish(),
+                rows,
+            });
+        }
         Ok(())
     };
     let mut buf = Vec::new();

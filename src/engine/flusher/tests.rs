@@ -132,6 +132,87 @@ fn a_flush_request_loads_the_last_op_per_key_and_completes_the_blocks() {
 }
 
 #[test]
+fn a_batch_loads_its_csv_rows_then_its_json_rows() {
+    let mut h = harness("");
+    // `\N` as text and a separator byte cannot be unquoted CSV: those rows are JSON.
+    h.send(
+        0,
+        &[(Upsert, "1", "a"), (Upsert, "2", "\\N"), (Upsert, "3", "c")],
+        0,
+    );
+    h.send(
+        0,
+        &[
+            (Upsert, "1", "x\u{1}"),
+            (Delete, "3", "c"),
+            (Upsert, "4", "d"),
+        ],
+        3,
+    );
+    h.tracker.polled(5);
+    h.flush();
+    let seen = h.engine.loads.seen.lock().clone();
+    // The last row per key across both formats: 1 is JSON now, 3 a delete.
+    assert_eq!(h.bodies()[0], "3|\\N|1⏎4|d|0⏎");
+    let json: serde_json::Value = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"id":2,"v":"\\N","__op":0},{"id":1,"v":"x\u{1}","__op":0}])
+    );
+    assert_eq!(seen.len(), 2);
+    assert_ne!(seen[0].label, seen[1].label);
+    assert_eq!(h.tracker.committable(), Some(6));
+    assert_eq!(h.engine.shared.budget.used(), 0);
+    h.close();
+}
+
+#[test]
+fn a_batch_whose_json_load_fails_commits_nothing() {
+    let mut h = harness("");
+    h.engine.loads.then(Ok(loaded(None)));
+    h.engine.loads.then(Err(LoadError::Permanent {
+        label: "l".into(),
+        message: "unknown table".into(),
+    }));
+    h.send(0, &[(Upsert, "1", "a"), (Upsert, "2", "\\N")], 0);
+    h.tracker.polled(1);
+    h.flush();
+    assert_eq!(h.engine.loads.seen.lock().len(), 2);
+    assert!(h.engine.shared.fatal.is_set());
+    assert_eq!(
+        h.tracker.committable(),
+        Some(0),
+        "the CSV rows' load alone commits nothing"
+    );
+    h.close();
+}
+
+#[test]
+fn a_batch_abandoned_between_its_loads_is_loaded_again_under_the_same_labels() {
+    let mut h = harness("");
+    h.engine.loads.then(Ok(loaded(None)));
+    h.engine
+        .loads
+        .then(Err(LoadError::Abandoned { label: "l".into() }));
+    h.send(0, &[(Upsert, "1", "a"), (Upsert, "2", "\\N")], 0);
+    h.tracker.polled(1);
+    h.flush();
+    let labels: Vec<String> = h
+        .engine
+        .loads
+        .seen
+        .lock()
+        .iter()
+        .map(|l| l.label.clone())
+        .collect();
+    // StarRocks answers the repeated label of the loaded part `Label Already Exists`, FINISHED.
+    assert_eq!(labels.len(), 4);
+    assert_eq!(labels[..2], labels[2..]);
+    assert_eq!(h.tracker.committable(), Some(2));
+    h.close();
+}
+
+#[test]
 fn the_batch_size_triggers_a_load_without_a_request() {
     let mut h = harness("");
     let big = "x".repeat(90);
