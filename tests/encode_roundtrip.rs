@@ -1201,7 +1201,7 @@ fn canal_lines_22_23_json() {
 }
 
 #[test]
-fn hard_text_switches_the_block_to_json_and_keeps_earlier_rows() {
+fn hard_text_makes_its_row_json_and_keeps_the_rows_around_it() {
     let rows = vec![
         vec![
             t("id", ValueKind::Integer, "1"),

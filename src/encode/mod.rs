@@ -644,7 +644,7 @@ fn encode_csv(
     keys: &mut Vec<u8>,
 ) -> Result<(), RowError> {
     // A hard value is reported only after the whole row validated, so that a row that fails
-    // anyway does not switch the block to JSON.
+    // anyway is not written as JSON instead.
     let mut hard = None;
     for (i, c) in plan.cols.iter().enumerate() {
         let start = data.len();

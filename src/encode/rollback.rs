@@ -12,12 +12,12 @@ impl BodyEncoder {
             let (data, keys) = (first_dropped.row.start, first_dropped.key.start);
             block.data.truncate(data);
             block.keys.truncate(keys);
-            block.rows.truncate(rows);
-            block.json_rows = block
-                .rows
+            let dropped = &block.rows[rows..];
+            block.json_rows -= dropped
                 .iter()
                 .filter(|r| r.format == BodyFormat::Json)
                 .count();
+            block.rows.truncate(rows);
         }
     }
 }

@@ -167,6 +167,21 @@ fn a_json_null_document_and_a_hard_value_share_a_block_in_two_bodies() {
 }
 
 #[test]
+fn truncating_rows_forgets_their_json_rows() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("1", "a")).unwrap();
+    let kept = enc.block().data().len();
+    enc.push_row(ChangeOp::Upsert, order_row("2", "\\N"))
+        .unwrap();
+    enc.push_row(ChangeOp::Upsert, order_row("3", "c")).unwrap();
+    assert_eq!((enc.block().len(), enc.block().json_rows()), (3, 1));
+    enc.truncate_rows(1);
+    assert_eq!((enc.block().len(), enc.block().json_rows()), (1, 0));
+    assert_eq!(enc.block().data().len(), kept);
+    assert_eq!(enc.block().format(), BodyFormat::Csv);
+}
+
+#[test]
 fn literal_backslash_n_is_not_null() {
     let mut enc = BodyEncoder::new(&orders()).unwrap();
     enc.push_row(ChangeOp::Upsert, order_row("1", "\\N"))

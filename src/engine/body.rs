@@ -13,10 +13,10 @@ use crate::schema::TargetTable;
 /// A row of a batch: (block index, row index in the block).
 pub(crate) type RowRef = (usize, usize);
 
-/// The load body of rows of a batch, written from the blocks while it is sent, so that a load
-/// never holds a second copy of its batch (invariant 3). Its length is found first: the rows'
-/// lengths summed, and the CSV rows of a JSON body transcoded once without keeping them, which
-/// also finds a value JSON cannot carry before anything is sent.
+/// The load body of rows of a batch, all of one format, written from the blocks while it is
+/// sent, so that a load never holds a second copy of its batch (invariant 3). Its length is
+/// found first, from the rows' lengths. Rows are never transcoded: a CSV row holding a value a
+/// JSON load would change can never end up in a JSON body.
 pub(crate) struct BatchBody<'a> {
     blocks: &'a [Block],
     rows: Vec<RowRef>,
@@ -32,35 +32,25 @@ pub(crate) struct BatchBody<'a> {
 const PIECE: usize = 64 * 1024;
 
 impl<'a> BatchBody<'a> {
-    /// The body of the given rows of `blocks`, all encoded for `table`: CSV unless a row is
-    /// JSON (then the CSV rows are transcoded).
+    /// The body of the given rows of `blocks`, all encoded for `table` in `format` (a part of
+    /// [`parts`]); a row of another format is [`EncodeError::FormatMismatch`].
     pub(crate) fn of_rows(
         table: &TargetTable,
         blocks: &'a [Block],
+        format: BodyFormat,
         rows: Vec<RowRef>,
     ) -> Result<Self, EncodeError> {
-        let format = format_of(blocks, &rows);
         let empty = BodyBuilder::new(table, format)?;
-        // CSV rows of a JSON body are transcoded once here to measure them, which also finds
-        // a value JSON cannot carry before anything is sent; other rows are sent as they are.
-        let mut transcoding = empty.clone();
         let (mut size, mut deletes) = (0u64, 0usize);
         for &(bi, ri) in &rows {
             let block = &blocks[bi].rows;
             let span = &block.rows()[ri];
+            if span.format != format {
+                return Err(EncodeError::FormatMismatch);
+            }
             deletes += usize::from(span.op == crate::model::ChangeOp::Delete);
-            let bytes = block.row_bytes(span).len() as u64;
-            size += match (format, span.format) {
-                (BodyFormat::Json, BodyFormat::Csv) => {
-                    transcoding.push_span(block, span)?;
-                    let written = transcoding.output().len() as u64;
-                    transcoding.clear_output();
-                    written
-                }
-                // With its `[` or `,`.
-                (BodyFormat::Json, BodyFormat::Json) => bytes + 1,
-                (BodyFormat::Csv, _) => bytes,
-            };
+            // A JSON row with its `[` or `,`.
+            size += block.row_bytes(span).len() as u64 + u64::from(format == BodyFormat::Json);
         }
         size += match (format, rows.is_empty()) {
             (BodyFormat::Csv, _) => 0,
@@ -181,26 +171,29 @@ impl Read for BatchBodyReader<'_> {
     }
 }
 
-/// The format of a body of `rows`: CSV unless a row is JSON (`BodyFormat::combine`).
-fn format_of(blocks: &[Block], rows: &[RowRef]) -> BodyFormat {
-    rows.iter()
-        .fold(BodyFormat::Csv, |f, &row| f.combine(format(blocks, row)))
-}
-
 fn format(blocks: &[Block], (bi, ri): RowRef) -> BodyFormat {
     blocks[bi].rows.rows()[ri].format
 }
 
 /// The rows of a batch in the bodies they load in, one load each and in this order: the kept
 /// CSV rows, then the kept JSON rows (rows holding a value unquoted CSV cannot frame); empty
-/// parts left out. A batch's kept rows have distinct keys, so loading them in two bodies one
-/// after the other is the same as loading them in one; and StarRocks parses CSV 2.5–4× faster
-/// than JSON (`encode`), which a few rare values would otherwise cost the whole batch.
-pub(crate) fn parts(blocks: &[Block]) -> Vec<Vec<RowRef>> {
+/// parts left out. StarRocks parses CSV 2.5–4× faster than JSON (`encode`), which a few rare
+/// values would otherwise cost the whole batch.
+///
+/// A batch's kept rows have distinct keys, so two loads in a row leave every key as one load
+/// would: the final state is the same. They are two transactions, though: until the second
+/// one commits, readers see the batch's CSV rows applied and its JSON rows not yet (a key
+/// change whose new row is JSON shows neither key). Distinct keys rest on the encoder's key
+/// bytes being equal exactly when StarRocks' keys are (`value::normalize_key`): two spellings
+/// of one key in different parts would load in part order, not batch order.
+pub(crate) fn parts(blocks: &[Block]) -> Vec<(BodyFormat, Vec<RowRef>)> {
     let (csv, json): (Vec<RowRef>, Vec<RowRef>) = kept_rows(blocks)
         .into_iter()
         .partition(|&row| format(blocks, row) == BodyFormat::Csv);
-    [csv, json].into_iter().filter(|p| !p.is_empty()).collect()
+    [(BodyFormat::Csv, csv), (BodyFormat::Json, json)]
+        .into_iter()
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect()
 }
 
 /// The last row per key of `blocks`, in batch order.
@@ -301,7 +294,7 @@ mod tests {
         assert_eq!(kept, 3);
         assert_eq!(keep[0], vec![false, false, false]);
         assert_eq!(keep[1], vec![true, true, true]);
-        let body = BatchBody::of_rows(&table("db", "t"), &blocks, kept_rows(&blocks)).unwrap();
+        let body = csv_body(&blocks);
         assert_eq!(body.rows(), 3);
         assert_eq!(
             crate::encode::printable_csv_row(&read(&body, 7)),
@@ -320,15 +313,67 @@ mod tests {
         }
     }
 
+    /// The body of the kept rows of `blocks`, all CSV.
+    fn csv_body(blocks: &[Block]) -> BatchBody<'_> {
+        BatchBody::of_rows(
+            &table("db", "t"),
+            blocks,
+            BodyFormat::Csv,
+            kept_rows(blocks),
+        )
+        .unwrap()
+    }
+
     /// The same rows written at once.
-    fn written(blocks: &[Block]) -> Vec<u8> {
-        let rows = kept_rows(blocks);
-        let mut b = BodyBuilder::new(&table("db", "t"), format_of(blocks, &rows)).unwrap();
-        for (bi, ri) in rows {
+    fn written(blocks: &[Block], format: BodyFormat, rows: &[RowRef]) -> Vec<u8> {
+        let mut b = BodyBuilder::new(&table("db", "t"), format).unwrap();
+        for &(bi, ri) in rows {
             b.push_span(&blocks[bi].rows, &blocks[bi].rows.rows()[ri])
                 .unwrap();
         }
         b.finish()
+    }
+
+    #[test]
+    fn a_batch_loads_its_kept_csv_rows_then_its_kept_json_rows() {
+        // Key 1's last row is JSON, key 2's CSV; 3 is only CSV, 4 only JSON.
+        let blocks = blocks(&[
+            (
+                &[
+                    (Upsert, "1", "a"),
+                    (Upsert, "2", "b\u{1}"),
+                    (Upsert, "3", "c"),
+                ],
+                0,
+            ),
+            (
+                &[
+                    (Upsert, "1", "\\N"),
+                    (Upsert, "2", "b"),
+                    (Upsert, "4", "\u{2}"),
+                ],
+                3,
+            ),
+        ]);
+        let parts = parts(&blocks);
+        use BodyFormat::{Csv, Json};
+        assert_eq!(
+            parts,
+            [(Csv, vec![(0, 2), (1, 1)]), (Json, vec![(1, 0), (1, 2)])]
+        );
+        // A part's rows make a body of its format, and of no other.
+        let t = table("db", "t");
+        for (format, rows) in &parts {
+            assert!(BatchBody::of_rows(&t, &blocks, *format, rows.clone()).is_ok());
+        }
+        let all = kept_rows(&blocks);
+        for format in [Csv, Json] {
+            assert!(matches!(
+                BatchBody::of_rows(&t, &blocks, format, all.clone()),
+                Err(EncodeError::FormatMismatch)
+            ));
+        }
+        assert!(super::parts(&blocks[..0]).is_empty());
     }
 
     #[test]
@@ -343,32 +388,36 @@ mod tests {
             .map(|id| (Upsert, id.as_str(), value.as_str()))
             .collect();
         let long_csv = blocks(&[(&many, 0)]);
-        // A text value holding the column separator makes its row JSON, and the CSV rows of a
-        // body holding it are transcoded.
-        let mixed = blocks(&[(&many, 0), (&[(Upsert, "2", "b\u{1}c")], 3000)]);
-        let json = blocks(&[(&[(Upsert, "2", "b\u{1}c"), (Delete, "3", "c\u{2}")], 0)]);
-        for blocks in [&csv, &long_csv, &mixed, &json, &blocks(&[])] {
-            let body = BatchBody::of_rows(&t, blocks, kept_rows(blocks)).unwrap();
-            let whole = written(blocks);
+        // A text value holding the column separator makes its row JSON.
+        let json = blocks(&[(&[(Upsert, "2", "b\u{1}c"), (Upsert, "3", "c\u{2}")], 0)]);
+        let empty = blocks(&[]);
+        let cases = [
+            (&csv, BodyFormat::Csv),
+            (&long_csv, BodyFormat::Csv),
+            (&json, BodyFormat::Json),
+            (&empty, BodyFormat::Csv),
+            (&empty, BodyFormat::Json),
+        ];
+        for (blocks, format) in cases {
+            let rows = kept_rows(blocks);
+            let body = BatchBody::of_rows(&t, blocks, format, rows.clone()).unwrap();
+            let whole = written(blocks, format, &rows);
             assert_eq!(body.size(), whole.len() as u64);
             for chunk in [1, 7, 4096, PIECE * 2] {
                 assert_eq!(read(&body, chunk), whole, "chunk {chunk}");
             }
         }
         assert!(
-            written(&long_csv).len() > 2 * PIECE,
+            csv_body(&long_csv).size() > 2 * PIECE as u64,
             "a body of several pieces"
         );
-        let mixed_body = BatchBody::of_rows(&t, &mixed, kept_rows(&mixed)).unwrap();
-        assert!(read(&mixed_body, 64).starts_with(b"["));
     }
 
     #[test]
     fn a_body_longer_or_shorter_than_announced_is_an_error() {
         let blocks = blocks(&[(&[(Upsert, "1", "a"), (Delete, "2", "b")], 0)]);
         for wrong in [-1i64, 1] {
-            let mut body =
-                BatchBody::of_rows(&table("db", "t"), &blocks, kept_rows(&blocks)).unwrap();
+            let mut body = csv_body(&blocks);
             body.size = (body.size as i64 + wrong) as u64;
             let mut out = Vec::new();
             let e = body.reader().read_to_end(&mut out).unwrap_err();

@@ -28,11 +28,19 @@ pub(crate) struct Problem {
 pub(crate) struct RejectedRows {
     /// `db.table` of the target.
     pub table: String,
-    /// The label of the batch's load.
+    /// The batch's label, its first load's: a second load (its JSON rows, `body::parts`) and
+    /// the loads isolating rejected rows derive theirs from it (`label::sub_label`).
     pub label: String,
     /// The batch's source ranges, `topic[p] first..=last, …`.
     pub ranges: String,
     pub rows: Vec<RejectedRow>,
+}
+
+impl RejectedRows {
+    /// Adds the rows another load of the same batch rejected.
+    pub(crate) fn append(&mut self, other: RejectedRows) {
+        self.rows.extend(other.rows);
+    }
 }
 
 /// One rejected row, as it was sent.

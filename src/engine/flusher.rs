@@ -31,7 +31,7 @@ use super::metrics::LoadDone;
 use super::tables::FlusherFactory;
 use super::{Fatal, Metrics};
 use crate::config::AlertEvent;
-use crate::encode::EncodeError;
+use crate::encode::{BodyFormat, EncodeError};
 use crate::schema::TargetTable;
 
 /// The longest a flusher sleeps before re-checking its triggers.
@@ -258,25 +258,30 @@ impl TableFlusher {
         let settings = &self.ctx.settings;
         let batch_label = label(&settings.job, &settings.run, &self.table, blocks);
         let parts = parts(blocks);
-        let collapsed = blocks.iter().map(|b| b.rows.len()).sum::<usize>()
-            - parts.iter().map(Vec::len).sum::<usize>();
+        let kept: usize = parts.iter().map(|(_, rows)| rows.len()).sum();
+        let collapsed = blocks.iter().map(|b| b.rows.len()).sum::<usize>() - kept;
+        tracing::debug!(table = %self.table, label = %batch_label, kept, collapsed, "batch");
         let mut feedback = Feedback::default();
         let (mut attempts, mut rejected) = (0, None::<RejectedRows>);
-        for (i, rows) in parts.into_iter().enumerate() {
-            // The first part keeps the batch's label; a second one derives its own from it.
+        for (i, (format, rows)) in parts.into_iter().enumerate() {
+            // The first load carries the batch's label, so that it always names a real load;
+            // a second one derives its own from it.
             let label = match i {
                 0 => batch_label.clone(),
                 _ => sub_label(&batch_label, "json"),
             };
-            let part = self.load_part(blocks, rows, &label, collapsed, &mut feedback)?;
+            let part = self.load_part(blocks, format, rows, &label, &mut feedback)?;
             attempts = attempts.max(part.attempts);
             rejected = match (rejected, part.rejected) {
                 (Some(mut all), Some(more)) => {
-                    all.rows.extend(more.rows);
+                    all.append(more);
                     Some(all)
                 }
                 (all, more) => all.or(more),
             };
+        }
+        if let Some(r) = &mut rejected {
+            r.label = batch_label;
         }
         self.note_retries(&feedback);
         Ok(BatchLoaded {
@@ -289,18 +294,18 @@ impl TableFlusher {
         })
     }
 
-    /// Loads `rows` of the batch (one format) in one body under `label`.
+    /// Loads `rows` of the batch, all of `format`, in one body under `label`.
     fn load_part(
         &self,
         blocks: &[Block],
+        format: BodyFormat,
         rows: Vec<RowRef>,
         label: &str,
-        collapsed: usize,
         feedback: &mut Feedback,
     ) -> Result<PartLoaded, FlushError> {
         let started = Instant::now();
         // Written from the blocks while it is sent: no second copy of the batch to count.
-        let body = BatchBody::of_rows(&self.table, blocks, rows)?;
+        let body = BatchBody::of_rows(&self.table, blocks, format, rows)?;
         let request = LoadRequest::new(
             &self.table,
             label,
@@ -311,8 +316,9 @@ impl TableFlusher {
         let abandon = || self.abandon(blocks);
         let (loaded, rejected) = match self.ctx.loader.load(&request, &abandon, feedback) {
             Err(LoadError::Data { message, .. }) if self.ctx.dead_letters.is_some() => {
+                let part = (format, body.row_refs());
                 let isolated =
-                    self.load_without_rejected(blocks, body.row_refs(), label, &abandon, feedback)?;
+                    self.load_without_rejected(blocks, part, label, &abandon, feedback)?;
                 let rejected = isolated.1.as_ref().map_or(0, |r| r.rows.len());
                 tracing::warn!(
                     table = %self.table, %label, rejected,
@@ -332,26 +338,34 @@ impl TableFlusher {
             Some(_) => loaded.loaded_rows,
             None => body.rows() as u64,
         };
-        self.count(label, rows, &body, collapsed, &loaded, started.elapsed());
+        self.count(label, rows, &body, &loaded, started.elapsed());
         Ok(PartLoaded {
             attempts: loaded.attempts,
             rejected,
         })
     }
 
-    /// Loads the rows of a batch that StarRocks accepts and returns the rejected ones, each
-    /// found by loading parts of the batch (`isolate.rs`).
+    /// Loads the rows of a part of a batch that StarRocks accepts and returns the rejected ones,
+    /// each found by loading parts of those rows (`isolate.rs`).
     fn load_without_rejected(
         &self,
         blocks: &[Block],
-        rows: &[RowRef],
+        (format, rows): (BodyFormat, &[RowRef]),
         label: &str,
         abandon: &dyn Fn() -> bool,
         feedback: &mut Feedback,
     ) -> Result<(Loaded, Option<RejectedRows>), FlushError> {
         let started = Instant::now();
         let loader = &*self.ctx.loader;
-        let isolation = Isolation::new(loader, &self.table, blocks, label, abandon, feedback);
+        let isolation = Isolation::new(
+            loader,
+            &self.table,
+            blocks,
+            format,
+            label,
+            abandon,
+            feedback,
+        );
         let (rejected, loaded_rows) = isolation.run(rows)?;
         let loaded = Loaded {
             status: "Success".into(),
@@ -381,15 +395,7 @@ impl TableFlusher {
         Ok((loaded, Some(rejected)))
     }
 
-    fn count(
-        &self,
-        label: &str,
-        rows: u64,
-        body: &BatchBody,
-        collapsed: usize,
-        loaded: &Loaded,
-        took: Duration,
-    ) {
+    fn count(&self, label: &str, rows: u64, body: &BatchBody, loaded: &Loaded, took: Duration) {
         let deletes = (body.deletes as u64).min(rows);
         self.ctx.metrics.loaded(
             &self.name,
@@ -401,7 +407,7 @@ impl TableFlusher {
             },
         );
         tracing::debug!(
-            table = %self.table, label, rows, collapsed,
+            table = %self.table, label, rows,
             bytes = body.size(), status = %loaded.status, attempts = loaded.attempts,
             ms = loaded.took.as_millis() as u64, "loaded"
         );

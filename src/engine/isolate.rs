@@ -15,6 +15,7 @@ use super::body::{BatchBody, RowRef};
 use super::flusher::FlushError;
 use super::label::sub_label;
 use super::load::{Feedback, FilteredRows, LoadError, LoadRequest, LoadService};
+use crate::encode::BodyFormat;
 use crate::schema::TargetTable;
 
 /// Strict loads a batch may spend on isolating its rejected rows.
@@ -35,7 +36,9 @@ pub(crate) struct Isolation<'a> {
     pub loader: &'a dyn LoadService,
     pub table: &'a TargetTable,
     pub blocks: &'a [Block],
-    /// The label of the batch's failed load; sub-loads derive theirs from it.
+    /// The format of the rows (a batch's CSV rows and JSON rows load apart, `body::parts`).
+    pub format: BodyFormat,
+    /// The label of the failed load; sub-loads derive theirs from it.
     pub label: &'a str,
     pub abandon: &'a dyn Fn() -> bool,
     pub feedback: &'a mut Feedback,
@@ -50,6 +53,7 @@ impl<'a> Isolation<'a> {
         loader: &'a dyn LoadService,
         table: &'a TargetTable,
         blocks: &'a [Block],
+        format: BodyFormat,
         label: &'a str,
         abandon: &'a dyn Fn() -> bool,
         feedback: &'a mut Feedback,
@@ -58,6 +62,7 @@ impl<'a> Isolation<'a> {
             loader,
             table,
             blocks,
+            format,
             label,
             abandon,
             feedback,
@@ -67,7 +72,8 @@ impl<'a> Isolation<'a> {
         }
     }
 
-    /// Loads `rows` (the batch's kept rows) around the rejected ones; returns those.
+    /// Loads `rows` (the kept rows of a part of the batch) around the rejected ones; returns
+    /// those.
     pub(crate) fn run(mut self, rows: &[RowRef]) -> Result<(Vec<Rejected>, usize), FlushError> {
         let (first, second) = rows.split_at(rows.len() / 2);
         self.load_strictly(first, "0")?;
@@ -127,7 +133,7 @@ impl<'a> Isolation<'a> {
         path: &str,
         filtered: FilteredRows,
     ) -> Result<(), FlushError> {
-        let body = BatchBody::of_rows(self.table, self.blocks, rows.to_vec())?;
+        let body = BatchBody::of_rows(self.table, self.blocks, self.format, rows.to_vec())?;
         let label = sub_label(self.label, path);
         let request = LoadRequest::new(self.table, &label, &body.headers, &body, filtered);
         let loaded = self.loader.load(&request, self.abandon, self.feedback)?;

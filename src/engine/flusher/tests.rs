@@ -188,27 +188,48 @@ fn a_batch_whose_json_load_fails_commits_nothing() {
 }
 
 #[test]
-fn a_batch_abandoned_between_its_loads_is_loaded_again_under_the_same_labels() {
+fn a_revocation_between_a_batchs_two_loads_reloads_it_without_the_revoked_block() {
     let mut h = harness("");
-    h.engine.loads.then(Ok(loaded(None)));
-    h.engine
-        .loads
-        .then(Err(LoadError::Abandoned { label: "l".into() }));
-    h.send(0, &[(Upsert, "1", "a"), (Upsert, "2", "\\N")], 0);
-    h.tracker.polled(1);
+    let budget = &h.engine.shared.budget;
+    let a = block(
+        &h.table,
+        0,
+        &[(Upsert, "1", "a"), (Upsert, "2", "\\N")],
+        0,
+        &h.tracker,
+        budget,
+    );
+    let lease = Arc::new(Epochs::default().lease(PartitionId::new("t", 1)));
+    let b = leased_block(
+        &h.table,
+        &[(Upsert, "3", "c"), (Upsert, "4", "\u{1}")],
+        2,
+        &h.tracker,
+        budget,
+        Arc::clone(&lease),
+    );
+    // `b`'s partition is revoked while the CSV rows load; the JSON load is then abandoned
+    // before it is sent (the loader asks before every attempt).
+    *h.engine.loads.during.lock() = Some(Box::new(move || lease.revoke()));
+    h.items.as_ref().unwrap().send(FlushItem::Block(a)).unwrap();
+    h.items.as_ref().unwrap().send(FlushItem::Block(b)).unwrap();
+    h.tracker.polled(3);
     h.flush();
-    let labels: Vec<String> = h
-        .engine
-        .loads
-        .seen
-        .lock()
-        .iter()
-        .map(|l| l.label.clone())
-        .collect();
-    // StarRocks answers the repeated label of the loaded part `Label Already Exists`, FINISHED.
-    assert_eq!(labels.len(), 4);
-    assert_eq!(labels[..2], labels[2..]);
-    assert_eq!(h.tracker.committable(), Some(2));
+    let seen = h.engine.loads.seen.lock().clone();
+    assert_eq!(seen.len(), 3, "the first JSON load was never sent");
+    assert_eq!(h.bodies()[0], "1|a|0⏎3|c|0⏎");
+    // Rebuilt without the revoked block: new labels, so nothing is taken for loaded.
+    assert_eq!(h.bodies()[1], "1|a|0⏎");
+    let json: serde_json::Value = serde_json::from_slice(&seen[2].body).unwrap();
+    assert_eq!(json, serde_json::json!([{"id":2,"v":"\\N","__op":0}]));
+    let labels: std::collections::HashSet<&str> = seen.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(labels.len(), 3);
+    assert_eq!(
+        h.tracker.committable(),
+        Some(2),
+        "the revoked block stays uncommitted"
+    );
+    assert_eq!(h.engine.shared.budget.used(), 0);
     h.close();
 }
 
