@@ -48,6 +48,12 @@ struct Cli {
     /// `steady_state_secs` goal says whether it was).
     #[arg(long)]
     messages: Option<u64>,
+    /// The workload is written this many times, one after the other, and every run reads all
+    /// of it: rows enough for 10 s of steady state at starpipe's rate, while the generator's
+    /// model and the emulator's tables hold one pass's keys. Every pass ends in the same state
+    /// (each change is a full-row upsert or a delete by key), the model's.
+    #[arg(long, default_value_t = 3)]
+    passes: u32,
     /// `totalDataInMemMb` for the starpipe runs (default 64, or 16 with --quick).
     #[arg(long)]
     budget_mb: Option<u64>,
@@ -120,7 +126,10 @@ fn table_message_shares(w: &Workload) -> Vec<f64> {
 struct WorkloadInfo {
     format: &'static str,
     tables: Vec<&'static str>,
+    /// Messages of one pass.
     messages: u64,
+    /// Passes of the workload in the topic (`--passes`).
+    passes: u32,
     partitions: u32,
     rows_per_message: String,
     /// Each table's share of the messages (uniform unless `--balanced-tables`).
@@ -196,8 +205,9 @@ fn run() -> anyhow::Result<()> {
     }
     let shares = table_message_shares(&w);
     let topic = format!("bench-cdc-{}", std::process::id());
+    let passes = cli.passes.max(1);
     step(&format!(
-        "producing {messages} canal-json messages to {topic} ({} partitions)",
+        "producing {messages} canal-json messages to {topic} ({} partitions), {passes} time(s)",
         cli.partitions
     ));
     starpipe_perf::create_topic(&broker.bootstrap, &topic, cli.partitions as i32)?;
@@ -212,18 +222,33 @@ fn run() -> anyhow::Result<()> {
     anyhow::ensure!(ps.failed == 0, "produce failed: {:?}", ps.first_error);
     let stats = generator.stats().clone();
     let expected = generator.expected_state();
-    let source_rows = stats.inserted_rows + stats.updated_rows + stats.deleted_rows;
-    let source_bytes = stats.bytes;
+    drop(generator);
+    let mut produce_secs = ps.elapsed_secs;
+    for _ in 1..passes {
+        // The same messages again: a fresh generator of the same workload.
+        let again = starpipe_perf::produce(
+            &broker.bootstrap,
+            &topic,
+            cli.partitions as i32,
+            w.generator(),
+            None,
+        )?;
+        anyhow::ensure!(again.failed == 0, "produce failed: {:?}", again.first_error);
+        produce_secs += again.elapsed_secs;
+    }
+    let pass_rows = stats.inserted_rows + stats.updated_rows + stats.deleted_rows;
+    let source_rows = pass_rows * u64::from(passes);
+    let source_bytes = stats.bytes * u64::from(passes);
     eprintln!(
-        "   {} messages, {:.1} MB, {source_rows} rows in {:.1} s",
+        "   {} messages × {passes}, {:.1} MB, {source_rows} rows in {produce_secs:.1} s",
         ps.messages,
         source_bytes as f64 / 1e6,
-        ps.elapsed_secs
     );
     let workload = WorkloadInfo {
         format: "canal-json",
         tables: w.tables.iter().map(|t| t.name).collect(),
         messages,
+        passes,
         partitions: cli.partitions,
         rows_per_message: format!("{}..={}", w.min_rows, w.max_rows),
         table_message_shares: shares,
@@ -235,7 +260,7 @@ fn run() -> anyhow::Result<()> {
         seed: cli.seed,
         source_rows,
         source_bytes,
-        produce_secs: ps.elapsed_secs,
+        produce_secs,
         stats: stats.clone(),
     };
 
@@ -255,7 +280,7 @@ fn run() -> anyhow::Result<()> {
         &sim,
         "bench_sink",
         (batch_mb as usize) << 20,
-        source_rows,
+        pass_rows,
     )?;
     sim.recreate_database("bench_sink", &[])?;
     eprintln!(
@@ -313,7 +338,7 @@ fn run() -> anyhow::Result<()> {
         None
     } else {
         let applied = e2e.steady_rows_per_s.unwrap_or(e2e.rows_per_s);
-        let msgs_per_s = applied / (source_rows as f64 / messages as f64);
+        let msgs_per_s = applied / (pass_rows as f64 / messages as f64);
         let rate = (msgs_per_s * 0.5).max(1.0);
         let most_secs = if quick { 10.0 } else { 45.0 };
         let mut lw = w.clone();
@@ -389,13 +414,13 @@ fn run() -> anyhow::Result<()> {
         peer_discard: peer_discard.as_ref(),
         decode: decode.as_ref(),
         budget_mb: budget,
-        source_rows,
+        pass_rows,
         source_bytes,
     };
     let goals = runs.goals();
     let summary = runs.summary();
     let title = format!(
-        "perf/run {date}, {host} ({} CPUs): {} canal-json messages, {:.0} MB, {} rows, {} partitions{}",
+        "perf/run {date}, {host} ({} CPUs): {} canal-json messages × {passes}, {:.0} MB, {} rows, {} partitions{}",
         machine.cpus,
         messages,
         source_bytes as f64 / 1e6,

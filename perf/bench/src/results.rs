@@ -29,7 +29,8 @@ pub struct Runs<'a> {
     pub peer_discard: Option<&'a PeerRun>,
     pub decode: Option<&'a DecodeBenches>,
     pub budget_mb: u64,
-    pub source_rows: u64,
+    /// Rows of one pass, the sink ceiling's (it encodes one pass).
+    pub pass_rows: u64,
     pub source_bytes: u64,
 }
 
@@ -87,7 +88,7 @@ impl Runs<'_> {
     /// starpipe's decoder and encoder alone on the workload itself (the sink ceiling's
     /// preparation, one thread's CPU time), per million source rows.
     fn decode_encode_cpu(&self) -> f64 {
-        self.sink.decode_encode_cpu_s / (self.source_rows as f64 / 1e6)
+        self.sink.decode_encode_cpu_s / (self.pass_rows as f64 / 1e6)
     }
 
     /// The shortest steady state (middle 80 % of the rows) of the measured runs, starpipe's and
