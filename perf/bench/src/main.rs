@@ -275,13 +275,7 @@ fn run() -> anyhow::Result<()> {
     step("sink ceiling: pre-encoded Stream Load bodies into starrocks-sim");
     let batch_mb = (budget / 4).clamp(1, 64);
     sim.recreate_database("bench_sink", &w.tables)?;
-    let sink = sink::measure(
-        &w,
-        &sim,
-        "bench_sink",
-        (batch_mb as usize) << 20,
-        pass_rows,
-    )?;
+    let sink = sink::measure(&w, &sim, "bench_sink", (batch_mb as usize) << 20, pass_rows)?;
     sim.recreate_database("bench_sink", &[])?;
     eprintln!(
         "   {:.0} rows/s, {:.1} MB/s of bodies ({} loads)",
