@@ -790,24 +790,19 @@ fn run_decode_encode(
     for s in sinks.iter_mut() {
         let block = s.enc.take_block(s.spare.take());
         // As a flusher loads a batch: its CSV rows in one body, its JSON rows in another.
+        let json_rows = block.json_rows();
         for format in [BodyFormat::Csv, BodyFormat::Json] {
+            if format == BodyFormat::Json && json_rows == 0 {
+                break;
+            }
             let mut builder = s
                 .enc
                 .body_builder(format)
                 .expect("body builder")
                 .with_buffer(std::mem::take(&mut s.body));
-            if block.json_rows() == 0 {
-                builder.push_block(&block).expect("push block");
-            } else {
-                for span in block.rows().iter().filter(|r| r.format == format) {
-                    builder.push_span(&block, span).expect("push span");
-                }
-            }
+            builder.push_part(&block).expect("push part");
             s.body = builder.finish();
             bytes += s.body.len();
-            if block.json_rows() == 0 {
-                break;
-            }
         }
         s.spare = Some(block);
     }

@@ -119,15 +119,6 @@ pub enum BodyFormat {
 }
 
 impl BodyFormat {
-    /// The format of a body holding rows of both: JSON as soon as one side is JSON.
-    pub fn combine(self, other: BodyFormat) -> BodyFormat {
-        if self == BodyFormat::Json || other == BodyFormat::Json {
-            BodyFormat::Json
-        } else {
-            BodyFormat::Csv
-        }
-    }
-
     /// The `format` header value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -182,8 +173,6 @@ pub struct RowSpan {
 /// Encoded rows of one table: the unit handed from a worker to a flusher.
 #[derive(Debug, Clone, Default)]
 pub struct EncodedBlock {
-    /// Rows written as JSON objects; the others are CSV rows.
-    json_rows: usize,
     data: Vec<u8>,
     keys: Vec<u8>,
     rows: Vec<RowSpan>,
@@ -192,7 +181,7 @@ pub struct EncodedBlock {
 impl EncodedBlock {
     /// The format one body of all the rows needs: JSON as soon as one row is JSON.
     pub fn format(&self) -> BodyFormat {
-        if self.json_rows == 0 {
+        if self.json_rows() == 0 {
             BodyFormat::Csv
         } else {
             BodyFormat::Json
@@ -200,7 +189,10 @@ impl EncodedBlock {
     }
     /// How many rows are JSON objects ([`RowSpan::format`]).
     pub fn json_rows(&self) -> usize {
-        self.json_rows
+        self.rows
+            .iter()
+            .filter(|r| r.format == BodyFormat::Json)
+            .count()
     }
     /// The rows, back to back.
     pub fn data(&self) -> &[u8] {
@@ -231,7 +223,6 @@ impl EncodedBlock {
     }
     /// Empties the block, keeping its allocations.
     pub fn clear(&mut self) {
-        self.json_rows = 0;
         self.data.clear();
         self.keys.clear();
         self.rows.clear();
@@ -956,16 +947,13 @@ impl BodyEncoder {
             &mut self.scratch,
         );
         match attempt {
-            Ok(()) => {
-                block.json_rows += 1;
-                Ok(finish_row(
-                    block,
-                    op,
-                    BodyFormat::Json,
-                    row_start,
-                    key_start,
-                ))
-            }
+            Ok(()) => Ok(finish_row(
+                block,
+                op,
+                BodyFormat::Json,
+                row_start,
+                key_start,
+            )),
             Err(e) => {
                 block.data.truncate(row_start);
                 block.keys.truncate(key_start);
@@ -1209,9 +1197,23 @@ impl BodyBuilder {
         self.push(span.format, block.row_bytes(span))
     }
 
+    /// Appends the rows of `block` that are in this body's format, as a flusher loads a batch:
+    /// its CSV rows in a CSV body, its JSON rows in a JSON body (`engine::body::parts`, which
+    /// also keeps only the last row per key).
+    pub fn push_part(&mut self, block: &EncodedBlock) -> Result<(), EncodeError> {
+        if self.format == BodyFormat::Csv && block.json_rows() == 0 {
+            return self.push_block(block);
+        }
+        let format = self.format;
+        for span in block.rows.iter().filter(|r| r.format == format) {
+            self.push_span(block, span)?;
+        }
+        Ok(())
+    }
+
     /// Appends every row of `block`.
     pub fn push_block(&mut self, block: &EncodedBlock) -> Result<(), EncodeError> {
-        if self.format == BodyFormat::Csv && block.json_rows == 0 {
+        if self.format == BodyFormat::Csv && block.json_rows() == 0 {
             self.out.extend_from_slice(&block.data);
             self.rows += block.rows.len();
             return Ok(());

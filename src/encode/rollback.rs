@@ -1,7 +1,7 @@
 //! Undoing the rows of a message that failed half-way, so a message is encoded whole or not at
 //! all (formats.md §4.1: a message is never half-applied).
 
-use super::{BodyEncoder, BodyFormat};
+use super::BodyEncoder;
 
 impl BodyEncoder {
     /// Drops every row after the first `rows` rows of the block being filled. Rows are stored
@@ -12,11 +12,6 @@ impl BodyEncoder {
             let (data, keys) = (first_dropped.row.start, first_dropped.key.start);
             block.data.truncate(data);
             block.keys.truncate(keys);
-            let dropped = &block.rows[rows..];
-            block.json_rows -= dropped
-                .iter()
-                .filter(|r| r.format == BodyFormat::Json)
-                .count();
             block.rows.truncate(rows);
         }
     }

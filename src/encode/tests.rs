@@ -167,6 +167,26 @@ fn a_json_null_document_and_a_hard_value_share_a_block_in_two_bodies() {
 }
 
 #[test]
+fn a_part_holds_the_rows_of_its_bodys_format() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    for (id, status) in [("1", "a"), ("2", "\\N"), ("3", "c")] {
+        enc.push_row(ChangeOp::Upsert, order_row(id, status))
+            .unwrap();
+    }
+    let block = enc.take_block(None);
+    let mut csv = BodyBuilder::new(&orders(), BodyFormat::Csv).unwrap();
+    csv.push_part(&block).unwrap();
+    let csv = printable_csv_row(&csv.finish());
+    assert!(csv.starts_with("1|a|") && csv.contains("⏎3|c|"), "{csv}");
+    assert_eq!(csv.matches('⏎').count(), 2);
+    let mut json = BodyBuilder::new(&orders(), BodyFormat::Json).unwrap();
+    json.push_part(&block).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.finish()).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    assert_eq!(v[0]["status"], "\\N");
+}
+
+#[test]
 fn truncating_rows_forgets_their_json_rows() {
     let mut enc = BodyEncoder::new(&orders()).unwrap();
     enc.push_row(ChangeOp::Upsert, order_row("1", "a")).unwrap();
@@ -205,8 +225,12 @@ fn mixed_blocks_make_a_json_body() {
     b.push_row(ChangeOp::Upsert, order_row("2", "x\u{2}"))
         .unwrap();
     let (ba, bb) = (a.take_block(None), b.take_block(None));
-    let format = ba.format().combine(bb.format());
-    assert_eq!(format, BodyFormat::Json);
+    // A body holding a JSON row is JSON.
+    assert_eq!(
+        (ba.format(), bb.format()),
+        (BodyFormat::Csv, BodyFormat::Json)
+    );
+    let format = BodyFormat::Json;
     let mut body = a.body_builder(format).unwrap();
     body.push_span(&ba, &ba.rows()[0]).unwrap();
     body.push_span(&bb, &bb.rows()[0]).unwrap();

@@ -91,9 +91,7 @@ fn encode_bodies(
                 continue;
             }
             let mut b = enc.body_builder(format)?;
-            for span in block.rows().iter().filter(|r| r.format == format) {
-                b.push_span(&block, span)?;
-            }
+            b.push_part(&block)?;
             if b.rows() == 0 {
                 continue;
             }
