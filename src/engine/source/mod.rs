@@ -38,11 +38,17 @@ const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How much librdkafka may fetch ahead, sized from `totalDataInMemMb` so that the process RSS
 /// stays near the budget: prefetched messages live outside it (in librdkafka's per-partition
 /// queues and fetch buffers) until a partition worker takes them. Per partition the queue holds
-/// budget/16 (1–16 MiB) and a fetch brings budget/64 (256 KiB–4 MiB); one fetch response is at
+/// budget/16 (4–16 MiB) and a fetch brings budget/64 (256 KiB–4 MiB); one fetch response is at
 /// most budget/8 (4–64 MiB). At the default 512 MiB budget these are librdkafka-sized values
-/// (16 MiB, 4 MiB, 64 MiB); at 64 MiB they are 4 MiB, 1 MiB, 8 MiB. The source ceiling in
-/// `perf/run` stays far above what a partition worker decodes, so throughput does not suffer.
-/// Also used by `perf/run`'s null consumer, which must fetch like starpipe does.
+/// (16 MiB, 4 MiB, 64 MiB); at 64 MiB they are 4 MiB, 1 MiB, 8 MiB. Also used by `perf/run`'s
+/// null consumer, which must fetch like starpipe does.
+///
+/// The queue never shrinks below 4 MiB: once a partition's queue is over its size, librdkafka
+/// waits `fetch.queue.backoff.ms` (20 ms) before it fetches that partition again, and the queue
+/// must last a worker that long. A worker decodes 100–300 MB of messages per second, so a 1 MiB
+/// queue ran dry in under 10 ms: at a 16 MiB budget workers sat idle most of the time, at
+/// 0.73 of the sink ceiling, and reached 1.04 with a 4 MiB queue (perf/README.md, "Small
+/// budgets").
 ///
 /// The broker's wait for an empty fetch is short (20 ms): a partition whose queue is full is
 /// left out of the next fetch request, and when the partitions it does ask for are idle the
@@ -51,7 +57,7 @@ const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// 40 MB/s, as fast as a 16 MiB queue; issue 14).
 pub fn prefetch_settings(budget_mb: u64) -> [(&'static str, String); 6] {
     let kib = budget_mb.saturating_mul(1024);
-    let queue_kib = (kib / 16).clamp(1024, 16 * 1024);
+    let queue_kib = (kib / 16).clamp(4 * 1024, 16 * 1024);
     let partition_fetch = (kib / 64).clamp(256, 4 * 1024) * 1024;
     let fetch_max = (kib / 8).clamp(4 * 1024, 64 * 1024) * 1024;
     [
@@ -344,7 +350,9 @@ mod tests {
         assert_eq!(get(64, "max.partition.fetch.bytes"), 1 << 20);
         assert_eq!(get(64, "fetch.max.bytes"), 8 << 20);
         // Tiny and huge budgets stay inside the bounds.
-        assert_eq!(get(1, "queued.max.messages.kbytes"), 1024);
+        // A queue lasts a worker through librdkafka's fetch backoff, whatever the budget.
+        assert_eq!(get(16, "queued.max.messages.kbytes"), 4 * 1024);
+        assert_eq!(get(1, "queued.max.messages.kbytes"), 4 * 1024);
         assert_eq!(get(1, "max.partition.fetch.bytes"), 256 << 10);
         assert_eq!(get(1, "fetch.max.bytes"), 4 << 20);
         assert_eq!(get(1 << 20, "queued.max.messages.kbytes"), 16 * 1024);
