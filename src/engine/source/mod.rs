@@ -44,17 +44,20 @@ const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// null consumer, which must fetch like starpipe does.
 ///
 /// The queue never shrinks below 4 MiB: once a partition's queue is over its size, librdkafka
-/// waits `fetch.queue.backoff.ms` (20 ms) before it fetches that partition again, and the queue
-/// must last a worker that long. A worker decodes 100–300 MB of messages per second, so a 1 MiB
-/// queue ran dry in under 10 ms: at a 16 MiB budget workers sat idle most of the time, at
-/// 0.73 of the sink ceiling, and reached 1.04 with a 4 MiB queue (perf/README.md, "Small
-/// budgets").
+/// waits `fetch.queue.backoff.ms` (20 ms) before it asks for that partition again, and then
+/// for the fetch itself (one in flight per broker), so the queue must feed a worker that long.
+/// A worker decodes 100–300 MB of messages per second: a 1 MiB queue ran dry in under 10 ms,
+/// and at a 16 MiB budget the applied steady state was 0.75–0.77 of the sink ceiling. 4 MiB
+/// lasts 14–40 ms and brought it to 0.94 (perf/README.md, "Small budgets"). Below a 64 MiB
+/// budget this costs RSS: measured, 25 MB more with 4 busy partitions, more than the queues'
+/// 12 MiB because a queued message keeps its whole fetch buffer alive. With many partitions
+/// and a small budget, `[source.kafka]` `queued.max.messages.kbytes` caps it.
 ///
 /// The broker's wait for an empty fetch is short (20 ms): a partition whose queue is full is
 /// left out of the next fetch request, and when the partitions it does ask for are idle the
 /// broker holds the request for `fetch.wait.max.ms` — the busy partition gets one queue per
-/// wait. With the former 100 ms, a 16 MiB budget read a lone busy partition at 15 MB/s (20 ms:
-/// 40 MB/s, as fast as a 16 MiB queue; issue 14).
+/// wait. With the former 100 ms and the 1 MiB queue of that time, a 16 MiB budget read a lone
+/// busy partition at 15 MB/s (20 ms: 40 MB/s; issue 14).
 pub fn prefetch_settings(budget_mb: u64) -> [(&'static str, String); 6] {
     let kib = budget_mb.saturating_mul(1024);
     let queue_kib = (kib / 16).clamp(4 * 1024, 16 * 1024);
