@@ -1201,8 +1201,8 @@ impl BodyBuilder {
     /// its CSV rows in a CSV body, its JSON rows in a JSON body (`engine::body::parts`, which
     /// also keeps only the last row per key).
     pub fn push_part(&mut self, block: &EncodedBlock) -> Result<(), EncodeError> {
-        if self.format == BodyFormat::Csv && block.json_rows() == 0 {
-            return self.push_block(block);
+        if self.push_csv_block_whole(block) {
+            return Ok(());
         }
         let format = self.format;
         for span in block.rows.iter().filter(|r| r.format == format) {
@@ -1213,15 +1213,24 @@ impl BodyBuilder {
 
     /// Appends every row of `block`.
     pub fn push_block(&mut self, block: &EncodedBlock) -> Result<(), EncodeError> {
-        if self.format == BodyFormat::Csv && block.json_rows() == 0 {
-            self.out.extend_from_slice(&block.data);
-            self.rows += block.rows.len();
+        if self.push_csv_block_whole(block) {
             return Ok(());
         }
         for span in &block.rows {
             self.push_span(block, span)?;
         }
         Ok(())
+    }
+
+    /// The fast path of [`Self::push_part`] and [`Self::push_block`]: a block of CSV rows only
+    /// goes into a CSV body as its bytes are. Returns whether it did.
+    fn push_csv_block_whole(&mut self, block: &EncodedBlock) -> bool {
+        if self.format != BodyFormat::Csv || block.json_rows() != 0 {
+            return false;
+        }
+        self.out.extend_from_slice(&block.data);
+        self.rows += block.rows.len();
+        true
     }
 
     pub fn headers(&self) -> Vec<(&'static str, String)> {
