@@ -25,6 +25,11 @@ pub enum Phase {
 pub enum ResetPhase {
     BeforeContinue,
     MidBody,
+    /// After the whole body, while the transaction still runs: the client sees the reset, the
+    /// load goes on and commits (after any `before_commit` latency), as a BE that has the whole
+    /// body does when a proxy or the network drops the client's connection (§9.4 #4 and #8:
+    /// `Label Already Exists` + `RUNNING`, then `VISIBLE`).
+    BeforeCommit,
     AfterCommit,
     AfterAbort,
 }

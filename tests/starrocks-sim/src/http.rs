@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio_rustls::rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-use crate::gate::Gate;
+use crate::gate::{ConnGuard, Gate};
 
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -201,6 +201,8 @@ pub struct Conn {
     /// Bytes of the current request body not yet read (None = chunked/unknown).
     body_left: Option<u64>,
     body_pending: bool,
+    /// The gate's registration (and its clone of the socket), dropped with the connection.
+    guard: Option<ConnGuard>,
 }
 
 impl Conn {
@@ -219,6 +221,7 @@ impl Conn {
             peer,
             body_left: None,
             body_pending: false,
+            guard: None,
         })
     }
 
@@ -439,16 +442,23 @@ pub fn serve(
         let handler = handler.clone();
         let tls = tls.clone();
         std::thread::spawn(move || {
-            serve_conn(stream, handler, tls.as_ref());
-            drop(guard);
+            serve_conn(stream, guard, handler, tls.as_ref());
         });
     });
 }
 
-fn serve_conn(stream: TcpStream, handler: Arc<dyn Handler>, tls: Option<&Arc<ServerConfig>>) {
-    let Ok(conn) = Conn::new(stream, tls) else {
+fn serve_conn(
+    stream: TcpStream,
+    guard: ConnGuard,
+    handler: Arc<dyn Handler>,
+    tls: Option<&Arc<ServerConfig>>,
+) {
+    let Ok(mut conn) = Conn::new(stream, tls) else {
         return;
     };
+    // The gate's handle on the socket goes with the connection: a reset closes the socket
+    // while the handler goes on (a load that commits after its client was reset).
+    conn.guard = Some(guard);
     let mut slot = Some(conn);
     loop {
         let Some(conn) = slot.as_mut() else { return };

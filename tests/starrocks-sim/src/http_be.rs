@@ -554,7 +554,7 @@ fn stream_load(
     let mut reset_after: Option<ResetPhase> = None;
     let mut latency_before_response = 0;
     let mut commit_delay_ms = 0;
-    for a in sim.faults.take_all(&ctx, |a| {
+    let actions = sim.faults.take_all(&ctx, |a| {
         matches!(
             a,
             FaultAction::Fail { .. }
@@ -565,14 +565,26 @@ fn stream_load(
                 | FaultAction::PublishTimeout { .. }
                 | FaultAction::ResponseVariant { .. }
                 | FaultAction::Reset {
-                    phase: ResetPhase::AfterCommit | ResetPhase::AfterAbort
+                    phase: ResetPhase::BeforeCommit
+                        | ResetPhase::AfterCommit
+                        | ResetPhase::AfterAbort
                 }
                 | FaultAction::Latency {
                     phase: Phase::BeforeCommit | Phase::BeforeResponse,
                     ..
                 }
         )
-    }) {
+    });
+    // The client's connection drops before any commit latency: the load goes on without it.
+    let client_gone = FaultAction::Reset {
+        phase: ResetPhase::BeforeCommit,
+    };
+    if actions.contains(&client_gone)
+        && let Some(c) = conn.take()
+    {
+        c.reset();
+    }
+    for a in actions {
         sim.counters.lock().faults_fired += 1;
         let injected_fail = match a {
             FaultAction::Fail { message } => Some(message),

@@ -119,6 +119,28 @@ fn f04_connection_resets_and_their_txn_outcomes() {
         (r["Status"].as_str(), r["ExistingJobStatus"].as_str()),
         (Some("Label Already Exists"), Some("FINISHED"))
     );
+    // After the body with the txn still running: the client sees the reset at once, the load
+    // goes on and commits after the commit latency; meanwhile the label is running.
+    let on_r5 = |action: serde_json::Value| {
+        sim.fault(json!({"target": "be", "op": "stream_load", "label": "r5", "action": action}));
+    };
+    on_r5(json!({"kind": "reset", "phase": "before_commit"}));
+    on_r5(json!({"kind": "latency", "ms": 1500, "phase": "before_commit"}));
+    let sent = std::time::Instant::now();
+    assert!(
+        raw_load(&sim, "r5", b"9\tz\t9\n")
+            .map(|s| s.is_empty())
+            .unwrap_or(true)
+    );
+    assert!(sent.elapsed() < std::time::Duration::from_millis(1000));
+    assert_eq!(state(&sim, "r5"), "PREPARE");
+    let r = sim.load("d", "t", &[("label", "r5")], b"9\tz\t9\n");
+    assert_eq!(
+        (r["Status"].as_str(), r["ExistingJobStatus"].as_str()),
+        (Some("Label Already Exists"), Some("RUNNING"))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    assert_eq!(state(&sim, "r5"), "VISIBLE");
     // After the body with the txn aborted: label ABORTED and reusable.
     sim.fault(
         json!({"label": "r4", "times": 1, "action": {"kind": "reset", "phase": "after_abort"}}),
