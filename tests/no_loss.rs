@@ -953,6 +953,92 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     w.assert_state(&expected);
 }
 
+/// The connection of a load is reset after StarRocks read its whole body, and its transaction
+/// goes on (commits 30 s later): the retry finds the label running. The assignment is then lost
+/// and the partition assigned again, so the load is abandoned and its offsets replay. The
+/// abandoned load must not end before its transaction does: committing after the replay and the
+/// later rows, it would put older values back over them.
+#[test]
+fn an_abandoned_load_waits_for_its_running_transaction() {
+    let w = world("abandon-running", 1);
+    let mut workload = w.workload(Format::Canal, 600, 67);
+    workload.tables = vec![starpipe_perf::schema::sbtest()];
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages[..200]);
+    let job = w.job(Format::Canal, "", "httpSoTimeoutSec = 120");
+    let mut a = w.spawn(&job, "a", false);
+    w.wait_all_committed("a", Duration::from_secs(120));
+    // The next load: its client sees a reset once the body is read; it commits 30 s later.
+    let faults: Vec<u64> = [
+        serde_json::json!({"kind": "reset", "phase": "before_commit"}),
+        serde_json::json!({"kind": "latency", "ms": 30000, "phase": "before_commit"}),
+    ]
+    .into_iter()
+    .map(|action| {
+        add_fault(serde_json::json!({
+            "target": "be", "db": w.db, "op": "stream_load", "times": 1, "action": action
+        }))
+    })
+    .collect();
+    w.produce(&messages[200..300]);
+    // The reset attempt (its label, for the sim's load log).
+    let label = wait_for_log(&w, "a", "retrying with the same label: transport error")
+        .split("label=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the retry's label")
+        .to_string();
+    freeze_past_the_session(&a);
+    wait_after_loss(&w, "a", "partition assigned");
+    w.produce(&messages[300..]);
+    w.wait_all_committed("a", Duration::from_secs(120));
+    // Past the running transaction's commit, whichever order the loads took.
+    let start = Instant::now();
+    while !load_log()
+        .iter()
+        .any(|l| l["label"] == label.as_str() && l["status"] == "Success")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{label} never committed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    faults.iter().for_each(|f| remove_fault(*f));
+    assert!(
+        a.try_wait().unwrap().is_none(),
+        "the job stopped:\n{}",
+        w.log_text("a")
+    );
+    signal(&a, libc::SIGTERM);
+    let _ = wait_bounded(a, Duration::from_secs(60));
+    w.assert_state(&expected);
+    assert!(
+        w.log_text("a")
+            .contains("load abandoned while its transaction may run"),
+        "the load was not abandoned while its transaction ran:\n{}",
+        w.log_text("a")
+    );
+}
+
+/// Waits (at most 60 s) for a line of `run`'s log containing `text`; returns the line.
+fn wait_for_log(w: &World, run: &str, text: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let log = strip_ansi(&std::fs::read_to_string(w.log(run)).unwrap_or_default());
+        if let Some(line) = log.lines().find(|l| l.contains(text)) {
+            return line.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no {text:?} in the log:\n{}",
+            w.log_text(run)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Stops `a` for longer than the session timeout (6 s): the group drops the member, and when it
 /// wakes its assignment is lost and assigned again.
 fn freeze_past_the_session(a: &Running) {

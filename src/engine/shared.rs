@@ -122,7 +122,8 @@ impl Shared {
             frontends: frontends(&catalog),
             tls,
         })
-        .with_alerts(Arc::clone(&alerts));
+        .with_alerts(Arc::clone(&alerts))
+        .with_hard_stop(Arc::clone(&hard_stop));
         let dead_letters: Option<Arc<dyn DeadLetterSink>> =
             match (&config.on_error, &config.dead_letter_topic) {
                 (OnError::DeadLetter, Some(topic)) => Some(Arc::new(DeadLetters::new(

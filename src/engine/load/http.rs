@@ -18,6 +18,27 @@ const MAX_RESPONSE: u64 = 1 << 20;
 /// Bytes of an error log kept.
 const MAX_ERROR_LOG: u64 = 64 * 1024;
 
+/// One attempt's verdict, and whether a transaction the verdict does not tell about may still run.
+pub(super) struct Attempted {
+    pub(super) verdict: Verdict,
+    /// A retryable failure after the request may have reached StarRocks, without its answer (a
+    /// reset or timeout after the body was sent, a gateway error, a cut answer).
+    pub(super) unanswered: bool,
+}
+
+/// Whether the request failed before any server read it: nothing of it can have begun a
+/// transaction.
+fn never_connected(e: &ureq::Error) -> bool {
+    use ureq::Timeout;
+    match e {
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => true,
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
+    }
+}
+
 /// What a load-state query found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum LabelState {
@@ -70,7 +91,18 @@ impl HttpClient {
     }
 
     /// One Stream Load attempt, following the FE's redirect to a BE.
-    pub(super) fn attempt(&self, req: &LoadRequest<'_>) -> Verdict {
+    pub(super) fn attempt(&self, req: &LoadRequest<'_>) -> Attempted {
+        let mut unanswered = false;
+        let verdict = self.send(req, &mut unanswered);
+        Attempted {
+            unanswered: unanswered && matches!(verdict, Verdict::Retry { .. }),
+            verdict,
+        }
+    }
+
+    /// [`HttpClient::attempt`]; sets `unanswered` when the request may have reached StarRocks
+    /// and no answer of StarRocks came back.
+    fn send(&self, req: &LoadRequest<'_>, unanswered: &mut bool) -> Verdict {
         let mut url = format!(
             "{}/api/{}/{}/_stream_load",
             self.base,
@@ -86,6 +118,7 @@ impl HttpClient {
                             message: broken.to_string(),
                         };
                     }
+                    *unanswered = !never_connected(&e);
                     return Verdict::Retry {
                         message: format!(
                             "transport error at {url}: {}",
@@ -123,6 +156,9 @@ impl HttpClient {
                 .as_reader()
                 .take(MAX_RESPONSE)
                 .read_to_string(&mut text);
+            // A gateway's 5xx or a cut answer says nothing of the transaction; StarRocks' own
+            // failure answer means it was aborted.
+            *unanswered = status >= 500 || serde_json::from_str::<Value>(&text).is_err();
             return classify(status, &text, req.filtered);
         }
         Verdict::Retry {
@@ -252,5 +288,95 @@ mod tests {
         assert!(body_error(&broken).is_some_and(|e| e.0 == "short"));
         let refused = ureq::Error::Io(std::io::Error::other("connection refused"));
         assert!(body_error(&refused).is_none());
+    }
+
+    fn client(host: &str) -> HttpClient {
+        HttpClient::new(LoadSettings {
+            http_host: host.into(),
+            user: "root".into(),
+            password: String::new(),
+            connect_timeout: Duration::from_secs(2),
+            load_timeout: Duration::from_secs(5),
+            label_wait: Duration::from_secs(1),
+            frontends: Vec::new(),
+            tls: Default::default(),
+        })
+    }
+
+    /// Serves one connection: reads the request head and body, then writes `answer` (or, when
+    /// `None`, closes the connection). Returns the address.
+    fn one_connection(answer: Option<&'static str>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut stream = stream;
+            stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").unwrap();
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            match answer {
+                Some(text) => {
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", text.len());
+                    stream.write_all(head.as_bytes()).unwrap();
+                    stream.write_all(text.as_bytes()).unwrap();
+                }
+                None => drop(stream),
+            }
+        });
+        addr
+    }
+
+    fn attempt(host: &str) -> Attempted {
+        let body = b"1\x01a\x010\x02".to_vec();
+        let req = LoadRequest {
+            db: "d",
+            table: "t",
+            label: "l",
+            headers: &[],
+            body: &body,
+            filtered: FilteredRows::Reject,
+        };
+        client(host).attempt(&req)
+    }
+
+    /// Only an attempt that may have reached StarRocks without its answer coming back leaves a
+    /// transaction to wait for when the load is abandoned.
+    #[test]
+    fn an_attempt_is_unanswered_only_when_starrocks_may_have_it() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        let cases = [
+            ("connection refused", refused, false),
+            ("closed after the body", one_connection(None), true),
+            ("cut answer", one_connection(Some(r#"{"Status":"Fa"#)), true),
+            (
+                "StarRocks' failure",
+                one_connection(Some(r#"{"Status":"Fail","Message":"cancelled"}"#)),
+                false,
+            ),
+        ];
+        for (case, host, unanswered) in cases {
+            let attempted = attempt(&host);
+            assert!(
+                matches!(attempted.verdict, Verdict::Retry { .. }),
+                "{case}: {:?}",
+                attempted.verdict
+            );
+            assert_eq!(attempted.unanswered, unanswered, "{case}");
+        }
     }
 }

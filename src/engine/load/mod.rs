@@ -13,6 +13,7 @@ mod response;
 mod retry;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::alerts::Alerts;
@@ -167,7 +168,8 @@ pub enum LoadError {
     /// A failure that retrying cannot fix (auth, unknown table, mapping).
     #[error("load {label} failed permanently: {message}")]
     Permanent { label: String, message: String },
-    /// Abandoned before an attempt (the engine stops, or a block's partition was revoked).
+    /// Abandoned before an attempt (the engine stops, or a block's partition was revoked); after
+    /// an attempt that got no answer, once its transaction ended (see `StreamLoader::abandoned`).
     #[error("load {label} abandoned before it was sent again")]
     Abandoned { label: String },
 }
@@ -194,24 +196,40 @@ pub(crate) trait LoadService: Send + Sync {
     ) -> Result<Loaded, LoadError>;
 }
 
+/// A margin past a transaction's `timeout` for StarRocks to abort it: the FE finds timed-out
+/// transactions by a periodic check (the spec names no interval; twice the 30 s that FE
+/// settings of that kind default to).
+const TXN_ABORT_DELAY: Duration = Duration::from_secs(60);
+
 pub struct StreamLoader {
     http: HttpClient,
     label_wait: Duration,
+    load_timeout: Duration,
     alerts: Option<Arc<Alerts>>,
+    /// The engine's hard stop: ends the wait for an abandoned load's transaction.
+    hard_stop: Option<Arc<AtomicBool>>,
 }
 
 impl StreamLoader {
     pub fn new(settings: LoadSettings) -> Self {
         StreamLoader {
             label_wait: settings.label_wait,
+            load_timeout: settings.load_timeout,
             http: HttpClient::new(settings),
             alerts: None,
+            hard_stop: None,
         }
     }
 
     /// Raises the `retrying` alert for a load still failing after `labelWaitSec`.
     pub(crate) fn with_alerts(mut self, alerts: Arc<Alerts>) -> Self {
         self.alerts = Some(alerts);
+        self
+    }
+
+    /// Stops waiting for an abandoned load's transaction once `hard_stop` is set.
+    pub(crate) fn with_hard_stop(mut self, hard_stop: Arc<AtomicBool>) -> Self {
+        self.hard_stop = Some(hard_stop);
         self
     }
 
@@ -226,16 +244,23 @@ impl StreamLoader {
         let started = Instant::now();
         let mut backoff = Backoff::new(req.label);
         let mut escalation = Escalation::new(started, self.label_wait, self.alerts.as_deref());
+        // When an attempt last ended without telling whether its transaction still runs.
+        let mut may_run_since = None;
         for attempts in 1u32.. {
             if abandon() {
-                return Err(LoadError::Abandoned {
-                    label: req.label.into(),
-                });
+                return Err(self.abandoned(req, may_run_since));
             }
-            let verdict = match self.http.attempt(req) {
+            let attempted = self.http.attempt(req);
+            // Ended, not begun: a later bound on when a transaction of it began.
+            let ended = Instant::now();
+            if attempted.unanswered {
+                may_run_since = Some(ended);
+            }
+            let verdict = match attempted.verdict {
                 Verdict::LabelTaken { .. } if attempts == 1 => foreign_label(req.label),
                 Verdict::LabelTaken { finished: true } => label_done(),
                 Verdict::LabelTaken { finished: false } => {
+                    may_run_since = may_run_since.or(Some(ended));
                     self.await_running(req.db, req.label, abandon)
                 }
                 v => v,
@@ -262,12 +287,60 @@ impl StreamLoader {
             );
             escalation.report(req, attempts, &message);
             if sleep_unless(wait, abandon) {
-                return Err(LoadError::Abandoned {
-                    label: req.label.into(),
-                });
+                return Err(self.abandoned(req, may_run_since));
             }
         }
         unreachable!("the attempt loop only ends by returning")
+    }
+
+    /// Ends a load its caller abandons. An attempt that got no answer (a reset or a timeout
+    /// after the body was sent), or whose label StarRocks reported running, may have left a
+    /// transaction that still runs (StarRocks goes on with a body it has whole). Committing
+    /// after the rows this process loads next (the batch rebuilt without a revoked partition,
+    /// the partition's replay), its older values would win. So the label is polled until that
+    /// transaction ends, or until it cannot run any more: its `timeout` is `httpSoTimeoutSec`
+    /// from its start, and StarRocks aborts it at most [`TXN_ABORT_DELAY`] later. A hard stop
+    /// ends the wait (the process is ending anyway).
+    fn abandoned(&self, req: &LoadRequest<'_>, may_run_since: Option<Instant>) -> LoadError {
+        if let Some(since) = may_run_since {
+            self.await_transaction_end(req, since + self.load_timeout + TXN_ABORT_DELAY);
+        }
+        LoadError::Abandoned {
+            label: req.label.into(),
+        }
+    }
+
+    /// Polls the label until its transaction is no longer running (a failed query counts as
+    /// running), `deadline` passes, or the hard stop.
+    fn await_transaction_end(&self, req: &LoadRequest<'_>, deadline: Instant) {
+        let stopping = || {
+            self.hard_stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+        };
+        for i in 0u64.. {
+            match self.http.label_state(req.db, req.label) {
+                LabelState::Finished | LabelState::Free => return,
+                LabelState::Pending if Instant::now() >= deadline || stopping() => {
+                    tracing::warn!(
+                        label = req.label,
+                        db = req.db,
+                        table = req.table,
+                        "the transaction of an abandoned load may still run (past its timeout, \
+                         or stopping); going on"
+                    );
+                    return;
+                }
+                LabelState::Pending if i == 0 => tracing::info!(
+                    label = req.label,
+                    db = req.db,
+                    table = req.table,
+                    "load abandoned while its transaction may run: waiting for it to end"
+                ),
+                LabelState::Pending => {}
+            }
+            sleep_unless(Duration::from_millis(200 * (i + 1).min(10)), &stopping);
+        }
     }
 
     /// The result of a final (not retryable) verdict.

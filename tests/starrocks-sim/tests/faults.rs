@@ -125,22 +125,27 @@ fn f04_connection_resets_and_their_txn_outcomes() {
         sim.fault(json!({"target": "be", "op": "stream_load", "label": "r5", "action": action}));
     };
     on_r5(json!({"kind": "reset", "phase": "before_commit"}));
-    on_r5(json!({"kind": "latency", "ms": 1500, "phase": "before_commit"}));
-    let sent = std::time::Instant::now();
+    on_r5(json!({"kind": "latency", "ms": 3000, "phase": "before_commit"}));
     assert!(
         raw_load(&sim, "r5", b"9\tz\t9\n")
             .map(|s| s.is_empty())
             .unwrap_or(true)
     );
-    assert!(sent.elapsed() < std::time::Duration::from_millis(1000));
-    assert_eq!(state(&sim, "r5"), "PREPARE");
+    assert_eq!(
+        state(&sim, "r5"),
+        "PREPARE",
+        "the reset came before the commit"
+    );
     let r = sim.load("d", "t", &[("label", "r5")], b"9\tz\t9\n");
     assert_eq!(
         (r["Status"].as_str(), r["ExistingJobStatus"].as_str()),
         (Some("Label Already Exists"), Some("RUNNING"))
     );
-    std::thread::sleep(std::time::Duration::from_millis(2000));
-    assert_eq!(state(&sim, "r5"), "VISIBLE");
+    let waited = std::time::Instant::now();
+    while state(&sim, "r5") != "VISIBLE" {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     // After the body with the txn aborted: label ABORTED and reusable.
     sim.fault(
         json!({"label": "r4", "times": 1, "action": {"kind": "reset", "phase": "after_abort"}}),
