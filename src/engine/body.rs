@@ -7,11 +7,19 @@ use hashbrown::HashTable;
 
 use super::blocks::Block;
 use super::load::{BodyError, BodySource};
-use crate::encode::{BodyBuilder, BodyFormat, EncodeError};
+use crate::encode::{BodyBuilder, BodyFormat, EncodeError, EncodedBlock, RowSpan};
 use crate::schema::TargetTable;
 
-/// A row of a batch: (block index, row index in the block).
-pub(crate) type RowRef = (usize, usize);
+/// A row of a batch: (block index, row index in the block). `u32`s: a batch's collapse keeps
+/// one per row beside the batch, outside the memory budget, so they are kept small (a block of
+/// 2^32 rows would hold 192 GiB of row spans alone).
+pub(crate) type RowRef = (u32, u32);
+
+/// The span of `row` in `blocks`, and its block.
+fn located(blocks: &[Block], (bi, ri): RowRef) -> (&EncodedBlock, &RowSpan) {
+    let block = &blocks[bi as usize].rows;
+    (block, &block.rows()[ri as usize])
+}
 
 /// The load body of rows of a batch, all of one format, written from the blocks while it is
 /// sent, so that a load never holds a second copy of its batch (invariant 3). Its length is
@@ -42,9 +50,8 @@ impl<'a> BatchBody<'a> {
     ) -> Result<Self, EncodeError> {
         let empty = BodyBuilder::new(table, format)?;
         let (mut size, mut deletes) = (0u64, 0usize);
-        for &(bi, ri) in &rows {
-            let block = &blocks[bi].rows;
-            let span = &block.rows()[ri];
+        for &row in &rows {
+            let (block, span) = located(blocks, row);
             if span.format != format {
                 return Err(EncodeError::FormatMismatch);
             }
@@ -115,11 +122,10 @@ impl BatchBodyReader<'_> {
         self.at = 0;
         let rows = &self.body.rows;
         while self.writer.output().len() < PIECE && self.next < rows.len() {
-            let (bi, ri) = rows[self.next];
-            let block = &self.body.blocks[bi].rows;
+            let (block, span) = located(self.body.blocks, rows[self.next]);
             // Cannot fail: `BatchBody::of_rows` checked these rows for this format.
             self.writer
-                .push_span(block, &block.rows()[ri])
+                .push_span(block, span)
                 .map_err(|e| broken(e.to_string()))?;
             self.next += 1;
         }
@@ -171,10 +177,6 @@ impl Read for BatchBodyReader<'_> {
     }
 }
 
-fn format(blocks: &[Block], (bi, ri): RowRef) -> BodyFormat {
-    blocks[bi].rows.rows()[ri].format
-}
-
 /// The rows of a batch in the bodies they load in, one load each and in this order: the kept
 /// CSV rows, then the kept JSON rows (rows holding a value unquoted CSV cannot frame); empty
 /// parts left out. StarRocks parses CSV 2.5–4× faster than JSON (`encode`), which a few rare
@@ -187,34 +189,40 @@ fn format(blocks: &[Block], (bi, ri): RowRef) -> BodyFormat {
 /// bytes being equal exactly when StarRocks' keys are (`value::normalize_key`): two spellings
 /// of one key in different parts would load in part order, not batch order.
 pub(crate) fn parts(blocks: &[Block]) -> Vec<(BodyFormat, Vec<RowRef>)> {
-    let (csv, json): (Vec<RowRef>, Vec<RowRef>) = kept_rows(blocks)
-        .into_iter()
-        .partition(|&row| format(blocks, row) == BodyFormat::Csv);
+    let (keep, kept) = collapse(blocks);
+    // Sized for all kept rows: JSON rows are rare, so the CSV part is about that long.
+    let (mut csv, mut json) = (Vec::with_capacity(kept), Vec::new());
+    for row in rows_of(&keep) {
+        match located(blocks, row).1.format {
+            BodyFormat::Csv => csv.push(row),
+            BodyFormat::Json => json.push(row),
+        }
+    }
     [(BodyFormat::Csv, csv), (BodyFormat::Json, json)]
         .into_iter()
         .filter(|(_, rows)| !rows.is_empty())
         .collect()
 }
 
-/// The last row per key of `blocks`, in batch order.
-pub(crate) fn kept_rows(blocks: &[Block]) -> Vec<RowRef> {
-    let (keep, _) = collapse(blocks);
-    keep.iter()
-        .enumerate()
-        .flat_map(|(bi, rows)| {
-            rows.iter()
-                .enumerate()
-                .filter(|(_, keep)| **keep)
-                .map(move |(ri, _)| (bi, ri))
-        })
-        .collect()
+/// The rows a keep mask keeps, in batch order.
+fn rows_of(keep: &[Vec<bool>]) -> impl Iterator<Item = RowRef> + '_ {
+    keep.iter().enumerate().flat_map(|(bi, rows)| {
+        rows.iter()
+            .enumerate()
+            .filter(|(_, keep)| **keep)
+            .map(move |(ri, _)| row_ref(bi, ri))
+    })
+}
+
+fn row_ref(block: usize, row: usize) -> RowRef {
+    let index = |i: usize| u32::try_from(i).expect("a batch of fewer than 2^32 blocks and rows");
+    (index(block), index(row))
 }
 
 /// One row of `blocks` as a JSON object (column → value, and `__op`), for a dead letter. A
 /// table JSON cannot carry (VARBINARY) gives the row's CSV text instead.
 pub(crate) fn row_json(table: &TargetTable, blocks: &[Block], row: RowRef) -> serde_json::Value {
-    let block = &blocks[row.0].rows;
-    let span = &block.rows()[row.1];
+    let (block, span) = located(blocks, row);
     let as_json = BodyBuilder::new(table, BodyFormat::Json).and_then(|mut b| {
         b.push_span(block, span)?;
         Ok(b.finish())
@@ -235,14 +243,17 @@ pub(crate) fn row_json(table: &TargetTable, blocks: &[Block], row: RowRef) -> se
 /// and its count.
 pub(crate) fn collapse(blocks: &[Block]) -> (Vec<Vec<bool>>, usize) {
     let total: usize = blocks.iter().map(|b| b.rows.len()).sum();
-    let span = |&(bi, ri): &RowRef| &blocks[bi].rows.rows()[ri];
-    let key = |row: &RowRef| blocks[row.0].rows.key_bytes(span(row));
+    let span = |&row: &RowRef| located(blocks, row).1;
+    let key = |&row: &RowRef| {
+        let (block, span) = located(blocks, row);
+        block.key_bytes(span)
+    };
     let mut seen: HashTable<RowRef> = HashTable::with_capacity(total);
     let mut keep: Vec<Vec<bool>> = blocks.iter().map(|b| vec![false; b.rows.len()]).collect();
     let mut kept = 0usize;
     for (bi, b) in blocks.iter().enumerate().rev() {
         for ri in (0..b.rows.len()).rev() {
-            let row = (bi, ri);
+            let row = row_ref(bi, ri);
             let hash = span(&row).key_hash;
             if seen.find(hash, |other| key(other) == key(&row)).is_some() {
                 continue;
@@ -257,6 +268,11 @@ pub(crate) fn collapse(blocks: &[Block]) -> (Vec<Vec<bool>>, usize) {
 
 #[cfg(test)]
 mod tests {
+    /// The last row per key of `blocks`, in batch order.
+    fn kept_rows(blocks: &[Block]) -> Vec<RowRef> {
+        rows_of(&collapse(blocks).0).collect()
+    }
+
     use std::sync::Arc;
 
     use super::*;
@@ -327,9 +343,9 @@ mod tests {
     /// The same rows written at once.
     fn written(blocks: &[Block], format: BodyFormat, rows: &[RowRef]) -> Vec<u8> {
         let mut b = BodyBuilder::new(&table("db", "t"), format).unwrap();
-        for &(bi, ri) in rows {
-            b.push_span(&blocks[bi].rows, &blocks[bi].rows.rows()[ri])
-                .unwrap();
+        for &row in rows {
+            let (block, span) = located(blocks, row);
+            b.push_span(block, span).unwrap();
         }
         b.finish()
     }
