@@ -954,7 +954,7 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
 }
 
 /// The connection of a load is reset after StarRocks read its whole body, and its transaction
-/// goes on (commits 30 s later): the retry finds the label running. The assignment is then lost
+/// goes on (commits 45 s later): the retry finds the label running. The assignment is then lost
 /// and the partition assigned again, so the load is abandoned and its offsets replay. The
 /// abandoned load must not end before its transaction does: committing after the replay and the
 /// later rows, it would put older values back over them.
@@ -969,10 +969,10 @@ fn an_abandoned_load_waits_for_its_running_transaction() {
     let job = w.job(Format::Canal, "", "httpSoTimeoutSec = 120");
     let mut a = w.spawn(&job, "a", false);
     w.wait_all_committed("a", Duration::from_secs(120));
-    // The next load: its client sees a reset once the body is read; it commits 30 s later.
+    // The next load: its client sees a reset once the body is read; it commits 45 s later.
     let faults: Vec<u64> = [
         serde_json::json!({"kind": "reset", "phase": "before_commit"}),
-        serde_json::json!({"kind": "latency", "ms": 30000, "phase": "before_commit"}),
+        serde_json::json!({"kind": "latency", "ms": 45000, "phase": "before_commit"}),
     ]
     .into_iter()
     .map(|action| {
@@ -981,14 +981,20 @@ fn an_abandoned_load_waits_for_its_running_transaction() {
         }))
     })
     .collect();
+    let from = full_log(&w, "a").len();
     w.produce(&messages[200..300]);
     // The reset attempt (its label, for the sim's load log).
-    let label = wait_for_log(&w, "a", "retrying with the same label: transport error")
-        .split("label=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the retry's label")
-        .to_string();
+    let label = wait_for_log(
+        &w,
+        "a",
+        from,
+        "retrying with the same label: transport error",
+    )
+    .split("label=\"")
+    .nth(1)
+    .and_then(|rest| rest.split('"').next())
+    .expect("the retry's label")
+    .to_string();
     freeze_past_the_session(&a);
     wait_after_loss(&w, "a", "partition assigned");
     w.produce(&messages[300..]);
@@ -1015,19 +1021,25 @@ fn an_abandoned_load_waits_for_its_running_transaction() {
     let _ = wait_bounded(a, Duration::from_secs(60));
     w.assert_state(&expected);
     assert!(
-        w.log_text("a")
-            .contains("load abandoned while its transaction may run"),
+        full_log(&w, "a").contains("load abandoned while its transaction may run"),
         "the load was not abandoned while its transaction ran:\n{}",
         w.log_text("a")
     );
 }
 
-/// Waits (at most 60 s) for a line of `run`'s log containing `text`; returns the line.
-fn wait_for_log(w: &World, run: &str, text: &str) -> String {
+/// The whole log of `run` (`World::log_text` gives its end).
+fn full_log(w: &World, run: &str) -> String {
+    std::fs::read_to_string(w.log(run)).unwrap_or_default()
+}
+
+/// Waits (at most 60 s) for a line of `run`'s log after its first `from` bytes containing `text`;
+/// returns the line.
+fn wait_for_log(w: &World, run: &str, from: usize, text: &str) -> String {
     let start = Instant::now();
     loop {
-        let log = strip_ansi(&std::fs::read_to_string(w.log(run)).unwrap_or_default());
-        if let Some(line) = log.lines().find(|l| l.contains(text)) {
+        let log = full_log(w, run);
+        let after = strip_ansi(log.get(from..).unwrap_or_default());
+        if let Some(line) = after.lines().find(|l| l.contains(text)) {
             return line.to_string();
         }
         assert!(
