@@ -921,15 +921,7 @@ fn a_lost_partition_regained_while_its_worker_is_blocked_loses_nothing() {
 /// although nothing is wrong); the replay converges.
 #[test]
 fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
-    let w = world("lost-inflight", 1);
-    let mut workload = w.workload(Format::Canal, 600, 61);
-    workload.tables = vec![starpipe_perf::schema::sbtest()];
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages[..200]);
-    let job = w.job(Format::Canal, "", "httpSoTimeoutSec = 120");
-    let mut a = w.spawn(&job, "a", false);
-    w.wait_all_committed("a", Duration::from_secs(120));
+    let (w, messages, expected, a) = sbtest_loaded_200("lost-inflight", 61);
     // The next load takes 30 s.
     let slow = add_fault(serde_json::json!({
         "target": "be", "db": w.db, "op": "stream_load",
@@ -943,14 +935,7 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
     w.wait_all_committed("a", Duration::from_secs(120));
     w.produce(&messages[250..]);
     w.wait_all_committed("a", Duration::from_secs(120));
-    assert!(
-        a.try_wait().unwrap().is_none(),
-        "the job stopped:\n{}",
-        w.log_text("a")
-    );
-    signal(&a, libc::SIGTERM);
-    let _ = wait_bounded(a, Duration::from_secs(60));
-    w.assert_state(&expected);
+    stop_running_and_check(&w, a, &expected);
 }
 
 /// The connection of a load is reset after StarRocks read its whole body, and its transaction
@@ -960,15 +945,7 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
 /// later rows, it would put older values back over them.
 #[test]
 fn an_abandoned_load_waits_for_its_running_transaction() {
-    let w = world("abandon-running", 1);
-    let mut workload = w.workload(Format::Canal, 600, 67);
-    workload.tables = vec![starpipe_perf::schema::sbtest()];
-    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
-    w.create_tables(&workload);
-    w.produce(&messages[..200]);
-    let job = w.job(Format::Canal, "", "httpSoTimeoutSec = 120");
-    let mut a = w.spawn(&job, "a", false);
-    w.wait_all_committed("a", Duration::from_secs(120));
+    let (w, messages, expected, a) = sbtest_loaded_200("abandon-running", 67);
     // The next load: its client sees a reset once the body is read; it commits 45 s later.
     let faults: Vec<u64> = [
         serde_json::json!({"kind": "reset", "phase": "before_commit"}),
@@ -1012,6 +989,43 @@ fn an_abandoned_load_waits_for_its_running_transaction() {
         std::thread::sleep(Duration::from_millis(200));
     }
     faults.iter().for_each(|f| remove_fault(*f));
+    stop_running_and_check(&w, a, &expected);
+    assert!(
+        full_log(&w, "a").contains("load abandoned while its transaction may run"),
+        "the load was not abandoned while its transaction ran:\n{}",
+        w.log_text("a")
+    );
+}
+
+/// One partition of 600 sysbench messages (`seed`), the first 200 produced and loaded by run
+/// `a` (`httpSoTimeoutSec = 120`, so that a load may last long), which keeps running.
+fn sbtest_loaded_200(
+    name: &str,
+    seed: u64,
+) -> (
+    World,
+    Vec<starpipe_perf::workload::Message>,
+    starpipe_perf::model::ExpectedState,
+    Running,
+) {
+    let w = world(name, 1);
+    let mut workload = w.workload(Format::Canal, 600, seed);
+    workload.tables = vec![starpipe_perf::schema::sbtest()];
+    let (messages, expected, _) = starpipe_perf::workload::generate(&workload);
+    w.create_tables(&workload);
+    w.produce(&messages[..200]);
+    let job = w.job(Format::Canal, "", "httpSoTimeoutSec = 120");
+    let a = w.spawn(&job, "a", false);
+    w.wait_all_committed("a", Duration::from_secs(120));
+    (w, messages, expected, a)
+}
+
+/// Run `a` is still running: it is stopped, and the target must equal the model.
+fn stop_running_and_check(
+    w: &World,
+    mut a: Running,
+    expected: &starpipe_perf::model::ExpectedState,
+) {
     assert!(
         a.try_wait().unwrap().is_none(),
         "the job stopped:\n{}",
@@ -1019,12 +1033,7 @@ fn an_abandoned_load_waits_for_its_running_transaction() {
     );
     signal(&a, libc::SIGTERM);
     let _ = wait_bounded(a, Duration::from_secs(60));
-    w.assert_state(&expected);
-    assert!(
-        full_log(&w, "a").contains("load abandoned while its transaction may run"),
-        "the load was not abandoned while its transaction ran:\n{}",
-        w.log_text("a")
-    );
+    w.assert_state(expected);
 }
 
 /// The whole log of `run` (`World::log_text` gives its end).
