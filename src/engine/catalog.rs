@@ -41,6 +41,12 @@ impl CatalogError {
     }
 }
 
+/// Query-port connections kept open: one serves the engine's lookups between bursts; more open
+/// on demand (the `mysql` crate's default keeps ten, each an FE connection of the job's user).
+const POOL_MIN: usize = 1;
+/// The `mysql` crate's default.
+const POOL_MAX: usize = 100;
+
 pub(crate) struct Catalog {
     host: String,
     pool: Mutex<Option<Pool>>,
@@ -54,7 +60,10 @@ impl Catalog {
         Catalog {
             host: target.host.clone(),
             pool: Mutex::new(None),
-            opts: Catalog::query_port_opts(target, password, tls),
+            opts: Catalog::query_port_opts(target, password, tls).pool_opts(
+                mysql::PoolOpts::default()
+                    .with_constraints(mysql::PoolConstraints::new_const::<POOL_MIN, POOL_MAX>()),
+            ),
         }
     }
 
