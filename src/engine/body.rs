@@ -268,11 +268,6 @@ pub(crate) fn collapse(blocks: &[Block]) -> (Vec<Vec<bool>>, usize) {
 
 #[cfg(test)]
 mod tests {
-    /// The last row per key of `blocks`, in batch order.
-    fn kept_rows(blocks: &[Block]) -> Vec<RowRef> {
-        rows_of(&collapse(blocks).0).collect()
-    }
-
     use std::sync::Arc;
 
     use super::*;
@@ -280,6 +275,11 @@ mod tests {
     use crate::engine::offsets::OffsetTracker;
     use crate::engine::testkit::{Rows, block, table};
     use crate::model::ChangeOp::{Delete, Upsert};
+
+    /// The last row per key of `blocks`, in batch order.
+    fn kept_rows(blocks: &[Block]) -> Vec<RowRef> {
+        rows_of(&collapse(blocks).0).collect()
+    }
 
     fn blocks(batches: &[(Rows<'_>, i64)]) -> Vec<Block> {
         let (t, tracker) = (

@@ -197,8 +197,7 @@ pub(crate) trait LoadService: Send + Sync {
 }
 
 /// A margin past a transaction's `timeout` for StarRocks to abort it: the FE finds timed-out
-/// transactions by a periodic check (the spec names no interval; twice the 30 s that FE
-/// settings of that kind default to).
+/// transactions by a periodic check whose interval the spec does not give (a guess).
 const TXN_ABORT_DELAY: Duration = Duration::from_secs(60);
 
 pub struct StreamLoader {
