@@ -942,7 +942,7 @@ fn a_load_in_flight_when_the_assignment_is_lost_does_not_stop_the_job() {
 /// goes on (commits 45 s later): the retry finds the label running. The assignment is then lost
 /// and the partition assigned again, so the load is abandoned and its offsets replay. The
 /// abandoned load must not end before its transaction does: committing after the replay and the
-/// later rows, it would put older values back over them.
+/// later rows, it would put older values back over them. It is cancelled (`_cancel`) instead.
 #[test]
 fn an_abandoned_load_waits_for_its_running_transaction() {
     let (w, messages, expected, a) = sbtest_loaded_200("abandon-running", 67);
@@ -976,24 +976,32 @@ fn an_abandoned_load_waits_for_its_running_transaction() {
     wait_after_loss(&w, "a", "partition assigned");
     w.produce(&messages[300..]);
     w.wait_all_committed("a", Duration::from_secs(120));
-    // Past the running transaction's commit, whichever order the loads took.
+    // Past the end of the reset load's transaction (the first load of its label in the
+    // emulator's log), whichever order the loads took.
     let start = Instant::now();
-    while !load_log()
-        .iter()
-        .any(|l| l["label"] == label.as_str() && l["status"] == "Success")
-    {
+    let reset_load = loop {
+        let first = load_log()
+            .into_iter()
+            .find(|l| l["label"] == label.as_str());
+        if let Some(l) = first.filter(|l| !l["finished_ms"].is_null()) {
+            break l;
+        }
         assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{label} never committed"
+            start.elapsed() < Duration::from_secs(90),
+            "{label} never ended"
         );
         std::thread::sleep(Duration::from_millis(200));
-    }
+    };
     faults.iter().for_each(|f| remove_fault(*f));
     stop_running_and_check(&w, a, &expected);
     assert!(
         full_log(&w, "a").contains("load abandoned while its transaction may run"),
         "the load was not abandoned while its transaction ran:\n{}",
         w.log_text("a")
+    );
+    assert_ne!(
+        reset_load["status"], "Success",
+        "the abandoned load's transaction was not cancelled: {reset_load}"
     );
 }
 

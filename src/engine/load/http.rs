@@ -48,6 +48,13 @@ fn never_connected(e: &ureq::Error) -> bool {
     }
 }
 
+/// How an FE endpoint is called.
+#[derive(Clone, Copy)]
+enum FeCall {
+    Get,
+    Post,
+}
+
 /// What a load-state query found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum LabelState {
@@ -215,44 +222,87 @@ impl HttpClient {
             path_segment(db),
             path_segment(label)
         );
+        let state = self.ask_frontends(FeCall::Get, &path, |v| {
+            field(v, &["state", "State"])
+                .or_else(|| v.get("data").and_then(|d| field(d, &["state", "State"])))
+        });
+        match state.map(|s| s.to_ascii_uppercase()).as_deref() {
+            Some("VISIBLE" | "COMMITTED") => LabelState::Finished,
+            Some("ABORTED" | "UNKNOWN") => LabelState::Free,
+            _ => LabelState::Pending,
+        }
+    }
+
+    /// Asks an FE to abort the running transaction of `label` (`_cancel`, starrocks.md §1.1:
+    /// the FE aborts the transaction by label). Best effort: the label's state tells what came
+    /// of it.
+    pub(super) fn cancel(&self, db: &str, table: &str, label: &str) {
+        let path = format!(
+            "/api/{}/{}/_cancel?label={}",
+            path_segment(db),
+            path_segment(table),
+            path_segment(label)
+        );
+        let answer = self.ask_frontends(FeCall::Post, &path, |v| {
+            let status = field(v, &["status", "Status"])?;
+            let message = field(v, &["msg", "message", "Message"]).unwrap_or_default();
+            Some(format!("{status} {message}"))
+        });
+        tracing::info!(
+            label,
+            db,
+            table,
+            answer = answer.as_deref().unwrap_or("none"),
+            "asked StarRocks to cancel the transaction of an abandoned load"
+        );
+    }
+
+    /// `read` of the first JSON answer to `path` from `httpHost` and then each FE: only an FE
+    /// has these endpoints (a BE has not), and a follower FE redirects to the leader (307,
+    /// followed here with the credentials).
+    fn ask_frontends<T>(
+        &self,
+        call: FeCall,
+        path: &str,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Option<T> {
         let frontends = self
             .settings
             .frontends
             .iter()
             .map(|fe| format!("{}{fe}", self.scheme));
-        for base in std::iter::once(self.base.clone()).chain(frontends) {
-            if let Some(state) = self.state_at(&format!("{base}{path}")) {
-                return match state.to_ascii_uppercase().as_str() {
-                    "VISIBLE" | "COMMITTED" => LabelState::Finished,
-                    "ABORTED" | "UNKNOWN" => LabelState::Free,
-                    _ => LabelState::Pending,
-                };
-            }
-        }
-        LabelState::Pending
+        std::iter::once(self.base.clone())
+            .chain(frontends)
+            .find_map(|base| {
+                self.ask_at(call, &format!("{base}{path}"))
+                    .and_then(|v| read(&v))
+            })
     }
 
-    /// The `state` an FE answers at `url`, following its redirects.
-    fn state_at(&self, url: &str) -> Option<String> {
+    /// The JSON an FE answers at `url`, following its redirects.
+    fn ask_at(&self, call: FeCall, url: &str) -> Option<Value> {
         let mut url = url.to_string();
         for _hop in 0..MAX_HOPS {
-            let mut resp = self
-                .agent
-                .get(&url)
-                .header("Authorization", &self.auth)
-                .call()
-                .ok()?;
+            let answered = match call {
+                FeCall::Get => self
+                    .agent
+                    .get(&url)
+                    .header("Authorization", &self.auth)
+                    .call(),
+                FeCall::Post => (self.agent.post(&url))
+                    .header("Authorization", &self.auth)
+                    .send_empty(),
+            };
+            let mut resp = answered.ok()?;
             if resp.status().as_u16() == 307 {
                 let location = resp.headers().get("location")?.to_str().ok()?;
                 url = crate::tls::redirect(&url, location)
-                    .map_err(|e| tracing::warn!("load state not asked: {e}"))
+                    .map_err(|e| tracing::warn!("FE not asked: {e}"))
                     .ok()?;
                 continue;
             }
             let text = resp.body_mut().read_to_string().ok()?;
-            let v = serde_json::from_str::<Value>(&text).ok()?;
-            return field(&v, &["state", "State"])
-                .or_else(|| v.get("data").and_then(|d| field(d, &["state", "State"])));
+            return serde_json::from_str::<Value>(&text).ok();
         }
         None
     }

@@ -310,16 +310,30 @@ impl StreamLoader {
     }
 
     /// Polls the label until its transaction is no longer running (a failed query counts as
-    /// running), `deadline` passes, or the hard stop.
+    /// running), `deadline` passes, or the hard stop. A running transaction is cancelled first,
+    /// also on the hard stop: aborted, it ends at once.
     fn await_transaction_end(&self, req: &LoadRequest<'_>, deadline: Instant) {
         let stopping = || {
             self.hard_stop
                 .as_ref()
                 .is_some_and(|s| s.load(Ordering::Relaxed))
         };
+        let mut cancelled = false;
         for i in 0u64.. {
             match self.http.label_state(req.db, req.label) {
                 LabelState::Finished | LabelState::Free => return,
+                LabelState::Pending if !cancelled => {
+                    tracing::info!(
+                        label = req.label,
+                        db = req.db,
+                        table = req.table,
+                        "load abandoned while its transaction may run: cancelling it, and \
+                         waiting for it to end"
+                    );
+                    self.http.cancel(req.db, req.table, req.label);
+                    cancelled = true;
+                    continue;
+                }
                 LabelState::Pending if Instant::now() >= deadline || stopping() => {
                     tracing::warn!(
                         label = req.label,
@@ -330,12 +344,6 @@ impl StreamLoader {
                     );
                     return;
                 }
-                LabelState::Pending if i == 0 => tracing::info!(
-                    label = req.label,
-                    db = req.db,
-                    table = req.table,
-                    "load abandoned while its transaction may run: waiting for it to end"
-                ),
                 LabelState::Pending => {}
             }
             sleep_unless(Duration::from_millis(200 * (i + 1).min(10)), &stopping);
