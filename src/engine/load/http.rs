@@ -1,5 +1,6 @@
 //! The HTTP side of Stream Load (ureq, synchronous): one PUT with the FE's 307 followed by
-//! re-sending ourselves (ureq does not replay a body), the load-state query, and the error log.
+//! re-sending ourselves (ureq does not replay a body), the load-state query, the cancel, and the
+//! error log.
 
 use std::io::Read;
 use std::time::Duration;

@@ -40,8 +40,8 @@ pub struct LoadSettings {
     /// `labelWaitSec`: how long a label StarRocks reports running is polled before the load is
     /// sent again with the same label.
     pub label_wait: Duration,
-    /// FE HTTP addresses (`host:port`) asked for a label's state when `httpHost` (a BE)
-    /// cannot answer; reached with `httpHost`'s scheme.
+    /// FE HTTP addresses (`host:port`) asked for a label's state, or to cancel it, when
+    /// `httpHost` (a BE) cannot answer; reached with `httpHost`'s scheme.
     pub frontends: Vec<String>,
     /// The certificates HTTPS trusts (`sslCaFile`).
     pub tls: crate::tls::TargetTls,
@@ -169,7 +169,8 @@ pub enum LoadError {
     #[error("load {label} failed permanently: {message}")]
     Permanent { label: String, message: String },
     /// Abandoned before an attempt (the engine stops, or a block's partition was revoked); after
-    /// an attempt that got no answer, once its transaction ended (see `StreamLoader::abandoned`).
+    /// an attempt that got no answer, once its transaction was cancelled or ended (see
+    /// `StreamLoader::abandoned`).
     #[error("load {label} abandoned before it was sent again")]
     Abandoned { label: String },
 }
@@ -296,10 +297,10 @@ impl StreamLoader {
     /// after the body was sent), or whose label StarRocks reported running, may have left a
     /// transaction that still runs (StarRocks goes on with a body it has whole). Committing
     /// after the rows this process loads next (the batch rebuilt without a revoked partition,
-    /// the partition's replay), its older values would win. So the label is polled until that
-    /// transaction ends, or until it cannot run any more: its `timeout` is `httpSoTimeoutSec`
-    /// from its start, and StarRocks aborts it at most [`TXN_ABORT_DELAY`] later. A hard stop
-    /// ends the wait (the process is ending anyway).
+    /// the partition's replay), its older values would win. So that transaction is cancelled,
+    /// and the label polled until it ends, or until it cannot run any more: its `timeout` is
+    /// `httpSoTimeoutSec` from its start, and StarRocks aborts it at most [`TXN_ABORT_DELAY`]
+    /// later. A hard stop ends the wait after the cancel (the process is ending anyway).
     fn abandoned(&self, req: &LoadRequest<'_>, may_run_since: Option<Instant>) -> LoadError {
         if let Some(since) = may_run_since {
             self.await_transaction_end(req, since + self.load_timeout + TXN_ABORT_DELAY);
