@@ -173,10 +173,15 @@ impl HttpClient {
                 .as_reader()
                 .take(MAX_RESPONSE)
                 .read_to_string(&mut text);
+            let verdict = classify(status, &text, req.filtered);
             // A gateway's 5xx or a cut answer says nothing of the transaction; StarRocks' own
-            // failure answer means it was aborted.
-            *unanswered = status >= 500 || serde_json::from_str::<Value>(&text).is_err();
-            return classify(status, &text, req.filtered);
+            // failure answer means it was aborted. Only a retryable verdict asks (not every
+            // load's answer is read twice).
+            if matches!(verdict, Verdict::Retry { .. }) {
+                *unanswered =
+                    status >= 500 || serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err();
+            }
+            return verdict;
         }
         Verdict::Retry {
             message: "too many redirects".into(),
