@@ -1088,7 +1088,7 @@ struct AfterLoss {
 fn wait_after_loss(w: &World, run: &str, then: &str) -> AfterLoss {
     let start = Instant::now();
     loop {
-        let log = std::fs::read_to_string(w.log(run)).unwrap_or_default();
+        let log = full_log(w, run);
         if let Some(order) = after_loss(&log, then) {
             return order;
         }
