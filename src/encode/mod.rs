@@ -217,9 +217,16 @@ impl EncodedBlock {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
-    /// Bytes held (for the memory budget).
+    /// Bytes of its rows, keys and row spans: how full it is.
     pub fn byte_size(&self) -> usize {
         self.data.len() + self.keys.len() + self.rows.len() * std::mem::size_of::<RowSpan>()
+    }
+    /// Bytes its buffers hold, grown room included: what the memory budget counts. The buffers
+    /// grow by doubling, so they may hold up to twice [`byte_size`](Self::byte_size).
+    pub fn held_bytes(&self) -> usize {
+        self.data.capacity()
+            + self.keys.capacity()
+            + self.rows.capacity() * std::mem::size_of::<RowSpan>()
     }
     /// Empties the block, keeping its allocations.
     pub fn clear(&mut self) {

@@ -872,6 +872,19 @@ fn take_block_reuses_spare_allocations() {
 }
 
 #[test]
+fn a_block_counts_the_room_its_buffers_hold() {
+    let mut enc = BodyEncoder::new(&orders()).unwrap();
+    for i in 0..1000 {
+        let id = i.to_string();
+        enc.push_row(ChangeOp::Upsert, order_row(&id, "x")).unwrap();
+        let block = enc.block();
+        assert!(block.held_bytes() >= block.byte_size());
+    }
+    let block = enc.take_block(None);
+    assert!(block.held_bytes() > block.byte_size(), "grown by doubling");
+}
+
+#[test]
 fn recycled_slots_keep_their_buffer() {
     let mut v: Vec<Option<Column<'static>>> = Vec::with_capacity(16);
     v.push(None);

@@ -314,13 +314,14 @@ impl OpenBlocks {
         })
     }
 
-    /// Grows the reservation of `key`'s block to its size. When the budget is spent, the bytes
+    /// Grows the reservation of `key`'s block to the bytes its buffers hold (their grown room
+    /// too: that memory exists). When the budget is spent, the bytes
     /// are counted anyway, every open block is handed over and the worker waits for room.
     pub(crate) fn reserve(&mut self, key: &BlockKey, stop: Stop<'_>) {
         let Some(block) = self.open.get_mut(key) else {
             return;
         };
-        let size = block.encoder.block().byte_size() as u64;
+        let size = block.encoder.block().held_bytes() as u64;
         let reserved = block.memory.bytes();
         if size <= reserved {
             return;
