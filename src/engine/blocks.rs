@@ -416,6 +416,8 @@ impl OpenBlock {
     fn release_if_empty(&mut self) {
         if self.filled.is_none() {
             self.hold = None;
+            // A rolled-back message may have grown the buffers, uncounted: free them.
+            drop(self.encoder.take_block(None));
         }
     }
 
@@ -434,11 +436,18 @@ impl OpenBlock {
     /// The rows so far as a [`Block`], leaving this one empty.
     fn take(&mut self, key: &BlockKey, budget: &Arc<MemoryBudget>) -> Option<Block> {
         let filled = self.filled.take()?;
-        let memory = std::mem::replace(&mut self.memory, Reservation::empty(budget));
+        let mut memory = std::mem::replace(&mut self.memory, Reservation::empty(budget));
+        let rows = self.encoder.take_block(None);
+        // A message rolled back after the last `reserve` may have grown the buffers: what they
+        // hold is counted before they travel (past the limit if need be: they exist).
+        let held = rows.held_bytes() as u64;
+        if held > memory.bytes() {
+            memory.grow_counted(held - memory.bytes());
+        }
         Some(Block {
             partition: key.partition.clone(),
             offsets: filled.offsets,
-            rows: self.encoder.take_block(None),
+            rows,
             schema: Arc::clone(&self.schema),
             pending: Pending::new(filled.claim, memory, Arc::clone(&self.lease)),
             timestamps: filled.timestamps,

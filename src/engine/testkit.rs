@@ -397,7 +397,7 @@ pub(crate) fn leased_block(
     }
     let rows_encoded = enc.take_block(None);
     let mut memory = Reservation::empty(budget);
-    assert!(memory.try_grow(rows_encoded.byte_size() as u64));
+    assert!(memory.try_grow(rows_encoded.held_bytes() as u64));
     Block {
         partition: lease.partition().clone(),
         offsets: first..=first + rows.len().max(1) as i64 - 1,

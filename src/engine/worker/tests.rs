@@ -238,6 +238,45 @@ fn a_partial_row_is_bad_input_and_rolls_the_message_back() {
     );
 }
 
+/// A message of `n` rows whose last row lacks `v`: its rows grow the block's buffers, then it
+/// is rolled back.
+fn partial_after_long_rows(n: usize) -> String {
+    let long = "x".repeat(100);
+    let mut rows: Vec<String> = (10..10 + n)
+        .map(|i| format!(r#"{{"id":"{i}","v":"{long}"}}"#))
+        .collect();
+    rows.push(r#"{"id":"9"}"#.to_string());
+    format!(
+        r#"{{"data":[{}],"database":"shop","table":"orders","isDdl":false,"type":"INSERT","pkNames":["id"],"old":null,"es":1,"ts":1}}"#,
+        rows.join(",")
+    )
+}
+
+#[test]
+fn a_rolled_back_message_leaves_no_uncounted_buffer() {
+    let mut h = harness(DEAD_LETTER, large_blocks());
+    let used = |h: &Harness| h.engine.shared.budget.used();
+    // On a block with rows: what its buffers hold is counted when it is handed over.
+    h.feed(0, &canal_insert("shop", "orders", &[(1, "a")]));
+    h.feed(1, &partial_after_long_rows(2000));
+    h.send_everything();
+    h.engine.captured.wait_for_rows(1);
+    let held: usize = (h.engine.captured.blocks.lock().iter())
+        .map(|b| b.rows.held_bytes())
+        .sum();
+    assert!(
+        held > 200_000,
+        "the rolled-back rows grew the buffers: {held}"
+    );
+    assert!(used(&h) >= held as u64, "{} < {held}", used(&h));
+    // On an empty block: the buffers are freed, not kept (and counted) for the next rows.
+    let before = used(&h);
+    h.feed(2, &partial_after_long_rows(2000));
+    h.feed(3, &canal_insert("shop", "orders", &[(2, "b")]));
+    let grown = used(&h) - before;
+    assert!(grown <= 64 * 1024, "one row's reservation, got {grown}");
+}
+
 #[test]
 fn ddl_rereads_the_target_schema_and_new_blocks_use_it() {
     let mut h = harness("", large_blocks());
