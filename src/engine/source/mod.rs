@@ -38,19 +38,22 @@ const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How much librdkafka may fetch ahead, sized from `totalDataInMemMb` so that the process RSS
 /// stays near the budget: prefetched messages live outside it (in librdkafka's per-partition
 /// queues and fetch buffers) until a partition worker takes them. Per partition the queue holds
-/// budget/16 (4–16 MiB) and a fetch brings budget/256 (256 KiB–4 MiB); one fetch response is at
-/// most budget/8 (4–64 MiB). At the default 512 MiB budget these are 16 MiB, 2 MiB, 64 MiB; at
-/// 64 MiB they are 4 MiB, 256 KiB, 8 MiB. Also used by `perf/run`'s null consumer, which must
-/// fetch like starpipe does.
+/// budget/16 (4–16 MiB) and a fetch brings a sixteenth of the queue (256 KiB–1 MiB); one fetch
+/// response is at most budget/8 (4–64 MiB). At the default 512 MiB budget these are 16 MiB,
+/// 1 MiB, 64 MiB; at 64 MiB they are 4 MiB, 256 KiB, 8 MiB. Also used by `perf/run`'s null
+/// consumer, which must fetch like starpipe does.
 ///
 /// The fetch is small because it counts compressed bytes and the queue does not: librdkafka
 /// asks for a partition while its queue is under its size, and decompresses what comes back
-/// into it whole. CDC JSON compresses about tenfold, so a budget/64 fetch (1 MiB at 64 MiB)
-/// could put 8–10 MiB more into a 4 MiB queue; lz4 batches are also decompressed into buffers
-/// guessed at four times their compressed size and grown by 1.75×, held until their last
-/// message is gone. At 64 MiB with four busy partitions, librdkafka's heap peaked at 51 MB
-/// (heaptrack); budget/256 brought it to about 27 MB at the same throughput (perf/README.md,
-/// "Peak RSS at 64 MiB").
+/// into it whole. CDC JSON compresses about tenfold, so a fetch of a quarter of the queue
+/// (1 MiB at 64 MiB, before) could put 8–10 MiB more into a 4 MiB queue; lz4 batches are also
+/// decompressed into buffers guessed at four times their compressed size and grown by 1.75×,
+/// held until their last message is gone. At 64 MiB with four busy partitions, heaptrack put
+/// 51 MB of librdkafka's heap in lz4 buffers; with the smaller fetch, glibc's arenas (only
+/// librdkafka uses them) held 28–39 MB of RSS. It cost a single partition thread 7–13 % of its
+/// rate, none with two (perf/README.md, "Peak RSS at 64 MiB"). Uncompressed topics or a
+/// distant broker may want a larger `[source.kafka]` `max.partition.fetch.bytes`; a smaller
+/// `queued.max.messages.kbytes` wants a smaller one.
 ///
 /// The queue never shrinks below 4 MiB: once a partition's queue is over its size, librdkafka
 /// waits `fetch.queue.backoff.ms` (20 ms) before it asks for that partition again, and then
@@ -59,7 +62,7 @@ const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// and at a 16 MiB budget the applied steady state was 0.75–0.77 of the sink ceiling. 4 MiB
 /// lasts 14–40 ms and brought it to 0.94 (perf/README.md, "Small budgets"). Below a 64 MiB
 /// budget this costs RSS: measured, 25 MB more with 4 busy partitions, more than the queues'
-/// 12 MiB because a queued message keeps its whole fetch buffer alive. With many partitions
+/// 12 MiB because a queued message keeps its whole decompressed batch alive. With many partitions
 /// and a small budget, `[source.kafka]` `queued.max.messages.kbytes` caps it.
 ///
 /// The broker's wait for an empty fetch is short (20 ms): a partition whose queue is full is
@@ -70,7 +73,7 @@ const END_CHECK_EVERY: Duration = Duration::from_secs(1);
 pub fn prefetch_settings(budget_mb: u64) -> [(&'static str, String); 6] {
     let kib = budget_mb.saturating_mul(1024);
     let queue_kib = (kib / 16).clamp(4 * 1024, 16 * 1024);
-    let partition_fetch = (kib / 256).clamp(256, 4 * 1024) * 1024;
+    let partition_fetch = (queue_kib / 16).max(256) * 1024;
     let fetch_max = (kib / 8).clamp(4 * 1024, 64 * 1024) * 1024;
     [
         ("queued.max.messages.kbytes", queue_kib.to_string()),
@@ -355,10 +358,10 @@ mod tests {
     fn prefetch_follows_the_budget_within_bounds() {
         // Default budget: librdkafka-sized prefetch.
         assert_eq!(get(512, "queued.max.messages.kbytes"), 16 * 1024);
-        assert_eq!(get(512, "max.partition.fetch.bytes"), 2 << 20);
+        assert_eq!(get(512, "max.partition.fetch.bytes"), 1 << 20);
         assert_eq!(get(512, "fetch.max.bytes"), 64 << 20);
-        // 64 MiB: a sixteenth per partition queue, a 256th per partition fetch (it counts
-        // compressed bytes).
+        // 64 MiB: a sixteenth per partition queue, a sixteenth of that per partition fetch (it
+        // counts compressed bytes).
         assert_eq!(get(64, "queued.max.messages.kbytes"), 4 * 1024);
         assert_eq!(get(64, "max.partition.fetch.bytes"), 256 << 10);
         assert_eq!(get(64, "fetch.max.bytes"), 8 << 20);
@@ -370,5 +373,6 @@ mod tests {
         assert_eq!(get(1, "fetch.max.bytes"), 4 << 20);
         assert_eq!(get(1 << 20, "queued.max.messages.kbytes"), 16 * 1024);
         assert_eq!(get(1 << 20, "fetch.max.bytes"), 64 << 20);
+        assert_eq!(get(1 << 20, "max.partition.fetch.bytes"), 1 << 20);
     }
 }
