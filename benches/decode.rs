@@ -1016,6 +1016,33 @@ fn summary(corpora: &[Corpus], results: &[Measured]) {
     }
 }
 
+fn profile_passes(tables: &[Table], corpora: &[Corpus], passes: u32) {
+    for c in corpora {
+        let mut dec = Decoder::new(DecodeOptions::new(c.format));
+        let mut buf = Vec::new();
+        let mut sinks: Vec<Sink> = tables
+            .iter()
+            .map(|t| Sink {
+                db: t.db,
+                table: t.name,
+                enc: BodyEncoder::new(&target_table(t)).expect("encoder"),
+                spare: None,
+                body: Vec::new(),
+            })
+            .collect();
+        let start = Instant::now();
+        for _ in 0..passes {
+            run_decode_encode(&mut dec, &c.messages, &mut buf, &mut sinks);
+        }
+        let per_pass = start.elapsed() / passes.max(1);
+        println!(
+            "{:<10} decode+encode {:.2} ms/pass",
+            format_name(c.format),
+            per_pass.as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn main() {
     let (tables, mut corpora) = corpora();
     // Sanity: every message decodes and encodes; count the changes once.
@@ -1037,6 +1064,15 @@ fn main() {
         assert_eq!(n, c.changes);
     }
 
+    // `STARPIPE_BENCH_PASSES=N`: N passes of decode+encode per format and nothing else, for
+    // `perf stat` / `perf record` (criterion's own analysis would share the profile).
+    if let Some(passes) = std::env::var("STARPIPE_BENCH_PASSES")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        profile_passes(&tables, &corpora, passes);
+        return;
+    }
     let mut criterion = Criterion::default().configure_from_args();
     let mut results = Vec::new();
     for c in &corpora {
