@@ -88,39 +88,37 @@ impl Parser {
             self.tape = Some(tape.reset());
             return Err(SyntaxError(e.to_string()));
         }
-        self.nodes.reserve(tape.0.len());
         let mut outside = false;
-        for node in &tape.0 {
-            self.nodes.push(match *node {
-                TapeNode::String(s) => {
-                    // Strings live inside the input (simd-json unescapes in place); anything
-                    // else would be a change in simd-json that we must not paper over.
-                    let start = (s.as_ptr() as usize).wrapping_sub(base);
-                    if s.is_empty() {
-                        Node::Str { start: 0, len: 0 }
-                    } else if start.checked_add(s.len()).is_none_or(|end| end > input_len) {
-                        outside = true;
-                        Node::Null
-                    } else {
-                        Node::Str {
-                            start: start as u32,
-                            len: s.len() as u32,
-                        }
-                    }
+        // `extend` over a slice iterator writes without a capacity check per node.
+        self.nodes.extend(tape.0.iter().map(|node| match *node {
+            TapeNode::String(s) => {
+                // Strings live inside the input (simd-json unescapes in place); anything else
+                // would be a change in simd-json that we must not paper over. Without branches:
+                // the flag fails the whole message, so the node itself no longer matters.
+                let len = s.len();
+                let start = if len == 0 {
+                    0
+                } else {
+                    (s.as_ptr() as usize).wrapping_sub(base)
+                };
+                outside |= start.checked_add(len).is_none_or(|end| end > input_len);
+                Node::Str {
+                    start: start as u32,
+                    len: len as u32,
                 }
-                TapeNode::Object { len, count } => Node::Object {
-                    len: len as u32,
-                    count: count as u32,
-                },
-                TapeNode::Array { len, count } => Node::Array {
-                    len: len as u32,
-                    count: count as u32,
-                },
-                TapeNode::Static(StaticNode::Null) => Node::Null,
-                TapeNode::Static(StaticNode::Bool(b)) => Node::Bool(b),
-                TapeNode::Static(_) => Node::Number,
-            });
-        }
+            }
+            TapeNode::Object { len, count } => Node::Object {
+                len: len as u32,
+                count: count as u32,
+            },
+            TapeNode::Array { len, count } => Node::Array {
+                len: len as u32,
+                count: count as u32,
+            },
+            TapeNode::Static(StaticNode::Null) => Node::Null,
+            TapeNode::Static(StaticNode::Bool(b)) => Node::Bool(b),
+            TapeNode::Static(_) => Node::Number,
+        }));
         self.tape = Some(tape.reset());
         if outside {
             return Err(SyntaxError(
