@@ -757,3 +757,86 @@ fn before_images_overlay_the_after_image_in_any_column_order() {
         Err("DuplicateKey".to_string())
     );
 }
+
+/// One decoder keeps each table's last type map: a message of the same table with a changed
+/// map (a type, a name, a column more or fewer, a repeated name) and a message of another table
+/// with the same names are read with their own map, whatever came before.
+#[test]
+fn a_decoder_reads_each_message_with_its_own_type_map() {
+    use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format, MessageKeys};
+    let mut decoder = Decoder::new(DecodeOptions::new(Format::Canal));
+    let mut decode = |table: &str, types: &str, row: &str| -> Result<String, String> {
+        let message = format!(
+            r#"{{"type":"INSERT","database":"d","table":"{table}","isDdl":false,
+                "pkNames":["a"],"mysqlType":{{{types}}},"data":[{{{row}}}]}}"#
+        );
+        let mut buf = message.into_bytes();
+        match decoder.decode(&mut buf, &MessageKeys) {
+            Ok(Decoded::Rows(batch)) => Ok(batch
+                .changes()
+                .flat_map(|c| c.row.columns().collect::<Vec<_>>())
+                .map(|col| format!("{}={:?}:{:?}", col.name, col.kind, col.value))
+                .collect::<Vec<_>>()
+                .join(" ")),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.class.as_str().to_string()),
+        }
+    };
+    let int_b = r#""a":"int","b":"int""#;
+    assert_eq!(
+        decode("t", int_b, r#""a":"1","b":"2""#).unwrap(),
+        r#"a=Integer:Text("1") b=Integer:Text("2")"#
+    );
+    assert_eq!(
+        decode("t", int_b, r#""a":"1","b":"x""#),
+        Err("Value".into())
+    );
+    // The same table, `b` now a VARCHAR: read as text.
+    let text_b = r#""a":"int","b":"varchar(8)""#;
+    assert_eq!(
+        decode("t", text_b, r#""a":"1","b":"x""#).unwrap(),
+        r#"a=Integer:Text("1") b=Text:Text("x")"#
+    );
+    // Another table with the same names and `b` an INT, in between.
+    assert_eq!(
+        decode("u", int_b, r#""a":"1","b":"x""#),
+        Err("Value".into())
+    );
+    assert_eq!(
+        decode("t", text_b, r#""a":"1","b":"y""#).unwrap(),
+        r#"a=Integer:Text("1") b=Text:Text("y")"#
+    );
+    // A column more: the row must carry it.
+    let three = r#""a":"int","b":"varchar(8)","c":"int""#;
+    assert_eq!(
+        decode("t", three, r#""a":"1","b":"x""#),
+        Err("PartialRow".into())
+    );
+    assert_eq!(
+        decode("t", three, r#""a":"1","b":"x","c":"3""#).unwrap(),
+        r#"a=Integer:Text("1") b=Text:Text("x") c=Integer:Text("3")"#
+    );
+    // A column fewer, then a renamed one.
+    assert_eq!(
+        decode("t", r#""a":"int""#, r#""a":"1""#).unwrap(),
+        r#"a=Integer:Text("1")"#
+    );
+    assert_eq!(
+        decode(
+            "t",
+            r#""a":"int","d":"date""#,
+            r#""a":"1","d":"2024-02-30""#
+        ),
+        Err("Value".into())
+    );
+    // A map that repeats a name: rows are no longer matched to it by position.
+    let repeated = r#""a":"int","b":"int","b":"varchar(8)""#;
+    assert_eq!(
+        decode("t", repeated, r#""a":"1","b":"2","b":"3""#),
+        Err("DuplicateKey".into())
+    );
+    assert_eq!(
+        decode("t", repeated, r#""a":"1","b":"2""#).unwrap(),
+        r#"a=Integer:Text("1") b=Integer:Text("2")"#
+    );
+}

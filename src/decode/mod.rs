@@ -471,6 +471,7 @@ impl Decoder {
                     &mut self.parser,
                     input,
                     &self.options,
+                    &table,
                     key.as_deref(),
                     &mut self.scratch,
                 )

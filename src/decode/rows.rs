@@ -27,6 +27,10 @@ pub(crate) struct Scratch {
     types_unique: bool,
     /// ENUM / SET types by their text: their label lists are the only parse that allocates.
     labelled_types: HashMap<Box<str>, ColType>,
+    /// Each table's last type map, by [`Scratch::table_key`].
+    type_maps: HashMap<String, TypeMapCache>,
+    /// `db \0 schema \0 table \0` of the message being decoded.
+    table_key: String,
     warnings: Warnings,
     rows: Vec<usize>,
     before_rows: Vec<usize>,
@@ -61,41 +65,121 @@ impl Scratch {
         }
     }
 
-    fn load_types(&mut self, p: &Parser, input: &[u8], types: Option<usize>) {
+    /// Reads the message's type map into `types`. A table's messages repeat one type map, so
+    /// each table's last one is kept ([`TypeMapCache`]) and only a changed entry is parsed.
+    fn load_types(
+        &mut self,
+        p: &Parser,
+        input: &[u8],
+        types: Option<usize>,
+        table: &SourceTable<'_>,
+    ) {
         self.types.clear();
         self.types_unique = true;
         let Some(obj) = types else { return };
-        for (k, v) in members(&p.nodes, obj) {
-            let name = key_span(&p.nodes, k);
-            if self.types_unique
-                && self
-                    .types
-                    .iter()
-                    .any(|(n, _)| same_str(n.get(input), name.get(input)))
-            {
-                self.types_unique = false;
+        self.table_key.clear();
+        for part in [table.db, table.schema.unwrap_or(""), table.table] {
+            self.table_key.push_str(part);
+            self.table_key.push('\0');
+        }
+        if !self.type_maps.contains_key(self.table_key.as_str()) {
+            // A bound on memory: one entry per table, and a decoder rarely sees thousands.
+            if self.type_maps.len() >= TYPE_MAPS_KEPT {
+                self.type_maps.clear();
             }
-            let ty = match p.nodes[v] {
-                Node::Str { start, len } => {
-                    let text = str_at(input, start, len);
-                    if has_labels(text) {
-                        match self.labelled_types.get(text) {
-                            Some(t) => t.clone(),
-                            None => {
-                                let t = parse_col_type(text);
-                                self.labelled_types.insert(text.into(), t.clone());
-                                t
-                            }
-                        }
-                    } else {
-                        parse_col_type(text)
+            let empty = TypeMapCache {
+                entries: Vec::new(),
+                unique: true,
+            };
+            self.type_maps.insert(self.table_key.clone(), empty);
+        }
+        let cache = self
+            .type_maps
+            .get_mut(self.table_key.as_str())
+            .expect("inserted above");
+        let mut same_map = true;
+        for (j, (k, v)) in members(&p.nodes, obj).enumerate() {
+            let name = key_span(&p.nodes, k);
+            let text = match p.nodes[v] {
+                Node::Str { start, len } => Some(str_at(input, start, len)),
+                _ => None,
+            };
+            let ty = match cache.entries.get(j) {
+                Some(e) if e.matches(name.get(input), text) => e.ty.clone(),
+                _ => {
+                    same_map = false;
+                    let ty =
+                        text.map_or(ColType::Unknown, |t| col_type(&mut self.labelled_types, t));
+                    let entry = TypeMapEntry {
+                        name: name.get(input).to_string(),
+                        text: text.map(str::to_string),
+                        ty: ty.clone(),
+                    };
+                    match cache.entries.get_mut(j) {
+                        Some(e) => *e = entry,
+                        None => cache.entries.push(entry),
                     }
+                    ty
                 }
-                _ => ColType::Unknown,
             };
             self.types.push((name, ty));
         }
+        if cache.entries.len() != self.types.len() {
+            same_map = false;
+            cache.entries.truncate(self.types.len());
+        }
+        if !same_map {
+            cache.unique = (1..self.types.len()).all(|j| {
+                let name = self.types[j].0.get(input);
+                !self.types[..j]
+                    .iter()
+                    .any(|(n, _)| same_str(n.get(input), name))
+            });
+        }
+        self.types_unique = cache.unique;
     }
+}
+
+/// Tables whose type map a decoder keeps.
+const TYPE_MAPS_KEPT: usize = 4096;
+
+/// The last type map of one table, parsed.
+struct TypeMapCache {
+    entries: Vec<TypeMapEntry>,
+    /// Whether no two entries share a name.
+    unique: bool,
+}
+
+struct TypeMapEntry {
+    name: String,
+    /// The type as the message wrote it; `None` when it was not a string.
+    text: Option<String>,
+    ty: ColType,
+}
+
+impl TypeMapEntry {
+    fn matches(&self, name: &str, text: Option<&str>) -> bool {
+        same_str(&self.name, name)
+            && match (&self.text, text) {
+                (Some(a), Some(b)) => same_str(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+/// The type `text` stands for. ENUM / SET types are kept by their text: their label lists are
+/// the only parse that allocates.
+fn col_type(labelled_types: &mut HashMap<Box<str>, ColType>, text: &str) -> ColType {
+    if !has_labels(text) {
+        return parse_col_type(text);
+    }
+    if let Some(t) = labelled_types.get(text) {
+        return t.clone();
+    }
+    let t = parse_col_type(text);
+    labelled_types.insert(text.into(), t.clone());
+    t
 }
 
 fn has_labels(text: &str) -> bool {
@@ -110,6 +194,7 @@ pub(crate) fn build(
     p: &mut Parser,
     input: &[u8],
     opts: &DecodeOptions,
+    table: &SourceTable<'_>,
     caller_keys: Option<&[String]>,
     s: &mut Scratch,
 ) -> Result<(), DecodeError> {
@@ -117,7 +202,7 @@ pub(crate) fn build(
     s.cells.clear();
     s.changes.clear();
     s.warnings = msg.warnings;
-    s.load_types(p, input, msg.types);
+    s.load_types(p, input, msg.types, table);
 
     let mut key_names: Vec<KeyName<'_>> = Vec::new();
     if let Some(k) = caller_keys {
