@@ -34,6 +34,18 @@ pub(crate) enum IntWidth {
 }
 
 impl IntWidth {
+    /// Integers of fewer digits than this are always in the type's range: one digit fewer
+    /// than its maximum, `127` → 3, so up to 2 digits (±99) always fit a TINYINT.
+    fn digits_always_in_range(self) -> usize {
+        match self {
+            IntWidth::Tiny => 3,
+            IntWidth::Small => 5,
+            IntWidth::Int => 10,
+            IntWidth::Big => 19,
+            IntWidth::Large => 39,
+        }
+    }
+
     /// The type's range, `(min, max)`.
     fn range(self) -> (i128, i128) {
         match self {
@@ -274,14 +286,17 @@ fn render_int(
     } else {
         split_integer(text).ok_or_else(|| format!("{} is not an integer", excerpt(text)))?
     };
-    let (min, max) = width.range();
-    // 39 digits is the widest i128; anything longer is out of every integer range.
-    let value = (digits.len() <= 39)
-        .then(|| integer_value(neg, digits.as_bytes()))
-        .flatten();
-    match value {
-        Some(v) if (min..=max).contains(&v) => {}
-        _ => return Err(out_of_range(text, width)),
+    // Fewer digits than the type's narrowest bound has fit without computing the value.
+    if digits.len() >= width.digits_always_in_range() {
+        let (min, max) = width.range();
+        // 39 digits is the widest i128; anything longer is out of every integer range.
+        let value = (digits.len() <= 39)
+            .then(|| integer_value(neg, digits.as_bytes()))
+            .flatten();
+        match value {
+            Some(v) if (min..=max).contains(&v) => {}
+            _ => return Err(out_of_range(text, width)),
+        }
     }
     if neg && digits != "0" {
         out.push(b'-');
@@ -605,6 +620,43 @@ mod tests {
 
     fn ty(t: &str) -> Target {
         Target::of(&StarRocksType::parse(t).unwrap())
+    }
+
+    #[test]
+    fn integers_below_the_digit_shortcut_fit_and_its_bounds_are_still_checked() {
+        let i = ValueKind::Integer;
+        for (t, width) in [
+            ("tinyint", IntWidth::Tiny),
+            ("smallint", IntWidth::Small),
+            ("int", IntWidth::Int),
+            ("bigint", IntWidth::Big),
+            ("largeint", IntWidth::Large),
+        ] {
+            let (min, max) = width.range();
+            let short = "9".repeat(width.digits_always_in_range() - 1);
+            assert_eq!(r(ty(t), i, &short).unwrap(), short, "{t}");
+            assert_eq!(
+                r(ty(t), i, &format!("-{short}")).unwrap(),
+                format!("-{short}")
+            );
+            assert_eq!(
+                r(ty(t), i, &max.to_string()).unwrap(),
+                max.to_string(),
+                "{t}"
+            );
+            assert_eq!(
+                r(ty(t), i, &min.to_string()).unwrap(),
+                min.to_string(),
+                "{t}"
+            );
+            if width != IntWidth::Large {
+                assert!(r(ty(t), i, &(max + 1).to_string()).is_err(), "{t}");
+                assert!(r(ty(t), i, &(min - 1).to_string()).is_err(), "{t}");
+            }
+            // A number just as long as the bound, over it.
+            let over = "9".repeat(width.digits_always_in_range());
+            assert!(r(ty(t), i, &over).is_err(), "{t}");
+        }
     }
 
     #[test]
