@@ -351,7 +351,7 @@ impl<'a> Row<'a> {
     }
 
     #[inline] // see `RowBatch::changes`
-    pub fn columns(&self) -> impl Iterator<Item = Column<'a>> + 'a {
+    pub fn columns(&self) -> impl Iterator<Item = Column<'a>> + Clone + 'a {
         let store = self.store;
         self.cells.iter().map(move |c| store.column(c))
     }

@@ -645,35 +645,55 @@ fn encode_csv(
     // anyway is not written as JSON instead.
     let mut hard = None;
     for (i, c) in plan.cols.iter().enumerate() {
-        let start = data.len();
-        match field_source(op, c, slots[i]).map_err(|r| RowError::Value(i, r))? {
-            Field::Null => data.extend_from_slice(CSV_NULL),
-            Field::Placeholder => data.extend_from_slice(c.target.placeholder()),
-            Field::Value(col) => {
-                value::render(c.target, col.kind, col.value, data)
-                    .map_err(|r| RowError::Value(i, r))?;
-                if hard.is_none()
-                    && c.target.free_text()
-                    && (csv_hard(&data[start..])
-                        // Readers may drop a UTF-8 BOM at the start of a body (the `csv` crate
-                        // does; StarRocks is unverified), and any row can end up first.
-                        || (i == 0 && data[start..].starts_with("\u{feff}".as_bytes())))
-                {
-                    hard = Some(i);
-                }
-            }
-        }
-        if c.is_key {
-            push_key(c.target, &data[start..], keys);
-        }
-        data.push(COLUMN_SEPARATOR);
+        encode_csv_field(i, c, op, slots[i], data, keys, &mut hard)?;
     }
     if let Some(i) = hard {
         return Err(RowError::Hard(i));
     }
+    end_csv_row(op, data);
+    Ok(())
+}
+
+/// Appends field `i` (target column `c`) and its separator, and its key bytes for a key column.
+/// Notes in `hard` the first field unquoted CSV cannot frame.
+#[inline(always)]
+fn encode_csv_field(
+    i: usize,
+    c: &ColPlan,
+    op: ChangeOp,
+    slot: Option<Column<'_>>,
+    data: &mut Vec<u8>,
+    keys: &mut Vec<u8>,
+    hard: &mut Option<usize>,
+) -> Result<(), RowError> {
+    let start = data.len();
+    match field_source(op, c, slot).map_err(|r| RowError::Value(i, r))? {
+        Field::Null => data.extend_from_slice(CSV_NULL),
+        Field::Placeholder => data.extend_from_slice(c.target.placeholder()),
+        Field::Value(col) => {
+            value::render(c.target, col.kind, col.value, data)
+                .map_err(|r| RowError::Value(i, r))?;
+            if hard.is_none()
+                && c.target.free_text()
+                && (csv_hard(&data[start..])
+                    // Readers may drop a UTF-8 BOM at the start of a body (the `csv` crate
+                    // does; StarRocks is unverified), and any row can end up first.
+                    || (i == 0 && data[start..].starts_with("\u{feff}".as_bytes())))
+            {
+                *hard = Some(i);
+            }
+        }
+    }
+    if c.is_key {
+        push_key(c.target, &data[start..], keys);
+    }
+    data.push(COLUMN_SEPARATOR);
+    Ok(())
+}
+
+fn end_csv_row(op: ChangeOp, data: &mut Vec<u8>) {
     data.push(op_digit(op));
     data.push(ROW_DELIMITER);
-    Ok(())
 }
 
 /// Appends a rendered value as a JSON value of the type StarRocks' JSON reader expects.
@@ -838,11 +858,59 @@ impl BodyEncoder {
     pub fn push_row<'a, I>(&mut self, op: ChangeOp, columns: I) -> Result<RowSpan, EncodeError>
     where
         I: IntoIterator<Item = Column<'a>>,
+        I::IntoIter: Clone,
     {
+        let columns = columns.into_iter();
+        if let Some(span) = self.push_in_order(op, columns.clone()) {
+            return Ok(span);
+        }
         let mut slots: Vec<Option<Column<'a>>> = recycle(std::mem::take(&mut self.slots));
         let result = self.push_slots(op, columns, &mut slots);
         self.slots = recycle(slots);
         result
+    }
+
+    /// The common row, encoded as it is read: every target column, in the table's order, each
+    /// value CSV can frame. Returns `None`, the block unchanged, for any other row (and for a
+    /// row that fails), which [`push_row`](Self::push_row) then places column by column, so
+    /// errors and their order are the placing path's.
+    fn push_in_order<'a>(
+        &mut self,
+        op: ChangeOp,
+        columns: impl Iterator<Item = Column<'a>>,
+    ) -> Option<RowSpan> {
+        let plan = &*self.plan;
+        let block = &mut self.block;
+        let (row_start, key_start) = (block.data.len(), block.keys.len());
+        let mut hard = None;
+        let mut count = 0;
+        let mut in_order = true;
+        for (i, col) in columns.enumerate() {
+            in_order = plan.cols.get(i).is_some_and(|c| {
+                self.names.resolve(&plan.table, i, col.name) == Resolution::Column(i)
+                    && encode_csv_field(
+                        i,
+                        c,
+                        op,
+                        Some(col),
+                        &mut block.data,
+                        &mut block.keys,
+                        &mut hard,
+                    )
+                    .is_ok()
+            });
+            if !in_order {
+                break;
+            }
+            count += 1;
+        }
+        if !in_order || count != plan.cols.len() || hard.is_some() {
+            block.data.truncate(row_start);
+            block.keys.truncate(key_start);
+            return None;
+        }
+        end_csv_row(op, &mut block.data);
+        Some(finish_row(block, op, BodyFormat::Csv, row_start, key_start))
     }
 
     fn push_slots<'a, I>(
@@ -1077,14 +1145,22 @@ impl ColumnNames {
         }
     }
 
-    // Inlined into each row's column loop; the first sighting of a name goes out of line.
-    #[inline]
+    // Inlined into each row's column loop (`inline` alone left it a call per column); the first
+    // sighting of a name goes out of line.
+    #[inline(always)]
     fn resolve(&mut self, table: &TargetTable, pos: usize, name: &str) -> Resolution {
         if let Some((cached, resolution)) = self.by_position.get(pos)
             && same_str(cached, name)
         {
             return *resolution;
         }
+        self.resolve_anew(table, pos, name)
+    }
+
+    /// A name not seen at `pos` last time: looked up, and remembered for `pos`.
+    #[cold]
+    #[inline(never)]
+    fn resolve_anew(&mut self, table: &TargetTable, pos: usize, name: &str) -> Resolution {
         let resolution = self.look_up(table, name);
         if let Some(entry) = self.by_position.get_mut(pos) {
             entry.0.clear();
