@@ -40,7 +40,9 @@ pub(crate) struct BatchSizer {
 
 impl BatchSizer {
     /// Starts at `asyncFlushIntervalSec` and `flushBatchMb`; grows to 8× the interval and 4× the
-    /// size, but a batch and its body copy stay within half the memory budget.
+    /// size, but never past a quarter of the memory budget, so that one table's batch leaves
+    /// room for the other tables' and for the blocks being filled. (A load holds no second
+    /// copy: its body is written from the batch's blocks while it is sent.)
     pub(crate) fn new(interval: Duration, bytes: u64, budget: u64) -> Self {
         BatchSizer {
             base_interval: interval,
