@@ -839,4 +839,15 @@ fn a_decoder_reads_each_message_with_its_own_type_map() {
         decode("t", repeated, r#""a":"1","b":"2""#).unwrap(),
         r#"a=Integer:Text("1") b=Integer:Text("2")"#
     );
+    // Back to distinct names of the same count (a stale "names repeat" would only be slower; a
+    // stale "names are distinct" is what the case above guards against).
+    let distinct = r#""a":"int","b":"int","c":"varchar(8)""#;
+    assert_eq!(
+        decode("t", distinct, r#""a":"1","b":"2","c":"x""#).unwrap(),
+        r#"a=Integer:Text("1") b=Integer:Text("2") c=Text:Text("x")"#
+    );
+    assert_eq!(
+        decode("t", distinct, r#""a":"1","b":"2","b":"3""#),
+        Err("DuplicateKey".into())
+    );
 }

@@ -93,8 +93,8 @@ impl Parser {
         self.nodes.extend(tape.0.iter().map(|node| match *node {
             TapeNode::String(s) => {
                 // Strings live inside the input (simd-json unescapes in place); anything else
-                // would be a change in simd-json that we must not paper over. Without branches:
-                // the flag fails the whole message, so the node itself no longer matters.
+                // would be a change in simd-json that we must not paper over. The flag fails the
+                // whole message (and drops the nodes), so the check need not branch per node.
                 let len = s.len();
                 let start = if len == 0 {
                     0
@@ -121,6 +121,8 @@ impl Parser {
         }));
         self.tape = Some(tape.reset());
         if outside {
+            // Its string nodes may point anywhere: nothing may read them.
+            self.nodes.clear();
             return Err(SyntaxError(
                 "simd-json returned a string outside the record value".into(),
             ));

@@ -82,6 +82,7 @@ impl Scratch {
             self.table_key.push_str(part);
             self.table_key.push('\0');
         }
+        // Looked up twice rather than with `entry`, which would take an owned key per message.
         if !self.type_maps.contains_key(self.table_key.as_str()) {
             // A bound on memory: one entry per table, and a decoder rarely sees thousands.
             if self.type_maps.len() >= TYPE_MAPS_KEPT {

@@ -854,7 +854,8 @@ impl BodyEncoder {
         BodyBuilder::with_plan(Arc::clone(&self.plan), format)
     }
 
-    /// Encodes one row change. On error the block is unchanged.
+    /// Encodes one row change. On error the block is unchanged. The columns may be read twice
+    /// (a row not in the table's order is read again to be placed by name), hence `Clone`.
     pub fn push_row<'a, I>(&mut self, op: ChangeOp, columns: I) -> Result<RowSpan, EncodeError>
     where
         I: IntoIterator<Item = Column<'a>>,

@@ -944,15 +944,19 @@ fn rows_in_table_order_encode_as_rows_placed_by_name() {
     for row in [bad_value, missing_and_bad, unknown] {
         let mut in_order = BodyEncoder::new(&orders()).unwrap();
         let mut placed = BodyEncoder::new(&orders()).unwrap();
-        let a = in_order.push_row(ChangeOp::Upsert, row.clone()).unwrap_err();
+        let a = in_order
+            .push_row(ChangeOp::Upsert, row.clone())
+            .unwrap_err();
         let b = placed
             .push_row(ChangeOp::Upsert, reversed(row.clone()))
             .unwrap_err();
-        assert_eq!(
-            std::mem::discriminant(&a),
-            std::mem::discriminant(&b),
-            "{row:?}"
-        );
+        match (&a, &b) {
+            // Unknown columns are listed in message order, which differs.
+            (EncodeError::UnknownColumns { columns, .. }, EncodeError::UnknownColumns { .. }) => {
+                assert_eq!(columns, &["extra"])
+            }
+            _ => assert_eq!(a, b, "{row:?}"),
+        }
         assert!(in_order.block().is_empty() && in_order.block().keys().is_empty());
     }
 }

@@ -34,9 +34,9 @@ pub(crate) enum IntWidth {
 }
 
 impl IntWidth {
-    /// Integers of fewer digits than this are always in the type's range: one digit fewer
-    /// than its maximum, `127` → 3, so up to 2 digits (±99) always fit a TINYINT.
-    fn digits_always_in_range(self) -> usize {
+    /// The digits of the type's maximum (`127` → 3): an integer with fewer digits is in range
+    /// whatever its sign, since each minimum is at least as large in magnitude.
+    fn max_digits(self) -> usize {
         match self {
             IntWidth::Tiny => 3,
             IntWidth::Small => 5,
@@ -286,8 +286,8 @@ fn render_int(
     } else {
         split_integer(text).ok_or_else(|| format!("{} is not an integer", excerpt(text)))?
     };
-    // Fewer digits than the type's narrowest bound has fit without computing the value.
-    if digits.len() >= width.digits_always_in_range() {
+    // Fewer digits than the type's maximum has: in range, without computing the value.
+    if digits.len() >= width.max_digits() {
         let (min, max) = width.range();
         // 39 digits is the widest i128; anything longer is out of every integer range.
         let value = (digits.len() <= 39)
@@ -633,7 +633,7 @@ mod tests {
             ("largeint", IntWidth::Large),
         ] {
             let (min, max) = width.range();
-            let short = "9".repeat(width.digits_always_in_range() - 1);
+            let short = "9".repeat(width.max_digits() - 1);
             assert_eq!(r(ty(t), i, &short).unwrap(), short, "{t}");
             assert_eq!(
                 r(ty(t), i, &format!("-{short}")).unwrap(),
@@ -654,7 +654,7 @@ mod tests {
                 assert!(r(ty(t), i, &(min - 1).to_string()).is_err(), "{t}");
             }
             // A number just as long as the bound, over it.
-            let over = "9".repeat(width.digits_always_in_range());
+            let over = "9".repeat(width.max_digits());
             assert!(r(ty(t), i, &over).is_err(), "{t}");
         }
     }
