@@ -905,16 +905,7 @@ fn bench_corpus(c: &mut Criterion, tables: &[Table], corpus: &Corpus, results: &
         .measurement_time(Duration::from_secs_f64(measure));
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut dec = Decoder::new(DecodeOptions::new(corpus.format));
-    let mut sinks: Vec<Sink> = tables
-        .iter()
-        .map(|t| Sink {
-            db: t.db,
-            table: t.name,
-            enc: BodyEncoder::new(&target_table(t)).expect("encoder"),
-            spare: None,
-            body: Vec::new(),
-        })
-        .collect();
+    let mut sinks = sinks(tables);
 
     let mut record = |name: &'static str, timing: RefCell<Timing>| {
         let t = timing.into_inner();
@@ -1016,20 +1007,25 @@ fn summary(corpora: &[Corpus], results: &[Measured]) {
     }
 }
 
+/// One sink per table: its encoder and reused buffers.
+fn sinks(tables: &[Table]) -> Vec<Sink> {
+    tables
+        .iter()
+        .map(|t| Sink {
+            db: t.db,
+            table: t.name,
+            enc: BodyEncoder::new(&target_table(t)).expect("encoder"),
+            spare: None,
+            body: Vec::new(),
+        })
+        .collect()
+}
+
 fn profile_passes(tables: &[Table], corpora: &[Corpus], passes: u32) {
     for c in corpora {
         let mut dec = Decoder::new(DecodeOptions::new(c.format));
         let mut buf = Vec::new();
-        let mut sinks: Vec<Sink> = tables
-            .iter()
-            .map(|t| Sink {
-                db: t.db,
-                table: t.name,
-                enc: BodyEncoder::new(&target_table(t)).expect("encoder"),
-                spare: None,
-                body: Vec::new(),
-            })
-            .collect();
+        let mut sinks = sinks(tables);
         let start = Instant::now();
         for _ in 0..passes {
             run_decode_encode(&mut dec, &c.messages, &mut buf, &mut sinks);
@@ -1050,16 +1046,7 @@ fn main() {
         let mut dec = Decoder::new(DecodeOptions::new(c.format));
         let mut buf = Vec::new();
         c.changes = run_decode(&mut dec, &c.messages, &mut buf);
-        let mut sinks: Vec<Sink> = tables
-            .iter()
-            .map(|t| Sink {
-                db: t.db,
-                table: t.name,
-                enc: BodyEncoder::new(&target_table(t)).expect("encoder"),
-                spare: None,
-                body: Vec::new(),
-            })
-            .collect();
+        let mut sinks = sinks(&tables);
         let n = run_decode_encode(&mut dec, &c.messages, &mut buf, &mut sinks);
         assert_eq!(n, c.changes);
     }
