@@ -25,8 +25,6 @@ pub(crate) struct Scratch {
     types: Vec<(Span, ColType)>,
     /// Whether `types` has no duplicate names (enables the per-row fast path).
     types_unique: bool,
-    /// ENUM / SET types by their text: their label lists are the only parse that allocates.
-    labelled_types: HashMap<Box<str>, ColType>,
     /// Each table's last type map, by [`Scratch::table_key`].
     type_maps: HashMap<String, TypeMapCache>,
     /// `db \0 schema \0 table \0` of the message being decoded.
@@ -109,8 +107,7 @@ impl Scratch {
                 Some(e) if e.matches(name.get(input), text) => e.ty.clone(),
                 _ => {
                     same_map = false;
-                    let ty =
-                        text.map_or(ColType::Unknown, |t| col_type(&mut self.labelled_types, t));
+                    let ty = text.map_or(ColType::Unknown, parse_col_type);
                     let entry = TypeMapEntry {
                         name: name.get(input).to_string(),
                         text: text.map(str::to_string),
@@ -167,26 +164,6 @@ impl TypeMapEntry {
                 _ => false,
             }
     }
-}
-
-/// The type `text` stands for. ENUM / SET types are kept by their text: their label lists are
-/// the only parse that allocates.
-fn col_type(labelled_types: &mut HashMap<Box<str>, ColType>, text: &str) -> ColType {
-    if !has_labels(text) {
-        return parse_col_type(text);
-    }
-    if let Some(t) = labelled_types.get(text) {
-        return t.clone();
-    }
-    let t = parse_col_type(text);
-    labelled_types.insert(text.into(), t.clone());
-    t
-}
-
-fn has_labels(text: &str) -> bool {
-    let t = text.trim_start().as_bytes();
-    (t.len() >= 4 && t[..4].eq_ignore_ascii_case(b"enum"))
-        || (t.len() >= 3 && t[..3].eq_ignore_ascii_case(b"set"))
 }
 
 /// Decodes the rows of `msg` into `s`.
