@@ -12,6 +12,7 @@ use tabwriter::TabWriter;
 use super::PrepareArgs;
 use super::position::write_changes;
 use crate::config::Config;
+use crate::position::OffsetChange;
 use crate::prepare::{self, Action, Mode, Plan, TablePlan};
 
 /// Bound on each round trip to the brokers.
@@ -40,13 +41,18 @@ pub fn run(args: &PrepareArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> 
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut report = |t: &TablePlan| {
-        let _ = writeln!(out, "{} {}", done(&t.action), t.table);
+    // Both reports write to `out`; one closure each cannot borrow it twice.
+    let out = std::cell::RefCell::new(out);
+    let mut reset = |changes: &[OffsetChange]| {
+        let mut out = out.borrow_mut();
+        let _ = write_changes(changes, &mut **out);
+        let _ = writeln!(out, "reset group {} to {}", plan.group, plan.reset_to);
     };
-    let changes = prepare::execute(&config, &plan, KAFKA_TIMEOUT, &mut report)
+    let mut report = |t: &TablePlan| {
+        let _ = writeln!(out.borrow_mut(), "{} {}", done(&t.action), t.table);
+    };
+    prepare::execute(&config, &plan, KAFKA_TIMEOUT, &mut reset, &mut report)
         .with_context(|| format!("preparing the targets of group {}", plan.group))?;
-    write_changes(&changes, out)?;
-    writeln!(out, "reset group {} to {}", plan.group, plan.reset_to)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -121,6 +121,19 @@ impl Cluster {
 
     /// The state and live members of consumer group `group`.
     pub fn group_status(&self, group: &str) -> Result<GroupStatus, PositionError> {
+        // DescribeGroups answers a loading or moving coordinator with an error and no state;
+        // asked again within the timeout, as the group's offsets are.
+        let deadline = std::time::Instant::now() + self.timeout;
+        loop {
+            let status = self.describe_group(group)?;
+            if !status.state.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn describe_group(&self, group: &str) -> Result<GroupStatus, PositionError> {
         let list = self
             .consumer
             .fetch_group_list(Some(group), self.timeout)

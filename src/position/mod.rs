@@ -76,9 +76,31 @@ pub struct GroupStatus {
 }
 
 impl GroupStatus {
-    /// Whether offsets may be committed now: no live member, and not in a rebalance.
+    /// Whether offsets may be committed now: no live member, and not in a rebalance. A state
+    /// the coordinator did not give (DescribeGroups answered with an error) is not inactive.
     pub fn is_inactive(&self) -> bool {
-        self.members.is_empty() && matches!(self.state.as_str(), "Empty" | "Dead" | "")
+        self.members.is_empty() && matches!(self.state.as_str(), "Empty" | "Dead")
+    }
+}
+
+/// `state Stable, 1 live member(s): rdkafka at /10.0.0.7`, as the errors that refuse a reset
+/// say it.
+impl fmt::Display for GroupStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.state.is_empty() {
+            "unknown"
+        } else {
+            &self.state
+        };
+        if self.members.is_empty() {
+            return write!(f, "state {state}, no live member");
+        }
+        write!(f, "state {state}, {} live member(s): ", self.members.len())?;
+        for (i, m) in self.members.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{} at {}", m.client_id, m.host)?;
+        }
+        Ok(())
     }
 }
 
@@ -162,23 +184,12 @@ pub enum PositionError {
     #[error("cannot describe group {group}: {error}")]
     Describe { group: String, error: KafkaError },
     #[error(
-        "group {group} is active (state {}, {} live member(s): {}); offsets can only be reset \
-         while the group is inactive: stop every consumer of the group first",
-        status.state,
-        status.members.len(),
-        member_list(&status.members)
+        "group {group} is active ({status}); offsets can only be reset while the group is \
+         inactive: stop every consumer of the group first"
     )]
     GroupActive { group: String, status: GroupStatus },
     #[error("committing offsets for group {group} failed: {error}")]
     Commit { group: String, error: KafkaError },
-}
-
-fn member_list(members: &[Member]) -> String {
-    let names: Vec<String> = members
-        .iter()
-        .map(|m| format!("{} at {}", m.client_id, m.host))
-        .collect();
-    names.join(", ")
 }
 
 /// Resets the job's group (`source.consumerGroupId`) on every partition of `topics` (each a
@@ -382,5 +393,42 @@ impl Group {
                 result => return result,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: &str, members: usize) -> GroupStatus {
+        let member = |i| Member {
+            member_id: format!("rdkafka-{i}"),
+            client_id: "rdkafka".into(),
+            host: format!("/10.0.0.{i}"),
+            assignment: Vec::new(),
+        };
+        GroupStatus {
+            state: state.into(),
+            members: (0..members).map(member).collect(),
+        }
+    }
+
+    #[test]
+    fn only_an_empty_or_unknown_group_without_members_is_inactive() {
+        assert!(status("Empty", 0).is_inactive());
+        assert!(status("Dead", 0).is_inactive());
+        assert!(!status("Stable", 1).is_inactive());
+        assert!(!status("PreparingRebalance", 0).is_inactive());
+        // DescribeGroups answered with an error: no state, nothing known.
+        assert!(!status("", 0).is_inactive());
+    }
+
+    #[test]
+    fn a_status_names_its_state_and_members() {
+        assert_eq!(
+            status("Stable", 2).to_string(),
+            "state Stable, 2 live member(s): rdkafka at /10.0.0.0, rdkafka at /10.0.0.1"
+        );
+        assert_eq!(status("", 0).to_string(), "state unknown, no live member");
     }
 }

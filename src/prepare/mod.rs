@@ -6,14 +6,15 @@
 //! `topic`) and the existing StarRocks tables a glob entry may load into
 //! ([`Config::glob_targets`]). Tables loaded under their own name without any entry are not
 //! known to the job file and are left alone. [`plan`] reads everything and changes nothing;
-//! [`execute`] refuses while the group has live members, before it touches a table.
+//! [`execute`] resets the group first, which is refused while the group has live members, so
+//! a refusal leaves every table whole.
 
 mod starrocks;
 
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError, StartFrom, TargetName};
-use crate::position::{self, Group, GroupStatus, OffsetChange, PositionError};
+use crate::position::{Group, GroupStatus, OffsetChange, PositionError};
 use crate::schema::TableModel;
 use starrocks::Target;
 
@@ -97,6 +98,14 @@ pub enum PrepareError {
         recover: String,
         message: String,
     },
+    /// A consumer joined after the reset: rows it loaded before a table was emptied are gone,
+    /// and its commits moved the group past them.
+    #[error(
+        "group {group} became active while prepare ran ({status}): a consumer of the group \
+         started during prepare and may have loaded rows a truncation then removed; stop every \
+         consumer of the group and run prepare again"
+    )]
+    JoinedMeanwhile { group: String, status: GroupStatus },
 }
 
 /// What `prepare` would do in `mode`: the tables (with their `SHOW CREATE TABLE` for
@@ -143,24 +152,22 @@ pub fn plan(config: &Config, mode: Mode, kafka_timeout: Duration) -> Result<Plan
     })
 }
 
-/// Carries out `plan`: refuses while the group has live members (before any table is
-/// touched), truncates or re-creates each table (`done` is told after each), then resets the
-/// group to `startFrom` ([`position::reset_group`]). Returns the offsets committed.
+/// Carries out `plan`: resets the group to `startFrom` first ([`Group::reset`]: refused while
+/// the group has live members, by this check and by the coordinator), so a refusal leaves every
+/// table whole; `reset` is told the offsets committed. Then truncates or re-creates each table
+/// (`done` is told after each), and last makes sure no consumer joined the group meanwhile:
+/// one that did may have loaded rows a truncation then removed.
 pub fn execute(
     config: &Config,
     plan: &Plan,
     kafka_timeout: Duration,
+    reset: &mut dyn FnMut(&[OffsetChange]),
     done: &mut dyn FnMut(&TablePlan),
-) -> Result<Vec<OffsetChange>, PrepareError> {
+) -> Result<(), PrepareError> {
     let group = Group::open(&config.source, kafka_timeout)?;
-    let status = group.status()?;
-    if !status.is_inactive() {
-        return Err(PositionError::GroupActive {
-            group: group.id().to_string(),
-            status,
-        }
-        .into());
-    }
+    let partitions = group.cluster().partitions(&config.source.topics)?;
+    let changes = group.reset(&partitions, plan.reset_to)?;
+    reset(&changes);
     let mut target = Target::connect(&config.target)?;
     for table in plan.changed() {
         match &table.action {
@@ -170,10 +177,12 @@ pub fn execute(
         }
         done(table);
     }
-    Ok(position::reset_group(
-        &config.source,
-        &config.source.topics,
-        plan.reset_to,
-        kafka_timeout,
-    )?)
+    let status = group.status()?;
+    if !status.is_inactive() {
+        return Err(PrepareError::JoinedMeanwhile {
+            group: group.id().to_string(),
+            status,
+        });
+    }
+    Ok(())
 }
