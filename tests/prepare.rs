@@ -74,6 +74,11 @@ fn loaded(
     let out = w.run_to_end(&job, "first");
     assert!(out.status.success(), "{}", w.log_text("first"));
     w.assert_state(&expected);
+    // prepare is refused while the stopped run's member lingers (see wait_group_inactive).
+    let waited = w.wait_group_inactive(Duration::from_secs(30));
+    if !waited.is_empty() {
+        eprintln!("{}: the first run's member lingered: {waited:?}", w.name);
+    }
     (w, job, expected)
 }
 

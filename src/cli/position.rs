@@ -143,9 +143,9 @@ pub fn reset(args: &PositionResetArgs, out: &mut dyn Write) -> anyhow::Result<Ex
     if !status.is_inactive() {
         writeln!(
             out,
-            "note: group {} has {} live member(s) now; the reset is refused until they stop",
+            "note: group {} is not inactive now ({status}); the reset is refused until every \
+             consumer of the group stops",
             group.id(),
-            status.members.len()
         )?;
     }
     Ok(ExitCode::SUCCESS)

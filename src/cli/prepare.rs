@@ -34,9 +34,9 @@ pub fn run(args: &PrepareArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> 
         if !plan.status.is_inactive() {
             writeln!(
                 out,
-                "note: group {} has {} live member(s) now; prepare is refused until they stop",
-                plan.group,
-                plan.status.members.len()
+                "note: group {} is not inactive now ({}); prepare is refused until every \
+                 consumer of the group stops",
+                plan.group, plan.status
             )?;
         }
         return Ok(ExitCode::SUCCESS);

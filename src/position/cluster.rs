@@ -121,26 +121,40 @@ impl Cluster {
 
     /// The state and live members of consumer group `group`.
     pub fn group_status(&self, group: &str) -> Result<GroupStatus, PositionError> {
-        // DescribeGroups answers a loading or moving coordinator with an error and no state;
-        // asked again within the timeout, as the group's offsets are.
+        // A loading or moving coordinator fails the request or describes the group with an
+        // error and no state; both are asked again within the timeout, as offsets are.
+        use rdkafka::types::RDKafkaErrorCode as C;
         let deadline = std::time::Instant::now() + self.timeout;
         loop {
-            let status = self.describe_group(group)?;
-            if !status.state.is_empty() || std::time::Instant::now() >= deadline {
-                return Ok(status);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let retriable = match self.describe_group(group, left) {
+                Ok(status) if !status.state.is_empty() => return Ok(status),
+                Ok(status) => Ok(status),
+                Err(error) => match error.rdkafka_error_code() {
+                    Some(
+                        C::NotCoordinator
+                        | C::CoordinatorLoadInProgress
+                        | C::CoordinatorNotAvailable
+                        | C::RequestTimedOut
+                        | C::OperationTimedOut,
+                    ) => Err(error),
+                    _ => return Err(describe_error(group, error)),
+                },
+            };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return retriable.map_err(|error| describe_error(group, error));
             }
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            std::thread::sleep(std::time::Duration::from_millis(200).min(left));
         }
     }
 
-    fn describe_group(&self, group: &str) -> Result<GroupStatus, PositionError> {
-        let list = self
-            .consumer
-            .fetch_group_list(Some(group), self.timeout)
-            .map_err(|error| PositionError::Describe {
-                group: group.to_string(),
-                error,
-            })?;
+    fn describe_group(
+        &self,
+        group: &str,
+        timeout: std::time::Duration,
+    ) -> Result<GroupStatus, rdkafka::error::KafkaError> {
+        let list = self.consumer.fetch_group_list(Some(group), timeout)?;
         let Some(info) = list.groups().iter().find(|g| g.name() == group) else {
             return Ok(GroupStatus {
                 state: "Dead".into(),
@@ -273,4 +287,11 @@ fn matching<'a>(
         return Err(PositionError::NoMatch(topic.to_string()));
     }
     Ok(names)
+}
+
+fn describe_error(group: &str, error: rdkafka::error::KafkaError) -> PositionError {
+    PositionError::Describe {
+        group: group.to_string(),
+        error,
+    }
 }

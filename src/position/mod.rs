@@ -188,6 +188,12 @@ pub enum PositionError {
          inactive: stop every consumer of the group first"
     )]
     GroupActive { group: String, status: GroupStatus },
+    /// DescribeGroups kept answering with an error: the group may have live members.
+    #[error(
+        "cannot tell whether group {group} is active: its coordinator did not describe it \
+         within the timeout, so the offsets were not committed: try again"
+    )]
+    GroupUnknown { group: String },
     #[error("committing offsets for group {group} failed: {error}")]
     Commit { group: String, error: KafkaError },
 }
@@ -304,6 +310,11 @@ impl Group {
     /// consumer that joins in between is not overridden.
     pub fn commit(&self, changes: &[OffsetChange]) -> Result<(), PositionError> {
         let status = self.status()?;
+        if status.state.is_empty() {
+            return Err(PositionError::GroupUnknown {
+                group: self.id.clone(),
+            });
+        }
         if !status.is_inactive() {
             return Err(PositionError::GroupActive {
                 group: self.id.clone(),

@@ -98,8 +98,8 @@ pub enum PrepareError {
         recover: String,
         message: String,
     },
-    /// A consumer joined after the reset: rows it loaded before a table was emptied are gone,
-    /// and its commits moved the group past them.
+    /// A consumer joined after the reset and is still live: rows it loaded before a table was
+    /// emptied are gone, and its commits may move the group past them.
     #[error(
         "group {group} became active while prepare ran ({status}): a consumer of the group \
          started during prepare and may have loaded rows a truncation then removed; stop every \
@@ -152,11 +152,13 @@ pub fn plan(config: &Config, mode: Mode, kafka_timeout: Duration) -> Result<Plan
     })
 }
 
-/// Carries out `plan`: resets the group to `startFrom` first ([`Group::reset`]: refused while
-/// the group has live members, by this check and by the coordinator), so a refusal leaves every
-/// table whole; `reset` is told the offsets committed. Then truncates or re-creates each table
-/// (`done` is told after each), and last makes sure no consumer joined the group meanwhile:
-/// one that did may have loaded rows a truncation then removed.
+/// Carries out `plan`. StarRocks is connected to first, so a target that cannot be reached
+/// leaves the offsets alone. Then the group is reset to `startFrom` ([`Group::reset`]: refused
+/// while the group has live members, by this check and by the coordinator), so a refusal leaves
+/// every table whole; `reset` is told the offsets committed. Then each table is truncated or
+/// re-created (`done` is told after each). Last the same offsets are committed again: refused
+/// if a consumer joined meanwhile, and undoing the commits of one that joined and left (rows it
+/// loaded before a truncation are gone; from the reset offsets a rerun loads them again).
 pub fn execute(
     config: &Config,
     plan: &Plan,
@@ -165,10 +167,10 @@ pub fn execute(
     done: &mut dyn FnMut(&TablePlan),
 ) -> Result<(), PrepareError> {
     let group = Group::open(&config.source, kafka_timeout)?;
+    let mut target = Target::connect(&config.target)?;
     let partitions = group.cluster().partitions(&config.source.topics)?;
     let changes = group.reset(&partitions, plan.reset_to)?;
     reset(&changes);
-    let mut target = Target::connect(&config.target)?;
     for table in plan.changed() {
         match &table.action {
             Action::Truncate => target.truncate(&table.table)?,
@@ -177,12 +179,10 @@ pub fn execute(
         }
         done(table);
     }
-    let status = group.status()?;
-    if !status.is_inactive() {
-        return Err(PrepareError::JoinedMeanwhile {
-            group: group.id().to_string(),
-            status,
-        });
-    }
-    Ok(())
+    group.commit(&changes).map_err(|e| match e {
+        PositionError::GroupActive { group, status } => {
+            PrepareError::JoinedMeanwhile { group, status }
+        }
+        other => other.into(),
+    })
 }

@@ -247,6 +247,37 @@ asyncFlushIntervalSec = 1
         committed_offsets(&self.group, &self.topic, self.partitions)
     }
 
+    /// Waits (at most `limit`) until the group has no member. A run that stops sends
+    /// LeaveGroup, but librdkafka skips it when it is not connected to the coordinator at that
+    /// moment; the member then stays until its session times out. Returns the states seen while
+    /// waiting (empty when there was no wait), for a failing test to print.
+    pub fn wait_group_inactive(&self, limit: Duration) -> Vec<String> {
+        let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        loop {
+            let state = consumer
+                .fetch_group_list(Some(&self.group), Duration::from_secs(10))
+                .map(
+                    |list| match list.groups().iter().find(|g| g.name() == self.group) {
+                        Some(g) => format!("{} with {} member(s)", g.state(), g.members().len()),
+                        None => "absent".to_string(),
+                    },
+                )
+                .unwrap_or_else(|e| format!("not described: {e}"));
+            if state.starts_with("Empty with 0") || state.starts_with("Dead") || state == "absent" {
+                return seen;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{}: group still not inactive after {limit:?}: {seen:?}",
+                self.name
+            );
+            seen.push(state);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     pub fn end_offsets(&self) -> Vec<i64> {
         let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
         let ends = (0..self.partitions)
