@@ -1,7 +1,7 @@
 //! `starpipe prepare` end to end — a real Kafka broker, starrocks-sim and the real binary:
 //! truncating or re-creating every target table the job maps and resetting its group to
 //! `startFrom`, then a full rerun that ends with every row of the workload model; the dry run;
-//! the refusal while a consumer of the group is live.
+//! the refusal while a consumer of the group is live; a run started during prepare, reported.
 
 mod support;
 
@@ -239,4 +239,50 @@ fn refused_while_a_consumer_of_the_group_is_live() {
     signal(&running, libc::SIGTERM);
     let stopped = wait_bounded(running, Duration::from_secs(60)).expect("run stops on SIGTERM");
     assert!(stopped.status.success(), "{}", w.log_text("live"));
+}
+
+/// A run started while prepare truncates (here: the first TRUNCATE held 6 s by the emulator)
+/// joins after the reset and loads rows the truncation then removes. prepare's last commit is
+/// refused and names it; stopped, and prepared again, the rerun loads every row.
+#[test]
+fn a_run_started_during_prepare_is_reported() {
+    let (w, job, expected) = loaded("prepare-joined", 59, explicit_entries);
+    let fault = add_fault(serde_json::json!({
+        "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
+        "action": {"kind": "latency", "ms": 6000, "phase": "before_commit"}
+    }));
+    let preparing = Command::new(starpipe_bin())
+        .args(["prepare", "--truncate", "--yes", "--config"])
+        .arg(&job)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start starpipe prepare");
+    // The reset is done first: then the run joins while the first TRUNCATE waits.
+    let start = std::time::Instant::now();
+    while w.committed() != vec![Some(0); w.partitions as usize] {
+        assert!(start.elapsed() < Duration::from_secs(30), "no reset");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let running = w.spawn(&job, "during", false);
+    let out = preparing.wait_with_output().expect("prepare ends");
+    remove_fault(fault);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("became active while prepare ran"),
+        "{}",
+        text(&out)
+    );
+    signal(&running, libc::SIGTERM);
+    let stopped = wait_bounded(running, Duration::from_secs(60)).expect("run stops on SIGTERM");
+    assert!(stopped.status.success(), "{}", w.log_text("during"));
+    w.wait_group_inactive(Duration::from_secs(30));
+    let out = prepare(&job, &["--truncate", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = w.run_to_end(&job, "after");
+    assert!(out.status.success(), "{}", w.log_text("after"));
+    w.assert_state(&expected);
+    w.assert_all_committed();
 }
