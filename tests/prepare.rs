@@ -241,7 +241,7 @@ fn refused_while_a_consumer_of_the_group_is_live() {
     assert!(stopped.status.success(), "{}", w.log_text("live"));
 }
 
-/// A run started while prepare truncates (here: the first TRUNCATE held 6 s by the emulator)
+/// A run started while prepare truncates (here: the first TRUNCATE held 20 s by the emulator)
 /// joins after the reset and loads rows the truncation then removes. prepare's last commit is
 /// refused and names it; stopped, and prepared again, the rerun loads every row.
 #[test]
@@ -249,7 +249,7 @@ fn a_run_started_during_prepare_is_reported() {
     let (w, job, expected) = loaded("prepare-joined", 59, explicit_entries);
     let fault = add_fault(serde_json::json!({
         "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
-        "action": {"kind": "latency", "ms": 6000, "phase": "before_commit"}
+        "action": {"kind": "latency", "ms": 20000, "phase": "before_commit"}
     }));
     let preparing = Command::new(starpipe_bin())
         .args(["prepare", "--truncate", "--yes", "--config"])
@@ -266,7 +266,17 @@ fn a_run_started_during_prepare_is_reported() {
         assert!(start.elapsed() < Duration::from_secs(30), "no reset");
         std::thread::sleep(Duration::from_millis(100));
     }
+    let mut preparing = preparing;
     let running = w.spawn(&job, "during", false);
+    // The run must join while the TRUNCATE is held: a slow start fails here, said as such.
+    while w.group_members() == 0 {
+        assert!(
+            preparing.try_wait().unwrap().is_none(),
+            "prepare ended before the run joined:\n{}",
+            w.log_text("during")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = preparing.wait_with_output().expect("prepare ends");
     remove_fault(fault);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

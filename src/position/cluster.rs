@@ -141,11 +141,12 @@ impl Cluster {
                     _ => return Err(describe_error(group, error)),
                 },
             };
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+            // Too little time for another answer: the last one says why.
+            let pause = std::time::Duration::from_millis(200);
+            if deadline.saturating_duration_since(std::time::Instant::now()) <= pause {
                 return retriable.map_err(|error| describe_error(group, error));
             }
-            std::thread::sleep(std::time::Duration::from_millis(200).min(left));
+            std::thread::sleep(pause);
         }
     }
 

@@ -425,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn only_an_empty_or_unknown_group_without_members_is_inactive() {
+    fn only_an_empty_or_dead_group_without_members_is_inactive() {
         assert!(status("Empty", 0).is_inactive());
         assert!(status("Dead", 0).is_inactive());
         assert!(!status("Stable", 1).is_inactive());

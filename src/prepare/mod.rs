@@ -179,10 +179,33 @@ pub fn execute(
         }
         done(table);
     }
-    group.commit(&changes).map_err(|e| match e {
+    group
+        .commit(&changes)
+        .map_err(|e| joined_meanwhile(&group, e))
+}
+
+/// The second commit's refusal: by starpipe (a live member) or by the coordinator (a member
+/// that joined after starpipe looked) both mean a consumer joined during prepare.
+fn joined_meanwhile(group: &Group, e: PositionError) -> PrepareError {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    match e {
         PositionError::GroupActive { group, status } => {
             PrepareError::JoinedMeanwhile { group, status }
         }
+        PositionError::Commit { ref error, .. }
+            if matches!(
+                error.rdkafka_error_code(),
+                Some(C::UnknownMemberId | C::RebalanceInProgress | C::IllegalGeneration)
+            ) =>
+        {
+            match group.status() {
+                Ok(status) => PrepareError::JoinedMeanwhile {
+                    group: group.id().to_string(),
+                    status,
+                },
+                Err(_) => e.into(),
+            }
+        }
         other => other.into(),
-    })
+    }
 }

@@ -247,6 +247,19 @@ asyncFlushIntervalSec = 1
         committed_offsets(&self.group, &self.topic, self.partitions)
     }
 
+    /// The group's live members now (0 when it cannot be described).
+    pub fn group_members(&self) -> usize {
+        let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
+        consumer
+            .fetch_group_list(Some(&self.group), Duration::from_secs(10))
+            .ok()
+            .and_then(|list| {
+                let g = list.groups().iter().find(|g| g.name() == self.group)?;
+                Some(g.members().len())
+            })
+            .unwrap_or(0)
+    }
+
     /// Waits (at most `limit`) until the group has no member. A run that stops sends
     /// LeaveGroup, but librdkafka skips it when it is not connected to the coordinator at that
     /// moment; the member then stays until its session times out. Returns the states seen while
