@@ -251,7 +251,7 @@ fn a_run_started_during_prepare_is_reported() {
         "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
         "action": {"kind": "latency", "ms": 20000, "phase": "before_commit"}
     }));
-    let preparing = Command::new(starpipe_bin())
+    let mut preparing = Command::new(starpipe_bin())
         .args(["prepare", "--truncate", "--yes", "--config"])
         .arg(&job)
         .env_remove("RUST_LOG")
@@ -266,7 +266,6 @@ fn a_run_started_during_prepare_is_reported() {
         assert!(start.elapsed() < Duration::from_secs(30), "no reset");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut preparing = preparing;
     let running = w.spawn(&job, "during", false);
     // The run must join while the TRUNCATE is held: a slow start fails here, said as such.
     while w.group_members() == 0 {

@@ -130,16 +130,16 @@ impl Cluster {
             let retriable = match self.describe_group(group, left) {
                 Ok(status) if !status.state.is_empty() => return Ok(status),
                 Ok(status) => Ok(status),
-                Err(error) => match error.rdkafka_error_code() {
-                    Some(
-                        C::NotCoordinator
-                        | C::CoordinatorLoadInProgress
-                        | C::CoordinatorNotAvailable
-                        | C::RequestTimedOut
-                        | C::OperationTimedOut,
-                    ) => Err(error),
-                    _ => return Err(describe_error(group, error)),
-                },
+                Err(error)
+                    if super::coordinator_moves(&error)
+                        || matches!(
+                            error.rdkafka_error_code(),
+                            Some(C::RequestTimedOut | C::OperationTimedOut)
+                        ) =>
+                {
+                    Err(error)
+                }
+                Err(error) => return Err(describe_error(group, error)),
             };
             // Too little time for another answer: the last one says why.
             let pause = std::time::Duration::from_millis(200);

@@ -384,27 +384,26 @@ impl Group {
     /// NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS until its leader is elected; a moving
     /// coordinator answers the same. Kafka's protocol calls these retriable.
     fn while_coordinator_moves<T>(&self, mut op: impl FnMut() -> KafkaResult<T>) -> KafkaResult<T> {
-        use rdkafka::types::RDKafkaErrorCode as C;
         let deadline = Instant::now() + self.cluster.timeout();
         loop {
             match op() {
-                Err(e)
-                    if Instant::now() < deadline
-                        && matches!(
-                            e.rdkafka_error_code(),
-                            Some(
-                                C::NotCoordinator
-                                    | C::CoordinatorLoadInProgress
-                                    | C::CoordinatorNotAvailable
-                            )
-                        ) =>
-                {
+                Err(e) if Instant::now() < deadline && coordinator_moves(&e) => {
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 result => return result,
             }
         }
     }
+}
+
+/// The group coordinator is not ready (loading, moving, not elected yet): Kafka's protocol
+/// calls these retriable.
+fn coordinator_moves(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(C::NotCoordinator | C::CoordinatorLoadInProgress | C::CoordinatorNotAvailable)
+    )
 }
 
 #[cfg(test)]

@@ -247,17 +247,24 @@ asyncFlushIntervalSec = 1
         committed_offsets(&self.group, &self.topic, self.partitions)
     }
 
+    /// The group's state and live members as the coordinator describes them; `None` when it
+    /// does not list the group.
+    fn describe_group(
+        &self,
+        consumer: &BaseConsumer,
+    ) -> rdkafka::error::KafkaResult<Option<(String, usize)>> {
+        let list = consumer.fetch_group_list(Some(&self.group), Duration::from_secs(10))?;
+        let group = list.groups().iter().find(|g| g.name() == self.group);
+        Ok(group.map(|g| (g.state().to_string(), g.members().len())))
+    }
+
     /// The group's live members now (0 when it cannot be described).
     pub fn group_members(&self) -> usize {
         let consumer: BaseConsumer = super::consumer_config(&self.group).create().unwrap();
-        consumer
-            .fetch_group_list(Some(&self.group), Duration::from_secs(10))
-            .ok()
-            .and_then(|list| {
-                let g = list.groups().iter().find(|g| g.name() == self.group)?;
-                Some(g.members().len())
-            })
-            .unwrap_or(0)
+        match self.describe_group(&consumer) {
+            Ok(Some((_, members))) => members,
+            _ => 0,
+        }
     }
 
     /// Waits (at most `limit`) until the group has no member. A run that stops sends
@@ -269,18 +276,12 @@ asyncFlushIntervalSec = 1
         let start = Instant::now();
         let mut seen = Vec::new();
         loop {
-            let state = consumer
-                .fetch_group_list(Some(&self.group), Duration::from_secs(10))
-                .map(
-                    |list| match list.groups().iter().find(|g| g.name() == self.group) {
-                        Some(g) => format!("{} with {} member(s)", g.state(), g.members().len()),
-                        None => "absent".to_string(),
-                    },
-                )
-                .unwrap_or_else(|e| format!("not described: {e}"));
-            if state.starts_with("Empty with 0") || state.starts_with("Dead") || state == "absent" {
-                return seen;
-            }
+            let state = match self.describe_group(&consumer) {
+                Ok(None) => return seen,
+                Ok(Some((state, 0))) if state == "Empty" || state == "Dead" => return seen,
+                Ok(Some((state, members))) => format!("{state} with {members} member(s)"),
+                Err(e) => format!("not described: {e}"),
+            };
             assert!(
                 start.elapsed() < limit,
                 "{}: group still not inactive after {limit:?}: {seen:?}",
