@@ -19,7 +19,10 @@
 //! Throughput is in bytes (criterion prints MB/s); a summary with rows/s and the ratios
 //! decode+encode / simd_json and decode+encode / serde_json is printed at the end.
 //!
-//! `cargo bench --bench decode` (`-- <filter>` to run a subset).
+//! `cargo bench --bench decode` (`-- <filter>` to run a subset). Two modes skip criterion:
+//! `STARPIPE_BENCH_PASSES=N` runs N passes of decode+encode per format (for `perf record`), and
+//! `STARPIPE_BENCH_RATIO=N` alternates N passes of decode+encode and of simd-json per format and
+//! prints the fastest of each and their ratio (for comparing two builds on a busy machine).
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -1039,6 +1042,40 @@ fn profile_passes(tables: &[Table], corpora: &[Corpus], passes: u32) {
     }
 }
 
+/// Decode+encode against simd-json, a pass of each in turn, `rounds` times per format: the
+/// fastest pass of each and their ratio. A pass slowed by another process on the machine slows
+/// one side only, so the minimum of alternated passes gives a steadier ratio than two separate
+/// means when the machine is not quiet.
+fn ratio_rounds(tables: &[Table], corpora: &[Corpus], rounds: u32) {
+    for c in corpora {
+        let mut dec = Decoder::new(DecodeOptions::new(c.format));
+        let mut buf = Vec::new();
+        let mut sinks = sinks(tables);
+        let (mut ours, mut simd) = (Duration::MAX, Duration::MAX);
+        for _ in 0..rounds {
+            let start = Instant::now();
+            black_box(run_simd_json(&c.messages, &mut buf));
+            simd = simd.min(start.elapsed());
+            let start = Instant::now();
+            black_box(run_decode_encode(
+                &mut dec,
+                &c.messages,
+                &mut buf,
+                &mut sinks,
+            ));
+            ours = ours.min(start.elapsed());
+        }
+        let mb_s = |d: Duration| c.bytes as f64 / 1e6 / d.as_secs_f64();
+        println!(
+            "{:<10} fastest of {rounds}: decode+encode {:.0} MB/s, simd_json {:.0} MB/s, ratio {:.3}",
+            format_name(c.format),
+            mb_s(ours),
+            mb_s(simd),
+            simd.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     let (tables, mut corpora) = corpora();
     // Sanity: every message decodes and encodes; count the changes once.
@@ -1058,6 +1095,14 @@ fn main() {
         .and_then(|n| n.parse::<u32>().ok())
     {
         profile_passes(&tables, &corpora, passes);
+        return;
+    }
+    // `STARPIPE_BENCH_RATIO=N`: N alternated rounds of decode+encode and simd-json per format.
+    if let Some(rounds) = std::env::var("STARPIPE_BENCH_RATIO")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        ratio_rounds(&tables, &corpora, rounds);
         return;
     }
     let mut criterion = Criterion::default().configure_from_args();

@@ -20,6 +20,9 @@ pub struct Measured {
     /// and Linux carries that high-water mark across `exec`, so it would report this harness's
     /// own RSS.
     pub peak_rss_mb: f64,
+    /// Page faults served without I/O (`wait4`'s `ru_minflt`): mostly first touches of fresh
+    /// memory, which cost system time.
+    pub minor_faults: u64,
     pub exit_code: Option<i32>,
     /// `(seconds since start, rows/s applied by StarRocks over the trailing 2 s)`, from the
     /// sink's counters sampled every 0.5 s (loads are bursty: one load applies ~10⁵ rows).
@@ -121,6 +124,7 @@ pub fn run(
                 cpu_user_s: timeval_secs(usage.ru_utime),
                 cpu_sys_s: timeval_secs(usage.ru_stime),
                 peak_rss_mb: peak_kb as f64 / 1024.0,
+                minor_faults: usage.ru_minflt as u64,
                 exit_code,
                 series: trailing_rate(&samples, 2.0),
                 rows_applied: rows_after - rows_before,
