@@ -1,7 +1,8 @@
 //! `starpipe prepare` end to end — a real Kafka broker, starrocks-sim and the real binary:
 //! truncating or re-creating every target table the job maps and resetting its group to
 //! `startFrom`, then a full rerun that ends with every row of the workload model; the dry run;
-//! the refusal while a consumer of the group is live; a run started during prepare, reported.
+//! the refusal while a consumer of the group is live; a run started during prepare, reported;
+//! a partition added during prepare, reset with the rest.
 
 mod support;
 
@@ -294,4 +295,60 @@ fn a_run_started_during_prepare_is_reported() {
     assert!(out.status.success(), "{}", w.log_text("after"));
     w.assert_state(&expected);
     w.assert_all_committed();
+}
+
+#[test]
+fn a_partition_added_during_prepare_is_reset_too() {
+    use rdkafka::admin::{AdminOptions, NewPartitions};
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let (mut w, job, _) = loaded("prepare-grown", 61, explicit_entries);
+    let fault = add_fault(serde_json::json!({
+        "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
+        "action": {"kind": "latency", "ms": 10000, "phase": "before_commit"}
+    }));
+    let preparing = Command::new(starpipe_bin())
+        .args(["prepare", "--truncate", "--yes", "--config"])
+        .arg(&job)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start starpipe prepare");
+    let start = std::time::Instant::now();
+    while w.committed() != vec![Some(0); w.partitions as usize] {
+        assert!(start.elapsed() < Duration::from_secs(30), "no reset");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // While the first TRUNCATE is held: the topic grows, and a consumer of the group that came
+    // and went commits an offset on the new partition (as a run would after loading from it).
+    let admin = support::admin();
+    let grown = support::block_on(admin.create_partitions(
+        [&NewPartitions::new(&w.topic, 3)],
+        &AdminOptions::new().operation_timeout(Some(support::OP_TIMEOUT)),
+    ))
+    .unwrap();
+    assert!(grown.iter().all(Result::is_ok), "{grown:?}");
+    drop(admin);
+    support::wait_topic_ready(&w.topic, 3);
+    let consumer: BaseConsumer = support::consumer_config(&w.group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&w.topic, 2, Offset::Offset(7))
+        .unwrap();
+    retry_coordinator(|| consumer.commit(&tpl, CommitMode::Sync));
+    drop(consumer);
+    w.partitions = 3;
+    assert_eq!(w.committed()[2], Some(7));
+
+    let out = preparing.wait_with_output().expect("prepare ends");
+    remove_fault(fault);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        w.committed(),
+        vec![Some(0); 3],
+        "the partition added while prepare ran is reset to startFrom too:\n{}",
+        text(&out)
+    );
 }

@@ -14,7 +14,7 @@ mod starrocks;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError, StartFrom, TargetName};
-use crate::position::{Group, GroupStatus, OffsetChange, PositionError};
+use crate::position::{Group, GroupStatus, OffsetChange, Partition, PositionError};
 use crate::schema::TableModel;
 use starrocks::Target;
 
@@ -179,9 +179,25 @@ pub fn execute(
         }
         done(table);
     }
+    // Partitions created meanwhile (a topic grown, a new topic a pattern matches) are reset
+    // too: a consumer that joined and left may have committed on them as well.
+    let added: Vec<Partition> = (group.cluster().partitions(&config.source.topics)?)
+        .into_iter()
+        .filter(|p| !partitions.contains(p))
+        .collect();
+    let added = if added.is_empty() {
+        Vec::new()
+    } else {
+        group.plan_reset(&added, plan.reset_to)?
+    };
+    let last: Vec<OffsetChange> = changes.into_iter().chain(added.iter().cloned()).collect();
     group
-        .commit(&changes)
-        .map_err(|e| joined_meanwhile(&group, e))
+        .commit(&last)
+        .map_err(|e| joined_meanwhile(&group, e))?;
+    if !added.is_empty() {
+        reset(&added);
+    }
+    Ok(())
 }
 
 /// The second commit's refusal: by starpipe (a live member) or by the coordinator (a member
