@@ -10,7 +10,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminOptions, NewPartitions};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use starpipe_perf::workload::Format;
 use support::SecureListener;
@@ -226,15 +225,7 @@ fn unreadable_committed_offsets_stop_the_run_and_commit_nothing() {
     ]);
     // A second partition with rows: the rebalance that assigns it must read its committed
     // offset, and may not load its rows from `startFrom` (earliest) instead.
-    let admin = support::admin();
-    let grown = support::block_on(admin.create_partitions(
-        [&NewPartitions::new(&w.topic, 2)],
-        &AdminOptions::new().operation_timeout(Some(support::OP_TIMEOUT)),
-    ))
-    .unwrap();
-    assert!(grown.iter().all(Result::is_ok), "{grown:?}");
-    drop(admin);
-    support::wait_topic_ready(&w.topic, 2);
+    support::grow_topic(&w.topic, 2);
     w.partitions = 2;
     let second: Vec<_> = messages.iter().filter(|m| m.partition == 1).collect();
     assert!(!second.is_empty());

@@ -242,31 +242,42 @@ fn refused_while_a_consumer_of_the_group_is_live() {
     assert!(stopped.status.success(), "{}", w.log_text("live"));
 }
 
-/// A run started while prepare truncates (here: the first TRUNCATE held 20 s by the emulator)
-/// joins after the reset and loads rows the truncation then removes. prepare's last commit is
-/// refused and names it; stopped, and prepared again, the rerun loads every row.
-#[test]
-fn a_run_started_during_prepare_is_reported() {
-    let (w, job, expected) = loaded("prepare-joined", 59, explicit_entries);
+/// `prepare --truncate --yes` started with its first TRUNCATE held `hold_ms` by the emulator,
+/// returned once it has reset the group (with the fault's id, to remove).
+fn prepare_held_at_truncate(
+    w: &World,
+    job: &std::path::Path,
+    hold_ms: u64,
+) -> (std::process::Child, u64) {
     let fault = add_fault(serde_json::json!({
         "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
-        "action": {"kind": "latency", "ms": 20000, "phase": "before_commit"}
+        "action": {"kind": "latency", "ms": hold_ms, "phase": "before_commit"}
     }));
-    let mut preparing = Command::new(starpipe_bin())
+    let preparing = Command::new(starpipe_bin())
         .args(["prepare", "--truncate", "--yes", "--config"])
-        .arg(&job)
+        .arg(job)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start starpipe prepare");
-    // The reset is done first: then the run joins while the first TRUNCATE waits.
     let start = std::time::Instant::now();
     while w.committed() != vec![Some(0); w.partitions as usize] {
         assert!(start.elapsed() < Duration::from_secs(30), "no reset");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (preparing, fault)
+}
+
+/// A run started while prepare truncates (here: the first TRUNCATE held 20 s by the emulator)
+/// joins after the reset and loads rows the truncation then removes. prepare's last commit is
+/// refused and names it; stopped, and prepared again, the rerun loads every row.
+#[test]
+fn a_run_started_during_prepare_is_reported() {
+    let (w, job, expected) = loaded("prepare-joined", 59, explicit_entries);
+    // The reset is done first: then the run joins while the first TRUNCATE waits.
+    let (mut preparing, fault) = prepare_held_at_truncate(&w, &job, 20_000);
     let running = w.spawn(&job, "during", false);
     // The run must join while the TRUNCATE is held: a slow start fails here, said as such.
     while w.group_members() == 0 {
@@ -297,42 +308,19 @@ fn a_run_started_during_prepare_is_reported() {
     w.assert_all_committed();
 }
 
+/// A partition created while prepare truncates, with an offset committed on it by a consumer of
+/// the group that came and went (as a run that joined and left would), is reset to `startFrom`
+/// by prepare's last commit, like the partitions it reset first.
 #[test]
 fn a_partition_added_during_prepare_is_reset_too() {
-    use rdkafka::admin::{AdminOptions, NewPartitions};
     use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
 
     let (mut w, job, _) = loaded("prepare-grown", 61, explicit_entries);
-    let fault = add_fault(serde_json::json!({
-        "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
-        "action": {"kind": "latency", "ms": 10000, "phase": "before_commit"}
-    }));
-    let preparing = Command::new(starpipe_bin())
-        .args(["prepare", "--truncate", "--yes", "--config"])
-        .arg(&job)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start starpipe prepare");
-    let start = std::time::Instant::now();
-    while w.committed() != vec![Some(0); w.partitions as usize] {
-        assert!(start.elapsed() < Duration::from_secs(30), "no reset");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (preparing, fault) = prepare_held_at_truncate(&w, &job, 10_000);
     // While the first TRUNCATE is held: the topic grows, and a consumer of the group that came
     // and went commits an offset on the new partition (as a run would after loading from it).
-    let admin = support::admin();
-    let grown = support::block_on(admin.create_partitions(
-        [&NewPartitions::new(&w.topic, 3)],
-        &AdminOptions::new().operation_timeout(Some(support::OP_TIMEOUT)),
-    ))
-    .unwrap();
-    assert!(grown.iter().all(Result::is_ok), "{grown:?}");
-    drop(admin);
-    support::wait_topic_ready(&w.topic, 3);
+    support::grow_topic(&w.topic, 3);
     let consumer: BaseConsumer = support::consumer_config(&w.group).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&w.topic, 2, Offset::Offset(7))

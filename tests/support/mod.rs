@@ -31,7 +31,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::ClientContext;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -474,6 +474,17 @@ pub fn delete_topic(name: &str) {
             Err((t, code)) => panic!("deleting topic {t} failed: {code:?}"),
         }
     }
+}
+
+/// Grows `topic` to `partitions` partitions and waits until each has a leader.
+pub fn grow_topic(topic: &str, partitions: i32) {
+    let grown = block_on(admin().create_partitions(
+        [&NewPartitions::new(topic, partitions as usize)],
+        &AdminOptions::new().operation_timeout(Some(OP_TIMEOUT)),
+    ))
+    .expect("create partitions");
+    assert!(grown.iter().all(Result::is_ok), "{grown:?}");
+    wait_topic_ready(topic, partitions);
 }
 
 /// Waits until metadata shows `name` with `partitions` partitions, each with a leader.
