@@ -308,7 +308,7 @@ fn a_run_started_during_prepare_is_reported() {
     w.assert_all_committed();
 }
 
-/// A partition created while prepare truncates, with an offset committed on it by a consumer of
+/// A partition created while prepare truncates (the first TRUNCATE held 20 s), with an offset committed on it by a consumer of
 /// the group that came and went (as a run that joined and left would), is reset to `startFrom`
 /// by prepare's last commit, like the partitions it reset first.
 #[test]
@@ -317,7 +317,7 @@ fn a_partition_added_during_prepare_is_reset_too() {
     use rdkafka::{Offset, TopicPartitionList};
 
     let (mut w, job, _) = loaded("prepare-grown", 61, explicit_entries);
-    let (preparing, fault) = prepare_held_at_truncate(&w, &job, 10_000);
+    let (mut preparing, fault) = prepare_held_at_truncate(&w, &job, 20_000);
     // While the first TRUNCATE is held: the topic grows, and a consumer of the group that came
     // and went commits an offset on the new partition (as a run would after loading from it).
     support::grow_topic(&w.topic, 3);
@@ -329,6 +329,10 @@ fn a_partition_added_during_prepare_is_reset_too() {
     drop(consumer);
     w.partitions = 3;
     assert_eq!(w.committed()[2], Some(7));
+    assert!(
+        preparing.try_wait().unwrap().is_none(),
+        "prepare ended before the partition was added and committed on"
+    );
 
     let out = preparing.wait_with_output().expect("prepare ends");
     remove_fault(fault);
@@ -338,5 +342,10 @@ fn a_partition_added_during_prepare_is_reset_too() {
         vec![Some(0); 3],
         "the partition added while prepare ran is reset to startFrom too:\n{}",
         text(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("7 → 0"),
+        "the added partition is reported:\n{stdout}"
     );
 }

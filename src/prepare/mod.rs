@@ -106,6 +106,15 @@ pub enum PrepareError {
          consumer of the group and run prepare again"
     )]
     JoinedMeanwhile { group: String, status: GroupStatus },
+    /// The tables are done and the group's known partitions reset again, but the partitions
+    /// created meanwhile could not be read (so not reset).
+    #[error(
+        "group {group}: cannot reset the partitions created while prepare ran: {error}; run          prepare again"
+    )]
+    Added {
+        group: String,
+        error: Box<PositionError>,
+    },
 }
 
 /// What `prepare` would do in `mode`: the tables (with their `SHOW CREATE TABLE` for
@@ -180,24 +189,46 @@ pub fn execute(
         done(table);
     }
     // Partitions created meanwhile (a topic grown, a new topic a pattern matches) are reset
-    // too: a consumer that joined and left may have committed on them as well.
-    let added: Vec<Partition> = (group.cluster().partitions(&config.source.topics)?)
-        .into_iter()
-        .filter(|p| !partitions.contains(p))
-        .collect();
-    let added = if added.is_empty() {
-        Vec::new()
-    } else {
-        group.plan_reset(&added, plan.reset_to)?
+    // too: a consumer that joined and left may have committed on them as well. If they cannot
+    // be read, the known ones are still committed again, and the error says to run again.
+    let added = added_partitions(&group, &config.source.topics, &partitions, plan.reset_to);
+    let last: Vec<OffsetChange> = match &added {
+        Ok(added) => changes.iter().chain(added).cloned().collect(),
+        Err(_) => changes,
     };
-    let last: Vec<OffsetChange> = changes.into_iter().chain(added.iter().cloned()).collect();
     group
         .commit(&last)
         .map_err(|e| joined_meanwhile(&group, e))?;
+    let added = added.map_err(|error| PrepareError::Added {
+        group: group.id().to_string(),
+        error: Box::new(error),
+    })?;
     if !added.is_empty() {
         reset(&added);
     }
     Ok(())
+}
+
+/// The reset of the partitions of `topics` not in `known`: created after the first reset, so
+/// every message in them is newer than it, and `latest` means their start.
+fn added_partitions(
+    group: &Group,
+    topics: &[String],
+    known: &[Partition],
+    reset_to: StartFrom,
+) -> Result<Vec<OffsetChange>, PositionError> {
+    let added: Vec<Partition> = (group.cluster().partitions(topics)?)
+        .into_iter()
+        .filter(|p| !known.contains(p))
+        .collect();
+    if added.is_empty() {
+        return Ok(Vec::new());
+    }
+    let to = match reset_to {
+        StartFrom::Latest => StartFrom::Earliest,
+        other => other,
+    };
+    group.plan_reset(&added, to)
 }
 
 /// The second commit's refusal: by starpipe (a live member) or by the coordinator (a member
