@@ -2,7 +2,7 @@
 //! truncating or re-creating every target table the job maps and resetting its group to
 //! `startFrom`, then a full rerun that ends with every row of the workload model; the dry run;
 //! the refusal while a consumer of the group is live; a run started during prepare, reported;
-//! a partition added during prepare, reset with the rest.
+//! a partition added during prepare, reset with the rest (to its start under `latest`).
 
 mod support;
 
@@ -242,32 +242,65 @@ fn refused_while_a_consumer_of_the_group_is_live() {
     assert!(stopped.status.success(), "{}", w.log_text("live"));
 }
 
-/// `prepare --truncate --yes` started with its first TRUNCATE held `hold_ms` by the emulator,
-/// returned once it has reset the group (with the fault's id, to remove).
-fn prepare_held_at_truncate(
-    w: &World,
-    job: &std::path::Path,
-    hold_ms: u64,
-) -> (std::process::Child, u64) {
-    let fault = add_fault(serde_json::json!({
-        "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
-        "action": {"kind": "latency", "ms": hold_ms, "phase": "before_commit"}
-    }));
-    let preparing = Command::new(starpipe_bin())
-        .args(["prepare", "--truncate", "--yes", "--config"])
-        .arg(job)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start starpipe prepare");
-    let start = std::time::Instant::now();
-    while w.committed() != vec![Some(0); w.partitions as usize] {
-        assert!(start.elapsed() < Duration::from_secs(30), "no reset");
-        std::thread::sleep(Duration::from_millis(100));
+/// `prepare --truncate --yes` with its first TRUNCATE held by the emulator, started and waited
+/// for until it printed its group reset (which it does before any table).
+struct HeldPrepare {
+    child: std::process::Child,
+    fault: u64,
+    stdout: std::sync::mpsc::Receiver<String>,
+    printed: Vec<String>,
+}
+
+impl HeldPrepare {
+    fn start(w: &World, job: &std::path::Path, hold_ms: u64) -> HeldPrepare {
+        let fault = add_fault(serde_json::json!({
+            "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
+            "action": {"kind": "latency", "ms": hold_ms, "phase": "before_commit"}
+        }));
+        let mut child = Command::new(starpipe_bin())
+            .args(["prepare", "--truncate", "--yes", "--config"])
+            .arg(job)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start starpipe prepare");
+        let (lines, stdout) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let mut held = HeldPrepare {
+            child,
+            fault,
+            stdout,
+            printed: Vec::new(),
+        };
+        while !held.printed.iter().any(|l| l.starts_with("reset group")) {
+            match held.stdout.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => held.printed.push(line),
+                Err(e) => panic!("no reset ({e}): {:?}", held.printed),
+            }
+        }
+        held
     }
-    (preparing, fault)
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for its end and removes the fault; stdout is everything it printed.
+    fn finish(mut self) -> Output {
+        let mut out = self.child.wait_with_output().expect("prepare ends");
+        remove_fault(self.fault);
+        self.printed.extend(self.stdout.iter());
+        out.stdout = (self.printed.join("\n") + "\n").into_bytes();
+        out
+    }
 }
 
 /// A run started while prepare truncates (here: the first TRUNCATE held 20 s by the emulator)
@@ -277,19 +310,18 @@ fn prepare_held_at_truncate(
 fn a_run_started_during_prepare_is_reported() {
     let (w, job, expected) = loaded("prepare-joined", 59, explicit_entries);
     // The reset is done first: then the run joins while the first TRUNCATE waits.
-    let (mut preparing, fault) = prepare_held_at_truncate(&w, &job, 20_000);
+    let mut preparing = HeldPrepare::start(&w, &job, 20_000);
     let running = w.spawn(&job, "during", false);
     // The run must join while the TRUNCATE is held: a slow start fails here, said as such.
     while w.group_members() == 0 {
         assert!(
-            preparing.try_wait().unwrap().is_none(),
+            preparing.running(),
             "prepare ended before the run joined:\n{}",
             w.log_text("during")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = preparing.wait_with_output().expect("prepare ends");
-    remove_fault(fault);
+    let out = preparing.finish();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("became active while prepare ran"),
@@ -308,19 +340,50 @@ fn a_run_started_during_prepare_is_reported() {
     w.assert_all_committed();
 }
 
-/// A partition created while prepare truncates (the first TRUNCATE held 20 s), with an offset committed on it by a consumer of
-/// the group that came and went (as a run that joined and left would), is reset to `startFrom`
-/// by prepare's last commit, like the partitions it reset first.
+/// A partition created while prepare truncates (the first TRUNCATE held 20 s), with an offset
+/// committed on it by a consumer of the group that came and went (as a run that joined and left
+/// would), is reset by prepare's last commit, like the partitions it reset first: to
+/// `startFrom`, here `earliest`.
 #[test]
 fn a_partition_added_during_prepare_is_reset_too() {
+    let (w, job, _) = loaded("prepare-grown", 61, explicit_entries);
+    let (out, committed) = grow_during_prepare(w, &job);
+    assert_eq!(
+        committed,
+        vec![Some(0); 3],
+        "the partition added while prepare ran is reset to startFrom too:\n{}",
+        text(&out)
+    );
+}
+
+/// With `startFrom = "latest"` the partitions prepare knew are reset to their ends, and a
+/// partition created while it ran to its start: every message in it is newer than the reset
+/// (the end would skip the rows a consumer loaded from it before the truncation).
+#[test]
+fn with_latest_a_partition_added_during_prepare_is_reset_to_its_start() {
+    let (w, job, _) = loaded("prepare-latest", 62, explicit_entries);
+    let ends = w.committed();
+    let text_now = std::fs::read_to_string(&job).unwrap();
+    let latest = text_now.replacen("[source]\n", "[source]\nstartFrom = \"latest\"\n", 1);
+    std::fs::write(&job, latest).unwrap();
+    let (out, committed) = grow_during_prepare(w, &job);
+    let mut expected = ends;
+    expected.push(Some(0));
+    assert_eq!(committed, expected, "{}", text(&out));
+}
+
+/// Runs prepare with its first TRUNCATE held; meanwhile grows the topic to 3 partitions, writes
+/// two messages to the new one and commits offset 7 on it as the group. Returns what prepare
+/// printed (it must succeed and report the new partition) and the offsets committed after it.
+fn grow_during_prepare(mut w: World, job: &std::path::Path) -> (Output, Vec<Option<i64>>) {
     use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
 
-    let (mut w, job, _) = loaded("prepare-grown", 61, explicit_entries);
-    let (mut preparing, fault) = prepare_held_at_truncate(&w, &job, 20_000);
-    // While the first TRUNCATE is held: the topic grows, and a consumer of the group that came
-    // and went commits an offset on the new partition (as a run would after loading from it).
+    let mut preparing = HeldPrepare::start(&w, job, 20_000);
     support::grow_topic(&w.topic, 3);
+    for value in ["one", "two"] {
+        support::produce(&w.topic, Some(2), None, value.as_bytes(), None);
+    }
     let consumer: BaseConsumer = support::consumer_config(&w.group).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&w.topic, 2, Offset::Offset(7))
@@ -330,22 +393,15 @@ fn a_partition_added_during_prepare_is_reset_too() {
     w.partitions = 3;
     assert_eq!(w.committed()[2], Some(7));
     assert!(
-        preparing.try_wait().unwrap().is_none(),
+        preparing.running(),
         "prepare ended before the partition was added and committed on"
     );
-
-    let out = preparing.wait_with_output().expect("prepare ends");
-    remove_fault(fault);
+    let out = preparing.finish();
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        w.committed(),
-        vec![Some(0); 3],
-        "the partition added while prepare ran is reset to startFrom too:\n{}",
-        text(&out)
-    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("7 → 0"),
         "the added partition is reported:\n{stdout}"
     );
+    (out, w.committed())
 }
