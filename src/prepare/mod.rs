@@ -109,7 +109,8 @@ pub enum PrepareError {
     /// The tables are done and the group's known partitions reset again, but the partitions
     /// created meanwhile could not be read (so not reset).
     #[error(
-        "group {group}: cannot reset the partitions created while prepare ran: {error}; run          prepare again"
+        "group {group}: cannot reset the partitions created while prepare ran: {error}; run \
+         prepare again"
     )]
     Added {
         group: String,
