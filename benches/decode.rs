@@ -1076,6 +1076,11 @@ fn ratio_rounds(tables: &[Table], corpora: &[Corpus], rounds: u32) {
     }
 }
 
+/// The count in environment variable `name`, when set to one.
+fn env_count(name: &str) -> Option<u32> {
+    std::env::var(name).ok().and_then(|n| n.parse().ok())
+}
+
 fn main() {
     let (tables, mut corpora) = corpora();
     // Sanity: every message decodes and encodes; count the changes once.
@@ -1090,18 +1095,12 @@ fn main() {
 
     // `STARPIPE_BENCH_PASSES=N`: N passes of decode+encode per format and nothing else, for
     // `perf stat` / `perf record` (criterion's own analysis would share the profile).
-    if let Some(passes) = std::env::var("STARPIPE_BENCH_PASSES")
-        .ok()
-        .and_then(|n| n.parse::<u32>().ok())
-    {
+    if let Some(passes) = env_count("STARPIPE_BENCH_PASSES") {
         profile_passes(&tables, &corpora, passes);
         return;
     }
     // `STARPIPE_BENCH_RATIO=N`: N alternated rounds of decode+encode and simd-json per format.
-    if let Some(rounds) = std::env::var("STARPIPE_BENCH_RATIO")
-        .ok()
-        .and_then(|n| n.parse::<u32>().ok())
-    {
+    if let Some(rounds) = env_count("STARPIPE_BENCH_RATIO") {
         ratio_rounds(&tables, &corpora, rounds);
         return;
     }

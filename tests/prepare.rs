@@ -15,15 +15,21 @@ use support::e2e::*;
 
 const TABLES: [&str; 3] = ["orders", "order_items", "sbtest"];
 
-/// `starpipe prepare --config JOB ARGS…` to its end.
-fn prepare(job: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(starpipe_bin())
-        .arg("prepare")
+/// `starpipe prepare --config JOB ARGS…`, not started.
+fn prepare_command(job: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(starpipe_bin());
+    cmd.arg("prepare")
         .arg("--config")
         .arg(job)
         .args(args)
         .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `starpipe prepare --config JOB ARGS…` to its end.
+fn prepare(job: &std::path::Path, args: &[&str]) -> Output {
+    prepare_command(job, args)
         .output()
         .expect("run starpipe prepare")
 }
@@ -257,11 +263,7 @@ impl HeldPrepare {
             "target": "mysql", "label": format!("TRUNCATE TABLE*{}*", w.db), "times": 1,
             "action": {"kind": "latency", "ms": hold_ms, "phase": "before_commit"}
         }));
-        let mut child = Command::new(starpipe_bin())
-            .args(["prepare", "--truncate", "--yes", "--config"])
-            .arg(job)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+        let mut child = prepare_command(job, &["--truncate", "--yes"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
