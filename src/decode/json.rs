@@ -2,6 +2,10 @@
 //! that refers to the input by offset, so the tape's borrow of the input ends right after the
 //! parse and everything later reads the input as plain `&[u8]` (no unsafe aliasing).
 //!
+//! The record value arrives in a buffer of ours (`&mut Vec<u8>`), so the parse appends
+//! simd-json's padding to it and removes it afterwards: simd-json then reads the value where it
+//! is instead of copying it into a padded buffer of its own first (`fill_tape_padded`).
+//!
 //! simd-json keeps numbers only as i64/u64/f64, which would corrupt `18446744073709551615`-sized
 //! or 65-digit values (formats.md §5.1). Number lexemes are therefore recovered from the input:
 //! every tape node starts at one "value start" structural index of stage 1 (`{`, `[`, `"`, or
@@ -70,20 +74,30 @@ pub(crate) struct SyntaxError(pub String);
 
 impl Parser {
     /// Parses `input` in place. Afterwards strings in `input` are unescaped at their node ranges.
-    pub(crate) fn parse(&mut self, input: &mut [u8]) -> Result<(), SyntaxError> {
-        if input.len() > u32::MAX as usize {
+    /// `input` is the same length afterwards; its capacity may have grown by the padding.
+    pub(crate) fn parse(&mut self, input: &mut Vec<u8>) -> Result<(), SyntaxError> {
+        let input_len = input.len();
+        // The padding's content does not matter to simd-json; spaces keep it valid text.
+        input.resize(input_len + simd_json::INPUT_PADDING, b' ');
+        let result = self.parse_padded(input, input_len);
+        input.truncate(input_len);
+        result
+    }
+
+    /// Parses `input[..input_len]`; the rest of `input` is simd-json's padding.
+    fn parse_padded(&mut self, input: &mut [u8], input_len: usize) -> Result<(), SyntaxError> {
+        if input_len > u32::MAX as usize {
             return Err(SyntaxError("record value larger than 4 GiB".into()));
         }
         self.nodes.clear();
         self.offsets_ready = false;
         let base = input.as_ptr() as usize;
-        let input_len = input.len();
         let mut tape = self
             .tape
             .take()
             .unwrap_or_else(|| Tape::null().reset())
             .reset();
-        let result = simd_json::fill_tape(input, &mut self.buffers, &mut tape);
+        let result = simd_json::fill_tape_padded(input, input_len, &mut self.buffers, &mut tape);
         if let Err(e) = result {
             self.tape = Some(tape.reset());
             return Err(SyntaxError(e.to_string()));
@@ -220,4 +234,89 @@ pub(crate) fn str_at(input: &[u8], start: u32, len: u32) -> &str {
 fn write_json_string(s: &str, out: &mut Vec<u8>) {
     // serde_json's escaping is the reference; it cannot fail on a Vec.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What simd-json's own copying parse (`fill_tape`) makes of `data`: our nodes, with string
+    /// ranges relative to the input, and the input after unescaping.
+    fn reference(data: &[u8]) -> Option<(Vec<Node>, Vec<u8>)> {
+        let mut input = data.to_vec();
+        let base = input.as_ptr() as usize;
+        let mut buffers = Buffers::new(input.len());
+        let mut tape = Tape::null().reset();
+        simd_json::fill_tape(&mut input, &mut buffers, &mut tape).ok()?;
+        let nodes = tape
+            .0
+            .iter()
+            .map(|node| match *node {
+                TapeNode::String(s) => Node::Str {
+                    start: if s.is_empty() {
+                        0
+                    } else {
+                        (s.as_ptr() as usize - base) as u32
+                    },
+                    len: s.len() as u32,
+                },
+                TapeNode::Object { len, count } => Node::Object {
+                    len: len as u32,
+                    count: count as u32,
+                },
+                TapeNode::Array { len, count } => Node::Array {
+                    len: len as u32,
+                    count: count as u32,
+                },
+                TapeNode::Static(StaticNode::Null) => Node::Null,
+                TapeNode::Static(StaticNode::Bool(b)) => Node::Bool(b),
+                TapeNode::Static(_) => Node::Number,
+            })
+            .collect();
+        drop(tape);
+        Some((nodes, input))
+    }
+
+    /// The padded parse reads and unescapes in one buffer where `fill_tape` reads a copy: every
+    /// input of the decoders' fuzz corpora (escapes, truncations, invalid UTF-8, numbers at the
+    /// end …) must give the same nodes, the same unescaped bytes and the same verdict, with one
+    /// parser reused across inputs as a decoder reuses it.
+    #[test]
+    fn the_padded_parse_agrees_with_simd_jsons_copying_parse_on_the_fuzz_corpora() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let mut parser = Parser::default();
+        let mut inputs = 0;
+        for dir in [
+            "corpus/decode_canal",
+            "corpus/decode_cloudcanal",
+            "corpus/encode_roundtrip",
+            "regressions/decode_canal",
+            "regressions/decode_cloudcanal",
+        ] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries {
+                let data = std::fs::read(entry.unwrap().path()).unwrap();
+                let mut input = data.clone();
+                let ours = parser.parse(&mut input).ok().map(|()| parser.nodes.clone());
+                let theirs = reference(&data);
+                assert_eq!(input.len(), data.len());
+                match (ours, theirs) {
+                    (Some(nodes), Some((ref_nodes, ref_input))) => {
+                        assert_eq!(nodes, ref_nodes, "{data:?}");
+                        assert_eq!(input, ref_input, "{data:?}");
+                    }
+                    (None, None) => {}
+                    (ours, theirs) => panic!(
+                        "verdicts differ on {data:?}: padded {}, copying {}",
+                        ours.is_some(),
+                        theirs.is_some()
+                    ),
+                }
+                inputs += 1;
+            }
+        }
+        assert!(inputs > 1000, "only {inputs} corpus inputs found");
+    }
 }

@@ -405,10 +405,11 @@ impl Decoder {
         }
     }
 
-    /// Decodes one record value. `input` is modified (simd-json unescapes strings in place).
+    /// Decodes one record value. `input` is modified (simd-json unescapes strings in place); it
+    /// is a `Vec` so that the parse can pad it where it is instead of copying it.
     pub fn decode<'a>(
         &'a mut self,
-        input: &'a mut [u8],
+        input: &'a mut Vec<u8>,
         keys: &dyn KeyResolver,
     ) -> Result<Decoded<'a>, DecodeError> {
         if input.iter().all(u8::is_ascii_whitespace) {
@@ -509,7 +510,7 @@ impl Decoder {
     /// Decodes one record value and hands the result to `sink`.
     pub fn decode_into(
         &mut self,
-        input: &mut [u8],
+        input: &mut Vec<u8>,
         keys: &dyn KeyResolver,
         sink: &mut dyn DecodeSink,
     ) -> Result<(), DecodeError> {
