@@ -319,4 +319,98 @@ mod tests {
         }
         assert!(inputs > 1000, "only {inputs} corpus inputs found");
     }
+
+    /// Pieces of JSON text, heavy in what the padded parse could get wrong: strings and
+    /// numbers that end at the last byte (where the padding starts), invalid UTF-8 and stray
+    /// escapes. Most sequences of them are not JSON; the verdicts must agree too.
+    const PIECES: &[&[u8]] = &[
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b":",
+        b",",
+        b"\"",
+        b"\\",
+        b"\\n",
+        b"a",
+        b" ",
+        b"\n",
+        b"1",
+        b"-0.5e3",
+        b"18446744073709551616",
+        b"true",
+        b"null",
+        "é".as_bytes(),
+        b"\xff",
+        b"\x01",
+    ];
+
+    /// Pieces that are valid inside a JSON string: escapes whose unescaped form is shorter than
+    /// their text (so unescaping writes behind where it reads), and multi-byte text.
+    const STRING_PIECES: &[&[u8]] = &[
+        b"\\\"",
+        b"\\\\",
+        b"\\n",
+        b"\\/",
+        b"\\u00e9",
+        b"\\ud83d\\ude00",
+        b"\\u0000",
+        b"a",
+        b"key",
+        b" ",
+        b"{",
+        b":",
+        "é".as_bytes(),
+        "李".as_bytes(),
+        "😀".as_bytes(),
+    ];
+
+    proptest::proptest! {
+        /// An object of escape-heavy string values (valid JSON), followed by random pieces or
+        /// not.
+        #[test]
+        fn the_padded_parse_agrees_with_simd_jsons_copying_parse_on_escape_heavy_text(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..80),
+            string_picks in proptest::collection::vec(0..STRING_PIECES.len(), 0..80),
+            values in 0..4usize,
+            tail in proptest::bool::ANY,
+        ) {
+            let mut data: Vec<u8> = Vec::new();
+            if values > 0 {
+                data.push(b'{');
+                for v in 0..values {
+                    if v > 0 {
+                        data.push(b',');
+                    }
+                    data.extend_from_slice(format!("\"k{v}\":\"").as_bytes());
+                    for &i in string_picks.iter().skip(v) {
+                        data.extend_from_slice(STRING_PIECES[i]);
+                    }
+                    data.push(b'"');
+                }
+                data.push(b'}');
+            }
+            for &i in picks.iter().filter(|_| tail) {
+                data.extend_from_slice(PIECES[i]);
+            }
+            let mut input = data.clone();
+            let mut parser = Parser::default();
+            let ours = parser.parse(&mut input).ok().map(|()| parser.nodes.clone());
+            proptest::prop_assert_eq!(input.len(), data.len());
+            match (ours, reference(&data)) {
+                (Some(nodes), Some((ref_nodes, ref_input))) => {
+                    proptest::prop_assert_eq!(nodes, ref_nodes);
+                    proptest::prop_assert_eq!(input, ref_input);
+                }
+                (None, None) => {}
+                (ours, theirs) => proptest::prop_assert!(
+                    false,
+                    "verdicts differ: padded {}, copying {}",
+                    ours.is_some(),
+                    theirs.is_some()
+                ),
+            }
+        }
+    }
 }
