@@ -104,35 +104,14 @@ impl Parser {
             return Err(SyntaxError(e.to_string()));
         }
         let mut outside = false;
+        // Strings live inside the input (simd-json unescapes in place); anything else would be
+        // a change in simd-json that we must not paper over. The flag fails the whole message
+        // (and drops the nodes), so the check need not branch per node.
         // `extend` over a slice iterator writes without a capacity check per node.
-        self.nodes.extend(tape.0.iter().map(|node| match *node {
-            TapeNode::String(s) => {
-                // Strings live inside the input (simd-json unescapes in place); anything else
-                // would be a change in simd-json that we must not paper over. The flag fails the
-                // whole message (and drops the nodes), so the check need not branch per node.
-                let len = s.len();
-                let start = if len == 0 {
-                    0
-                } else {
-                    (s.as_ptr() as usize).wrapping_sub(base)
-                };
-                outside |= start.checked_add(len).is_none_or(|end| end > input_len);
-                Node::Str {
-                    start: start as u32,
-                    len: len as u32,
-                }
-            }
-            TapeNode::Object { len, count } => Node::Object {
-                len: len as u32,
-                count: count as u32,
-            },
-            TapeNode::Array { len, count } => Node::Array {
-                len: len as u32,
-                count: count as u32,
-            },
-            TapeNode::Static(StaticNode::Null) => Node::Null,
-            TapeNode::Static(StaticNode::Bool(b)) => Node::Bool(b),
-            TapeNode::Static(_) => Node::Number,
+        self.nodes.extend(tape.0.iter().map(|node| {
+            let (node, inside) = node_of(*node, base, input_len);
+            outside |= !inside;
+            node
         }));
         self.tape = Some(tape.reset());
         if outside {
@@ -222,6 +201,45 @@ impl Parser {
     }
 }
 
+/// Our node for a tape node, a string's range taken relative to `base` (the input's address),
+/// and whether that range lies inside the input's `input_len` bytes (always, for other nodes).
+#[inline(always)]
+fn node_of(node: TapeNode<'_>, base: usize, input_len: usize) -> (Node, bool) {
+    match node {
+        TapeNode::String(s) => {
+            let len = s.len();
+            let start = if len == 0 {
+                0
+            } else {
+                (s.as_ptr() as usize).wrapping_sub(base)
+            };
+            let inside = start.checked_add(len).is_some_and(|end| end <= input_len);
+            let node = Node::Str {
+                start: start as u32,
+                len: len as u32,
+            };
+            (node, inside)
+        }
+        TapeNode::Object { len, count } => {
+            let node = Node::Object {
+                len: len as u32,
+                count: count as u32,
+            };
+            (node, true)
+        }
+        TapeNode::Array { len, count } => {
+            let node = Node::Array {
+                len: len as u32,
+                count: count as u32,
+            };
+            (node, true)
+        }
+        TapeNode::Static(StaticNode::Null) => (Node::Null, true),
+        TapeNode::Static(StaticNode::Bool(b)) => (Node::Bool(b), true),
+        TapeNode::Static(_) => (Node::Number, true),
+    }
+}
+
 /// The text of a string node.
 pub(crate) fn str_at(input: &[u8], start: u32, len: u32) -> &str {
     let bytes = &input[start as usize..(start + len) as usize];
@@ -252,26 +270,10 @@ mod tests {
         let nodes = tape
             .0
             .iter()
-            .map(|node| match *node {
-                TapeNode::String(s) => Node::Str {
-                    start: if s.is_empty() {
-                        0
-                    } else {
-                        (s.as_ptr() as usize - base) as u32
-                    },
-                    len: s.len() as u32,
-                },
-                TapeNode::Object { len, count } => Node::Object {
-                    len: len as u32,
-                    count: count as u32,
-                },
-                TapeNode::Array { len, count } => Node::Array {
-                    len: len as u32,
-                    count: count as u32,
-                },
-                TapeNode::Static(StaticNode::Null) => Node::Null,
-                TapeNode::Static(StaticNode::Bool(b)) => Node::Bool(b),
-                TapeNode::Static(_) => Node::Number,
+            .map(|node| {
+                let (node, inside) = node_of(*node, base, data.len());
+                assert!(inside, "simd-json returned a string outside the input");
+                node
             })
             .collect();
         drop(tape);
