@@ -89,6 +89,12 @@ struct Cli {
     /// Keep the working directory (job files, starpipe's logs) for a look after the run.
     #[arg(long)]
     keep_work: bool,
+    /// Only decode and encode one pass of the workload in memory, as the sink ceiling does,
+    /// print the CPU time, and exit: no broker, no emulator, no results file. For profiling
+    /// starpipe's decode+encode on this workload (`valgrind --tool=callgrind
+    /// --toggle-collect='*sink::decode_encode'`).
+    #[arg(long)]
+    decode_encode_only: bool,
 }
 
 /// The most messages of the paced run (latency).
@@ -143,6 +149,32 @@ struct WorkloadInfo {
     stats: starpipe_perf::Stats,
 }
 
+/// The workload `cli` asks for, in source database `db`.
+fn workload(cli: &Cli, db: &str, messages: u64) -> Workload {
+    let mut w = Workload::new(cli.seed, Format::Canal);
+    w.database = db.into();
+    w.messages = messages;
+    w.partitions = cli.partitions;
+    w.partitioning = starpipe_perf::workload::Partitioning::Spread;
+    if cli.balanced_tables {
+        w.table_weights = Some(starpipe_perf::workload::byte_balanced_weights(&w, 4000));
+    }
+    w
+}
+
+/// `--decode-encode-only`: the sink ceiling's decode+encode of one pass, and nothing else.
+fn decode_encode_only(w: &Workload, batch_bytes: usize) -> anyhow::Result<()> {
+    step("decode+encode of one pass in memory (no broker, no emulator)");
+    let (bodies, cpu) = sink::encode_bodies(w, "bench_sink", batch_bytes)?;
+    let rows: u64 = bodies.iter().flat_map(|(_, b)| b).map(|b| b.rows).sum();
+    let cpu = cpu.as_secs_f64();
+    eprintln!(
+        "   {rows} body rows, {cpu:.2} CPU-s, {:.2} CPU-s per M body rows",
+        cpu / (rows as f64 / 1e6)
+    );
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -161,6 +193,12 @@ fn run() -> anyhow::Result<()> {
         .messages
         .unwrap_or(if quick { 110_000 } else { 120_000 });
     let budget = cli.budget_mb.unwrap_or(if quick { 16 } else { 64 });
+    let source_db = "bench";
+    let w = workload(&cli, source_db, messages);
+    let batch_mb = (budget / 4).clamp(1, 64);
+    if cli.decode_encode_only {
+        return decode_encode_only(&w, (batch_mb as usize) << 20);
+    }
     let bins = root.join(&cli.bin_dir);
     let (starpipe_bin, sim_bin) = (bins.join("starpipe"), bins.join("starrocks-sim"));
     for b in [&starpipe_bin, &sim_bin] {
@@ -194,15 +232,6 @@ fn run() -> anyhow::Result<()> {
     );
 
     // ---- workload
-    let source_db = "bench";
-    let mut w = Workload::new(cli.seed, Format::Canal);
-    w.database = source_db.into();
-    w.messages = messages;
-    w.partitions = cli.partitions;
-    w.partitioning = starpipe_perf::workload::Partitioning::Spread;
-    if cli.balanced_tables {
-        w.table_weights = Some(starpipe_perf::workload::byte_balanced_weights(&w, 4000));
-    }
     let shares = table_message_shares(&w);
     let topic = format!("bench-cdc-{}", std::process::id());
     let passes = cli.passes.max(1);
@@ -273,7 +302,6 @@ fn run() -> anyhow::Result<()> {
     );
 
     step("sink ceiling: pre-encoded Stream Load bodies into starrocks-sim");
-    let batch_mb = (budget / 4).clamp(1, 64);
     sim.recreate_database("bench_sink", &w.tables)?;
     let sink = sink::measure(&w, &sim, "bench_sink", (batch_mb as usize) << 20, pass_rows)?;
     sim.recreate_database("bench_sink", &[])?;

@@ -32,10 +32,10 @@ pub struct SinkCeiling {
     pub decode_encode_cpu_s: f64,
 }
 
-struct Body {
+pub struct Body {
     headers: Vec<(&'static str, String)>,
     data: Vec<u8>,
-    rows: u64,
+    pub rows: u64,
 }
 
 pub fn target_table(db: &str, t: &Table) -> anyhow::Result<TargetTable> {
@@ -56,11 +56,14 @@ pub fn target_table(db: &str, t: &Table) -> anyhow::Result<TargetTable> {
 }
 
 /// Per target table, its load bodies in order.
-type TableBodies = Vec<(String, Vec<Body>)>;
+pub type TableBodies = Vec<(String, Vec<Body>)>;
+
+/// Per workload table: its name, its encoder and the bodies taken from it so far.
+type Encoders<'w> = Vec<(&'w str, BodyEncoder, Vec<Body>)>;
 
 /// Decodes and encodes the workload into per-table bodies of about `batch_bytes`; also returns
 /// the CPU time spent decoding and encoding (not generating).
-fn encode_bodies(
+pub fn encode_bodies(
     w: &Workload,
     target_db: &str,
     batch_bytes: usize,
@@ -76,7 +79,7 @@ fn encode_bodies(
                 Vec::new(),
             ))
         })
-        .collect::<anyhow::Result<Vec<(&str, BodyEncoder, Vec<Body>)>>>()?;
+        .collect::<anyhow::Result<Encoders<'_>>>()?;
     let take = |enc: &mut BodyEncoder, out: &mut Vec<Body>| -> anyhow::Result<()> {
         let block = enc.take_block(None);
         if block.is_empty() {
@@ -111,21 +114,8 @@ fn encode_bodies(
         let t0 = thread_cpu_time();
         buf.clear();
         buf.extend_from_slice(m.payload.as_bytes());
-        let batch = match decoder.decode(&mut buf, &MessageKeys) {
-            Ok(Decoded::Rows(batch)) => batch,
-            Ok(_) => continue,
-            Err(e) => bail!("message {} does not decode: {e}", m.seq),
-        };
-        let (_, enc, out) = encoders
-            .iter_mut()
-            .find(|(name, _, _)| *name == batch.table.table)
-            .context("message for an unknown table")?;
-        for ch in batch.changes() {
-            enc.push_row(ch.op, ch.row.columns())?;
-        }
-        if enc.block().byte_size() >= batch_bytes {
-            take(enc, out)?;
-        }
+        decode_encode(&mut decoder, &mut buf, &mut encoders, batch_bytes, &take)
+            .with_context(|| format!("message {}", m.seq))?;
         busy += thread_cpu_time().saturating_sub(t0);
     }
     let mut result = Vec::new();
@@ -134,6 +124,35 @@ fn encode_bodies(
         result.push((name.to_string(), out));
     }
     Ok((result, busy))
+}
+
+/// Decodes one message and encodes its rows, taking a table's block into a body when it is full.
+/// Never inlined, so that a profiler can collect this and nothing else
+/// (`valgrind --tool=callgrind --toggle-collect='*sink::decode_encode'`).
+#[inline(never)]
+fn decode_encode(
+    decoder: &mut Decoder,
+    buf: &mut Vec<u8>,
+    encoders: &mut Encoders<'_>,
+    batch_bytes: usize,
+    take: &impl Fn(&mut BodyEncoder, &mut Vec<Body>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let batch = match decoder.decode(buf, &MessageKeys) {
+        Ok(Decoded::Rows(batch)) => batch,
+        Ok(_) => return Ok(()),
+        Err(e) => bail!("does not decode: {e}"),
+    };
+    let (_, enc, out) = encoders
+        .iter_mut()
+        .find(|(name, _, _)| *name == batch.table.table)
+        .context("message for an unknown table")?;
+    for ch in batch.changes() {
+        enc.push_row(ch.op, ch.row.columns())?;
+    }
+    if enc.block().byte_size() >= batch_bytes {
+        take(enc, out)?;
+    }
+    Ok(())
 }
 
 /// CPU time of the calling thread.
