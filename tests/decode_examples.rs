@@ -758,6 +758,101 @@ fn before_images_overlay_the_after_image_in_any_column_order() {
     );
 }
 
+/// The overlay against a model of it, on before images of any shape: the type map's columns
+/// in any order, some of them (canal's `old` lists the updated columns, in the map's order,
+/// which the overlay takes a fast path for), repeated, and after images in any order. The
+/// model: the before image is the after image with each listed column's value replaced; a
+/// repeated before-image key is an error; the before image is loaded (as a DELETE) only when
+/// the key changed.
+#[test]
+fn before_images_of_any_shape_overlay_as_the_model_says() {
+    use proptest::prelude::*;
+    use starpipe::decode::{DecodeOptions, Decoded, Decoder, Format, MessageKeys};
+    const COLUMNS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+    let shapes = (2..=COLUMNS.len()).prop_flat_map(|n| {
+        (
+            Just(n),
+            Just((0..n).collect::<Vec<_>>()).prop_shuffle(),
+            prop::collection::vec(0..n, 0..=n + 2),
+            any::<bool>(),
+        )
+    });
+    // One decoder for all cases, as a worker keeps one: its cached type maps come and go.
+    let decoder = std::cell::RefCell::new(Decoder::new(DecodeOptions::new(Format::Canal)));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 2000,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(&shapes, |(n, after, mut before, ordered)| {
+            if ordered {
+                // A subsequence of the map, as canal writes `old`.
+                before.sort_unstable();
+                before.dedup();
+            }
+            let types: Vec<String> = COLUMNS[..n]
+                .iter()
+                .map(|c| format!(r#""{c}":"varchar(8)""#))
+                .collect();
+            let after_row: Vec<String> = after
+                .iter()
+                .map(|&i| format!(r#""{0}":"A{0}""#, COLUMNS[i]))
+                .collect();
+            let before_row: Vec<String> = before
+                .iter()
+                .map(|&i| format!(r#""{0}":"B{0}""#, COLUMNS[i]))
+                .collect();
+            let message = format!(
+                r#"{{"type":"UPDATE","database":"d","table":"t","isDdl":false,"pkNames":["a"],
+                    "mysqlType":{{{}}},"data":[{{{}}}],"old":[{{{}}}]}}"#,
+                types.join(","),
+                after_row.join(","),
+                before_row.join(",")
+            );
+            let mut buf = message.clone().into_bytes();
+            let mut decoder = decoder.borrow_mut();
+            let got = match decoder.decode(&mut buf, &MessageKeys) {
+                Ok(Decoded::Rows(batch)) => Ok(batch
+                    .changes()
+                    .map(|c| {
+                        let cols: Vec<String> = c
+                            .row
+                            .columns()
+                            .map(|col| format!("{}={:?}", col.name, col.value))
+                            .collect();
+                        format!("{:?} {}", c.op, cols.join(" "))
+                    })
+                    .collect::<Vec<_>>()),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.class.as_str().to_string()),
+            };
+            let image = |listed: &[usize]| -> String {
+                let cols: Vec<String> = after
+                    .iter()
+                    .map(|&i| {
+                        let side = if listed.contains(&i) { 'B' } else { 'A' };
+                        format!("{0}=Text(\"{side}{0}\")", COLUMNS[i])
+                    })
+                    .collect();
+                cols.join(" ")
+            };
+            let repeated = (1..before.len()).any(|j| before[..j].contains(&before[j]));
+            let expected = if repeated {
+                Err("DuplicateKey".to_string())
+            } else if before.contains(&0) {
+                Ok(vec![
+                    format!("Delete {}", image(&before)),
+                    format!("Upsert {}", image(&[])),
+                ])
+            } else {
+                Ok(vec![format!("Upsert {}", image(&[]))])
+            };
+            prop_assert_eq!(got, expected, "{}", message);
+            Ok(())
+        })
+        .unwrap();
+}
+
 /// One decoder keeps each table's last type map: a message of the same table with a changed
 /// map (a type, a name, a column more or fewer, a repeated name) and a message of another table
 /// with the same names are read with their own map, whatever came before.

@@ -434,26 +434,29 @@ fn overlay(
         Node::Object { len, .. } => len as usize,
         _ => 0,
     };
-    // Fast path, as in `decode_row`: while the before image lists the type map's columns in
-    // its order and the after image does too, member `j` is type `j` and replaces cell `j`,
-    // and the members so far are distinct. CloudCanal's full before images take it; without
-    // it each member cost three scans (duplicates, type, cell).
-    let mut aligned = s.types_unique;
+    // Fast path: while the before image lists type map columns in the map's order (all of
+    // them, as CloudCanal's full before images do, or some, as canal's `old` of the updated
+    // columns does) and each replaces the after image's cell at the same index, a member's
+    // type is found at or after the last member's, and it cannot repeat an earlier member
+    // (the map has no duplicate names and the indexes only grow). Without it each member cost
+    // three scans from the start (duplicates, type, cell).
+    let mut in_order = s.types_unique;
+    let mut next_type = 0;
     let mut at = old + 1;
-    for j in 0..len {
+    for _ in 0..len {
         let (k, v) = (at, at + 1);
         at = v + p.nodes[v].span();
         let name = key_span(&p.nodes, k);
         let name_text = name.get(input);
-        aligned = aligned
-            && s.types
-                .get(j)
-                .is_some_and(|(n, _)| same_str(n.get(input), name_text))
-            && s.cells[start..]
-                .get(j)
-                .is_some_and(|c| same_str(name_of(c, input), name_text));
-        let (ty, slot) = if aligned {
-            (&s.types[j].1, Some(start + j))
+        let ordered = if in_order {
+            type_in_order(s, input, start, next_type, name_text)
+        } else {
+            None
+        };
+        in_order = ordered.is_some();
+        let (ty, slot) = if let Some(idx) = ordered {
+            next_type = idx + 1;
+            (&s.types[idx].1, Some(start + idx))
         } else {
             if repeats_an_earlier_member(&p.nodes, input, old, k) {
                 return Err(dup_err(name_text, i));
@@ -480,6 +483,23 @@ fn overlay(
         }
     }
     Ok(())
+}
+
+/// The index of the type map entry named `name` at or after `from`, when the cell at that index
+/// from `start` (the after image's) has the same name. `s.types` must have no duplicate names.
+fn type_in_order(
+    s: &Scratch,
+    input: &[u8],
+    start: usize,
+    from: usize,
+    name: &str,
+) -> Option<usize> {
+    let idx = from
+        + s.types[from..]
+            .iter()
+            .position(|(n, _)| same_str(n.get(input), name))?;
+    let cell = s.cells[start..].get(idx)?;
+    same_str(name_of(cell, input), name).then_some(idx)
 }
 
 /// Whether the key of member `k` of object `obj` is also the key of an earlier member.
