@@ -31,7 +31,7 @@ use std::sync::Arc;
 use jiff::civil;
 use jiff::tz::{Offset, TimeZone};
 
-use crate::bytes::{integer_value, same_str};
+use crate::bytes::{canonical_integer, integer_value, same_str};
 use crate::model::ValueKind;
 
 /// The decoder's view of a source column type.
@@ -569,6 +569,13 @@ fn integer(raw: Raw<'_>, min: i128, max: i128, out: &mut Vec<u8>) -> Result<Conv
         Raw::Nested => return Err(verr("not an integer")),
     };
     let bytes = s.as_bytes();
+    if let Some(v) = canonical_integer(bytes) {
+        return if (min..=max).contains(&v) {
+            Ok(Converted::Same)
+        } else {
+            Err(out_of_range(s, min, max))
+        };
+    }
     let (neg, digits) = match bytes.first() {
         Some(b'-') => (true, &bytes[1..]),
         Some(b'+') => (false, &bytes[1..]),
@@ -588,7 +595,7 @@ fn integer(raw: Raw<'_>, min: i128, max: i128, out: &mut Vec<u8>) -> Result<Conv
     // At most 38 digits always fit an i128.
     let v = integer_value(neg, significant).ok_or_else(|| verr("integer out of range"))?;
     if v < min || v > max {
-        return Err(verr(format!("integer {s} out of range {min}..={max}")));
+        return Err(out_of_range(s, min, max));
     }
     let canonical_len = significant.len() + usize::from(neg && v != 0);
     if canonical_len == bytes.len() {
@@ -599,6 +606,11 @@ fn integer(raw: Raw<'_>, min: i128, max: i128, out: &mut Vec<u8>) -> Result<Conv
     }
     out.extend_from_slice(significant);
     Ok(Converted::Text)
+}
+
+#[cold]
+fn out_of_range(s: &str, min: i128, max: i128) -> CellError {
+    verr(format!("integer {s} out of range {min}..={max}"))
 }
 
 /// `-?[0-9]+(\.[0-9]+)?` — the only DECIMAL text StarRocks and MySQL agree on.

@@ -2,7 +2,7 @@
 //!
 //! Every function appends to a caller-owned buffer and allocates only to describe an error.
 
-use crate::bytes::integer_value;
+use crate::bytes::{canonical_integer, integer_value};
 use crate::model::{Value, ValueKind};
 use crate::schema::{MAX_VARCHAR_LEN, StarRocksType};
 
@@ -277,7 +277,16 @@ fn render_int(
     if kind == ValueKind::Boolean {
         return render_bool(text, out);
     }
-    // The common case, canonical text, is not split again: it is already what StarRocks gets.
+    // The common case, canonical text, is checked in one pass and written as it is: it is
+    // already what StarRocks gets.
+    if let Some(v) = canonical_integer(text.as_bytes()) {
+        let (min, max) = width.range();
+        if !(min..=max).contains(&v) {
+            return Err(out_of_range(text, width));
+        }
+        out.extend_from_slice(text.as_bytes());
+        return Ok(());
+    }
     let (neg, digits) = if is_canonical_integer(text) {
         match text.strip_prefix('-') {
             Some(digits) => (true, digits),
