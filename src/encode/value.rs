@@ -383,6 +383,22 @@ fn render_float(text: &str, single: bool, out: &mut Vec<u8>) -> Result<(), Strin
 }
 
 fn render_decimal(text: &str, precision: u8, scale: u8, out: &mut Vec<u8>) -> Result<(), String> {
+    // The common case: MySQL writes a DECIMAL with exactly its scale's fraction digits, which is
+    // what StarRocks gets, so it is checked in one pass and written as it is.
+    if is_canonical_decimal(text.as_bytes(), precision - scale, scale) {
+        out.extend_from_slice(text.as_bytes());
+        return Ok(());
+    }
+    render_decimal_by_parts(text, precision, scale, out)
+}
+
+/// Checks and writes any decimal text for DECIMAL(`precision`, `scale`).
+fn render_decimal_by_parts(
+    text: &str,
+    precision: u8,
+    scale: u8,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     let bad = || format!("{} is not a plain decimal number", excerpt(text));
     let (neg, body) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -426,6 +442,34 @@ fn render_decimal(text: &str, precision: u8, scale: u8, out: &mut Vec<u8>) -> Re
         out.extend_from_slice(&frac.as_bytes()[..keep]);
     }
     Ok(())
+}
+
+/// Whether `b` is `-?D(\.F)?` with `D` digits without a leading zero (`0` alone allowed), at
+/// most `int_room` of them, and `F` exactly `scale` digits (no `.` when `scale` is 0): text that
+/// `render_decimal` would write unchanged. `false` says nothing: such text takes the general way.
+#[inline(always)]
+fn is_canonical_decimal(b: &[u8], int_room: u8, scale: u8) -> bool {
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    let frac_len = if scale == 0 {
+        0
+    } else {
+        usize::from(scale) + 1
+    };
+    let Some(int_len) = digits.len().checked_sub(frac_len) else {
+        return false;
+    };
+    let (int, frac) = digits.split_at(int_len);
+    let int_ok = match int {
+        [] => false,
+        [b'0'] => int_room > 0,
+        [first, ..] => *first != b'0' && int.len() <= usize::from(int_room),
+    };
+    let frac_digits = match frac {
+        [] => frac,
+        [b'.', rest @ ..] => rest,
+        _ => return false,
+    };
+    int_ok && int.iter().chain(frac_digits).all(u8::is_ascii_digit)
 }
 
 fn two(b: &[u8], i: usize) -> Option<u32> {
@@ -621,6 +665,38 @@ pub(crate) fn json_string(s: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass check only passes text that the general way writes unchanged.
+        #[test]
+        fn canonical_decimals_are_written_as_the_general_way_writes_them(
+            sign in "-?",
+            int in "0{0,2}[0-9]{0,4}",
+            frac in proptest::option::of("[0-9]{0,4}"),
+            stray in "|[-.a ]",
+            precision in 1u8..=8,
+            scale in 0u8..=4,
+            scale_fits in any::<bool>(),
+        ) {
+            // Half the cases give the fraction exactly the scale's digits: the canonical shape.
+            let scale = match &frac {
+                Some(f) if scale_fits => f.len() as u8,
+                _ => scale,
+            }
+            .min(precision);
+            let text = match &frac {
+                Some(f) => format!("{sign}{int}.{f}{stray}"),
+                None => format!("{sign}{int}{stray}"),
+            };
+            let mut general = Vec::new();
+            let by_parts = render_decimal_by_parts(&text, precision, scale, &mut general);
+            if is_canonical_decimal(text.as_bytes(), precision - scale, scale) {
+                prop_assert_eq!(by_parts, Ok(()));
+                prop_assert_eq!(String::from_utf8(general).unwrap(), text);
+            }
+        }
+    }
 
     fn r(target: Target, kind: ValueKind, v: &str) -> Result<String, String> {
         let mut out = Vec::new();
