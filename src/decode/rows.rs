@@ -230,7 +230,7 @@ fn build_rows(
 ) -> Result<(), DecodeError> {
     for (i, &row) in rows.iter().enumerate() {
         let after_start = s.cells.len();
-        decode_row(p, input, row, i, ctx, s)?;
+        let in_map_order = decode_row(p, input, row, i, ctx, s)?;
         let after = after_start..s.cells.len();
         let key_label = |n: KeyName<'_>| match n {
             KeyName::Caller(c) => c.to_string(),
@@ -247,11 +247,11 @@ fn build_rows(
         match msg.kind {
             DmlKind::Delete => push_change(s, ChangeOp::Delete, after),
             DmlKind::Insert => {
-                check_full_row(s, input, after.clone(), i)?;
+                check_full_row(s, input, after.clone(), in_map_order, i)?;
                 push_change(s, ChangeOp::Upsert, after);
             }
             DmlKind::Update => {
-                check_full_row(s, input, after.clone(), i)?;
+                check_full_row(s, input, after.clone(), in_map_order, i)?;
                 let Some(&old) = before_rows.get(i) else {
                     push_change(s, ChangeOp::Upsert, after);
                     continue;
@@ -321,14 +321,18 @@ pub(crate) fn val_bytes<'v>(v: &ValRec, input: &'v [u8], arena: &'v [u8]) -> Opt
 
 /// An INSERT/UPDATE row must carry every column the message's type map lists: a missing one
 /// would be overwritten with NULL/default by a full-row upsert (formats.md §4.4).
+/// `in_map_order` is how many of the row's first cells are the map's columns in its order
+/// ([`decode_row`]); when that is all of them, nothing needs looking up. (A count of cells
+/// would not do: a column the map does not list can stand in for one that is missing.)
 fn check_full_row(
     s: &Scratch,
     input: &[u8],
     row: std::ops::Range<usize>,
+    in_map_order: usize,
     i: usize,
 ) -> Result<(), DecodeError> {
     let cells = &s.cells[row];
-    if s.types.is_empty() || (s.types_unique && cells.len() >= s.types.len()) {
+    if in_map_order >= s.types.len() {
         return Ok(());
     }
     for (name, _) in &s.types {
@@ -345,7 +349,8 @@ fn check_full_row(
     Ok(())
 }
 
-/// Appends the cells of row object `row` to `s.cells`.
+/// Appends the cells of row object `row` to `s.cells`. Returns how many of its first cells are
+/// the type map's columns in the map's order (0 when the map has duplicate names).
 fn decode_row(
     p: &mut Parser,
     input: &[u8],
@@ -353,11 +358,12 @@ fn decode_row(
     i: usize,
     ctx: &CellContext<'_>,
     s: &mut Scratch,
-) -> Result<(), DecodeError> {
+) -> Result<usize, DecodeError> {
     let row_start = s.cells.len();
     // Fast path: the row lists the type map's columns in its order, so the type is found by
     // position and the cells so far are distinct (the type map has no duplicates).
     let mut aligned = s.types_unique;
+    let mut in_map_order = 0;
     let len = match p.nodes[row] {
         Node::Object { len, .. } => len as usize,
         _ => 0,
@@ -379,6 +385,7 @@ fn decode_row(
                 .get(j)
                 .is_some_and(|(n, _)| same_str(n.get(input), name_text));
         let ty = if aligned {
+            in_map_order += 1;
             &s.types[j].1
         } else {
             if s.cells[row_start..]
@@ -398,7 +405,7 @@ fn decode_row(
             val,
         });
     }
-    Ok(())
+    Ok(in_map_order)
 }
 
 fn dup_err(name: &str, i: usize) -> DecodeError {
