@@ -228,22 +228,6 @@ fn out_of_range(text: &str, width: IntWidth) -> String {
     format!("{} is out of range [{min}, {max}]{large}", excerpt(text))
 }
 
-/// Whether `text` is `-?[1-9][0-9]*` or `0`: what StarRocks gets for an integer, so such text
-/// is written as it is.
-fn is_canonical_integer(text: &str) -> bool {
-    let b = text.as_bytes();
-    let (neg, digits) = match b.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, b),
-    };
-    let canonical = match digits {
-        [] => false,
-        [b'0'] => !neg,
-        [first, ..] => *first != b'0',
-    };
-    canonical && digits.iter().all(u8::is_ascii_digit)
-}
-
 /// Splits `-?digits(.zeros)?` into (negative, digits without leading zeros). A fraction is
 /// accepted only when it is all zeros (an exact integer written as a decimal).
 fn split_integer(text: &str) -> Option<(bool, &str)> {
@@ -287,14 +271,9 @@ fn render_int(
         out.extend_from_slice(text.as_bytes());
         return Ok(());
     }
-    let (neg, digits) = if is_canonical_integer(text) {
-        match text.strip_prefix('-') {
-            Some(digits) => (true, digits),
-            None => (false, text),
-        }
-    } else {
-        split_integer(text).ok_or_else(|| format!("{} is not an integer", excerpt(text)))?
-    };
+    // Anything else (leading zeros, `-0`, an all-zero fraction, more than 19 digits) is split.
+    let (neg, digits) =
+        split_integer(text).ok_or_else(|| format!("{} is not an integer", excerpt(text)))?;
     // Fewer digits than the type's maximum has: in range, without computing the value.
     if digits.len() >= width.max_digits() {
         let (min, max) = width.range();
