@@ -82,6 +82,45 @@ pub(crate) fn integer_value(neg: bool, digits: &[u8]) -> Option<i128> {
     })
 }
 
+/// `YYYY-MM-DD` at the start of `b`, read as year, month and day without range checks; `None`
+/// unless `b` starts with that shape. Dates and times are about a sixth of a CDC row's cells,
+/// and both the decoder and the encoder read each one, so the shape is checked a word at a
+/// time (see [`shaped_digits`]) rather than a byte at a time.
+#[inline(always)]
+pub(crate) fn date_fields(b: &[u8]) -> Option<(u16, u8, u8)> {
+    let b = b.get(..10)?;
+    // Two overlapping words: `YYYY-MM-` and `YY-MM-DD`.
+    let ymd = shaped_digits(le_word8(b, 0), b"0000-00-")?;
+    let day = shaped_digits(le_word8(b, 2), b"00-00-00")?;
+    let d = |x: u64, k: u32| (x >> (8 * k)) as u8;
+    let year = u16::from(d(ymd, 0) * 10 + d(ymd, 1)) * 100 + u16::from(d(ymd, 2) * 10 + d(ymd, 3));
+    Some((year, d(ymd, 5) * 10 + d(ymd, 6), d(day, 6) * 10 + d(day, 7)))
+}
+
+/// `HH:MM:SS` at the start of `b`, read as hour, minute and second without range checks; `None`
+/// unless `b` starts with that shape (see [`date_fields`]).
+#[inline(always)]
+pub(crate) fn time_fields(b: &[u8]) -> Option<(u8, u8, u8)> {
+    let hms = shaped_digits(le_word8(b.get(..8)?, 0), b"00:00:00")?;
+    let d = |k: u32| (hms >> (8 * k)) as u8;
+    Some((d(0) * 10 + d(1), d(3) * 10 + d(4), d(6) * 10 + d(7)))
+}
+
+/// Matches the eight bytes of `word` (read by [`le_word8`]) against `shape`, where `0` stands for any
+/// ASCII digit and any other byte for itself. On a match, each digit's byte holds its value
+/// and every other byte zero.
+#[inline(always)]
+fn shaped_digits(word: u64, shape: &[u8; 8]) -> Option<u64> {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let literals = u64::from_le_bytes(shape.map(|c| if c == b'0' { 0 } else { 0xFF }));
+    // XOR with the shape: a digit becomes its value (0..=9), a matching literal 0.
+    let x = word ^ u64::from_le_bytes(*shape);
+    // A byte is at most 9 when neither it nor it plus 0x76 has its high bit set. A byte of
+    // 0x8A or more carries into the next one, but it fails the check itself.
+    let over_nine = (x | x.wrapping_add(0x7676_7676_7676_7676)) & HIGH_BITS;
+    (over_nine == 0 && x & literals == 0).then_some(x)
+}
+
 /// Whether `a` and `b` are the same text.
 #[inline(always)]
 pub(crate) fn same_str(a: &str, b: &str) -> bool {
@@ -98,9 +137,15 @@ fn word8(b: &[u8], at: usize) -> u64 {
     u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
+/// Eight bytes from `at`, the first in the lowest byte on any platform.
+#[inline(always)]
+fn le_word8(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{canonical_integer, integer_value, same};
+    use super::{canonical_integer, date_fields, integer_value, same, time_fields};
     use proptest::prelude::*;
 
     proptest! {
@@ -115,6 +160,67 @@ mod tests {
                 .ok()
                 .filter(|v| v.to_string() == text && digits <= 19);
             prop_assert_eq!(canonical_integer(text.as_bytes()), expected);
+        }
+    }
+
+    /// The oracle: each field's digits checked and read one byte at a time.
+    fn fields_by_bytes(b: &[u8], shape: &[u8]) -> Option<Vec<u16>> {
+        let b = b.get(..shape.len())?;
+        let mut fields = vec![];
+        let mut current = None;
+        for (&c, &s) in b.iter().zip(shape) {
+            if s == b'0' {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                current = Some(current.unwrap_or(0) * 10 + u16::from(c - b'0'));
+            } else {
+                if c != s {
+                    return None;
+                }
+                fields.extend(current.take());
+            }
+        }
+        fields.extend(current);
+        Some(fields)
+    }
+
+    proptest! {
+        #[test]
+        fn date_and_time_fields_are_read_as_byte_by_byte(
+            text in "[0-9]{4}-[0-9]{2}-[0-9]{2}[ T0-9:.]{0,12}|[0-9:/ ./Z-]{0,14}|[\\x00-\\xff]{0,12}",
+        ) {
+            let b = text.as_bytes();
+            prop_assert_eq!(
+                date_fields(b).map(|(y, m, d)| vec![y, m.into(), d.into()]),
+                fields_by_bytes(b, b"0000-00-00")
+            );
+            prop_assert_eq!(
+                time_fields(b).map(|(h, m, s)| vec![h.into(), m.into(), s.into()]),
+                fields_by_bytes(b, b"00:00:00")
+            );
+        }
+    }
+
+    #[test]
+    fn date_and_time_fields_refuse_near_misses_of_every_byte() {
+        for (text, shape) in [
+            ("2024-06-30", &b"0000-00-00"[..]),
+            ("23:59:07", b"00:00:00"),
+        ] {
+            for at in 0..text.len() {
+                for c in 0..=255u8 {
+                    let mut b = text.as_bytes().to_vec();
+                    b[at] = c;
+                    let expected = fields_by_bytes(&b, shape);
+                    let got = if shape.len() == 10 {
+                        date_fields(&b).map(|(y, m, d)| vec![y, m.into(), d.into()])
+                    } else {
+                        time_fields(&b).map(|(h, m, s)| vec![h.into(), m.into(), s.into()])
+                    };
+                    assert_eq!(got, expected, "{b:?}");
+                }
+            }
         }
     }
 

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use jiff::civil;
 use jiff::tz::{Offset, TimeZone};
 
-use crate::bytes::{canonical_integer, integer_value, same_str};
+use crate::bytes::{self, canonical_integer, integer_value, same_str};
 use crate::model::ValueKind;
 
 /// The decoder's view of a source column type.
@@ -778,12 +778,7 @@ fn digits_n(b: &[u8]) -> Option<u32> {
 
 fn parse_temporal(s: &str) -> Option<Temporal<'_>> {
     let b = s.as_bytes();
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year = digits_n(&b[0..4])? as u16;
-    let month = digits_n(&b[5..7])? as u8;
-    let day = digits_n(&b[8..10])? as u8;
+    let (year, month, day) = bytes::date_fields(b)?;
     let mut t = Temporal {
         year,
         month,
@@ -796,13 +791,10 @@ fn parse_temporal(s: &str) -> Option<Temporal<'_>> {
     if rest.is_empty() {
         return Some(t);
     }
-    if !(rest[0] == b' ' || rest[0] == b'T') || rest.len() < 9 || rest[3] != b':' || rest[6] != b':'
-    {
+    if !(rest[0] == b' ' || rest[0] == b'T') {
         return None;
     }
-    let h = digits_n(&rest[1..3])? as u8;
-    let m = digits_n(&rest[4..6])? as u8;
-    let sec = digits_n(&rest[7..9])? as u8;
+    let (h, m, sec) = bytes::time_fields(&rest[1..])?;
     if h > 23 || m > 59 || sec > 59 {
         return None;
     }

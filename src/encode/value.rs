@@ -2,7 +2,7 @@
 //!
 //! Every function appends to a caller-owned buffer and allocates only to describe an error.
 
-use crate::bytes::{canonical_integer, integer_value};
+use crate::bytes::{self, canonical_integer, integer_value};
 use crate::model::{Value, ValueKind};
 use crate::schema::{MAX_VARCHAR_LEN, StarRocksType};
 
@@ -451,27 +451,16 @@ fn is_canonical_decimal(b: &[u8], int_room: u8, scale: u8) -> bool {
     int_ok && int.iter().chain(frac_digits).all(u8::is_ascii_digit)
 }
 
-fn two(b: &[u8], i: usize) -> Option<u32> {
-    let (h, l) = (*b.get(i)?, *b.get(i + 1)?);
-    (h.is_ascii_digit() && l.is_ascii_digit()).then(|| (h - b'0') as u32 * 10 + (l - b'0') as u32)
-}
-
 /// Validates `YYYY-MM-DD` at the start of `b` against StarRocks' range (0000-01-01..9999-12-31,
 /// real calendar days).
 fn valid_date(b: &[u8]) -> bool {
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let (Some(yh), Some(yl), Some(m), Some(d)) = (two(b, 0), two(b, 2), two(b, 5), two(b, 8))
-    else {
+    let Some((y, m, d)) = bytes::date_fields(b) else {
         return false;
     };
-    let y = yh * 100 + yl;
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
         2 => 28,
         _ => return false,
     };
@@ -480,10 +469,10 @@ fn valid_date(b: &[u8]) -> bool {
 
 /// Validates ` HH:MM:SS[.f{1,9}]` at `b[10..]`; returns the number of fraction digits.
 fn valid_time_part(b: &[u8]) -> Option<usize> {
-    if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+    if b.get(10) != Some(&b' ') {
         return None;
     }
-    let (h, mi, s) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
+    let (h, mi, s) = bytes::time_fields(&b[11..])?;
     if h > 23 || mi > 59 || s > 59 {
         return None;
     }
