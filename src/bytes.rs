@@ -225,6 +225,22 @@ mod tests {
     }
 
     #[test]
+    fn canonical_integers_refuse_near_misses_of_every_byte() {
+        for text in ["1234567890123456789", "-9876543210987654", "12345678"] {
+            for at in 0..text.len() {
+                for c in 0..=255u8 {
+                    let mut b = text.as_bytes().to_vec();
+                    b[at] = c;
+                    let expected = std::str::from_utf8(&b)
+                        .ok()
+                        .and_then(|t| t.parse::<i128>().ok().filter(|v| v.to_string() == t));
+                    assert_eq!(canonical_integer(&b), expected, "{b:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn canonical_integers_at_the_edges() {
         let v = |t: &str| canonical_integer(t.as_bytes());
         assert_eq!(v("0"), Some(0));
