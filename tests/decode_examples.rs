@@ -1015,3 +1015,84 @@ fn a_decoder_reads_each_message_with_its_own_type_map() {
         Err("DuplicateKey".into())
     );
 }
+
+/// Integer cells against a model, through both formats (canal's strings, CloudCanal's JSON
+/// numbers and strings): text of an optional sign and digits is the integer it spells, loaded in
+/// its canonical form when in the column type's range, and refused otherwise; any other text is
+/// refused. The decoder keeps canonical text in range on a fast path before its general
+/// conversion, which must agree with it.
+#[test]
+fn integer_cells_decode_as_the_model_says() {
+    use proptest::prelude::*;
+    use starpipe::decode::{DecodeOptions, Decoder, Format};
+    const TYPES: [(&str, i128, i128); 5] = [
+        ("tinyint", -128, 127),
+        ("smallint unsigned", 0, 65_535),
+        ("int", -2_147_483_648, 2_147_483_647),
+        ("bigint", i64::MIN as i128, i64::MAX as i128),
+        ("bigint unsigned", 0, u64::MAX as i128),
+    ];
+    let model = |text: &str, (_, min, max): (&str, i128, i128)| -> Result<String, String> {
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("Value".into());
+        }
+        match text.parse::<i128>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v.to_string()),
+            _ => Err("Value".into()),
+        }
+    };
+    let text = "[-+]?0{0,2}[0-9]{1,21}|-0|0|[0-9]{1,3}\\.[0-9]|[0-9]{1,3}[a ]";
+    proptest!(|(text in text, ty in 0..TYPES.len())| {
+        let column = TYPES[ty];
+        let expected = model(&text, column).map(|v| vec![format!("Upsert a={v}")]);
+        let canal = format!(
+            r#"{{"type":"INSERT","database":"d","table":"t","isDdl":false,"pkNames":["a"],
+                "mysqlType":{{"a":"{}"}},"data":[{{"a":"{text}"}}]}}"#,
+            column.0
+        );
+        let mut decoder = Decoder::new(DecodeOptions::new(Format::Canal));
+        prop_assert_eq!(decoded_changes(&mut decoder, &canal), expected.clone(), "canal {}", canal);
+        // A JSON number where the text is one (no `+`, no leading zero), a string otherwise.
+        let unsigned = text.strip_prefix('-').unwrap_or(&text);
+        let json_number = !unsigned.starts_with(['+', '-'])
+            && (unsigned == "0" || !unsigned.starts_with('0'))
+            && unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && unsigned.ends_with(|c: char| c.is_ascii_digit());
+        let value = if json_number { text.clone() } else { format!("\"{text}\"") };
+        let cloudcanal = format!(
+            r#"{{"action":"INSERT","db":"d","table":"t","pks":["a"],
+                "dbValType":{{"a":"{}"}},"data":[{{"a":{value}}}]}}"#,
+            column.0
+        );
+        let mut decoder = Decoder::new(DecodeOptions::new(Format::CloudCanal));
+        let got = decoded_changes(&mut decoder, &cloudcanal);
+        prop_assert_eq!(got, expected, "cloudcanal {}", cloudcanal);
+    });
+}
+
+/// JSON numbers keep their lexemes (formats.md §5): integers beyond 64 bits too, which simd-json
+/// refused as invalid numbers unless told to read them as floats (the float is never used; the
+/// decoder reads the lexeme).
+#[test]
+fn json_integers_beyond_64_bits_keep_their_lexemes() {
+    use starpipe::decode::{DecodeOptions, Decoder, Format};
+    for (ty, number) in [
+        ("decimal(30,0)", "20000000000000000000"),
+        ("decimal(30,0)", "123456789012345678901234567890"),
+        ("decimal(30,0)", "-9223372036854775809"),
+        ("bigint unsigned", "18446744073709551615"),
+        ("decimal(65,0)", &"9".repeat(65)),
+    ] {
+        let message = format!(
+            r#"{{"action":"INSERT","db":"d","table":"t","pks":["a"],
+                "dbValType":{{"a":"{ty}"}},"data":[{{"a":{number}}}]}}"#
+        );
+        let mut decoder = Decoder::new(DecodeOptions::new(Format::CloudCanal));
+        assert_eq!(
+            decoded_changes(&mut decoder, &message),
+            Ok(vec![format!("Upsert a={number}")]),
+            "{message}"
+        );
+    }
+}
