@@ -11,7 +11,7 @@ use super::value::{
 use super::{
     CellRec, ChangeRec, DecodeError, DecodeOptions, ErrorClass, Meta, RowBatch, Store, ValRec,
 };
-use crate::bytes::same_str;
+use crate::bytes::{canonical_integer, same_str};
 use crate::model::{ChangeOp, DmlKind, SourceTable, Warnings};
 
 /// Buffers reused from message to message.
@@ -538,6 +538,11 @@ fn cell_value(
     nested: &mut Vec<u8>,
 ) -> Result<(crate::model::ValueKind, ValRec), CellError> {
     let mark = arena.len();
+    if let ColType::Int { min, max } = ty
+        && let Some(input_rec) = canonical_int_in_range(p, input, v, *min..=*max)
+    {
+        return Ok((crate::model::ValueKind::Integer, input_rec));
+    }
     let (raw, at) = match p.nodes[v] {
         // Text columns keep their strings as they are: the most common cell, decided here
         // without `convert`'s dispatch. Must give what `convert`'s `ColType::Text` arm gives
@@ -604,6 +609,31 @@ fn cell_value(
         (Converted::Text, _) => (kind, arena_rec(mark, arena.len(), false)),
         (Converted::Bytes, _) => (kind, arena_rec(mark, arena.len(), true)),
     })
+}
+
+/// The integer cell at node `v` kept as it is, when its text is a canonical integer in `range`:
+/// the commonest cell after text, decided here without `convert`'s dispatch. Must give what
+/// `convert`'s `ColType::Int` arm gives for such text (`Converted::Same`); change both together.
+#[inline(always)]
+fn canonical_int_in_range(
+    p: &mut Parser,
+    input: &[u8],
+    v: usize,
+    range: std::ops::RangeInclusive<i128>,
+) -> Option<ValRec> {
+    let (start, len) = match p.nodes[v] {
+        Node::Str { start, len } => (start, len),
+        Node::Number => p.number_lexeme(input, v),
+        _ => return None,
+    };
+    let text = &input[start as usize..(start + len) as usize];
+    canonical_integer(text)
+        .is_some_and(|value| range.contains(&value))
+        .then_some(ValRec::Input {
+            start,
+            len,
+            bytes: false,
+        })
 }
 
 fn arena_rec(start: usize, end: usize, bytes: bool) -> ValRec {
