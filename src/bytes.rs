@@ -106,9 +106,9 @@ pub(crate) fn time_fields(b: &[u8]) -> Option<(u8, u8, u8)> {
     Some((d(0) * 10 + d(1), d(3) * 10 + d(4), d(6) * 10 + d(7)))
 }
 
-/// Matches the eight bytes of `word` (read by [`le_word8`]) against `shape`, where `0` stands for any
-/// ASCII digit and any other byte for itself. On a match, each digit's byte holds its value
-/// and every other byte zero.
+/// Matches the eight bytes of `word` (read by [`le_word8`]) against `shape`, where `0` stands
+/// for any ASCII digit and any other byte for itself. On a match, each digit's byte holds its
+/// value and every other byte zero.
 #[inline(always)]
 fn shaped_digits(word: u64, shape: &[u8; 8]) -> Option<u64> {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
