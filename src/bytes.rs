@@ -106,6 +106,19 @@ pub(crate) fn time_fields(b: &[u8]) -> Option<(u8, u8, u8)> {
     Some((d(0) * 10 + d(1), d(3) * 10 + d(4), d(6) * 10 + d(7)))
 }
 
+/// The days of `month` (1..=12) in `year` of the proleptic Gregorian calendar; `None` for any
+/// other month. The decoder's and the encoder's date checks share it.
+pub(crate) fn days_in_month(year: u16, month: u8) -> Option<u8> {
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => Some(31),
+        4 | 6 | 9 | 11 => Some(30),
+        2 if leap => Some(29),
+        2 => Some(28),
+        _ => None,
+    }
+}
+
 /// Matches the eight bytes of `word` (read by [`le_word8`]) against `shape`, where `0` stands
 /// for any ASCII digit and any other byte for itself. On a match, each digit's byte holds its
 /// value and every other byte zero.
@@ -145,7 +158,7 @@ fn le_word8(b: &[u8], at: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{canonical_integer, date_fields, integer_value, same, time_fields};
+    use super::{canonical_integer, date_fields, days_in_month, integer_value, same, time_fields};
     use proptest::prelude::*;
 
     proptest! {
@@ -222,6 +235,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn days_in_month_follow_the_gregorian_leap_rule() {
+        assert_eq!(days_in_month(2024, 2), Some(29));
+        assert_eq!(days_in_month(2023, 2), Some(28));
+        assert_eq!(days_in_month(1900, 2), Some(28));
+        assert_eq!(days_in_month(2000, 2), Some(29));
+        assert_eq!(days_in_month(0, 2), Some(29));
+        assert_eq!(days_in_month(2023, 4), Some(30));
+        assert_eq!(days_in_month(2023, 12), Some(31));
+        assert_eq!(days_in_month(2023, 0), None);
+        assert_eq!(days_in_month(2023, 13), None);
     }
 
     #[test]

@@ -834,17 +834,6 @@ fn parse_temporal(s: &str) -> Option<Temporal<'_>> {
     Some(t)
 }
 
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
-            29
-        }
-        _ => 28,
-    }
-}
-
 /// Applies the zero-date policy; `date_only` picks the date part of a replacement literal.
 fn zero_date(
     s: &str,
@@ -874,7 +863,7 @@ fn check_calendar(t: &Temporal<'_>, s: &str) -> Result<bool, CellError> {
     if t.year == 0 || t.month == 0 || t.day == 0 {
         return Ok(true);
     }
-    if t.month > 12 || t.day > days_in_month(t.year, t.month) {
+    if bytes::days_in_month(t.year, t.month).is_none_or(|days| t.day > days) {
         return Err(verr(format!("impossible date {s:?}")));
     }
     Ok(false)

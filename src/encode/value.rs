@@ -457,14 +457,7 @@ fn valid_date(b: &[u8]) -> bool {
     let Some((y, m, d)) = bytes::date_fields(b) else {
         return false;
     };
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d)
+    bytes::days_in_month(y, m).is_some_and(|days| (1..=days).contains(&d))
 }
 
 /// Validates ` HH:MM:SS[.f{1,9}]` at `b[10..]`; returns the number of fraction digits.
