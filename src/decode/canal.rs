@@ -17,7 +17,7 @@ use super::envelope::{
     self, DdlMsg, KindWord, Message, canal_rows_msg, dml_message, hint_keys, hint_object, opt_bool,
     opt_rows, opt_str,
 };
-use super::json::{Node, Parser};
+use super::json::{Node, Parsed};
 use super::{DecodeError, ErrorClass};
 use crate::model::{DmlKind, IgnoreReason, Warnings};
 
@@ -35,7 +35,7 @@ const FIELDS: [&str; 11] = [
     "_tidb",
 ];
 
-pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, DecodeError> {
+pub(crate) fn read_envelope(p: &mut Parsed, input: &[u8]) -> Result<Message, DecodeError> {
     let [
         ty,
         is_ddl,
@@ -127,18 +127,18 @@ pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, Dec
     )
 }
 
-fn tidb_member(p: &Parser, input: &[u8], tidb: envelope::Field, name: &str) -> Option<usize> {
+fn tidb_member(p: &Parsed, input: &[u8], tidb: envelope::Field, name: &str) -> Option<usize> {
     match tidb {
-        envelope::Field::At(i) if matches!(p.nodes[i], Node::Object { .. }) => {
+        envelope::Field::At(i) if matches!(p.nodes.at(i), Node::Object { .. }) => {
             envelope::member(p, input, i, name)
         }
         _ => None,
     }
 }
 
-fn watermark(p: &mut Parser, input: &[u8], tidb: envelope::Field) -> u64 {
+fn watermark(p: &mut Parsed, input: &[u8], tidb: envelope::Field) -> u64 {
     match tidb_member(p, input, tidb, "watermarkTs") {
-        Some(i) if p.nodes[i] == Node::Number => {
+        Some(i) if p.nodes.at(i) == Node::Number => {
             let (start, len) = p.number_lexeme(input, i);
             envelope::Span { start, len }
                 .get(input)
@@ -149,6 +149,6 @@ fn watermark(p: &mut Parser, input: &[u8], tidb: envelope::Field) -> u64 {
     }
 }
 
-fn only_handle_key(p: &Parser, input: &[u8], tidb: envelope::Field) -> bool {
-    tidb_member(p, input, tidb, "onlyHandleKey").is_some_and(|i| p.nodes[i] == Node::Bool(true))
+fn only_handle_key(p: &Parsed, input: &[u8], tidb: envelope::Field) -> bool {
+    tidb_member(p, input, tidb, "onlyHandleKey").is_some_and(|i| p.nodes.at(i) == Node::Bool(true))
 }

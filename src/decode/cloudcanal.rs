@@ -19,7 +19,7 @@ use super::envelope::{
     self, DdlMsg, KindWord, Message, cloudcanal_rows_msg, dml_message, hint_keys, hint_object,
     opt_bool, opt_rows, opt_str,
 };
-use super::json::Parser;
+use super::json::Parsed;
 use super::{DecodeError, ErrorClass};
 use crate::model::{IgnoreReason, Warnings};
 
@@ -39,7 +39,7 @@ const FIELDS: [&str; 13] = [
     "entryType",
 ];
 
-pub(crate) fn read_envelope(p: &mut Parser, input: &[u8]) -> Result<Message, DecodeError> {
+pub(crate) fn read_envelope(p: &mut Parsed, input: &[u8]) -> Result<Message, DecodeError> {
     let [
         action,
         is_ddl,

@@ -1,7 +1,7 @@
 //! Reading the top-level object of a message: field lookup with duplicate-key and type checks
 //! (formats.md §2.7), and the classified result both formats share.
 
-use super::json::{Node, Parser, str_at};
+use super::json::{Node, Nodes, Parsed, str_at};
 use super::{DecodeError, ErrorClass};
 use crate::model::{DmlKind, IgnoreReason, SchemaColumn, TableSchema, Warnings};
 
@@ -71,43 +71,43 @@ pub(crate) enum Message {
 }
 
 /// Iterates `(key node, value node)` of the object at `obj`.
-pub(crate) fn members(nodes: &[Node], obj: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+pub(crate) fn members(nodes: Nodes<'_>, obj: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
     let len = match nodes.get(obj) {
-        Some(Node::Object { len, .. }) => *len,
+        Some(Node::Object { len, .. }) => len,
         _ => 0,
     };
     let mut i = obj + 1;
     (0..len).map(move |_| {
         let key = i;
         let value = i + 1;
-        i = value + nodes[value].span();
+        i = value + nodes.at(value).span();
         (key, value)
     })
 }
 
 /// Iterates the element nodes of the array at `arr`.
-pub(crate) fn elements(nodes: &[Node], arr: usize) -> impl Iterator<Item = usize> + '_ {
+pub(crate) fn elements(nodes: Nodes<'_>, arr: usize) -> impl Iterator<Item = usize> + '_ {
     let len = match nodes.get(arr) {
-        Some(Node::Array { len, .. }) => *len,
+        Some(Node::Array { len, .. }) => len,
         _ => 0,
     };
     let mut i = arr + 1;
     (0..len).map(move |_| {
         let at = i;
-        i += nodes[at].span();
+        i += nodes.at(at).span();
         at
     })
 }
 
-pub(crate) fn array_len(nodes: &[Node], arr: usize) -> usize {
+pub(crate) fn array_len(nodes: Nodes<'_>, arr: usize) -> usize {
     match nodes.get(arr) {
-        Some(Node::Array { len, .. }) => *len as usize,
+        Some(Node::Array { len, .. }) => len as usize,
         _ => 0,
     }
 }
 
-pub(crate) fn key_span(nodes: &[Node], key: usize) -> Span {
-    match nodes[key] {
+pub(crate) fn key_span(nodes: Nodes<'_>, key: usize) -> Span {
+    match nodes.at(key) {
         Node::Str { start, len } => Span { start, len },
         // Object keys are always strings on a simd-json tape.
         _ => Span { start: 0, len: 0 },
@@ -117,11 +117,11 @@ pub(crate) fn key_span(nodes: &[Node], key: usize) -> Span {
 /// Reads the top-level object: the fields named in `names` (in that order), rejecting
 /// duplicate keys anywhere at the top level. Unknown keys are ignored (forward compatibility).
 pub(crate) fn read_top<const N: usize>(
-    p: &Parser,
+    p: &Parsed,
     input: &[u8],
     names: [&str; N],
 ) -> Result<[Field; N], DecodeError> {
-    if !matches!(p.nodes.first(), Some(Node::Object { .. })) {
+    if !matches!(p.nodes.get(0), Some(Node::Object { .. })) {
         return Err(DecodeError::new(
             ErrorClass::Envelope,
             "record value is not a JSON object",
@@ -129,8 +129,8 @@ pub(crate) fn read_top<const N: usize>(
     }
     let mut fields = [Field::Absent; N];
     let mut seen: Vec<&str> = Vec::with_capacity(24);
-    for (k, v) in members(&p.nodes, 0) {
-        let key = key_span(&p.nodes, k).get(input);
+    for (k, v) in members(p.nodes, 0) {
+        let key = key_span(p.nodes, k).get(input);
         if seen.contains(&key) {
             return Err(DecodeError::new(
                 ErrorClass::DuplicateKey,
@@ -139,7 +139,7 @@ pub(crate) fn read_top<const N: usize>(
         }
         seen.push(key);
         if let Some(slot) = names.iter().position(|n| *n == key) {
-            fields[slot] = match p.nodes[v] {
+            fields[slot] = match p.nodes.at(v) {
                 Node::Null => Field::Null,
                 _ => Field::At(v),
             };
@@ -153,10 +153,10 @@ fn env_err(msg: impl Into<String>) -> DecodeError {
 }
 
 /// A string field; `null` and absent are `None`.
-pub(crate) fn opt_str(p: &Parser, f: Field, name: &str) -> Result<Option<Span>, DecodeError> {
+pub(crate) fn opt_str(p: &Parsed, f: Field, name: &str) -> Result<Option<Span>, DecodeError> {
     match f {
         Field::Absent | Field::Null => Ok(None),
-        Field::At(i) => match p.nodes[i] {
+        Field::At(i) => match p.nodes.at(i) {
             Node::Str { start, len } => Ok(Some(Span { start, len })),
             _ => Err(env_err(format!("{name} must be a string"))),
         },
@@ -164,10 +164,10 @@ pub(crate) fn opt_str(p: &Parser, f: Field, name: &str) -> Result<Option<Span>, 
 }
 
 /// A boolean field; `null` and absent are `None`. A string `"false"` is an error (§2.7).
-pub(crate) fn opt_bool(p: &Parser, f: Field, name: &str) -> Result<Option<bool>, DecodeError> {
+pub(crate) fn opt_bool(p: &Parsed, f: Field, name: &str) -> Result<Option<bool>, DecodeError> {
     match f {
         Field::Absent | Field::Null => Ok(None),
-        Field::At(i) => match p.nodes[i] {
+        Field::At(i) => match p.nodes.at(i) {
             Node::Bool(b) => Ok(Some(b)),
             _ => Err(env_err(format!("{name} must be a boolean"))),
         },
@@ -176,13 +176,13 @@ pub(crate) fn opt_bool(p: &Parser, f: Field, name: &str) -> Result<Option<bool>,
 
 /// A rows field: an array of objects, or null/absent (`None`). No auto-unwrapping of a JSON
 /// string holding an array (§2.7).
-pub(crate) fn opt_rows(p: &Parser, f: Field, name: &str) -> Result<Option<usize>, DecodeError> {
+pub(crate) fn opt_rows(p: &Parsed, f: Field, name: &str) -> Result<Option<usize>, DecodeError> {
     match f {
         Field::Absent | Field::Null => Ok(None),
-        Field::At(i) => match p.nodes[i] {
+        Field::At(i) => match p.nodes.at(i) {
             Node::Array { .. } => {
-                for (n, e) in elements(&p.nodes, i).enumerate() {
-                    if !matches!(p.nodes[e], Node::Object { .. }) {
+                for (n, e) in elements(p.nodes, i).enumerate() {
+                    if !matches!(p.nodes.at(e), Node::Object { .. }) {
                         return Err(env_err(format!("{name}[{n}] must be an object")));
                     }
                 }
@@ -194,33 +194,33 @@ pub(crate) fn opt_rows(p: &Parser, f: Field, name: &str) -> Result<Option<usize>
 }
 
 /// An object field used only as a hint: anything but an object counts as absent.
-pub(crate) fn hint_object(p: &Parser, f: Field) -> Option<usize> {
+pub(crate) fn hint_object(p: &Parsed, f: Field) -> Option<usize> {
     match f {
-        Field::At(i) if matches!(p.nodes[i], Node::Object { len, .. } if len > 0) => Some(i),
+        Field::At(i) if matches!(p.nodes.at(i), Node::Object { len, .. } if len > 0) => Some(i),
         _ => None,
     }
 }
 
 /// A key-hint array (`pkNames` / `pks`) when it is a non-empty array of strings.
-pub(crate) fn hint_keys(p: &Parser, f: Field) -> Option<usize> {
+pub(crate) fn hint_keys(p: &Parsed, f: Field) -> Option<usize> {
     match f {
-        Field::At(i) if array_len(&p.nodes, i) > 0 => elements(&p.nodes, i)
-            .all(|e| matches!(p.nodes[e], Node::Str { .. }))
+        Field::At(i) if array_len(p.nodes, i) > 0 => elements(p.nodes, i)
+            .all(|e| matches!(p.nodes.at(e), Node::Str { .. }))
             .then_some(i),
         _ => None,
     }
 }
 
 /// The member `name` of the object at `obj`.
-pub(crate) fn member(p: &Parser, input: &[u8], obj: usize, name: &str) -> Option<usize> {
-    members(&p.nodes, obj)
-        .find(|&(k, _)| key_span(&p.nodes, k).get(input) == name)
+pub(crate) fn member(p: &Parsed, input: &[u8], obj: usize, name: &str) -> Option<usize> {
+    members(p.nodes, obj)
+        .find(|&(k, _)| key_span(p.nodes, k).get(input) == name)
         .map(|(_, v)| v)
 }
 
-fn node_str(p: &Parser, input: &[u8], i: usize) -> Option<String> {
+fn node_str(p: &Parsed, input: &[u8], i: usize) -> Option<String> {
     match p.nodes.get(i) {
-        Some(Node::Str { start, len }) => Some(str_at(input, *start, *len).to_string()),
+        Some(Node::Str { start, len }) => Some(str_at(input, start, len).to_string()),
         _ => None,
     }
 }
@@ -260,7 +260,7 @@ pub(crate) fn kind_word(word: &str) -> KindWord {
 /// DELETE fallback to the before images.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn dml_message(
-    p: &Parser,
+    p: &Parsed,
     kind: DmlKind,
     lower_case: bool,
     data: Option<usize>,
@@ -272,8 +272,8 @@ pub(crate) fn dml_message(
     if lower_case {
         msg.warnings.insert(Warnings::LOWER_CASE_TYPE);
     }
-    let data_len = data.map_or(0, |d| array_len(&p.nodes, d));
-    let before_len = before.map_or(0, |b| array_len(&p.nodes, b));
+    let data_len = data.map_or(0, |d| array_len(p.nodes, d));
+    let before_len = before.map_or(0, |b| array_len(p.nodes, b));
     let data = if kind == DmlKind::Delete && data_len == 0 && before_len > 0 {
         msg.warnings.insert(Warnings::ROWS_FROM_BEFORE);
         before
@@ -283,7 +283,7 @@ pub(crate) fn dml_message(
     let Some(data) = data else {
         return Err(null_data);
     };
-    let data_len = array_len(&p.nodes, data);
+    let data_len = array_len(p.nodes, data);
     if data_len == 0 {
         return Ok(Message::Ignore(IgnoreReason::NoRows));
     }
@@ -307,7 +307,7 @@ pub(crate) fn dml_message(
 }
 
 /// The schema a DDL message carries: `tableChanges` when present, else the type map.
-pub(crate) fn ddl_schema(p: &Parser, input: &[u8], d: &DdlMsg) -> Option<TableSchema> {
+pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSchema> {
     if let Some(tc) = d.table_changes {
         let table = member(p, input, tc, "table")?;
         let mut schema = TableSchema {
@@ -315,7 +315,7 @@ pub(crate) fn ddl_schema(p: &Parser, input: &[u8], d: &DdlMsg) -> Option<TableSc
             primary_key: Vec::new(),
         };
         if let Some(cols) = member(p, input, table, "columns") {
-            for c in elements(&p.nodes, cols) {
+            for c in elements(p.nodes, cols) {
                 let name = member(p, input, c, "name").and_then(|n| node_str(p, input, n));
                 let ty = ["typeExpression", "typeName"]
                     .iter()
@@ -329,37 +329,40 @@ pub(crate) fn ddl_schema(p: &Parser, input: &[u8], d: &DdlMsg) -> Option<TableSc
             }
         }
         if let Some(pk) = member(p, input, table, "primaryKeyColumnNames") {
-            schema.primary_key = elements(&p.nodes, pk)
+            schema.primary_key = elements(p.nodes, pk)
                 .filter_map(|e| node_str(p, input, e))
                 .collect();
         }
         return Some(schema);
     }
-    Some(type_map_schema(&p.nodes, input, d.types?, d.key_hint))
-}
-
-/// The schema a message's type map (`mysqlType` / `dbValType`, object node `types`) and key
-/// hint (`pkNames` / `pks`, array node `key_hint`) describe: columns in message order.
-pub(crate) fn type_map_schema(
-    nodes: &[Node],
-    input: &[u8],
-    types: usize,
-    key_hint: Option<usize>,
-) -> TableSchema {
-    let text = |i: usize| match nodes.get(i) {
-        Some(Node::Str { start, len }) => Some(str_at(input, *start, *len).to_string()),
+    let text = |i: usize| match p.nodes.at(i) {
+        Node::Str { start, len } => Some(str_at(input, start, len)),
         _ => None,
     };
+    let columns =
+        members(p.nodes, d.types?).map(|(k, v)| (key_span(p.nodes, k).get(input), text(v)));
+    let key_hint = d
+        .key_hint
+        .into_iter()
+        .flat_map(|h| elements(p.nodes, h).filter_map(text));
+    Some(type_map_schema(columns, key_hint))
+}
+
+/// The schema a message's type map (`mysqlType` / `dbValType`: column names with their type
+/// texts, in message order; a type that is not a string reads as `None`) and key hint
+/// (`pkNames` / `pks` names) describe. A type that is not a string becomes an empty type.
+pub(crate) fn type_map_schema<'s>(
+    columns: impl Iterator<Item = (&'s str, Option<&'s str>)>,
+    key_hint: impl Iterator<Item = &'s str>,
+) -> TableSchema {
     TableSchema {
-        columns: members(nodes, types)
-            .map(|(k, v)| SchemaColumn {
-                name: key_span(nodes, k).get(input).to_string(),
-                type_expr: text(v).unwrap_or_default(),
+        columns: columns
+            .map(|(name, type_text)| SchemaColumn {
+                name: name.to_string(),
+                type_expr: type_text.unwrap_or_default().to_string(),
             })
             .collect(),
-        primary_key: key_hint
-            .map(|h| elements(nodes, h).filter_map(text).collect())
-            .unwrap_or_default(),
+        primary_key: key_hint.map(str::to_string).collect(),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The JSON layer: simd-json parses the record value in place; we copy its tape into a node list
-//! that refers to the input by offset, so the tape's borrow of the input ends right after the
-//! parse and everything later reads the input as plain `&[u8]` (no unsafe aliasing).
+//! The JSON layer: simd-json parses the record value in place and the decoder reads its tape
+//! where it lies, through [`Nodes`], which turns a tape node into our [`Node`] (strings as
+//! ranges of the input) as it is read. No copy of the tape is made: that copy cost about 5 % of
+//! decode+encode time (perf/README, "A sixth look").
 //!
 //! The record value arrives in a buffer of ours (`&mut Vec<u8>`), so the parse appends
 //! simd-json's padding to it and removes it afterwards: simd-json then reads the value where it
@@ -11,6 +12,8 @@
 //! every tape node starts at one "value start" structural index of stage 1 (`{`, `[`, `"`, or
 //! the first byte of a scalar), in document order, so node *i* begins at the *i*-th such index.
 //! That map is built only for messages that actually carry a number where its text matters.
+
+use std::cell::Cell;
 
 use simd_json::{Buffers, Node as TapeNode, StaticNode, Tape};
 
@@ -46,24 +49,59 @@ impl Node {
     }
 }
 
-/// Reusable parser state: simd-json buffers, its tape and our node list.
-pub(crate) struct Parser {
-    buffers: Buffers,
-    tape: Option<Tape<'static>>,
-    pub(crate) nodes: Vec<Node>,
-    /// Input offset of each node; filled lazily by [`Parser::node_offsets`].
-    offsets: Vec<u32>,
-    offsets_ready: bool,
+/// The nodes of one parsed message: simd-json's tape, read in place.
+#[derive(Clone, Copy)]
+pub(crate) struct Nodes<'t> {
+    tape: &'t [TapeNode<'t>],
+    /// The input's address, which string ranges are taken from.
+    base: usize,
+    input_len: usize,
+    /// Set when a string read lies outside the input, which fails the message
+    /// ([`ParserState::parse`]). Strings the decoder never reads are not checked: their ranges
+    /// are never used.
+    outside: &'t Cell<bool>,
 }
 
-impl Default for Parser {
+impl Nodes<'_> {
+    /// Node `i` (panics past the end, as a slice index does).
+    #[inline(always)]
+    pub(crate) fn at(self, i: usize) -> Node {
+        let (node, inside) = node_of(self.tape[i], self.base, self.input_len);
+        if inside {
+            node
+        } else {
+            // Strings live inside the input (simd-json unescapes in place); anything else would
+            // be a change in simd-json that we must not paper over. Nothing may read such a
+            // range, so an empty one stands in until the flag fails the whole message.
+            self.outside.set(true);
+            Node::Str { start: 0, len: 0 }
+        }
+    }
+
+    pub(crate) fn get(self, i: usize) -> Option<Node> {
+        (i < self.tape.len()).then(|| self.at(i))
+    }
+
+    #[cfg(test)]
+    fn to_vec(self) -> Vec<Node> {
+        (0..self.tape.len()).map(|i| self.at(i)).collect()
+    }
+}
+
+/// What a decoder keeps from message to message: simd-json's buffers and tape, and the map of
+/// node offsets.
+pub(crate) struct ParserState {
+    buffers: Buffers,
+    tape: Option<Tape<'static>>,
+    offsets: Vec<u32>,
+}
+
+impl Default for ParserState {
     fn default() -> Self {
-        Parser {
+        ParserState {
             buffers: Buffers::new(4096),
             tape: Some(Tape::null().reset()),
-            nodes: Vec::new(),
             offsets: Vec::new(),
-            offsets_ready: false,
         }
     }
 }
@@ -72,10 +110,16 @@ impl Default for Parser {
 #[derive(Debug)]
 pub(crate) struct SyntaxError(pub String);
 
-impl Parser {
-    /// Parses `input` in place. Afterwards strings in `input` are unescaped at their node ranges.
-    /// `input` is the same length afterwards; its capacity may have grown by the padding.
-    pub(crate) fn parse(&mut self, input: &mut Vec<u8>) -> Result<(), SyntaxError> {
+impl ParserState {
+    /// Parses `input` in place and runs `read` on the parse and the input. Afterwards strings
+    /// in `input` are unescaped at their node ranges. `input` is the same length afterwards; its
+    /// capacity may have grown by the padding. Nothing `read` returns can borrow the parse: the
+    /// tape is reused.
+    pub(crate) fn parse<R>(
+        &mut self,
+        input: &mut Vec<u8>,
+        read: impl FnOnce(&mut Parsed<'_>, &[u8]) -> R,
+    ) -> Result<R, SyntaxError> {
         let input_len = input.len();
         // Before the padding, which would copy a value this large only to refuse it.
         if input_len > u32::MAX as usize {
@@ -83,52 +127,81 @@ impl Parser {
         }
         // The padding's content does not matter to simd-json; spaces keep it valid text.
         input.resize(input_len + simd_json::INPUT_PADDING, b' ');
-        let result = self.parse_padded(input, input_len);
+        let result = self.parse_padded(input, input_len, read);
         input.truncate(input_len);
         result
     }
 
     /// Parses `input[..input_len]`; the rest of `input` is simd-json's padding.
-    fn parse_padded(&mut self, input: &mut [u8], input_len: usize) -> Result<(), SyntaxError> {
-        self.nodes.clear();
-        self.offsets_ready = false;
-        let base = input.as_ptr() as usize;
+    fn parse_padded<R>(
+        &mut self,
+        input: &mut [u8],
+        input_len: usize,
+        read: impl FnOnce(&mut Parsed<'_>, &[u8]) -> R,
+    ) -> Result<R, SyntaxError> {
         let mut tape = self
             .tape
             .take()
             .unwrap_or_else(|| Tape::null().reset())
             .reset();
-        let result = simd_json::fill_tape_padded(input, input_len, &mut self.buffers, &mut tape);
-        if let Err(e) = result {
+        let padded_len = input.len();
+        let ptr = input.as_mut_ptr();
+        // From here on the input is reached only through `ptr`.
+        // SAFETY: `ptr` and `padded_len` are the input's. simd-json writes through this slice
+        // only during `fill_tape_padded` (unescaping strings in place); afterwards its tape's
+        // strings only read it.
+        let for_simd = unsafe { std::slice::from_raw_parts_mut(ptr, padded_len) };
+        let parsed = simd_json::fill_tape_padded(for_simd, input_len, &mut self.buffers, &mut tape);
+        if let Err(e) = parsed {
             self.tape = Some(tape.reset());
             return Err(SyntaxError(e.to_string()));
         }
-        let mut outside = false;
-        // Strings live inside the input (simd-json unescapes in place); anything else would be
-        // a change in simd-json that we must not paper over. The flag fails the whole message
-        // (and drops the nodes), so the check need not branch per node.
-        // `extend` over a slice iterator writes without a capacity check per node.
-        self.nodes.extend(tape.0.iter().map(|node| {
-            let (node, inside) = node_of(*node, base, input_len);
-            outside |= !inside;
-            node
-        }));
+        // SAFETY: a second shared view of the same bytes, derived from the same pointer, made
+        // after simd-json's last write. Both it and the tape's strings only read the input, and
+        // neither outlives this call (`read`'s result cannot borrow them). Reading the input
+        // here is what lets the decoder read the tape in place instead of copying it into a
+        // list of nodes that does not borrow the input.
+        let view: &[u8] = unsafe { std::slice::from_raw_parts(ptr, input_len) };
+        let outside = Cell::new(false);
+        let mut parser = Parsed {
+            nodes: Nodes {
+                tape: &tape.0,
+                base: ptr as usize,
+                input_len,
+                outside: &outside,
+            },
+            structural: self.buffers.structural_indexes(),
+            offsets: &mut self.offsets,
+            offsets_ready: false,
+        };
+        // `parser` borrows the tape until here.
+        let out = read(&mut parser, view);
         self.tape = Some(tape.reset());
-        if outside {
-            // Its string nodes may point anywhere: nothing may read them.
-            self.nodes.clear();
+        if outside.get() {
             return Err(SyntaxError(
                 "simd-json returned a string outside the record value".into(),
             ));
         }
-        Ok(())
+        Ok(out)
     }
+}
 
+/// One message's parse, while its tape lives: the nodes and the number lexemes.
+pub(crate) struct Parsed<'t> {
+    pub(crate) nodes: Nodes<'t>,
+    /// Stage 1's structural indexes, for [`Parsed::node_offsets`].
+    structural: &'t [u32],
+    /// Input offset of each node; filled lazily by [`Parsed::node_offsets`].
+    offsets: &'t mut Vec<u32>,
+    offsets_ready: bool,
+}
+
+impl Parsed<'_> {
     /// Maps node index → input offset of its first byte (built once per message, on demand).
     fn node_offsets(&mut self, input: &[u8]) -> &[u32] {
         if !self.offsets_ready {
             self.offsets.clear();
-            for &idx in self.buffers.structural_indexes() {
+            for &idx in self.structural {
                 match input.get(idx as usize) {
                     Some(b':' | b',' | b'}' | b']') | None => {}
                     Some(_) => self.offsets.push(idx),
@@ -136,7 +209,7 @@ impl Parser {
             }
             self.offsets_ready = true;
         }
-        &self.offsets
+        self.offsets
     }
 
     /// The exact text of the number at node `i`, as `(start, len)` in the input.
@@ -153,7 +226,7 @@ impl Parser {
 
     /// Writes the value at node `i` as compact JSON, numbers with their exact lexemes.
     pub(crate) fn write_compact(&mut self, input: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
-        match self.nodes[i] {
+        match self.nodes.at(i) {
             Node::Str { start, len } => {
                 write_json_string(str_at(input, start, len), out);
                 1
@@ -244,9 +317,10 @@ fn node_of(node: TapeNode<'_>, base: usize, input_len: usize) -> (Node, bool) {
 pub(crate) fn str_at(input: &[u8], start: u32, len: u32) -> &str {
     let bytes = &input[start as usize..(start + len) as usize];
     debug_assert!(std::str::from_utf8(bytes).is_ok());
-    // SAFETY: node ranges are the strings simd-json returned (checked to lie inside the input in
-    // `Parser::parse`): it validated the record as UTF-8 and unescaped into valid UTF-8, and the
-    // input is not modified after parsing. Re-validating here cost ~30 % of decode time.
+    // SAFETY: node ranges are the strings simd-json returned (each checked to lie inside the
+    // input as `Nodes::at` reads it; one outside reads as empty and fails the message): it
+    // validated the record as UTF-8 and unescaped into valid UTF-8, and the input is not
+    // modified after parsing. Re-validating here cost ~30 % of decode time.
     unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
@@ -280,6 +354,70 @@ mod tests {
         Some((nodes, input))
     }
 
+    /// The decoder reads simd-json's tape in place, strings through their ranges of the input
+    /// (unescaped where they lie) and numbers as lexemes of the input, while the tape's own
+    /// strings still borrow it. Small enough for Miri, which checks that aliasing:
+    /// `cargo +nightly miri test --lib decode::json::tests::the_tape_is_read_in_place`, with
+    /// `MIRIFLAGS=-Zmiri-tree-borrows` too.
+    #[test]
+    fn the_tape_is_read_in_place() {
+        let text = br#"{"a\"b":"x\u00e9y","n":[-0.50,18446744073709551616],"t":true,"z":null}"#;
+        let mut parser = ParserState::default();
+        for _ in 0..2 {
+            let mut input = text.to_vec();
+            let read = parser.parse(&mut input, |p, input| {
+                let nodes = p.nodes.to_vec();
+                let strings: Vec<String> = nodes
+                    .iter()
+                    .filter_map(|n| match *n {
+                        Node::Str { start, len } => Some(str_at(input, start, len).to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                let numbers: Vec<String> = (0..nodes.len())
+                    .filter(|&i| nodes[i] == Node::Number)
+                    .map(|i| {
+                        let (start, len) = p.number_lexeme(input, i);
+                        str_at(input, start, len).to_string()
+                    })
+                    .collect();
+                let mut compact = Vec::new();
+                p.write_compact(input, 0, &mut compact);
+                (strings, numbers, compact)
+            });
+            let (strings, numbers, compact) = read.expect("valid JSON");
+            assert_eq!(strings, ["a\"b", "x\u{e9}y", "n", "t", "z"]);
+            assert_eq!(numbers, ["-0.50", "18446744073709551616"]);
+            assert_eq!(
+                String::from_utf8(compact).unwrap(),
+                r#"{"a\"b":"xéy","n":[-0.50,18446744073709551616],"t":true,"z":null}"#
+            );
+            assert_eq!(input.len(), text.len());
+        }
+        let mut bad = b"{\"a\":".to_vec();
+        assert!(parser.parse(&mut bad, |_, _| ()).is_err());
+    }
+
+    /// A string outside the input (which would be a change in simd-json) reads as an empty
+    /// range and sets the flag that fails the message; one inside reads as its range.
+    #[test]
+    fn a_string_outside_the_input_reads_as_empty_and_is_flagged() {
+        let input = b"[\"ab\"]";
+        let inside = std::str::from_utf8(&input[2..4]).unwrap();
+        let tape = [TapeNode::String(inside), TapeNode::String("elsewhere")];
+        let outside = Cell::new(false);
+        let nodes = Nodes {
+            tape: &tape,
+            base: input.as_ptr() as usize,
+            input_len: input.len(),
+            outside: &outside,
+        };
+        assert_eq!(nodes.at(0), Node::Str { start: 2, len: 2 });
+        assert!(!outside.get());
+        assert_eq!(nodes.at(1), Node::Str { start: 0, len: 0 });
+        assert!(outside.get());
+    }
+
     /// The padded parse reads and unescapes in one buffer where `fill_tape` reads a copy: every
     /// input of the decoders' fuzz corpora (escapes, truncations, invalid UTF-8, numbers at the
     /// end …) must give the same nodes, the same unescaped bytes and the same verdict, with one
@@ -287,7 +425,7 @@ mod tests {
     #[test]
     fn the_padded_parse_agrees_with_simd_jsons_copying_parse_on_the_fuzz_corpora() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-        let mut parser = Parser::default();
+        let mut parser = ParserState::default();
         let (mut inputs, mut parsed) = (0, 0);
         for dir in [
             "corpus/decode_canal",
@@ -302,7 +440,7 @@ mod tests {
             for entry in entries {
                 let data = std::fs::read(entry.unwrap().path()).unwrap();
                 let mut input = data.clone();
-                let ours = parser.parse(&mut input).ok().map(|()| parser.nodes.clone());
+                let ours = parser.parse(&mut input, |p, _| p.nodes.to_vec()).ok();
                 let theirs = reference(&data);
                 assert_eq!(input.len(), data.len());
                 match (ours, theirs) {
@@ -413,8 +551,8 @@ mod tests {
                 data.extend_from_slice(PIECES[i]);
             }
             let mut input = data.clone();
-            let mut parser = Parser::default();
-            let ours = parser.parse(&mut input).ok().map(|()| parser.nodes.clone());
+            let mut parser = ParserState::default();
+            let ours = parser.parse(&mut input, |p, _| p.nodes.to_vec()).ok();
             proptest::prop_assert_eq!(input.len(), data.len());
             match (ours, reference(&data)) {
                 (Some(nodes), Some((ref_nodes, ref_input))) => {

@@ -2,7 +2,7 @@
 //! CloudCanal JSON ([`cloudcanal`]) and Canal JSON / "AlibabaCanal" ([`canal`]), as specified in
 //! `shared/spec/formats.md`.
 //!
-//! A [`Decoder`] turns one record value (`&mut [u8]`, parsed in place by simd-json) into a
+//! A [`Decoder`] turns one record value (`&mut Vec<u8>`, parsed in place by simd-json) into a
 //! [`Decoded`] view: row changes ready for a Primary Key table (upsert / delete by key), a DDL
 //! event, or a control marker. Values are borrowed from the record or from the decoder's arena,
 //! so the steady state allocates nothing per row. A message decodes whole or fails whole
@@ -212,15 +212,17 @@ pub struct RowBatch<'a> {
     meta: Meta<'a>,
 }
 
-/// Where the message's column types and key hint are, read only on request
-/// ([`RowBatch::source_schema`]): the hot path copies three words and reads nothing.
+/// The message's column types and key hint, as spans of the input (kept while the rows are
+/// decoded), turned into a schema only on request ([`RowBatch::source_schema`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Meta<'a> {
-    pub nodes: &'a [json::Node],
-    /// The `mysqlType` / `dbValType` object node.
-    pub types: Option<usize>,
-    /// The `pkNames` / `pks` array node, when non-empty.
-    pub key_hint: Option<usize>,
+    /// The `mysqlType` / `dbValType` members' names (with their types); `None` when the message
+    /// has no type map.
+    pub types: Option<&'a [(envelope::Span, value::ColType)]>,
+    /// The types' texts as the message wrote them, one for each of `types`.
+    pub type_texts: &'a [Option<envelope::Span>],
+    /// The `pkNames` / `pks` names, empty when the message names none.
+    pub key_hint: &'a [envelope::Span],
 }
 
 #[derive(Clone, Copy)]
@@ -294,13 +296,12 @@ impl<'a> RowBatch<'a> {
     /// message names none); `None` when the message carries no column types. What
     /// `autoCreateTable` creates a target from ([`crate::ddl::create_table`]).
     pub fn source_schema(&self) -> Option<TableSchema> {
-        let m = self.meta;
-        Some(envelope::type_map_schema(
-            m.nodes,
-            self.store.input,
-            m.types?,
-            m.key_hint,
-        ))
+        let (m, input) = (self.meta, self.store.input);
+        let columns = m.types?.iter().zip(m.type_texts);
+        let columns =
+            columns.map(|((name, _), text)| (name.get(input), text.map(|t| t.get(input))));
+        let key_hint = m.key_hint.iter().map(|k| k.get(input));
+        Some(envelope::type_map_schema(columns, key_hint))
     }
 
     // `#[inline]` here and on `Row::columns`: the bench and other crates iterate through these,
@@ -375,7 +376,7 @@ pub trait DecodeSink {
 /// messages.
 pub struct Decoder {
     options: DecodeOptions,
-    parser: json::Parser,
+    parser: json::ParserState,
     scratch: rows::Scratch,
 }
 
@@ -383,7 +384,7 @@ impl Decoder {
     pub fn new(options: DecodeOptions) -> Self {
         Decoder {
             options,
-            parser: json::Parser::default(),
+            parser: json::ParserState::default(),
             scratch: rows::Scratch::default(),
         }
     }
@@ -422,76 +423,47 @@ impl Decoder {
                 ))
             };
         }
-        if let Err(e) = self.parser.parse(input) {
-            let first = input.iter().find(|b| !b.is_ascii_whitespace()).copied();
-            let hint = if first != Some(b'{') {
-                " (not a JSON object: a protobuf canal payload? set canal.mq.flatMessage=true)"
-            } else {
-                ""
-            };
-            return Err(DecodeError::new(
-                ErrorClass::Malformed,
-                format!("invalid JSON: {}{hint}", e.0),
-            ));
-        }
+        let Decoder {
+            options,
+            parser,
+            scratch,
+        } = self;
+        // The envelope and the rows are read while the parse lasts; what is returned after.
+        let parsed = parser.parse(input, |p, input| {
+            read_message(p, input, options, keys, scratch)
+        });
         let input: &'a [u8] = input;
-        let msg = match self.options.format {
-            Format::Canal => canal::read_envelope(&mut self.parser, input)?,
-            Format::CloudCanal => cloudcanal::read_envelope(&mut self.parser, input)?,
-        };
+        let this: &'a Decoder = self;
+        match parsed {
+            Ok(message) => this.decoded(message?, input),
+            Err(e) => {
+                let first = input.iter().find(|b| !b.is_ascii_whitespace()).copied();
+                let hint = if first != Some(b'{') {
+                    " (not a JSON object: a protobuf canal payload? set canal.mq.flatMessage=true)"
+                } else {
+                    ""
+                };
+                Err(DecodeError::new(
+                    ErrorClass::Malformed,
+                    format!("invalid JSON: {}{hint}", e.0),
+                ))
+            }
+        }
+    }
+
+    /// What the message read as, its strings taken from the input (the parse is gone by now).
+    fn decoded<'a>(&'a self, read: Read, input: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         let span = |s: Option<envelope::Span>| s.map(|s| s.get(input));
-        match msg {
-            envelope::Message::Rows(r) => {
-                // A message that names its table keeps it; the fallback is only for those that
-                // do not (both `database`/`db` and `table` needed).
-                let mut origin = TableOrigin::Message;
-                let table = match (span(r.db), span(r.table), &self.options.fallback_table) {
-                    (Some(db), Some(t), _) if !db.is_empty() && !t.is_empty() => SourceTable {
-                        db,
-                        schema: span(r.schema),
-                        table: t,
-                    },
-                    (_, _, Some((db, t))) => {
-                        origin = TableOrigin::Topic;
-                        SourceTable {
-                            db,
-                            schema: None,
-                            table: t,
-                        }
-                    }
-                    _ => {
-                        return Err(DecodeError::new(
-                            ErrorClass::Envelope,
-                            "no table identity (database/table missing or empty) and no fallback table configured",
-                        ));
-                    }
-                };
-                let key = keys.key_columns(&table, origin);
-                rows::build(
-                    &r,
-                    &mut self.parser,
-                    input,
-                    &self.options,
-                    &table,
-                    key.as_deref(),
-                    &mut self.scratch,
-                )
-                .map_err(|mut e| {
-                    e.message = format!("{table}: {}", e.message);
-                    e
-                })?;
-                let meta = Meta {
-                    nodes: &self.parser.nodes,
-                    types: r.types,
-                    key_hint: r.key_hint,
-                };
-                let mut batch = self.scratch.batch(&r, table, input, meta);
+        Ok(match read {
+            Read::Rows(r) => {
+                let (table, origin) = source_table(&r, input, &self.options)?;
+                let mut batch = self.scratch.batch(&r, table, input);
                 if origin == TableOrigin::Topic {
                     batch.warnings.insert(Warnings::TABLE_FROM_FALLBACK);
                 }
-                Ok(Decoded::Rows(batch))
+                Decoded::Rows(batch)
             }
-            envelope::Message::Ddl(d) => Ok(Decoded::Ddl(DdlEvent {
+            Read::Ddl(d, new_schema) => Decoded::Ddl(DdlEvent {
                 kind: span(d.kind).unwrap_or("").to_ascii_uppercase(),
                 table: SourceTable {
                     db: span(d.db).unwrap_or(""),
@@ -499,12 +471,12 @@ impl Decoder {
                     table: span(d.table).unwrap_or(""),
                 },
                 sql: span(d.sql).unwrap_or(""),
-                new_schema: envelope::ddl_schema(&self.parser, input, &d),
-            })),
-            envelope::Message::TxnEnd { db } => Ok(Decoded::TxnEnd { db: span(db) }),
-            envelope::Message::Watermark { ts } => Ok(Decoded::Watermark { ts }),
-            envelope::Message::Ignore(reason) => Ok(Decoded::Ignore(reason)),
-        }
+                new_schema,
+            }),
+            Read::TxnEnd { db } => Decoded::TxnEnd { db: span(db) },
+            Read::Watermark { ts } => Decoded::Watermark { ts },
+            Read::Ignore(reason) => Decoded::Ignore(reason),
+        })
     }
 
     /// Decodes one record value and hands the result to `sink`.
@@ -520,5 +492,157 @@ impl Decoder {
             other => sink.control(&other),
         }
         Ok(())
+    }
+}
+
+/// A message as read while its parse lasts: its rows decoded into the scratch, its strings as
+/// spans of the input. (The node indexes the envelope kept mean nothing once the parse is gone.)
+enum Read {
+    Rows(envelope::RowsMsg),
+    /// With the schema it carries.
+    Ddl(envelope::DdlMsg, Option<TableSchema>),
+    TxnEnd {
+        db: Option<envelope::Span>,
+    },
+    Watermark {
+        ts: u64,
+    },
+    Ignore(IgnoreReason),
+}
+
+/// Reads the parsed message: the envelope, and a DML message's rows into `scratch`.
+fn read_message(
+    p: &mut json::Parsed,
+    input: &[u8],
+    options: &DecodeOptions,
+    keys: &dyn KeyResolver,
+    scratch: &mut rows::Scratch,
+) -> Result<Read, DecodeError> {
+    let msg = match options.format {
+        Format::Canal => canal::read_envelope(p, input)?,
+        Format::CloudCanal => cloudcanal::read_envelope(p, input)?,
+    };
+    Ok(match msg {
+        envelope::Message::Rows(r) => {
+            let (table, origin) = source_table(&r, input, options)?;
+            let key = keys.key_columns(&table, origin);
+            rows::build(&r, p, input, options, &table, key.as_deref(), scratch).map_err(
+                |mut e| {
+                    e.message = format!("{table}: {}", e.message);
+                    e
+                },
+            )?;
+            Read::Rows(r)
+        }
+        envelope::Message::Ddl(d) => {
+            let schema = envelope::ddl_schema(p, input, &d);
+            Read::Ddl(d, schema)
+        }
+        envelope::Message::TxnEnd { db } => Read::TxnEnd { db },
+        envelope::Message::Watermark { ts } => Read::Watermark { ts },
+        envelope::Message::Ignore(reason) => Read::Ignore(reason),
+    })
+}
+
+/// The table a DML message's rows belong to. A message that names its table keeps it; the
+/// fallback is only for those that do not (both `database`/`db` and `table` needed).
+fn source_table<'a>(
+    r: &envelope::RowsMsg,
+    input: &'a [u8],
+    options: &'a DecodeOptions,
+) -> Result<(SourceTable<'a>, TableOrigin), DecodeError> {
+    let span = |s: Option<envelope::Span>| s.map(|s| s.get(input));
+    match (span(r.db), span(r.table), &options.fallback_table) {
+        (Some(db), Some(table), _) if !db.is_empty() && !table.is_empty() => Ok((
+            SourceTable {
+                db,
+                schema: span(r.schema),
+                table,
+            },
+            TableOrigin::Message,
+        )),
+        (_, _, Some((db, table))) => Ok((
+            SourceTable {
+                db,
+                schema: None,
+                table,
+            },
+            TableOrigin::Topic,
+        )),
+        _ => Err(DecodeError::new(
+            ErrorClass::Envelope,
+            "no table identity (database/table missing or empty) and no fallback table configured",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row as `(column, text)` pairs.
+    type Cols = Vec<(String, Option<String>)>;
+
+    /// A message's changes as `(op, row)`.
+    fn changes(batch: &RowBatch<'_>) -> Vec<(ChangeOp, Cols)> {
+        let text = |v: Value<'_>| match v {
+            Value::Null => None,
+            Value::Text(s) => Some(s.to_string()),
+            Value::Bytes(b) => Some(format!("{b:?}")),
+        };
+        batch
+            .changes()
+            .map(|c| {
+                let cols = c
+                    .row
+                    .columns()
+                    .map(|col| (col.name.to_string(), text(col.value)));
+                (c.op, cols.collect())
+            })
+            .collect()
+    }
+
+    fn owned(cols: &[(&str, Option<&str>)]) -> Cols {
+        let owned = |(n, v): &(&str, Option<&str>)| (n.to_string(), v.map(str::to_string));
+        cols.iter().map(owned).collect()
+    }
+
+    /// Whole messages through the decoder while it reads simd-json's tape in place (escaped
+    /// strings, number lexemes, a before image, the source schema read after the parse is
+    /// gone). Small enough for Miri: `cargo +nightly miri test --lib decode::tests`.
+    #[test]
+    fn messages_decode_while_the_tape_is_read_in_place() {
+        let canal = r#"{"data":[{"id":"2","n":"x\"y"}],"old":[{"id":"1"}],"database":"d",
+            "table":"t","isDdl":false,"type":"UPDATE","pkNames":["id"],
+            "mysqlType":{"id":"int(11)","n":"varchar(5)"},"es":1,"ts":1}"#;
+        let mut decoder = Decoder::new(DecodeOptions::new(Format::Canal));
+        let mut input = canal.as_bytes().to_vec();
+        let Decoded::Rows(batch) = decoder.decode(&mut input, &MessageKeys).unwrap() else {
+            panic!("not rows");
+        };
+        let row = |id| owned(&[("id", Some(id)), ("n", Some("x\"y"))]);
+        let expected = [(ChangeOp::Delete, row("1")), (ChangeOp::Upsert, row("2"))];
+        assert_eq!(changes(&batch), expected);
+        let schema = batch.source_schema().expect("a type map");
+        let columns: Vec<(&str, &str)> = schema
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.type_expr.as_str()))
+            .collect();
+        assert_eq!(columns, [("id", "int(11)"), ("n", "varchar(5)")]);
+        assert_eq!(schema.primary_key, ["id"]);
+
+        let cloudcanal = r#"{"action":"INSERT","db":"d","schema":"d","table":"t","isDdl":false,
+            "data":[{"id":18446744073709551615,"v":-0.50}],"before":[],"pks":[],
+            "dbValType":{"id":"bigint(20) unsigned","v":"decimal(5,2)"},"sql":"",
+            "entryType":"ROWDATA"}"#;
+        let mut decoder = Decoder::new(DecodeOptions::new(Format::CloudCanal));
+        let mut input = cloudcanal.as_bytes().to_vec();
+        let Decoded::Rows(batch) = decoder.decode(&mut input, &MessageKeys).unwrap() else {
+            panic!("not rows");
+        };
+        let row = owned(&[("id", Some("18446744073709551615")), ("v", Some("-0.50"))]);
+        assert_eq!(changes(&batch), [(ChangeOp::Upsert, row)]);
+        assert!(batch.source_schema().unwrap().primary_key.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::envelope::{RowsMsg, Span, elements, key_span, members};
-use super::json::{Node, Parser, str_at};
+use super::json::{Node, Nodes, Parsed, str_at};
 use super::value::{
     CellContext, CellError, CellFault, ColType, Converted, Raw, convert, parse_col_type,
 };
@@ -23,8 +23,12 @@ pub(crate) struct Scratch {
     changes: Vec<ChangeRec>,
     /// The message's type map: column name and type.
     types: Vec<(Span, ColType)>,
+    /// The type text of each of `types`, as the message wrote it (`None`: not a string).
+    type_texts: Vec<Option<Span>>,
     /// Whether `types` has no duplicate names (enables the per-row fast path).
     types_unique: bool,
+    /// The message's key hint (`pkNames` / `pks`): column names, empty when it has none.
+    key_hint: Vec<Span>,
     /// Each table's last type map, by [`Scratch::table_key`].
     type_maps: HashMap<String, TypeMapCache>,
     /// `db \0 schema \0 table \0` of the message being decoded.
@@ -47,8 +51,13 @@ impl Scratch {
         msg: &RowsMsg,
         table: SourceTable<'a>,
         input: &'a [u8],
-        meta: Meta<'a>,
     ) -> RowBatch<'a> {
+        let meta = Meta {
+            // Its node index is gone with the parse; only whether there was one is read.
+            types: msg.types.map(|_| &self.types[..]),
+            type_texts: &self.type_texts,
+            key_hint: &self.key_hint,
+        };
         RowBatch {
             table,
             kind: msg.kind,
@@ -67,12 +76,13 @@ impl Scratch {
     /// each table's last one is kept ([`TypeMapCache`]) and only a changed entry is parsed.
     fn load_types(
         &mut self,
-        p: &Parser,
+        p: &Parsed,
         input: &[u8],
         types: Option<usize>,
         table: &SourceTable<'_>,
     ) {
         self.types.clear();
+        self.type_texts.clear();
         self.types_unique = true;
         let Some(obj) = types else { return };
         self.table_key.clear();
@@ -97,12 +107,14 @@ impl Scratch {
             .get_mut(self.table_key.as_str())
             .expect("inserted above");
         let mut same_map = true;
-        for (j, (k, v)) in members(&p.nodes, obj).enumerate() {
-            let name = key_span(&p.nodes, k);
-            let text = match p.nodes[v] {
-                Node::Str { start, len } => Some(str_at(input, start, len)),
+        for (j, (k, v)) in members(p.nodes, obj).enumerate() {
+            let name = key_span(p.nodes, k);
+            let text_span = match p.nodes.at(v) {
+                Node::Str { start, len } => Some(Span { start, len }),
                 _ => None,
             };
+            self.type_texts.push(text_span);
+            let text = text_span.map(|t| t.get(input));
             let ty = match cache.entries.get(j) {
                 Some(e) if e.matches(name.get(input), text) => e.ty.clone(),
                 _ => {
@@ -169,7 +181,7 @@ impl TypeMapEntry {
 /// Decodes the rows of `msg` into `s`.
 pub(crate) fn build(
     msg: &RowsMsg,
-    p: &mut Parser,
+    p: &mut Parsed,
     input: &[u8],
     opts: &DecodeOptions,
     table: &SourceTable<'_>,
@@ -181,21 +193,22 @@ pub(crate) fn build(
     s.changes.clear();
     s.warnings = msg.warnings;
     s.load_types(p, input, msg.types, table);
+    s.key_hint.clear();
+    if let Some(hint) = msg.key_hint {
+        s.key_hint
+            .extend(elements(p.nodes, hint).map(|e| key_span(p.nodes, e)));
+    }
 
     let mut key_names: Vec<KeyName<'_>> = Vec::new();
     if let Some(k) = caller_keys {
         key_names.extend(k.iter().map(|n| KeyName::Caller(n.as_str())));
-        if let Some(hint) = msg.key_hint {
-            let differs = elements(&p.nodes, hint).count() != k.len()
-                || elements(&p.nodes, hint)
-                    .zip(k)
-                    .any(|(e, n)| key_span(&p.nodes, e).get(input) != n);
-            if differs {
-                s.warnings.insert(Warnings::PK_HINT_MISMATCH);
-            }
+        let hint = &s.key_hint;
+        let differs = hint.len() != k.len() || hint.iter().zip(k).any(|(e, n)| e.get(input) != n);
+        if !hint.is_empty() && differs {
+            s.warnings.insert(Warnings::PK_HINT_MISMATCH);
         }
-    } else if let Some(hint) = msg.key_hint {
-        key_names.extend(elements(&p.nodes, hint).map(|e| KeyName::Message(key_span(&p.nodes, e))));
+    } else {
+        key_names.extend(s.key_hint.iter().map(|&name| KeyName::Message(name)));
     }
 
     let ctx = CellContext {
@@ -206,11 +219,11 @@ pub(crate) fn build(
     let mut before_rows = std::mem::take(&mut s.before_rows);
     before_rows.clear();
     if let Some(b) = msg.before {
-        before_rows.extend(elements(&p.nodes, b));
+        before_rows.extend(elements(p.nodes, b));
     }
     let mut rows = std::mem::take(&mut s.rows);
     rows.clear();
-    rows.extend(elements(&p.nodes, msg.data));
+    rows.extend(elements(p.nodes, msg.data));
     let result = build_rows(msg, p, input, &ctx, s, &key_names, &rows, &before_rows);
     s.rows = rows;
     s.before_rows = before_rows;
@@ -220,7 +233,7 @@ pub(crate) fn build(
 #[allow(clippy::too_many_arguments)]
 fn build_rows(
     msg: &RowsMsg,
-    p: &mut Parser,
+    p: &mut Parsed,
     input: &[u8],
     ctx: &CellContext<'_>,
     s: &mut Scratch,
@@ -352,7 +365,7 @@ fn check_full_row(
 /// Appends the cells of row object `row` to `s.cells`. Returns how many of its first cells are
 /// the type map's columns in the map's order (0 when the map has duplicate names).
 fn decode_row(
-    p: &mut Parser,
+    p: &mut Parsed,
     input: &[u8],
     row: usize,
     i: usize,
@@ -364,7 +377,7 @@ fn decode_row(
     // position and the cells so far are distinct (the type map has no duplicates).
     let mut aligned = s.types_unique;
     let mut in_map_order = 0;
-    let len = match p.nodes[row] {
+    let len = match p.nodes.at(row) {
         Node::Object { len, .. } => len as usize,
         _ => 0,
     };
@@ -377,8 +390,8 @@ fn decode_row(
     let mut at = row + 1;
     for j in 0..len {
         let (k, v) = (at, at + 1);
-        at = v + p.nodes[v].span();
-        let name = key_span(&p.nodes, k);
+        at = v + p.nodes.at(v).span();
+        let name = key_span(p.nodes, k);
         let name_text = name.get(input);
         aligned = aligned
             && s.types
@@ -429,7 +442,7 @@ fn cell_err(e: CellError, column: &str, i: usize) -> DecodeError {
 
 /// Overlays the before-image object `old` on the cells from `start` (a copy of the after image).
 fn overlay(
-    p: &mut Parser,
+    p: &mut Parsed,
     input: &[u8],
     old: usize,
     i: usize,
@@ -437,7 +450,7 @@ fn overlay(
     s: &mut Scratch,
     start: usize,
 ) -> Result<(), DecodeError> {
-    let len = match p.nodes[old] {
+    let len = match p.nodes.at(old) {
         Node::Object { len, .. } => len as usize,
         _ => 0,
     };
@@ -452,8 +465,8 @@ fn overlay(
     let mut at = old + 1;
     for _ in 0..len {
         let (k, v) = (at, at + 1);
-        at = v + p.nodes[v].span();
-        let name = key_span(&p.nodes, k);
+        at = v + p.nodes.at(v).span();
+        let name = key_span(p.nodes, k);
         let name_text = name.get(input);
         let ordered = if in_order {
             type_in_order(s, input, start, next_type, name_text)
@@ -465,7 +478,7 @@ fn overlay(
             next_type = idx + 1;
             (&s.types[idx].1, Some(start + idx))
         } else {
-            if repeats_an_earlier_member(&p.nodes, input, old, k) {
+            if repeats_an_earlier_member(p.nodes, input, old, k) {
                 return Err(dup_err(name_text, i));
             }
             let slot = s.cells[start..]
@@ -510,7 +523,7 @@ fn type_in_order(
 }
 
 /// Whether the key of member `k` of object `obj` is also the key of an earlier member.
-fn repeats_an_earlier_member(nodes: &[Node], input: &[u8], obj: usize, k: usize) -> bool {
+fn repeats_an_earlier_member(nodes: Nodes<'_>, input: &[u8], obj: usize, k: usize) -> bool {
     let name = key_span(nodes, k).get(input);
     members(nodes, obj)
         .take_while(|&(earlier, _)| earlier != k)
@@ -531,7 +544,7 @@ fn type_named<'t>(types: &'t [(Span, ColType)], input: &[u8], name: &str) -> &'t
 fn cell_value(
     ty: &ColType,
     v: usize,
-    p: &mut Parser,
+    p: &mut Parsed,
     input: &[u8],
     ctx: &CellContext<'_>,
     arena: &mut Vec<u8>,
@@ -543,7 +556,7 @@ fn cell_value(
     {
         return Ok((crate::model::ValueKind::Integer, input_rec));
     }
-    let (raw, at) = match p.nodes[v] {
+    let (raw, at) = match p.nodes.at(v) {
         // Text columns keep their strings as they are: the most common cell, decided here
         // without `convert`'s dispatch. Must give what `convert`'s `ColType::Text` arm gives
         // for `Raw::Str`; change both together.
@@ -616,12 +629,12 @@ fn cell_value(
 /// `convert`'s `ColType::Int` arm gives for such text (`Converted::Same`); change both together.
 #[inline(always)]
 fn canonical_int_in_range(
-    p: &mut Parser,
+    p: &mut Parsed,
     input: &[u8],
     v: usize,
     range: std::ops::RangeInclusive<i128>,
 ) -> Option<ValRec> {
-    let (start, len) = match p.nodes[v] {
+    let (start, len) = match p.nodes.at(v) {
         Node::Str { start, len } => (start, len),
         Node::Number => p.number_lexeme(input, v),
         _ => return None,
