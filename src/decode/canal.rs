@@ -48,7 +48,7 @@ pub(crate) fn read_envelope(p: &mut Parsed, input: &[u8]) -> Result<Message, Dec
         sql,
         table_changes,
         tidb,
-    ] = envelope::read_top(p, input, FIELDS)?;
+    ] = envelope::read_top(p, FIELDS)?;
     let is_ddl = opt_bool(p, is_ddl, "isDdl")?.unwrap_or(false);
     let kind = opt_str(p, ty, "type")?
         .ok_or_else(|| DecodeError::new(ErrorClass::Envelope, "missing type"))?;
@@ -95,7 +95,7 @@ pub(crate) fn read_envelope(p: &mut Parsed, input: &[u8]) -> Result<Message, Dec
             format!("{word} without a data array (only DTS initial-load rows are understood)"),
         ));
     }
-    if dml != DmlKind::Delete && only_handle_key(p, input, tidb) {
+    if dml != DmlKind::Delete && only_handle_key(p, tidb) {
         return Err(DecodeError::new(
             ErrorClass::Unsupported,
             "TiCDC handle-key-only message (large-message handling): the row is not in the message",
@@ -127,17 +127,17 @@ pub(crate) fn read_envelope(p: &mut Parsed, input: &[u8]) -> Result<Message, Dec
     )
 }
 
-fn tidb_member(p: &Parsed, input: &[u8], tidb: envelope::Field, name: &str) -> Option<usize> {
+fn tidb_member(p: &Parsed, tidb: envelope::Field, name: &str) -> Option<usize> {
     match tidb {
         envelope::Field::At(i) if matches!(p.nodes.at(i), Node::Object { .. }) => {
-            envelope::member(p, input, i, name)
+            envelope::member(p, i, name)
         }
         _ => None,
     }
 }
 
 fn watermark(p: &mut Parsed, input: &[u8], tidb: envelope::Field) -> u64 {
-    match tidb_member(p, input, tidb, "watermarkTs") {
+    match tidb_member(p, tidb, "watermarkTs") {
         Some(i) if p.nodes.at(i) == Node::Number => {
             let (start, len) = p.number_lexeme(input, i);
             envelope::Span { start, len }
@@ -149,6 +149,6 @@ fn watermark(p: &mut Parsed, input: &[u8], tidb: envelope::Field) -> u64 {
     }
 }
 
-fn only_handle_key(p: &Parsed, input: &[u8], tidb: envelope::Field) -> bool {
-    tidb_member(p, input, tidb, "onlyHandleKey").is_some_and(|i| p.nodes.at(i) == Node::Bool(true))
+fn only_handle_key(p: &Parsed, tidb: envelope::Field) -> bool {
+    tidb_member(p, tidb, "onlyHandleKey").is_some_and(|i| p.nodes.at(i) == Node::Bool(true))
 }

@@ -54,7 +54,7 @@ pub(crate) fn read_envelope(p: &mut Parsed, input: &[u8]) -> Result<Message, Dec
         sql,
         changes,
         entry,
-    ] = envelope::read_top(p, input, FIELDS)?;
+    ] = envelope::read_top(p, FIELDS)?;
     let flag_a = opt_bool(p, is_ddl, "isDdl")?;
     let flag_b = opt_bool(p, ddl, "ddl")?;
     let is_ddl = match (flag_a, flag_b) {

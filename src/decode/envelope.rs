@@ -118,7 +118,6 @@ pub(crate) fn key_span(nodes: Nodes<'_>, key: usize) -> Span {
 /// duplicate keys anywhere at the top level. Unknown keys are ignored (forward compatibility).
 pub(crate) fn read_top<const N: usize>(
     p: &Parsed,
-    input: &[u8],
     names: [&str; N],
 ) -> Result<[Field; N], DecodeError> {
     if !matches!(p.nodes.get(0), Some(Node::Object { .. })) {
@@ -130,7 +129,7 @@ pub(crate) fn read_top<const N: usize>(
     let mut fields = [Field::Absent; N];
     let mut seen: Vec<&str> = Vec::with_capacity(24);
     for (k, v) in members(p.nodes, 0) {
-        let key = key_span(p.nodes, k).get(input);
+        let key = p.nodes.str(k);
         if seen.contains(&key) {
             return Err(DecodeError::new(
                 ErrorClass::DuplicateKey,
@@ -212,9 +211,9 @@ pub(crate) fn hint_keys(p: &Parsed, f: Field) -> Option<usize> {
 }
 
 /// The member `name` of the object at `obj`.
-pub(crate) fn member(p: &Parsed, input: &[u8], obj: usize, name: &str) -> Option<usize> {
+pub(crate) fn member(p: &Parsed, obj: usize, name: &str) -> Option<usize> {
     members(p.nodes, obj)
-        .find(|&(k, _)| key_span(p.nodes, k).get(input) == name)
+        .find(|&(k, _)| p.nodes.str(k) == name)
         .map(|(_, v)| v)
 }
 
@@ -309,17 +308,17 @@ pub(crate) fn dml_message(
 /// The schema a DDL message carries: `tableChanges` when present, else the type map.
 pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSchema> {
     if let Some(tc) = d.table_changes {
-        let table = member(p, input, tc, "table")?;
+        let table = member(p, tc, "table")?;
         let mut schema = TableSchema {
             columns: Vec::new(),
             primary_key: Vec::new(),
         };
-        if let Some(cols) = member(p, input, table, "columns") {
+        if let Some(cols) = member(p, table, "columns") {
             for c in elements(p.nodes, cols) {
-                let name = member(p, input, c, "name").and_then(|n| node_str(p, input, n));
+                let name = member(p, c, "name").and_then(|n| node_str(p, input, n));
                 let ty = ["typeExpression", "typeName"]
                     .iter()
-                    .find_map(|k| member(p, input, c, k).and_then(|n| node_str(p, input, n)));
+                    .find_map(|k| member(p, c, k).and_then(|n| node_str(p, input, n)));
                 if let Some(name) = name {
                     schema.columns.push(SchemaColumn {
                         name,
@@ -328,7 +327,7 @@ pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSc
                 }
             }
         }
-        if let Some(pk) = member(p, input, table, "primaryKeyColumnNames") {
+        if let Some(pk) = member(p, table, "primaryKeyColumnNames") {
             schema.primary_key = elements(p.nodes, pk)
                 .filter_map(|e| node_str(p, input, e))
                 .collect();

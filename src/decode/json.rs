@@ -62,7 +62,18 @@ pub(crate) struct Nodes<'t> {
     outside: &'t Cell<bool>,
 }
 
-impl Nodes<'_> {
+impl<'t> Nodes<'t> {
+    /// The text of string node `i` as simd-json returned it (`""` for any other node): the text
+    /// its range of the input holds, read without slicing the input again. For text that is
+    /// compared, not kept (a kept string is kept as its range, from [`Nodes::at`]).
+    #[inline(always)]
+    pub(crate) fn str(self, i: usize) -> &'t str {
+        match self.tape[i] {
+            TapeNode::String(s) => s,
+            _ => "",
+        }
+    }
+
     /// Node `i` (panics past the end, as a slice index does).
     #[inline(always)]
     pub(crate) fn at(self, i: usize) -> Node {

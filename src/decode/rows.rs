@@ -116,7 +116,7 @@ impl Scratch {
             self.type_texts.push(text_span);
             let text = text_span.map(|t| t.get(input));
             let ty = match cache.entries.get(j) {
-                Some(e) if e.matches(name.get(input), text) => e.ty.clone(),
+                Some(e) if e.matches(p.nodes.str(k), text) => e.ty.clone(),
                 _ => {
                     same_map = false;
                     let ty = text.map_or(ColType::Unknown, parse_col_type);
@@ -392,7 +392,7 @@ fn decode_row(
         let (k, v) = (at, at + 1);
         at = v + p.nodes.at(v).span();
         let name = key_span(p.nodes, k);
-        let name_text = name.get(input);
+        let name_text = p.nodes.str(k);
         aligned = aligned
             && s.types
                 .get(j)
@@ -467,7 +467,7 @@ fn overlay(
         let (k, v) = (at, at + 1);
         at = v + p.nodes.at(v).span();
         let name = key_span(p.nodes, k);
-        let name_text = name.get(input);
+        let name_text = p.nodes.str(k);
         let ordered = if in_order {
             type_in_order(s, input, start, next_type, name_text)
         } else {
@@ -478,7 +478,7 @@ fn overlay(
             next_type = idx + 1;
             (&s.types[idx].1, Some(start + idx))
         } else {
-            if repeats_an_earlier_member(p.nodes, input, old, k) {
+            if repeats_an_earlier_member(p.nodes, old, k) {
                 return Err(dup_err(name_text, i));
             }
             let slot = s.cells[start..]
@@ -523,11 +523,11 @@ fn type_in_order(
 }
 
 /// Whether the key of member `k` of object `obj` is also the key of an earlier member.
-fn repeats_an_earlier_member(nodes: Nodes<'_>, input: &[u8], obj: usize, k: usize) -> bool {
-    let name = key_span(nodes, k).get(input);
+fn repeats_an_earlier_member(nodes: Nodes<'_>, obj: usize, k: usize) -> bool {
+    let name = nodes.str(k);
     members(nodes, obj)
         .take_while(|&(earlier, _)| earlier != k)
-        .any(|(earlier, _)| same_str(key_span(nodes, earlier).get(input), name))
+        .any(|(earlier, _)| same_str(nodes.str(earlier), name))
 }
 
 /// The type the message's type map gives column `name` (`Unknown` when it lists none).
