@@ -80,7 +80,7 @@ pub(crate) fn members(nodes: Nodes<'_>, obj: usize) -> impl Iterator<Item = (usi
     (0..len).map(move |_| {
         let key = i;
         let value = i + 1;
-        i = value + nodes.at(value).span();
+        i = value + nodes.span(value);
         (key, value)
     })
 }
@@ -94,7 +94,7 @@ pub(crate) fn elements(nodes: Nodes<'_>, arr: usize) -> impl Iterator<Item = usi
     let mut i = arr + 1;
     (0..len).map(move |_| {
         let at = i;
-        i += nodes.at(at).span();
+        i += nodes.span(at);
         at
     })
 }

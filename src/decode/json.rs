@@ -39,16 +39,6 @@ pub(crate) enum Node {
     Number,
 }
 
-impl Node {
-    /// Nodes taken by this value including itself.
-    pub(crate) fn span(self) -> usize {
-        match self {
-            Node::Object { count, .. } | Node::Array { count, .. } => count as usize + 1,
-            _ => 1,
-        }
-    }
-}
-
 /// The nodes of one parsed message: simd-json's tape, read in place.
 #[derive(Clone, Copy)]
 pub(crate) struct Nodes<'t> {
@@ -71,6 +61,16 @@ impl<'t> Nodes<'t> {
         match self.tape[i] {
             TapeNode::String(s) => s,
             _ => "",
+        }
+    }
+
+    /// Nodes taken by value `i` including itself (an object or array spans `count` nodes after
+    /// its own), read without making the node.
+    #[inline(always)]
+    pub(crate) fn span(self, i: usize) -> usize {
+        match self.tape[i] {
+            TapeNode::Object { count, .. } | TapeNode::Array { count, .. } => count + 1,
+            _ => 1,
         }
     }
 

@@ -390,7 +390,7 @@ fn decode_row(
     let mut at = row + 1;
     for j in 0..len {
         let (k, v) = (at, at + 1);
-        at = v + p.nodes.at(v).span();
+        at = v + p.nodes.span(v);
         let name = key_span(p.nodes, k);
         let name_text = p.nodes.str(k);
         aligned = aligned
@@ -465,7 +465,7 @@ fn overlay(
     let mut at = old + 1;
     for _ in 0..len {
         let (k, v) = (at, at + 1);
-        at = v + p.nodes.at(v).span();
+        at = v + p.nodes.span(v);
         let name = key_span(p.nodes, k);
         let name_text = p.nodes.str(k);
         let ordered = if in_order {
