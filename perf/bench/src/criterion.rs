@@ -64,10 +64,9 @@ impl DecodeBenches {
     }
 }
 
-/// Alternated rounds per format: enough for a fastest pass on a noisy machine, a few seconds.
-fn alternated_rounds(quick: bool) -> u32 {
-    if quick { 10 } else { 40 }
-}
+/// Alternated rounds per format, `--quick` too: 10 were too few on this VM (one run's two
+/// fastest passes came from different states of the machine), and 40 take a few seconds.
+const ALTERNATED_ROUNDS: u32 = 40;
 
 pub fn run(root: &Path, quick: bool, log: &Path) -> anyhow::Result<DecodeBenches> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -93,7 +92,7 @@ pub fn run(root: &Path, quick: bool, log: &Path) -> anyhow::Result<DecodeBenches
         log.display()
     );
     let mut benches = parse(&stdout, quick);
-    benches.alternated = run_alternated(root, alternated_rounds(quick), log)?;
+    benches.alternated = run_alternated(root, ALTERNATED_ROUNDS, log)?;
     Ok(benches)
 }
 
