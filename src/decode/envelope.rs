@@ -217,9 +217,10 @@ pub(crate) fn member(p: &Parsed, obj: usize, name: &str) -> Option<usize> {
         .map(|(_, v)| v)
 }
 
-fn node_str(p: &Parsed, input: &[u8], i: usize) -> Option<String> {
+/// The text of string node `i`; `None` for any other node, or past the tape's end.
+fn node_text<'a>(p: &Parsed, input: &'a [u8], i: usize) -> Option<&'a str> {
     match p.nodes.get(i) {
-        Some(Node::Str { start, len }) => Some(str_at(input, start, len).to_string()),
+        Some(Node::Str { start, len }) => Some(str_at(input, start, len)),
         _ => None,
     }
 }
@@ -315,29 +316,27 @@ pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSc
         };
         if let Some(cols) = member(p, table, "columns") {
             for c in elements(p.nodes, cols) {
-                let name = member(p, c, "name").and_then(|n| node_str(p, input, n));
+                let name = member(p, c, "name").and_then(|n| node_text(p, input, n));
                 let ty = ["typeExpression", "typeName"]
                     .iter()
-                    .find_map(|k| member(p, c, k).and_then(|n| node_str(p, input, n)));
+                    .find_map(|k| member(p, c, k).and_then(|n| node_text(p, input, n)));
                 if let Some(name) = name {
                     schema.columns.push(SchemaColumn {
-                        name,
-                        type_expr: ty.unwrap_or_default(),
+                        name: name.to_string(),
+                        type_expr: ty.unwrap_or_default().to_string(),
                     });
                 }
             }
         }
         if let Some(pk) = member(p, table, "primaryKeyColumnNames") {
             schema.primary_key = elements(p.nodes, pk)
-                .filter_map(|e| node_str(p, input, e))
+                .filter_map(|e| node_text(p, input, e))
+                .map(str::to_string)
                 .collect();
         }
         return Some(schema);
     }
-    let text = |i: usize| match p.nodes.at(i) {
-        Node::Str { start, len } => Some(str_at(input, start, len)),
-        _ => None,
-    };
+    let text = |i: usize| node_text(p, input, i);
     let columns =
         members(p.nodes, d.types?).map(|(k, v)| (key_span(p.nodes, k).get(input), text(v)));
     let key_hint = d
@@ -348,8 +347,7 @@ pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSc
 }
 
 /// The schema a message's type map (`mysqlType` / `dbValType`: column names with their type
-/// texts, in message order; a type that is not a string reads as `None`) and key hint
-/// (`pkNames` / `pks` names) describe. A type that is not a string becomes an empty type.
+/// texts, in message order) and key hint (`pkNames` / `pks` names) describe; a type that is not a string becomes an empty type.
 pub(crate) fn type_map_schema<'s>(
     columns: impl Iterator<Item = (&'s str, Option<&'s str>)>,
     key_hint: impl Iterator<Item = &'s str>,

@@ -424,10 +424,10 @@ impl Decoder {
             };
         }
         let Decoder {
-            options,
-            parser,
-            scratch,
-        } = self;
+            ref options,
+            ref mut parser,
+            ref mut scratch,
+        } = *self;
         // The envelope and the rows are read while the parse lasts; what is returned after.
         let parsed = parser.parse(input, |p, input| {
             read_message(p, input, options, keys, scratch)
@@ -435,7 +435,7 @@ impl Decoder {
         let input: &'a [u8] = input;
         let this: &'a Decoder = self;
         match parsed {
-            Ok(message) => this.decoded(message?, input),
+            Ok(message) => Ok(this.decoded(message?, input)),
             Err(e) => {
                 let first = input.iter().find(|b| !b.is_ascii_whitespace()).copied();
                 let hint = if first != Some(b'{') {
@@ -452,11 +452,11 @@ impl Decoder {
     }
 
     /// What the message read as, its strings taken from the input (the parse is gone by now).
-    fn decoded<'a>(&'a self, read: Read, input: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+    fn decoded<'a>(&'a self, read: Read<'a>, input: &'a [u8]) -> Decoded<'a> {
         let span = |s: Option<envelope::Span>| s.map(|s| s.get(input));
-        Ok(match read {
-            Read::Rows(r) => {
-                let (table, origin) = source_table(&r, input, &self.options)?;
+        match read {
+            Read::Rows(r, name) => {
+                let (table, origin) = name.get(input);
                 let mut batch = self.scratch.batch(&r, table, input);
                 if origin == TableOrigin::Topic {
                     batch.warnings.insert(Warnings::TABLE_FROM_FALLBACK);
@@ -476,7 +476,7 @@ impl Decoder {
             Read::TxnEnd { db } => Decoded::TxnEnd { db: span(db) },
             Read::Watermark { ts } => Decoded::Watermark { ts },
             Read::Ignore(reason) => Decoded::Ignore(reason),
-        })
+        }
     }
 
     /// Decodes one record value and hands the result to `sink`.
@@ -497,8 +497,9 @@ impl Decoder {
 
 /// A message as read while its parse lasts: its rows decoded into the scratch, its strings as
 /// spans of the input. (The node indexes the envelope kept mean nothing once the parse is gone.)
-enum Read {
-    Rows(envelope::RowsMsg),
+enum Read<'o> {
+    /// With the table they belong to.
+    Rows(envelope::RowsMsg, TableName<'o>),
     /// With the schema it carries.
     Ddl(envelope::DdlMsg, Option<TableSchema>),
     TxnEnd {
@@ -511,20 +512,21 @@ enum Read {
 }
 
 /// Reads the parsed message: the envelope, and a DML message's rows into `scratch`.
-fn read_message(
+fn read_message<'o>(
     p: &mut json::Parsed,
     input: &[u8],
-    options: &DecodeOptions,
+    options: &'o DecodeOptions,
     keys: &dyn KeyResolver,
     scratch: &mut rows::Scratch,
-) -> Result<Read, DecodeError> {
+) -> Result<Read<'o>, DecodeError> {
     let msg = match options.format {
         Format::Canal => canal::read_envelope(p, input)?,
         Format::CloudCanal => cloudcanal::read_envelope(p, input)?,
     };
     Ok(match msg {
         envelope::Message::Rows(r) => {
-            let (table, origin) = source_table(&r, input, options)?;
+            let name = table_name(&r, input, options)?;
+            let (table, origin) = name.get(input);
             let key = keys.key_columns(&table, origin);
             rows::build(&r, p, input, options, &table, key.as_deref(), scratch).map_err(
                 |mut e| {
@@ -532,7 +534,7 @@ fn read_message(
                     e
                 },
             )?;
-            Read::Rows(r)
+            Read::Rows(r, name)
         }
         envelope::Message::Ddl(d) => {
             let schema = envelope::ddl_schema(p, input, &d);
@@ -544,31 +546,59 @@ fn read_message(
     })
 }
 
-/// The table a DML message's rows belong to. A message that names its table keeps it; the
-/// fallback is only for those that do not (both `database`/`db` and `table` needed).
-fn source_table<'a>(
+/// The table a DML message's rows belong to, in a form that outlives the parse: the message's
+/// own names as spans of the input, or the topic's fallback table.
+#[derive(Clone, Copy)]
+enum TableName<'o> {
+    Message {
+        db: envelope::Span,
+        schema: Option<envelope::Span>,
+        table: envelope::Span,
+    },
+    Topic(&'o (String, String)),
+}
+
+impl<'o> TableName<'o> {
+    fn get<'a>(self, input: &'a [u8]) -> (SourceTable<'a>, TableOrigin)
+    where
+        'o: 'a,
+    {
+        match self {
+            TableName::Message { db, schema, table } => (
+                SourceTable {
+                    db: db.get(input),
+                    schema: schema.map(|s| s.get(input)),
+                    table: table.get(input),
+                },
+                TableOrigin::Message,
+            ),
+            TableName::Topic((db, table)) => (
+                SourceTable {
+                    db,
+                    schema: None,
+                    table,
+                },
+                TableOrigin::Topic,
+            ),
+        }
+    }
+}
+
+/// A message that names its table keeps it; the fallback is only for those that do not (both
+/// `database`/`db` and `table` needed).
+fn table_name<'o>(
     r: &envelope::RowsMsg,
-    input: &'a [u8],
-    options: &'a DecodeOptions,
-) -> Result<(SourceTable<'a>, TableOrigin), DecodeError> {
-    let span = |s: Option<envelope::Span>| s.map(|s| s.get(input));
-    match (span(r.db), span(r.table), &options.fallback_table) {
-        (Some(db), Some(table), _) if !db.is_empty() && !table.is_empty() => Ok((
-            SourceTable {
-                db,
-                schema: span(r.schema),
-                table,
-            },
-            TableOrigin::Message,
-        )),
-        (_, _, Some((db, table))) => Ok((
-            SourceTable {
-                db,
-                schema: None,
-                table,
-            },
-            TableOrigin::Topic,
-        )),
+    input: &[u8],
+    options: &'o DecodeOptions,
+) -> Result<TableName<'o>, DecodeError> {
+    let named = |s: Option<envelope::Span>| s.filter(|s| !s.get(input).is_empty());
+    match (named(r.db), named(r.table), &options.fallback_table) {
+        (Some(db), Some(table), _) => Ok(TableName::Message {
+            db,
+            schema: r.schema,
+            table,
+        }),
+        (_, _, Some(fallback)) => Ok(TableName::Topic(fallback)),
         _ => Err(DecodeError::new(
             ErrorClass::Envelope,
             "no table identity (database/table missing or empty) and no fallback table configured",
