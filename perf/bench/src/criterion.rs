@@ -5,6 +5,7 @@
 //! one run (perf/README, "A full run after the decoder's seventh look"); a pass of each in turn
 //! sees the same machine.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
@@ -69,28 +70,12 @@ impl DecodeBenches {
 const ALTERNATED_ROUNDS: u32 = 40;
 
 pub fn run(root: &Path, quick: bool, log: &Path) -> anyhow::Result<DecodeBenches> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root).args([
-        "bench", "-p", "starpipe", "--bench", "decode", "--", "--noplot",
-    ]);
-    if quick {
-        cmd.env("STARPIPE_BENCH_QUICK", "1");
-    }
-    let out = cmd.output().context("running cargo bench --bench decode")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    std::fs::write(
-        log,
-        format!(
-            "{stdout}\n--- stderr ---\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )?;
-    anyhow::ensure!(
-        out.status.success(),
-        "cargo bench --bench decode failed ({}); see {}",
-        out.status,
-        log.display()
-    );
+    std::fs::write(log, "")?;
+    let env = match quick {
+        true => vec![("STARPIPE_BENCH_QUICK", "1".to_string())],
+        false => vec![],
+    };
+    let stdout = bench(root, &["--noplot"], &env, log)?;
     let mut benches = parse(&stdout, quick);
     benches.alternated = run_alternated(root, ALTERNATED_ROUNDS, log)?;
     Ok(benches)
@@ -98,27 +83,12 @@ pub fn run(root: &Path, quick: bool, log: &Path) -> anyhow::Result<DecodeBenches
 
 /// The bench's alternated mode; its output is appended to `log`.
 fn run_alternated(root: &Path, rounds: u32, log: &Path) -> anyhow::Result<Vec<Alternated>> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root)
-        .args([
-            "bench", "-p", "starpipe", "--bench", "decode", "--", "--bench",
-        ])
-        .env("STARPIPE_BENCH_RATIO", rounds.to_string());
-    let out = cmd
-        .output()
-        .context("running cargo bench --bench decode (STARPIPE_BENCH_RATIO)")?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut text = std::fs::read_to_string(log).unwrap_or_default();
-    text.push_str(&format!(
-        "\n--- STARPIPE_BENCH_RATIO={rounds} ---\n{stdout}"
-    ));
-    std::fs::write(log, text)?;
-    anyhow::ensure!(
-        out.status.success(),
-        "cargo bench --bench decode (STARPIPE_BENCH_RATIO) failed ({}); see {}",
-        out.status,
-        log.display()
-    );
+    let stdout = bench(
+        root,
+        &["--bench"],
+        &[("STARPIPE_BENCH_RATIO", rounds.to_string())],
+        log,
+    )?;
     let alternated = parse_alternated(&stdout);
     anyhow::ensure!(
         alternated.len() == 2,
@@ -127,6 +97,36 @@ fn run_alternated(root: &Path, rounds: u32, log: &Path) -> anyhow::Result<Vec<Al
         log.display()
     );
     Ok(alternated)
+}
+
+/// Runs `cargo bench --bench decode -- <args>` with `env`, appends its output to `log` under a
+/// heading that names them, and returns its stdout.
+fn bench(root: &Path, args: &[&str], env: &[(&str, String)], log: &Path) -> anyhow::Result<String> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root)
+        .args(["bench", "-p", "starpipe", "--bench", "decode", "--"])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let what = std::iter::once("cargo bench --bench decode --".to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .chain(env.iter().map(|(k, v)| format!("({k}={v})")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut file = std::fs::OpenOptions::new().append(true).open(log)?;
+    write!(
+        file,
+        "--- {what} ---\n{stdout}\n--- stderr ---\n{}\n",
+        String::from_utf8_lossy(&out.stderr)
+    )?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{what} failed ({}); see {}",
+        out.status,
+        log.display()
+    );
+    Ok(stdout)
 }
 
 /// Lines such as `canal      fastest of 40: decode+encode 297 MB/s, simd_json 398 MB/s, ratio 0.746`.
