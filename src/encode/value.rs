@@ -2,7 +2,7 @@
 //!
 //! Every function appends to a caller-owned buffer and allocates only to describe an error.
 
-use crate::bytes::{self, canonical_integer, integer_value};
+use crate::bytes::{self, append, canonical_integer, integer_value};
 use crate::model::{Value, ValueKind};
 use crate::schema::{MAX_VARCHAR_LEN, StarRocksType};
 
@@ -131,7 +131,7 @@ pub(crate) fn render(
         Target::DateTime => render_datetime(text, out),
         Target::Text { max } => {
             check_len(text.len(), max, "VARCHAR/CHAR")?;
-            out.extend_from_slice(text.as_bytes());
+            append(out, text.as_bytes());
             Ok(())
         }
         Target::Json => {
@@ -150,7 +150,7 @@ pub(crate) fn render(
         }
         Target::VarBinary { .. } => render_bytes(target, text.as_bytes(), out),
         Target::Other => {
-            out.extend_from_slice(text.as_bytes());
+            append(out, text.as_bytes());
             Ok(())
         }
     }
@@ -268,7 +268,7 @@ fn render_int(
         if !(min..=max).contains(&v) {
             return Err(out_of_range(text, width));
         }
-        out.extend_from_slice(text.as_bytes());
+        append(out, text.as_bytes());
         return Ok(());
     }
     // Anything else (leading zeros, `-0`, an all-zero fraction, more than 19 digits) is split.
@@ -357,7 +357,7 @@ fn render_float(text: &str, single: bool, out: &mut Vec<u8>) -> Result<(), Strin
             ));
         }
     }
-    out.extend_from_slice(text.as_bytes());
+    append(out, text.as_bytes());
     Ok(())
 }
 
@@ -365,7 +365,7 @@ fn render_decimal(text: &str, precision: u8, scale: u8, out: &mut Vec<u8>) -> Re
     // The common case: MySQL writes a DECIMAL with exactly its scale's fraction digits, which is
     // what StarRocks gets, so it is checked in one pass and written as it is.
     if is_canonical_decimal(text.as_bytes(), precision - scale, scale) {
-        out.extend_from_slice(text.as_bytes());
+        append(out, text.as_bytes());
         return Ok(());
     }
     render_decimal_by_parts(text, precision, scale, out)
@@ -415,10 +415,10 @@ fn render_decimal_by_parts(
     if neg {
         out.push(b'-');
     }
-    out.extend_from_slice(if int.is_empty() { b"0" } else { int.as_bytes() });
+    append(out, if int.is_empty() { b"0" } else { int.as_bytes() });
     if keep > 0 {
         out.push(b'.');
-        out.extend_from_slice(&frac.as_bytes()[..keep]);
+        append(out, &frac.as_bytes()[..keep]);
     }
     Ok(())
 }
@@ -528,7 +528,7 @@ fn render_datetime(text: &str, out: &mut Vec<u8>) -> Result<(), String> {
         }
         out.extend_from_slice(&b[..26]);
     } else {
-        out.extend_from_slice(b);
+        append(out, b);
     }
     Ok(())
 }
@@ -544,9 +544,9 @@ pub(crate) fn normalize_key(target: Target, rendered: &[u8], out: &mut Vec<u8>) 
         if rendered[end - 1] == b'.' {
             end -= 1;
         }
-        out.extend_from_slice(&rendered[..end]);
+        append(out, &rendered[..end]);
     } else {
-        out.extend_from_slice(rendered);
+        append(out, rendered);
     }
 }
 
