@@ -107,10 +107,15 @@ pub(crate) fn array_len(nodes: Nodes<'_>, arr: usize) -> usize {
 }
 
 pub(crate) fn key_span(nodes: Nodes<'_>, key: usize) -> Span {
+    key_of(nodes, key).0
+}
+
+/// The range and the text of the member key at node `key`.
+pub(crate) fn key_of(nodes: Nodes<'_>, key: usize) -> (Span, &str) {
     match nodes.at(key) {
-        Node::Str { start, len } => Span { start, len },
+        Node::Str { start, len, text } => (Span { start, len }, text),
         // Object keys are always strings on a simd-json tape.
-        _ => Span { start: 0, len: 0 },
+        _ => (Span { start: 0, len: 0 }, ""),
     }
 }
 
@@ -156,7 +161,7 @@ pub(crate) fn opt_str(p: &Parsed, f: Field, name: &str) -> Result<Option<Span>, 
     match f {
         Field::Absent | Field::Null => Ok(None),
         Field::At(i) => match p.nodes.at(i) {
-            Node::Str { start, len } => Ok(Some(Span { start, len })),
+            Node::Str { start, len, .. } => Ok(Some(Span { start, len })),
             _ => Err(env_err(format!("{name} must be a string"))),
         },
     }
@@ -220,7 +225,7 @@ pub(crate) fn member(p: &Parsed, obj: usize, name: &str) -> Option<usize> {
 /// The text of string node `i`; `None` for any other node, or past the tape's end.
 fn node_text<'a>(p: &Parsed, input: &'a [u8], i: usize) -> Option<&'a str> {
     match p.nodes.get(i) {
-        Some(Node::Str { start, len }) => Some(str_at(input, start, len)),
+        Some(Node::Str { start, len, .. }) => Some(str_at(input, start, len)),
         _ => None,
     }
 }

@@ -19,10 +19,13 @@ use simd_json::{Buffers, Node as TapeNode, StaticNode, Tape};
 
 /// A JSON node, with strings as byte ranges of the (unescaped-in-place) input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Node {
+pub(crate) enum Node<'t> {
+    /// `text` is the range's text as simd-json returned it: read while the parse lasts, it
+    /// spares slicing the input again.
     Str {
         start: u32,
         len: u32,
+        text: &'t str,
     },
     /// `len` members; the object spans `count` nodes after this one.
     Object {
@@ -76,7 +79,7 @@ impl<'t> Nodes<'t> {
 
     /// Node `i` (panics past the end, as a slice index does).
     #[inline(always)]
-    pub(crate) fn at(self, i: usize) -> Node {
+    pub(crate) fn at(self, i: usize) -> Node<'t> {
         let (node, inside) = node_of(self.tape[i], self.base, self.input_len);
         if inside {
             node
@@ -85,17 +88,25 @@ impl<'t> Nodes<'t> {
             // be a change in simd-json that we must not paper over. Nothing may read such a
             // range, so an empty one stands in until the flag fails the whole message.
             self.outside.set(true);
-            Node::Str { start: 0, len: 0 }
+            Node::Str {
+                start: 0,
+                len: 0,
+                text: "",
+            }
         }
     }
 
-    pub(crate) fn get(self, i: usize) -> Option<Node> {
+    pub(crate) fn get(self, i: usize) -> Option<Node<'t>> {
         (i < self.tape.len()).then(|| self.at(i))
     }
 
+    /// Every node, strings without their text, so that the nodes outlive the parse (the
+    /// ranges hold what tests compare).
     #[cfg(test)]
-    fn to_vec(self) -> Vec<Node> {
-        (0..self.tape.len()).map(|i| self.at(i)).collect()
+    fn to_vec(self) -> Vec<Node<'static>> {
+        (0..self.tape.len())
+            .map(|i| self.at(i).range_only())
+            .collect()
     }
 }
 
@@ -238,8 +249,8 @@ impl Parsed<'_> {
     /// Writes the value at node `i` as compact JSON, numbers with their exact lexemes.
     pub(crate) fn write_compact(&mut self, input: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
         match self.nodes.at(i) {
-            Node::Str { start, len } => {
-                write_json_string(str_at(input, start, len), out);
+            Node::Str { text, .. } => {
+                write_json_string(text, out);
                 1
             }
             Node::Null => {
@@ -285,10 +296,29 @@ impl Parsed<'_> {
     }
 }
 
+#[cfg(test)]
+impl Node<'_> {
+    /// The node with a string's text left out.
+    fn range_only(self) -> Node<'static> {
+        match self {
+            Node::Str { start, len, .. } => Node::Str {
+                start,
+                len,
+                text: "",
+            },
+            Node::Object { len, count } => Node::Object { len, count },
+            Node::Array { len, count } => Node::Array { len, count },
+            Node::Null => Node::Null,
+            Node::Bool(b) => Node::Bool(b),
+            Node::Number => Node::Number,
+        }
+    }
+}
+
 /// Our node for a tape node, a string's range taken relative to `base` (the input's address),
 /// and whether that range lies inside the input's `input_len` bytes (always, for other nodes).
 #[inline(always)]
-fn node_of(node: TapeNode<'_>, base: usize, input_len: usize) -> (Node, bool) {
+fn node_of(node: TapeNode<'_>, base: usize, input_len: usize) -> (Node<'_>, bool) {
     match node {
         TapeNode::String(s) => {
             let len = s.len();
@@ -301,6 +331,7 @@ fn node_of(node: TapeNode<'_>, base: usize, input_len: usize) -> (Node, bool) {
             let node = Node::Str {
                 start: start as u32,
                 len: len as u32,
+                text: s,
             };
             (node, inside)
         }
@@ -346,7 +377,7 @@ mod tests {
 
     /// What simd-json's own copying parse (`fill_tape`) makes of `data`: our nodes, with string
     /// ranges relative to the input, and the input after unescaping.
-    fn reference(data: &[u8]) -> Option<(Vec<Node>, Vec<u8>)> {
+    fn reference(data: &[u8]) -> Option<(Vec<Node<'static>>, Vec<u8>)> {
         let mut input = data.to_vec();
         let base = input.as_ptr() as usize;
         let mut buffers = Buffers::new(input.len());
@@ -358,7 +389,7 @@ mod tests {
             .map(|node| {
                 let (node, inside) = node_of(*node, base, data.len());
                 assert!(inside, "simd-json returned a string outside the input");
-                node
+                node.range_only()
             })
             .collect();
         drop(tape);
@@ -381,7 +412,7 @@ mod tests {
                 let strings: Vec<String> = nodes
                     .iter()
                     .filter_map(|n| match *n {
-                        Node::Str { start, len } => Some(str_at(input, start, len).to_string()),
+                        Node::Str { start, len, .. } => Some(str_at(input, start, len).to_string()),
                         _ => None,
                     })
                     .collect();
@@ -423,9 +454,10 @@ mod tests {
             input_len: input.len(),
             outside: &outside,
         };
-        assert_eq!(nodes.at(0), Node::Str { start: 2, len: 2 });
+        let at = |start, len, text| Node::Str { start, len, text };
+        assert_eq!(nodes.at(0), at(2, 2, "ab"));
         assert!(!outside.get());
-        assert_eq!(nodes.at(1), Node::Str { start: 0, len: 0 });
+        assert_eq!(nodes.at(1), at(0, 0, ""));
         assert!(outside.get());
     }
 

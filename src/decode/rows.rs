@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::envelope::{RowsMsg, Span, elements, key_span, members};
+use super::envelope::{RowsMsg, Span, elements, key_of, key_span, members};
 use super::json::{Node, Nodes, Parsed, str_at};
 use super::value::{
     CellContext, CellError, CellFault, ColType, Converted, Raw, convert, parse_col_type,
@@ -108,20 +108,19 @@ impl Scratch {
             .expect("inserted above");
         let mut same_map = true;
         for (j, (k, v)) in members(p.nodes, obj).enumerate() {
-            let name = key_span(p.nodes, k);
-            let text_span = match p.nodes.at(v) {
-                Node::Str { start, len } => Some(Span { start, len }),
-                _ => None,
+            let (name, name_text) = key_of(p.nodes, k);
+            let (text_span, text) = match p.nodes.at(v) {
+                Node::Str { start, len, text } => (Some(Span { start, len }), Some(text)),
+                _ => (None, None),
             };
             self.type_texts.push(text_span);
-            let text = text_span.map(|t| t.get(input));
             let ty = match cache.entries.get(j) {
-                Some(e) if e.matches(p.nodes.str(k), text) => e.ty.clone(),
+                Some(e) if e.matches(name_text, text) => e.ty.clone(),
                 _ => {
                     same_map = false;
                     let ty = text.map_or(ColType::Unknown, parse_col_type);
                     let entry = TypeMapEntry {
-                        name: name.get(input).to_string(),
+                        name: name_text.to_string(),
                         text: text.map(str::to_string),
                         ty: ty.clone(),
                     };
@@ -391,8 +390,7 @@ fn decode_row(
     for j in 0..len {
         let (k, v) = (at, at + 1);
         at = v + p.nodes.span(v);
-        let name = key_span(p.nodes, k);
-        let name_text = p.nodes.str(k);
+        let (name, name_text) = key_of(p.nodes, k);
         aligned = aligned
             && s.types
                 .get(j)
@@ -466,8 +464,7 @@ fn overlay(
     for _ in 0..len {
         let (k, v) = (at, at + 1);
         at = v + p.nodes.span(v);
-        let name = key_span(p.nodes, k);
-        let name_text = p.nodes.str(k);
+        let (name, name_text) = key_of(p.nodes, k);
         let ordered = if in_order {
             type_in_order(s, input, start, next_type, name_text)
         } else {
@@ -560,7 +557,7 @@ fn cell_value(
         // Text columns keep their strings as they are: the most common cell, decided here
         // without `convert`'s dispatch. Must give what `convert`'s `ColType::Text` arm gives
         // for `Raw::Str`; change both together.
-        Node::Str { start, len } if matches!(ty, ColType::Text) => {
+        Node::Str { start, len, .. } if matches!(ty, ColType::Text) => {
             return Ok((
                 crate::model::ValueKind::Text,
                 ValRec::Input {
@@ -571,7 +568,7 @@ fn cell_value(
             ));
         }
         Node::Null => return Ok((ty.kind(), ValRec::Null)),
-        Node::Str { start, len } => (Raw::Str(str_at(input, start, len)), Some((start, len))),
+        Node::Str { start, len, text } => (Raw::Str(text), Some((start, len))),
         Node::Number => {
             let (start, len) = p.number_lexeme(input, v);
             (Raw::Num(str_at(input, start, len)), Some((start, len)))
@@ -635,7 +632,7 @@ fn canonical_int_in_range(
     range: std::ops::RangeInclusive<i128>,
 ) -> Option<ValRec> {
     let (start, len) = match p.nodes.at(v) {
-        Node::Str { start, len } => (start, len),
+        Node::Str { start, len, .. } => (start, len),
         Node::Number => p.number_lexeme(input, v),
         _ => return None,
     };
