@@ -223,9 +223,9 @@ pub(crate) fn member(p: &Parsed, obj: usize, name: &str) -> Option<usize> {
 }
 
 /// The text of string node `i`; `None` for any other node, or past the tape's end.
-fn node_text<'a>(p: &Parsed, input: &'a [u8], i: usize) -> Option<&'a str> {
+fn node_text<'t>(p: &Parsed<'t>, i: usize) -> Option<&'t str> {
     match p.nodes.get(i) {
-        Some(Node::Str { start, len, .. }) => Some(str_at(input, start, len)),
+        Some(Node::Str { text, .. }) => Some(text),
         _ => None,
     }
 }
@@ -312,7 +312,7 @@ pub(crate) fn dml_message(
 }
 
 /// The schema a DDL message carries: `tableChanges` when present, else the type map.
-pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSchema> {
+pub(crate) fn ddl_schema(p: &Parsed, d: &DdlMsg) -> Option<TableSchema> {
     if let Some(tc) = d.table_changes {
         let table = member(p, tc, "table")?;
         let mut schema = TableSchema {
@@ -321,10 +321,10 @@ pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSc
         };
         if let Some(cols) = member(p, table, "columns") {
             for c in elements(p.nodes, cols) {
-                let name = member(p, c, "name").and_then(|n| node_text(p, input, n));
+                let name = member(p, c, "name").and_then(|n| node_text(p, n));
                 let ty = ["typeExpression", "typeName"]
                     .iter()
-                    .find_map(|k| member(p, c, k).and_then(|n| node_text(p, input, n)));
+                    .find_map(|k| member(p, c, k).and_then(|n| node_text(p, n)));
                 if let Some(name) = name {
                     schema.columns.push(SchemaColumn {
                         name: name.to_string(),
@@ -335,15 +335,14 @@ pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSc
         }
         if let Some(pk) = member(p, table, "primaryKeyColumnNames") {
             schema.primary_key = elements(p.nodes, pk)
-                .filter_map(|e| node_text(p, input, e))
+                .filter_map(|e| node_text(p, e))
                 .map(str::to_string)
                 .collect();
         }
         return Some(schema);
     }
-    let text = |i: usize| node_text(p, input, i);
-    let columns =
-        members(p.nodes, d.types?).map(|(k, v)| (key_span(p.nodes, k).get(input), text(v)));
+    let text = |i: usize| node_text(p, i);
+    let columns = members(p.nodes, d.types?).map(|(k, v)| (key_of(p.nodes, k).1, text(v)));
     let key_hint = d
         .key_hint
         .into_iter()
@@ -352,7 +351,8 @@ pub(crate) fn ddl_schema(p: &Parsed, input: &[u8], d: &DdlMsg) -> Option<TableSc
 }
 
 /// The schema a message's type map (`mysqlType` / `dbValType`: column names with their type
-/// texts, in message order) and key hint (`pkNames` / `pks` names) describe; a type that is not a string becomes an empty type.
+/// texts, in message order) and key hint (`pkNames` / `pks` names) describe; a type that is
+/// not a string becomes an empty type.
 pub(crate) fn type_map_schema<'s>(
     columns: impl Iterator<Item = (&'s str, Option<&'s str>)>,
     key_hint: impl Iterator<Item = &'s str>,

@@ -1,6 +1,6 @@
 //! The JSON layer: simd-json parses the record value in place and the decoder reads its tape
 //! where it lies, through [`Nodes`], which turns a tape node into our [`Node`] (strings as
-//! ranges of the input) as it is read. No copy of the tape is made: that copy cost about 5 % of
+//! ranges of the input, with their text) as it is read. No copy of the tape is made: that copy cost about 5 % of
 //! decode+encode time (perf/README, "A sixth look").
 //!
 //! The record value arrives in a buffer of ours (`&mut Vec<u8>`), so the parse appends
@@ -17,7 +17,8 @@ use std::cell::Cell;
 
 use simd_json::{Buffers, Node as TapeNode, StaticNode, Tape};
 
-/// A JSON node, with strings as byte ranges of the (unescaped-in-place) input.
+/// A JSON node, with strings as byte ranges of the (unescaped-in-place) input. A node borrows
+/// the parse; what must outlive it keeps the range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Node<'t> {
     /// `text` is the range's text as simd-json returned it: read while the parse lasts, it
@@ -56,9 +57,10 @@ pub(crate) struct Nodes<'t> {
 }
 
 impl<'t> Nodes<'t> {
-    /// The text of string node `i` as simd-json returned it (`""` for any other node): the text
-    /// its range of the input holds, read without slicing the input again. For text that is
-    /// compared, not kept (a kept string is kept as its range, from [`Nodes::at`]).
+    /// The text of string node `i` as simd-json returned it (`""` for any other node), without
+    /// [`Nodes::at`]'s work: the range and the check that it lies inside the input. For names
+    /// that are compared and never kept; a string that is kept, or whose text becomes a value,
+    /// is read with [`Nodes::at`], whose check fails a message with a string outside the input.
     #[inline(always)]
     pub(crate) fn str(self, i: usize) -> &'t str {
         match self.tape[i] {
@@ -416,6 +418,12 @@ mod tests {
                         _ => None,
                     })
                     .collect();
+                // A string node's text is its range's text.
+                for i in 0..nodes.len() {
+                    if let Node::Str { start, len, text } = p.nodes.at(i) {
+                        assert_eq!(text, str_at(input, start, len));
+                    }
+                }
                 let numbers: Vec<String> = (0..nodes.len())
                     .filter(|&i| nodes[i] == Node::Number)
                     .map(|i| {

@@ -496,7 +496,8 @@ impl Decoder {
 }
 
 /// A message as read while its parse lasts: its rows decoded into the scratch, its strings as
-/// spans of the input. (The node indexes the envelope kept mean nothing once the parse is gone.)
+/// spans of the input, a fallback table borrowed from the options. (The node indexes the
+/// envelope kept mean nothing once the parse is gone.)
 enum Read<'o> {
     /// With the table they belong to.
     Rows(envelope::RowsMsg, TableName<'o>),
@@ -525,7 +526,7 @@ fn read_message<'o>(
     };
     Ok(match msg {
         envelope::Message::Rows(r) => {
-            let name = table_name(&r, input, options)?;
+            let name = table_name(&r, options)?;
             let (table, origin) = name.get(input);
             let key = keys.key_columns(&table, origin);
             rows::build(&r, p, input, options, &table, key.as_deref(), scratch).map_err(
@@ -537,7 +538,7 @@ fn read_message<'o>(
             Read::Rows(r, name)
         }
         envelope::Message::Ddl(d) => {
-            let schema = envelope::ddl_schema(p, input, &d);
+            let schema = envelope::ddl_schema(p, &d);
             Read::Ddl(d, schema)
         }
         envelope::Message::TxnEnd { db } => Read::TxnEnd { db },
@@ -559,10 +560,7 @@ enum TableName<'o> {
 }
 
 impl<'o> TableName<'o> {
-    fn get<'a>(self, input: &'a [u8]) -> (SourceTable<'a>, TableOrigin)
-    where
-        'o: 'a,
-    {
+    fn get(self, input: &'o [u8]) -> (SourceTable<'o>, TableOrigin) {
         match self {
             TableName::Message { db, schema, table } => (
                 SourceTable {
@@ -588,10 +586,9 @@ impl<'o> TableName<'o> {
 /// `database`/`db` and `table` needed).
 fn table_name<'o>(
     r: &envelope::RowsMsg,
-    input: &[u8],
     options: &'o DecodeOptions,
 ) -> Result<TableName<'o>, DecodeError> {
-    let named = |s: Option<envelope::Span>| s.filter(|s| !s.get(input).is_empty());
+    let named = |s: Option<envelope::Span>| s.filter(|s| s.len > 0);
     match (named(r.db), named(r.table), &options.fallback_table) {
         (Some(db), Some(table), _) => Ok(TableName::Message {
             db,

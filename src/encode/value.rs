@@ -289,7 +289,7 @@ fn render_int(
     if neg && digits != "0" {
         out.push(b'-');
     }
-    out.extend_from_slice(digits.as_bytes());
+    append(out, digits.as_bytes());
     Ok(())
 }
 

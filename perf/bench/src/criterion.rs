@@ -71,9 +71,10 @@ const ALTERNATED_ROUNDS: u32 = 40;
 
 pub fn run(root: &Path, quick: bool, log: &Path) -> anyhow::Result<DecodeBenches> {
     std::fs::write(log, "")?;
-    let env = match quick {
-        true => vec![("STARPIPE_BENCH_QUICK", "1".to_string())],
-        false => vec![],
+    let env = if quick {
+        vec![("STARPIPE_BENCH_QUICK", "1".to_string())]
+    } else {
+        vec![]
     };
     let stdout = bench(root, &["--noplot"], &env, log)?;
     let mut benches = parse(&stdout, quick);
@@ -107,14 +108,17 @@ fn bench(root: &Path, args: &[&str], env: &[(&str, String)], log: &Path) -> anyh
         .args(["bench", "-p", "starpipe", "--bench", "decode", "--"])
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)));
-    let what = std::iter::once("cargo bench --bench decode --".to_string())
+    let what = std::iter::once("cargo bench -p starpipe --bench decode --".to_string())
         .chain(args.iter().map(|a| a.to_string()))
         .chain(env.iter().map(|(k, v)| format!("({k}={v})")))
         .collect::<Vec<_>>()
         .join(" ");
     let out = cmd.output().with_context(|| format!("running {what}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut file = std::fs::OpenOptions::new().append(true).open(log)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     write!(
         file,
         "--- {what} ---\n{stdout}\n--- stderr ---\n{}\n",
