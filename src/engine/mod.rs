@@ -24,6 +24,7 @@ mod catalog;
 mod deadletter;
 mod flusher;
 mod gate;
+mod heap;
 mod isolate;
 mod label;
 mod lease;

@@ -15,6 +15,7 @@ use super::Shared;
 use super::blocks::{BlockLimits, OpenBlocks, PartitionId};
 use super::catalog::CatalogError;
 use super::deadletter::Problem;
+use super::heap::IdleHeap;
 use super::lease::Lease;
 use super::offsets::OffsetTracker;
 use super::record::SourceRecord;
@@ -70,6 +71,7 @@ pub(crate) struct PartitionWorker {
     halted: bool,
     /// Raised by librdkafka when one of `slots`' queues receives messages while empty.
     arrivals: Arrivals,
+    heap: IdleHeap,
 }
 
 /// Wakes a worker whose queues were all empty as soon as any of them receives messages.
@@ -136,6 +138,7 @@ impl PartitionWorker {
             buf: Vec::with_capacity(64 * 1024),
             halted: false,
             arrivals: Arrivals::new(),
+            heap: IdleHeap::new(),
         }
     }
 
@@ -146,6 +149,7 @@ impl PartitionWorker {
                 self.halted = true;
             }
             if self.halted || self.slots.is_empty() {
+                self.heap.idle();
                 std::thread::sleep(IDLE_WAIT);
                 continue;
             }
@@ -225,7 +229,9 @@ impl PartitionWorker {
             }
         }
         self.slots = slots;
-        if got == 0 {
+        if got > 0 {
+            self.heap.busy();
+        } else {
             // Nothing anywhere: wait for any queue, briefly (commands and block ages are
             // checked between rounds).
             // Not a revoked handle: armed last, it would take the new handle's wake-ups.
@@ -233,6 +239,7 @@ impl PartitionWorker {
             for slot in live.filter(|s| !s.partition.lease.is_revoked()) {
                 self.arrivals.watch(&mut slot.queue);
             }
+            self.heap.idle();
             self.arrivals.wait();
         }
     }
