@@ -3,16 +3,17 @@
 //!
 //! A block's buffers are allocated on its partition worker and freed on a flusher, once loaded.
 //! mimalloc 2.x (the binary's global allocator, `src/main.rs`) does not take such a free back
-//! at once for sizes up to 16 MiB: it queues the block to the page's owner, the worker, which
-//! takes it back when it next allocates often enough (every 100 slow-path allocations,
-//! mimalloc's `page.c`) or collects its heap. A worker whose partitions went quiet allocates
-//! nothing, so the blocks freed after its last message stayed resident. In `perf/run`'s 4-thread
-//! discard run the three partitions without the `wide` table end first; their workers' heaps then
-//! held about 40 MB while the fourth filled the whole budget, and the peak RSS was 166–176 MB
-//! against the goal's 164. A worker now collects its heap every [`COLLECT_EVERY`] idle rounds.
+//! at once: it queues the block to the page's owner, the worker. The owner takes blocks over
+//! 64 KiB back every 100 slow-path allocations (mimalloc's `page.c`) and smaller ones when it
+//! next allocates their size, and returns emptied pages when it collects its heap. A worker
+//! whose partitions went quiet allocates nothing, so the blocks freed after its last message
+//! stayed resident: with four workers, the three whose partitions ended first held tens of MB
+//! while the fourth filled the whole budget (perf/README.md, "Peak RSS: idle workers' heaps").
+//! A worker therefore collects its heap every few idle rounds.
 
-/// Idle rounds between collections: about 100 ms at the worker's 20 ms wait. A busy worker never
-/// reaches it, so the collection costs nothing on the data path.
+/// Idle rounds between collections: about 100 ms while the worker polls empty queues (it waits up
+/// to 20 ms a round), 600 ms while it has no partition. A busy worker never reaches it, so the
+/// collection costs nothing on the data path.
 const COLLECT_EVERY: u32 = 5;
 
 /// Counts a worker's idle rounds and collects its thread's heap every [`COLLECT_EVERY`] of them.
@@ -36,8 +37,9 @@ impl IdleHeap {
 
     /// The worker's last round found nothing to consume (or it has no partition).
     pub(crate) fn idle(&mut self) {
-        self.idle_rounds = self.idle_rounds.wrapping_add(1);
-        if self.idle_rounds.is_multiple_of(COLLECT_EVERY) {
+        self.idle_rounds += 1;
+        if self.idle_rounds == COLLECT_EVERY {
+            self.idle_rounds = 0;
             (self.collect)();
         }
     }
@@ -45,9 +47,10 @@ impl IdleHeap {
 
 /// Frees what other threads freed of this thread's mimalloc heap, and returns empty pages.
 fn collect_thread_heap() {
-    // SAFETY: `mi_collect` takes no pointers and may be called on any thread at any time. Under
-    // another global allocator (the library's tests) it only looks at mimalloc's heap for this
-    // thread, which is then uninitialised or empty.
+    // SAFETY: `mi_collect` takes no pointers and may be called on any thread at any time: it
+    // collects this thread's heap and looks at the process's abandoned segments and arenas
+    // under mimalloc's own locks. Under another global allocator (the library's tests) this
+    // thread's heap is mimalloc's empty placeholder, and it returns at once.
     unsafe { libmimalloc_sys::mi_collect(false) }
 }
 
