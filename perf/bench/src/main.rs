@@ -302,8 +302,9 @@ fn run() -> anyhow::Result<()> {
     );
 
     step("sink ceiling: pre-encoded Stream Load bodies into starrocks-sim");
+    let sink_bodies = sink::prepare(&w, "bench_sink", (batch_mb as usize) << 20)?;
     sim.recreate_database("bench_sink", &w.tables)?;
-    let sink = sink::measure(&w, &sim, "bench_sink", (batch_mb as usize) << 20, pass_rows)?;
+    let mut sink = sink::measure(&sink_bodies, &sim, "bench_sink", pass_rows)?;
     sim.recreate_database("bench_sink", &[])?;
     eprintln!(
         "   {:.0} rows/s, {:.1} MB/s of bodies ({} loads)",
@@ -335,6 +336,16 @@ fn run() -> anyhow::Result<()> {
     ));
     let e2e = e2e::run_to_end("e2e_2", &inputs, &settings(2), Target::Apply)?;
     report_e2e(&e2e);
+    step("sink ceiling again, right after the applied run");
+    sim.recreate_database("bench_sink", &w.tables)?;
+    sink.measure_again(&sink_bodies, &sim, "bench_sink", pass_rows)?;
+    sim.recreate_database("bench_sink", &[])?;
+    drop(sink_bodies);
+    eprintln!(
+        "   {:.0} rows/s; the applied run is held against {:.0}, the mean of the two",
+        sink.after_applied.as_ref().map_or(0.0, |a| a.rows_per_s),
+        sink.bracketing_rows_per_s()
+    );
     let mut discard = Vec::new();
     let discard_threads: &[u32] = if cli.skip_discard {
         &[]
@@ -547,6 +558,15 @@ fn report_e2e(r: &E2eRun) {
             .as_ref()
             .map_or_else(|| "- (discard target)".into(), |v| v.correct.to_string())
     );
+    if let Some(c) = r.measured.steady.as_ref().map(|s| s.cores()) {
+        eprintln!(
+            "   cores busy in the steady state: starpipe {}, starrocks-sim {}, the machine {} (steal {})",
+            fmt_opt(c.measured, 2),
+            fmt_opt(c.sim, 2),
+            fmt_opt(c.machine, 2),
+            fmt_opt(c.steal, 2)
+        );
+    }
     if let Some(v) = r.verified.as_ref().filter(|v| !v.correct) {
         eprintln!("{}", v.summary);
     }

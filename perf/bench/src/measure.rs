@@ -1,6 +1,9 @@
 //! Running a program under measurement: wall time, CPU time (user + system of the whole
 //! process and its waited-for children, from `wait4`), peak RSS (the kernel's `VmHWM`, sampled),
-//! and a throughput time series read from the sink's own counters.
+//! and a throughput time series read from the sink's own counters. Within the steady state it
+//! also tells where the machine's CPU went: the measured process tree, the emulator, and the
+//! whole machine (`/proc/stat`), so a run bounded by the machine rather than by the measured
+//! program shows it.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -44,6 +47,39 @@ pub struct SteadyState {
     /// CPU (user + system) of the measured process and its descendants within the window,
     /// from `/proc/<pid>/stat` samples.
     pub cpu_s: Option<f64>,
+    /// CPU of the emulator (`starrocks-sim`) within the window.
+    pub sim_cpu_s: Option<f64>,
+    /// CPU the whole machine spent within the window, every process counted (the broker, the
+    /// emulator, this harness and the measured program): `/proc/stat`'s user, nice, system, irq
+    /// and softirq. Over `secs`, the cores that were busy.
+    pub machine_busy_cpu_s: Option<f64>,
+    /// CPU time the hypervisor ran something else while this VM had work (`/proc/stat`'s
+    /// steal) within the window: the part of a slow run the VM's host took.
+    pub machine_steal_cpu_s: Option<f64>,
+}
+
+/// Cores busy on average within a steady state: CPU seconds over its seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cores {
+    /// The measured process tree.
+    pub measured: Option<f64>,
+    pub sim: Option<f64>,
+    /// Every process on the machine.
+    pub machine: Option<f64>,
+    /// Taken by the VM's host.
+    pub steal: Option<f64>,
+}
+
+impl SteadyState {
+    pub fn cores(&self) -> Cores {
+        let per_sec = |cpu: Option<f64>| cpu.map(|c| c / self.secs);
+        Cores {
+            measured: per_sec(self.cpu_s),
+            sim: per_sec(self.sim_cpu_s),
+            machine: per_sec(self.machine_busy_cpu_s),
+            steal: per_sec(self.machine_steal_cpu_s),
+        }
+    }
 }
 
 /// Samples between the 10 % and 90 % points below which the window is not trusted: loads land
@@ -92,15 +128,17 @@ pub fn run(
     mut until: impl FnMut(Duration) -> bool,
 ) -> anyhow::Result<Measured> {
     let rows_before = sim.rows_loaded()?;
+    let sim_pid = sim.pid as libc::pid_t;
+    let mut cpu = CpuSeries::default();
     let started = Instant::now();
     let child = cmd
         .spawn()
         .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
     let pid = child.id() as libc::pid_t;
+    cpu.sample(0.0, pid, sim_pid);
     let mut peak_kb = 0u64;
-    // Cumulative `(t, rows applied)` and `(t, CPU seconds of the process tree)` samples.
+    // Cumulative `(t, rows applied)` samples.
     let mut samples: Vec<(f64, u64)> = vec![(0.0, rows_before)];
-    let mut cpu: Vec<(f64, f64)> = vec![(0.0, 0.0)];
     let mut next_sample = Duration::from_millis(500);
     let mut terminated = false;
     loop {
@@ -112,6 +150,9 @@ pub fn run(
             let wall = started.elapsed().as_secs_f64();
             let rows_after = sim.rows_loaded()?;
             samples.push((wall, rows_after));
+            let (cpu_user_s, cpu_sys_s) =
+                (timeval_secs(usage.ru_utime), timeval_secs(usage.ru_stime));
+            cpu.sample_at_exit(wall, cpu_user_s + cpu_sys_s, sim_pid);
             let exit_code = if libc::WIFEXITED(status) {
                 Some(libc::WEXITSTATUS(status))
             } else {
@@ -121,8 +162,8 @@ pub fn run(
             std::mem::forget(child);
             return Ok(Measured {
                 wall_s: wall,
-                cpu_user_s: timeval_secs(usage.ru_utime),
-                cpu_sys_s: timeval_secs(usage.ru_stime),
+                cpu_user_s,
+                cpu_sys_s,
                 peak_rss_mb: peak_kb as f64 / 1024.0,
                 minor_faults: usage.ru_minflt as u64,
                 exit_code,
@@ -142,9 +183,7 @@ pub fn run(
             if let Ok(rows) = sim.rows_loaded() {
                 samples.push((el.as_secs_f64(), rows));
             }
-            if let Some(c) = tree_cpu_s(pid) {
-                cpu.push((el.as_secs_f64(), c));
-            }
+            cpu.sample(el.as_secs_f64(), pid, sim_pid);
             next_sample += Duration::from_millis(500);
         }
         if !terminated && (el > timeout || until(el)) {
@@ -156,9 +195,54 @@ pub fn run(
     }
 }
 
+/// Cumulative CPU seconds sampled beside the applied-row counter, each as `(t, seconds)`.
+#[derive(Debug, Default)]
+struct CpuSeries {
+    /// The measured process and its descendants (0 at spawn).
+    measured: Vec<(f64, f64)>,
+    sim: Vec<(f64, f64)>,
+    machine_busy: Vec<(f64, f64)>,
+    machine_steal: Vec<(f64, f64)>,
+}
+
+impl CpuSeries {
+    /// Samples at `t` the CPU of `pid`'s process tree, of the emulator `sim_pid`, and of the
+    /// machine. A value that cannot be read leaves its series without a point at `t`.
+    fn sample(&mut self, t: f64, pid: libc::pid_t, sim_pid: libc::pid_t) {
+        let stats = proc_stats();
+        if let Some(c) = tree_cpu_s(&stats, pid) {
+            self.measured.push((t, c));
+        }
+        self.sample_others(t, &stats, sim_pid);
+    }
+
+    /// The last samples, at `t` when the measured process exited having spent `measured_cpu_s`
+    /// (from `wait4`: its `/proc` entry is gone). A short run's 90 % point may fall after the
+    /// last periodic sample.
+    fn sample_at_exit(&mut self, t: f64, measured_cpu_s: f64, sim_pid: libc::pid_t) {
+        self.measured.push((t, measured_cpu_s));
+        self.sample_others(t, &proc_stats(), sim_pid);
+    }
+
+    fn sample_others(&mut self, t: f64, stats: &[ProcStat], sim_pid: libc::pid_t) {
+        if let Some(c) = tree_cpu_s(stats, sim_pid) {
+            self.sim.push((t, c));
+        }
+        if let Some(m) = machine_cpu() {
+            self.machine_busy.push((t, m.busy_s));
+            self.machine_steal.push((t, m.steal_s));
+        }
+    }
+}
+
+/// What `points` (cumulative `(t, v)` samples) grew by between `start` and `end`.
+fn spent(points: &[(f64, f64)], start: f64, end: f64) -> Option<f64> {
+    Some(value_at(points, end)? - value_at(points, start)?)
+}
+
 /// The steady state of cumulative row samples `(t, rows)` (starting at the count before the
-/// run), and the CPU spent in it from cumulative CPU samples `(t, cpu_s)`.
-fn steady_state(rows: &[(f64, u64)], cpu: &[(f64, f64)]) -> Option<SteadyState> {
+/// run), and the CPU spent in it from the cumulative CPU samples.
+fn steady_state(rows: &[(f64, u64)], cpu: &CpuSeries) -> Option<SteadyState> {
     let (&(_, first), &(_, last)) = (rows.first()?, rows.last()?);
     let total = last.checked_sub(first).filter(|&n| n >= 10)? as f64;
     let points: Vec<(f64, f64)> = rows.iter().map(|&(t, r)| (t, r as f64)).collect();
@@ -171,14 +255,14 @@ fn steady_state(rows: &[(f64, u64)], cpu: &[(f64, f64)]) -> Option<SteadyState> 
     if inside < MIN_SAMPLES_IN_STEADY_STATE {
         return None;
     }
-    let cpu_s = value_at(cpu, end_s)
-        .zip(value_at(cpu, start_s))
-        .map(|(e, s)| e - s);
     Some(SteadyState {
         start_s,
         end_s,
         secs: end_s - start_s,
-        cpu_s,
+        cpu_s: spent(&cpu.measured, start_s, end_s),
+        sim_cpu_s: spent(&cpu.sim, start_s, end_s),
+        machine_busy_cpu_s: spent(&cpu.machine_busy, start_s, end_s),
+        machine_steal_cpu_s: spent(&cpu.machine_steal, start_s, end_s),
     })
 }
 
@@ -202,23 +286,21 @@ fn value_at(points: &[(f64, f64)], t: f64) -> Option<f64> {
     Some(v0 + (v1 - v0) * (t - t0) / (t1 - t0))
 }
 
-/// User + system CPU seconds of `pid` and every live descendant (`/proc/<pid>/stat`; the
-/// children a process has reaped are in its own `cutime`/`cstime`, counted too). `perf/flink/
-/// run-peer` runs the JVM under a shell and python, so the peer is a process tree.
-fn tree_cpu_s(pid: libc::pid_t) -> Option<f64> {
-    let mut stats = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(p) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(st) = proc_stat(p) {
-            stats.push(st);
-        }
-    }
+/// Every process's `/proc/<pid>/stat` (those that vanish while being read are left out).
+fn proc_stats() -> Vec<ProcStat> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(proc_stat)
+        .collect()
+}
+
+/// User + system CPU seconds of `pid` and every live descendant in `stats` (the children a
+/// process has reaped are in its own `cutime`/`cstime`, counted too). `perf/flink/run-peer`
+/// runs the JVM under a shell and python, so the peer is a process tree.
+fn tree_cpu_s(stats: &[ProcStat], pid: libc::pid_t) -> Option<f64> {
     let mut tree = vec![pid];
     let mut i = 0;
     while i < tree.len() {
@@ -259,6 +341,36 @@ fn proc_stat(pid: i32) -> Option<ProcStat> {
     })
 }
 
+/// The machine's cumulative CPU time since boot, all CPUs summed (`/proc/stat`'s `cpu` line).
+struct MachineCpu {
+    /// user + nice + system + irq + softirq (guest time is inside user).
+    busy_s: f64,
+    steal_s: f64,
+}
+
+fn machine_cpu() -> Option<MachineCpu> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_machine_cpu(text.lines().next()?)
+}
+
+fn parse_machine_cpu(line: &str) -> Option<MachineCpu> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal …
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
+        return None;
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(MachineCpu {
+        busy_s: (user + nice + system + irq + softirq) as f64 / hz,
+        steal_s: steal as f64 / hz,
+    })
+}
+
 /// Rates over a trailing window from cumulative samples.
 fn trailing_rate(samples: &[(f64, u64)], window: f64) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
@@ -281,7 +393,7 @@ mod tests {
     fn the_steady_state_skips_start_up_and_tail() {
         // Nothing for 3 s (start-up), then 100 rows/s for 10 s, then a 1 s tail; CPU 0.5 s per s.
         let mut rows = vec![(0.0, 5000u64)];
-        let mut cpu = vec![(0.0, 0.0)];
+        let mut cpu = super::CpuSeries::default();
         for i in 1..=28 {
             let t = i as f64 * 0.5;
             let r = if t <= 3.0 {
@@ -290,7 +402,9 @@ mod tests {
                 ((t - 3.0) * 100.0).min(1000.0)
             };
             rows.push((t, 5000 + r as u64));
-            cpu.push((t, t * 0.5));
+            cpu.measured.push((t, t * 0.5));
+            cpu.sim.push((t, t * 0.25));
+            cpu.machine_busy.push((t, 100.0 + t * 1.5));
         }
         let s = super::steady_state(&rows, &cpu).unwrap();
         assert!(
@@ -299,6 +413,9 @@ mod tests {
         );
         assert!((s.secs - 8.0).abs() < 1e-9);
         assert!((s.cpu_s.unwrap() - 4.0).abs() < 1e-9);
+        assert!((s.sim_cpu_s.unwrap() - 2.0).abs() < 1e-9);
+        assert!((s.machine_busy_cpu_s.unwrap() - 12.0).abs() < 1e-9);
+        assert_eq!(s.machine_steal_cpu_s, None, "no steal samples");
         assert!(super::steady_state(&rows[..2], &cpu).is_none());
     }
 
@@ -306,14 +423,26 @@ mod tests {
     fn a_steady_state_inside_a_few_samples_is_not_trusted() {
         // Every row lands between two samples: interpolation would make up a 0.4 s window.
         let rows = [(0.0, 0u64), (0.5, 0), (1.0, 1000), (1.5, 1000)];
-        assert!(super::steady_state(&rows, &[]).is_none());
+        assert!(super::steady_state(&rows, &super::CpuSeries::default()).is_none());
     }
 
     #[test]
     fn the_process_tree_of_this_test_has_cpu_time() {
         let me = std::process::id() as libc::pid_t;
-        assert!(super::tree_cpu_s(me).is_some_and(|s| s >= 0.0));
-        assert_eq!(super::tree_cpu_s(-7), None);
+        let stats = super::proc_stats();
+        assert!(super::tree_cpu_s(&stats, me).is_some_and(|s| s >= 0.0));
+        assert_eq!(super::tree_cpu_s(&stats, -7), None);
+    }
+
+    #[test]
+    fn the_machine_cpu_line_splits_busy_from_idle_and_steal() {
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let m = super::parse_machine_cpu("cpu  1393 7 1039 14261 256 0 17 3 0 0").unwrap();
+        assert!((m.busy_s - (1393.0 + 7.0 + 1039.0 + 17.0) / hz).abs() < 1e-9);
+        assert!((m.steal_s - 3.0 / hz).abs() < 1e-9);
+        assert!(super::parse_machine_cpu("cpu0 1 2 3 4 5 6 7 8").is_none());
+        assert!(super::parse_machine_cpu("cpu 1 2 3").is_none());
+        assert!(super::machine_cpu().is_some(), "this machine's /proc/stat");
     }
 
     #[test]

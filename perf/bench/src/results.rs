@@ -119,8 +119,26 @@ impl Runs<'_> {
         g
     }
 
+    /// The applied run's steady state against min(source ceiling, sink ceiling). The sink
+    /// ceiling is the mean of its measurements right before and right after the applied run,
+    /// which bracket it in time; the ratio against the one before alone is reported beside it.
+    fn applied_goal(&self) -> Value {
+        let against = |sink: f64| {
+            let min_ceiling = self.source.rows_per_s.min(sink);
+            self.e2e.steady_rows_per_s.map(|r| r / min_ceiling)
+        };
+        let value = against(self.sink.bracketing_rows_per_s());
+        let mut g = goal(
+            ">= 0.8 (sink ceiling: the mean of before and after)",
+            value,
+            |v| v >= 0.8,
+        );
+        g["sink_ceiling_before_only"] = json!(against(self.sink.rows_per_s));
+        g["cores_busy"] = json!(self.e2e.measured.steady.as_ref().map(|s| s.cores()));
+        g
+    }
+
     pub fn goals(&self) -> Value {
-        let min_ceiling = self.source.rows_per_s.min(self.sink.rows_per_s);
         let peer_rss = self.peer_discard.and_then(|p| p.peak_rss_mb);
         let rss2 = self.discard_run(2).map(|r| r.measured.peak_rss_mb);
         let peer_cpu = self.peer_cpu_s_per_m_rows();
@@ -131,7 +149,7 @@ impl Runs<'_> {
             .max();
         let peak = self.peak_rss_mb();
         json!({
-            "e2e_steady_vs_min_ceiling": goal(">= 0.8", self.e2e.steady_rows_per_s.map(|r| r / min_ceiling), |v| v >= 0.8),
+            "e2e_steady_vs_min_ceiling": self.applied_goal(),
             "discard_vs_peer_discard_throughput": goal(">= 3", ratio(self.discard_rate(2), self.peer_discard_rate()), |v| v >= 3.0),
             "discard_peer_rss_vs_starpipe_rss": goal(">= 5", ratio(peer_rss, rss2), |v| v >= 5.0),
             "discard_peer_cpu_vs_starpipe_cpu": goal(">= 10", ratio(peer_cpu, self.cpu_s_per_m_rows()), |v| v >= 10.0),
@@ -182,6 +200,7 @@ impl Runs<'_> {
                     "threads": r.settings.consume_parallel,
                     "steady_rows_per_s": r.steady_rows_per_s,
                     "speedup_vs_1": ratio(r.steady_rows_per_s, one),
+                    "cores_busy": r.measured.steady.as_ref().map(|s| s.cores()),
                 })
             })
             .collect();
@@ -237,6 +256,10 @@ impl Runs<'_> {
             self.sink.mb_per_s,
         )
         .print();
+        if let Some(again) = &self.sink.after_applied {
+            let mb_per_s = self.sink.body_bytes as f64 / 1e6 / again.secs;
+            TableRow::ceiling("sink ceiling, after applied", again.rows_per_s, mb_per_s).print();
+        }
         for r in std::iter::once(self.e2e).chain(self.discard) {
             TableRow::of_run(r).print();
         }

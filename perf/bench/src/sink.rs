@@ -4,7 +4,7 @@
 //! `StreamLoader` through the FE (the same path `starpipe run` takes), one load in flight per
 //! table (the ordering rule starpipe obeys) and all tables in parallel.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -30,6 +30,8 @@ pub struct SinkCeiling {
     /// Of that, the CPU time (this thread's, `CLOCK_THREAD_CPUTIME_ID`) of decoding and encoding
     /// alone: starpipe's decode+encode cost on exactly the data `perf/run` replicates.
     pub decode_encode_cpu_s: f64,
+    /// The same bodies sent again right after the applied run (`None` until then).
+    pub after_applied: Option<SinkRepeat>,
 }
 
 pub struct Body {
@@ -166,25 +168,55 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// `source_rows` (the workload's rows, not the encoded DELETE+UPSERT pairs of key changes)
-/// makes `rows_per_s` comparable with the other measurements.
-pub fn measure(
-    w: &Workload,
-    sim: &Sim,
-    target_db: &str,
-    batch_bytes: usize,
-    source_rows: u64,
-) -> anyhow::Result<SinkCeiling> {
+/// The workload's load bodies, decoded and encoded once and sent each time the ceiling is
+/// measured.
+pub struct SinkBodies {
+    per_table: TableBodies,
+    /// Generating, decoding and encoding the workload.
+    encode_secs: f64,
+    /// Of that, this thread's CPU time decoding and encoding.
+    decode_encode_cpu_s: f64,
+}
+
+/// Decodes and encodes `w` into bodies of about `batch_bytes` for tables in `target_db`.
+pub fn prepare(w: &Workload, target_db: &str, batch_bytes: usize) -> anyhow::Result<SinkBodies> {
     let t0 = Instant::now();
     let (per_table, decode_encode) = encode_bodies(w, target_db, batch_bytes)?;
-    let encode_secs = t0.elapsed().as_secs_f64();
-    let loads = per_table.iter().map(|(_, b)| b.len()).sum();
-    let rows: u64 = per_table.iter().flat_map(|(_, b)| b).map(|b| b.rows).sum();
-    let body_bytes: u64 = per_table
-        .iter()
-        .flat_map(|(_, b)| b)
-        .map(|b| b.data.len() as u64)
-        .sum();
+    Ok(SinkBodies {
+        per_table,
+        encode_secs: t0.elapsed().as_secs_f64(),
+        decode_encode_cpu_s: decode_encode.as_secs_f64(),
+    })
+}
+
+/// Sends `bodies` and measures the rate. `source_rows` (the workload's rows, not the encoded
+/// DELETE+UPSERT pairs of key changes) makes `rows_per_s` comparable with the other
+/// measurements.
+pub fn measure(
+    bodies: &SinkBodies,
+    sim: &Sim,
+    target_db: &str,
+    source_rows: u64,
+) -> anyhow::Result<SinkCeiling> {
+    let all = || bodies.per_table.iter().flat_map(|(_, b)| b);
+    let body_bytes: u64 = all().map(|b| b.data.len() as u64).sum();
+    let secs = send(bodies, sim, target_db)?;
+    Ok(SinkCeiling {
+        loads: all().count(),
+        rows: all().map(|b| b.rows).sum(),
+        body_bytes,
+        secs,
+        rows_per_s: source_rows as f64 / secs,
+        mb_per_s: body_bytes as f64 / 1e6 / secs,
+        encode_secs: bodies.encode_secs,
+        decode_encode_cpu_s: bodies.decode_encode_cpu_s,
+        after_applied: None,
+    })
+}
+
+/// Sends every body through the FE, one load in flight per table and all tables in parallel;
+/// returns the seconds it took.
+fn send(bodies: &SinkBodies, sim: &Sim, target_db: &str) -> anyhow::Result<f64> {
     let settings = LoadSettings {
         http_host: sim.fe_http.clone(),
         user: "root".into(),
@@ -195,10 +227,13 @@ pub fn measure(
         frontends: Vec::new(),
         tls: Default::default(),
     };
-    let run_id = format!("{}-{}", std::process::id(), t0.elapsed().as_nanos());
+    // Labels unique to this send: the ceiling is measured more than once per emulator.
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+    let run_id = format!("{}-{nanos}", std::process::id());
     let started = Instant::now();
     std::thread::scope(|s| -> anyhow::Result<()> {
-        let handles: Vec<_> = per_table
+        let handles: Vec<_> = bodies
+            .per_table
             .iter()
             .map(|(table, bodies)| {
                 let (settings, run_id) = (settings.clone(), &run_id);
@@ -227,15 +262,40 @@ pub fn measure(
         }
         Ok(())
     })?;
-    let secs = started.elapsed().as_secs_f64();
-    Ok(SinkCeiling {
-        loads,
-        rows,
-        body_bytes,
-        secs,
-        rows_per_s: source_rows as f64 / secs,
-        mb_per_s: body_bytes as f64 / 1e6 / secs,
-        encode_secs,
-        decode_encode_cpu_s: decode_encode.as_secs_f64(),
-    })
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// The sink ceiling measured again, right after the applied run: this VM's speed drifts within
+/// a run, and the applied run's ratio to the ceiling should not carry that drift.
+#[derive(Debug, Clone, Serialize)]
+pub struct SinkRepeat {
+    pub secs: f64,
+    pub rows_per_s: f64,
+}
+
+impl SinkCeiling {
+    /// Measures the ceiling again with the same `bodies` into a fresh `target_db`.
+    pub fn measure_again(
+        &mut self,
+        bodies: &SinkBodies,
+        sim: &Sim,
+        target_db: &str,
+        source_rows: u64,
+    ) -> anyhow::Result<()> {
+        let secs = send(bodies, sim, target_db)?;
+        self.after_applied = Some(SinkRepeat {
+            secs,
+            rows_per_s: source_rows as f64 / secs,
+        });
+        Ok(())
+    }
+
+    /// The ceiling the applied run is held against: the mean of the measurements before and
+    /// after it, which bracket it in time (the first alone when there is no second).
+    pub fn bracketing_rows_per_s(&self) -> f64 {
+        match &self.after_applied {
+            Some(again) => (self.rows_per_s + again.rows_per_s) / 2.0,
+            None => self.rows_per_s,
+        }
+    }
 }
