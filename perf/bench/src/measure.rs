@@ -45,7 +45,7 @@ pub struct SteadyState {
     pub end_s: f64,
     pub secs: f64,
     /// CPU (user + system) of the measured process and its descendants within the window,
-    /// from `/proc/<pid>/stat` samples.
+    /// from `/proc/<pid>/stat` samples (and `wait4`'s at its exit).
     pub cpu_s: Option<f64>,
     /// CPU of the emulator (`starrocks-sim`) within the window.
     pub sim_cpu_s: Option<f64>,
@@ -63,6 +63,7 @@ pub struct SteadyState {
 pub struct Cores {
     /// The measured process tree.
     pub measured: Option<f64>,
+    /// The emulator, `starrocks-sim`.
     pub sim: Option<f64>,
     /// Every process on the machine.
     pub machine: Option<f64>,
@@ -220,7 +221,10 @@ impl CpuSeries {
     /// (from `wait4`: its `/proc` entry is gone). A short run's 90 % point may fall after the
     /// last periodic sample.
     fn sample_at_exit(&mut self, t: f64, measured_cpu_s: f64, sim_pid: libc::pid_t) {
-        self.measured.push((t, measured_cpu_s));
+        // `wait4` counts reaped descendants only; a periodic sample also counted live ones
+        // (say, a JVM outliving its SIGTERMed launcher). The series must not go down.
+        let last = self.measured.last().map_or(0.0, |&(_, c)| c);
+        self.measured.push((t, measured_cpu_s.max(last)));
         self.sample_others(t, &proc_stats(), sim_pid);
     }
 
@@ -436,6 +440,7 @@ mod tests {
 
     #[test]
     fn the_machine_cpu_line_splits_busy_from_idle_and_steal() {
+        // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         let m = super::parse_machine_cpu("cpu  1393 7 1039 14261 256 0 17 3 0 0").unwrap();
         assert!((m.busy_s - (1393.0 + 7.0 + 1039.0 + 17.0) / hz).abs() < 1e-9);

@@ -171,6 +171,8 @@ fn thread_cpu_time() -> Duration {
 /// The workload's load bodies, decoded and encoded once and sent each time the ceiling is
 /// measured.
 pub struct SinkBodies {
+    /// The database the bodies were encoded for.
+    target_db: String,
     per_table: TableBodies,
     /// Generating, decoding and encoding the workload.
     encode_secs: f64,
@@ -183,6 +185,7 @@ pub fn prepare(w: &Workload, target_db: &str, batch_bytes: usize) -> anyhow::Res
     let t0 = Instant::now();
     let (per_table, decode_encode) = encode_bodies(w, target_db, batch_bytes)?;
     Ok(SinkBodies {
+        target_db: target_db.to_string(),
         per_table,
         encode_secs: t0.elapsed().as_secs_f64(),
         decode_encode_cpu_s: decode_encode.as_secs_f64(),
@@ -192,15 +195,10 @@ pub fn prepare(w: &Workload, target_db: &str, batch_bytes: usize) -> anyhow::Res
 /// Sends `bodies` and measures the rate. `source_rows` (the workload's rows, not the encoded
 /// DELETE+UPSERT pairs of key changes) makes `rows_per_s` comparable with the other
 /// measurements.
-pub fn measure(
-    bodies: &SinkBodies,
-    sim: &Sim,
-    target_db: &str,
-    source_rows: u64,
-) -> anyhow::Result<SinkCeiling> {
+pub fn measure(bodies: &SinkBodies, sim: &Sim, source_rows: u64) -> anyhow::Result<SinkCeiling> {
     let all = || bodies.per_table.iter().flat_map(|(_, b)| b);
-    let body_bytes: u64 = all().map(|b| b.data.len() as u64).sum();
-    let secs = send(bodies, sim, target_db)?;
+    let body_bytes = bodies.body_bytes();
+    let secs = send(bodies, sim)?;
     Ok(SinkCeiling {
         loads: all().count(),
         rows: all().map(|b| b.rows).sum(),
@@ -214,9 +212,17 @@ pub fn measure(
     })
 }
 
+impl SinkBodies {
+    fn body_bytes(&self) -> u64 {
+        let all = self.per_table.iter().flat_map(|(_, b)| b);
+        all.map(|b| b.data.len() as u64).sum()
+    }
+}
+
 /// Sends every body through the FE, one load in flight per table and all tables in parallel;
 /// returns the seconds it took.
-fn send(bodies: &SinkBodies, sim: &Sim, target_db: &str) -> anyhow::Result<f64> {
+fn send(bodies: &SinkBodies, sim: &Sim) -> anyhow::Result<f64> {
+    let target_db = bodies.target_db.as_str();
     let settings = LoadSettings {
         http_host: sim.fe_http.clone(),
         user: "root".into(),
@@ -265,37 +271,31 @@ fn send(bodies: &SinkBodies, sim: &Sim, target_db: &str) -> anyhow::Result<f64> 
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// The sink ceiling measured again, right after the applied run: this VM's speed drifts within
-/// a run, and the applied run's ratio to the ceiling should not carry that drift.
+/// The sink ceiling measured again, right after the applied run, so that the applied run is
+/// held against measurements before and after it: this VM's speed varies between runs, and
+/// the second measurement shows how much it moved around the applied run.
 #[derive(Debug, Clone, Serialize)]
 pub struct SinkRepeat {
     pub secs: f64,
     pub rows_per_s: f64,
+    pub mb_per_s: f64,
+}
+
+/// Sends `bodies` again (as [`measure`] did, with fresh labels) and measures the rate.
+pub fn repeat(bodies: &SinkBodies, sim: &Sim, source_rows: u64) -> anyhow::Result<SinkRepeat> {
+    let secs = send(bodies, sim)?;
+    Ok(SinkRepeat {
+        secs,
+        rows_per_s: source_rows as f64 / secs,
+        mb_per_s: bodies.body_bytes() as f64 / 1e6 / secs,
+    })
 }
 
 impl SinkCeiling {
-    /// Measures the ceiling again with the same `bodies` into a fresh `target_db`.
-    pub fn measure_again(
-        &mut self,
-        bodies: &SinkBodies,
-        sim: &Sim,
-        target_db: &str,
-        source_rows: u64,
-    ) -> anyhow::Result<()> {
-        let secs = send(bodies, sim, target_db)?;
-        self.after_applied = Some(SinkRepeat {
-            secs,
-            rows_per_s: source_rows as f64 / secs,
-        });
-        Ok(())
-    }
-
-    /// The ceiling the applied run is held against: the mean of the measurements before and
-    /// after it, which bracket it in time (the first alone when there is no second).
-    pub fn bracketing_rows_per_s(&self) -> f64 {
-        match &self.after_applied {
-            Some(again) => (self.rows_per_s + again.rows_per_s) / 2.0,
-            None => self.rows_per_s,
-        }
+    /// The mean of the measurements before and after the applied run, which bracket it in
+    /// time; `None` without the second one.
+    pub fn bracketing_rows_per_s(&self) -> Option<f64> {
+        let again = self.after_applied.as_ref()?;
+        Some((self.rows_per_s + again.rows_per_s) / 2.0)
     }
 }
