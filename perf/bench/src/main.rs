@@ -585,6 +585,12 @@ fn report_e2e(r: &E2eRun) {
             fmt_opt(c.steal, 2)
         );
     }
+    if let Some(s) = r.measured.steady.as_ref() {
+        let busiest: Vec<String> = (s.busiest_threads.iter().take(4))
+            .map(|t| format!("{} {:.2}", t.name, t.cores))
+            .collect();
+        eprintln!("   busiest threads (cores): {}", busiest.join(", "));
+    }
     if let Some(v) = r.verified.as_ref().filter(|v| !v.correct) {
         eprintln!("{}", v.summary);
     }

@@ -56,7 +56,22 @@ pub struct SteadyState {
     /// CPU time the hypervisor ran something else while this VM had work (`/proc/stat`'s
     /// steal) within the window: the part of a slow run the VM's host took.
     pub machine_steal_cpu_s: Option<f64>,
+    /// The measured process's busiest threads within the window (at most
+    /// [`BUSIEST_THREADS`]), by name, with the cores each kept busy: for starpipe, whether
+    /// one partition worker or one table's flusher carried the run.
+    pub busiest_threads: Vec<ThreadCores>,
 }
+
+/// One thread's share of a steady state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadCores {
+    /// The thread's name (`/proc/<pid>/task/<tid>/comm`, at most 15 bytes).
+    pub name: String,
+    pub cores: f64,
+}
+
+/// How many threads [`SteadyState::busiest_threads`] names.
+const BUSIEST_THREADS: usize = 8;
 
 /// Cores busy on average within a steady state: CPU seconds over its seconds.
 #[derive(Debug, Clone, Serialize)]
@@ -204,6 +219,8 @@ struct CpuSeries {
     sim: Vec<(f64, f64)>,
     machine_busy: Vec<(f64, f64)>,
     machine_steal: Vec<(f64, f64)>,
+    /// The measured process's own threads: `(t, [(tid, name, cumulative CPU seconds)])`.
+    threads: Vec<(f64, Vec<ThreadStat>)>,
 }
 
 impl CpuSeries {
@@ -214,6 +231,7 @@ impl CpuSeries {
         if let Some(c) = tree_cpu_s(&stats, pid) {
             self.measured.push((t, c));
         }
+        self.threads.push((t, thread_stats(pid)));
         self.sample_others(t, &stats, sim_pid);
     }
 
@@ -267,6 +285,7 @@ fn steady_state(rows: &[(f64, u64)], cpu: &CpuSeries) -> Option<SteadyState> {
         sim_cpu_s: spent(&cpu.sim, start_s, end_s),
         machine_busy_cpu_s: spent(&cpu.machine_busy, start_s, end_s),
         machine_steal_cpu_s: spent(&cpu.machine_steal, start_s, end_s),
+        busiest_threads: busiest_threads(&cpu.threads, start_s, end_s),
     })
 }
 
@@ -288,6 +307,64 @@ fn value_at(points: &[(f64, f64)], t: f64) -> Option<f64> {
     };
     let (t0, v0) = points[j];
     Some(v0 + (v1 - v0) * (t - t0) / (t1 - t0))
+}
+
+/// The threads busiest between the thread samples nearest `start` and `end` (the last one
+/// taken at or before each): CPU each thread gained over the seconds between the samples.
+fn busiest_threads(samples: &[(f64, Vec<ThreadStat>)], start: f64, end: f64) -> Vec<ThreadCores> {
+    let at = |t: f64| samples.iter().rev().find(|(st, _)| *st <= t);
+    let (Some((t0, first)), Some((t1, last))) = (at(start), at(end)) else {
+        return Vec::new();
+    };
+    if t1 <= t0 {
+        return Vec::new();
+    }
+    let mut busiest: Vec<ThreadCores> = last
+        .iter()
+        .map(|th| {
+            let before = first
+                .iter()
+                .find(|b| b.tid == th.tid)
+                .map_or(0.0, |b| b.cpu_s);
+            ThreadCores {
+                name: th.name.clone(),
+                cores: (th.cpu_s - before) / (t1 - t0),
+            }
+        })
+        .collect();
+    busiest.sort_by(|a, b| b.cores.total_cmp(&a.cores));
+    busiest.truncate(BUSIEST_THREADS);
+    busiest
+}
+
+#[derive(Debug, Clone)]
+struct ThreadStat {
+    tid: i32,
+    name: String,
+    /// utime + stime, seconds.
+    cpu_s: f64,
+}
+
+/// The threads of `pid` (`/proc/<pid>/task/*/stat`); empty once it has exited.
+fn thread_stats(pid: libc::pid_t) -> Vec<ThreadStat> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    dir.flatten()
+        .filter_map(|entry| {
+            let tid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let text = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (head, tail) = text.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_string();
+            // After ')': field 3 (state) first; utime and stime are fields 14 and 15.
+            let fields: Vec<&str> = tail.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i - 3)?.parse::<u64>().ok();
+            let cpu_s = (ticks(14)? + ticks(15)?) as f64 / hz;
+            Some(ThreadStat { tid, name, cpu_s })
+        })
+        .collect()
 }
 
 /// Every process's `/proc/<pid>/stat` (those that vanish while being read are left out).
@@ -436,6 +513,37 @@ mod tests {
         let stats = super::proc_stats();
         assert!(super::tree_cpu_s(&stats, me).is_some_and(|s| s >= 0.0));
         assert_eq!(super::tree_cpu_s(&stats, -7), None);
+    }
+
+    #[test]
+    fn the_busiest_threads_are_named_with_their_cores_in_the_window() {
+        let th = |tid, name: &str, cpu_s| super::ThreadStat {
+            tid,
+            name: name.into(),
+            cpu_s,
+        };
+        let samples = vec![
+            (0.0, vec![th(1, "main", 0.0)]),
+            (1.0, vec![th(1, "main", 0.1), th(2, "worker-0", 0.5)]),
+            (
+                3.0,
+                vec![
+                    th(1, "main", 0.3),
+                    th(2, "worker-0", 2.3),
+                    th(3, "flush-t", 0.4),
+                ],
+            ),
+        ];
+        let b = super::busiest_threads(&samples, 1.5, 3.2);
+        // Between the samples at 1.0 and 3.0: a thread born in between counts from zero.
+        let got: Vec<(&str, f64)> = b
+            .iter()
+            .map(|t| (t.name.as_str(), (t.cores * 1e6).round() / 1e6))
+            .collect();
+        assert_eq!(got, [("worker-0", 0.9), ("flush-t", 0.2), ("main", 0.1)]);
+        assert!(super::busiest_threads(&samples, 2.0, 2.5).is_empty());
+        let me = super::thread_stats(std::process::id() as libc::pid_t);
+        assert!(!me.is_empty() && me.iter().all(|t| t.cpu_s >= 0.0));
     }
 
     #[test]

@@ -202,6 +202,7 @@ impl Runs<'_> {
                     "steady_rows_per_s": r.steady_rows_per_s,
                     "speedup_vs_1": ratio(r.steady_rows_per_s, one),
                     "cores_busy": r.measured.steady.as_ref().map(|s| s.cores()),
+                    "busiest_threads": r.measured.steady.as_ref().map(|s| &s.busiest_threads),
                 })
             })
             .collect();
