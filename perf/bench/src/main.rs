@@ -585,7 +585,12 @@ fn report_e2e(r: &E2eRun) {
             fmt_opt(c.steal, 2)
         );
     }
-    if let Some(s) = r.measured.steady.as_ref() {
+    if let Some(s) = r
+        .measured
+        .steady
+        .as_ref()
+        .filter(|s| !s.busiest_threads.is_empty())
+    {
         let busiest: Vec<String> = (s.busiest_threads.iter().take(4))
             .map(|t| format!("{} {:.2}", t.name, t.cores))
             .collect();

@@ -56,9 +56,11 @@ pub struct SteadyState {
     /// CPU time the hypervisor ran something else while this VM had work (`/proc/stat`'s
     /// steal) within the window: the part of a slow run the VM's host took.
     pub machine_steal_cpu_s: Option<f64>,
-    /// The measured process's busiest threads within the window (at most
-    /// [`BUSIEST_THREADS`]), by name, with the cores each kept busy: for starpipe, whether
-    /// one partition worker or one table's flusher carried the run.
+    /// The busiest threads of the measured process tree (at most [`BUSIEST_THREADS`]), by
+    /// name, with the cores each kept busy: for starpipe, whether one partition worker or one
+    /// table's flusher carried the run. Between the thread samples last taken at or before the
+    /// window's start and end (0.5 s apart at most); a thread that ended before the end sample
+    /// is not listed, so these may add up to less than `cpu_s` over `secs`.
     pub busiest_threads: Vec<ThreadCores>,
 }
 
@@ -67,6 +69,7 @@ pub struct SteadyState {
 pub struct ThreadCores {
     /// The thread's name (`/proc/<pid>/task/<tid>/comm`, at most 15 bytes).
     pub name: String,
+    /// CPU seconds it spent over the seconds between the two samples.
     pub cores: f64,
 }
 
@@ -231,7 +234,9 @@ impl CpuSeries {
         if let Some(c) = tree_cpu_s(&stats, pid) {
             self.measured.push((t, c));
         }
-        self.threads.push((t, thread_stats(pid)));
+        let tree = tree_pids(&stats, pid);
+        self.threads
+            .push((t, tree.into_iter().flat_map(thread_stats).collect()));
         self.sample_others(t, &stats, sim_pid);
     }
 
@@ -322,13 +327,14 @@ fn busiest_threads(samples: &[(f64, Vec<ThreadStat>)], start: f64, end: f64) -> 
     let mut busiest: Vec<ThreadCores> = last
         .iter()
         .map(|th| {
+            // A thread id may be reused: the same thread also has the same start time.
             let before = first
                 .iter()
-                .find(|b| b.tid == th.tid)
+                .find(|b| (b.tid, b.start_ticks) == (th.tid, th.start_ticks))
                 .map_or(0.0, |b| b.cpu_s);
             ThreadCores {
                 name: th.name.clone(),
-                cores: (th.cpu_s - before) / (t1 - t0),
+                cores: ((th.cpu_s - before) / (t1 - t0)).max(0.0),
             }
         })
         .collect();
@@ -340,6 +346,8 @@ fn busiest_threads(samples: &[(f64, Vec<ThreadStat>)], start: f64, end: f64) -> 
 #[derive(Debug, Clone)]
 struct ThreadStat {
     tid: i32,
+    /// When it started, in clock ticks after boot.
+    start_ticks: u64,
     name: String,
     /// utime + stime, seconds.
     cpu_s: f64,
@@ -355,16 +363,36 @@ fn thread_stats(pid: libc::pid_t) -> Vec<ThreadStat> {
     dir.flatten()
         .filter_map(|entry| {
             let tid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let text = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // A name cut at 15 bytes may end inside a UTF-8 character.
+            let bytes = std::fs::read(entry.path().join("stat")).ok()?;
+            let text = String::from_utf8_lossy(&bytes);
             let (head, tail) = text.rsplit_once(')')?;
             let name = head.split_once('(')?.1.to_string();
-            // After ')': field 3 (state) first; utime and stime are fields 14 and 15.
+            // After ')': field 3 (state) first; utime and stime are fields 14 and 15, the
+            // start time field 22.
             let fields: Vec<&str> = tail.split_whitespace().collect();
             let ticks = |i: usize| fields.get(i - 3)?.parse::<u64>().ok();
             let cpu_s = (ticks(14)? + ticks(15)?) as f64 / hz;
-            Some(ThreadStat { tid, name, cpu_s })
+            Some(ThreadStat {
+                tid,
+                start_ticks: ticks(22)?,
+                name,
+                cpu_s,
+            })
         })
         .collect()
+}
+
+/// `pid` and its live descendants in `stats`.
+fn tree_pids(stats: &[ProcStat], pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(stats.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
+        i += 1;
+    }
+    tree
 }
 
 /// Every process's `/proc/<pid>/stat` (those that vanish while being read are left out).
@@ -382,13 +410,7 @@ fn proc_stats() -> Vec<ProcStat> {
 /// process has reaped are in its own `cutime`/`cstime`, counted too). `perf/flink/run-peer`
 /// runs the JVM under a shell and python, so the peer is a process tree.
 fn tree_cpu_s(stats: &[ProcStat], pid: libc::pid_t) -> Option<f64> {
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(stats.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
-        i += 1;
-    }
+    let tree = tree_pids(stats, pid);
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let total: u64 = stats
@@ -519,6 +541,7 @@ mod tests {
     fn the_busiest_threads_are_named_with_their_cores_in_the_window() {
         let th = |tid, name: &str, cpu_s| super::ThreadStat {
             tid,
+            start_ticks: 7,
             name: name.into(),
             cpu_s,
         };
@@ -542,6 +565,14 @@ mod tests {
             .collect();
         assert_eq!(got, [("worker-0", 0.9), ("flush-t", 0.2), ("main", 0.1)]);
         assert!(super::busiest_threads(&samples, 2.0, 2.5).is_empty());
+        // Thread id 5 reused by a thread started later: counted from zero, not from the old one.
+        let reused = super::ThreadStat {
+            start_ticks: 9,
+            ..th(5, "new", 0.25)
+        };
+        let samples = vec![(0.0, vec![th(5, "old", 3.0)]), (1.0, vec![reused])];
+        let b = super::busiest_threads(&samples, 0.0, 1.0);
+        assert_eq!((b[0].name.as_str(), b[0].cores), ("new", 0.25));
         let me = super::thread_stats(std::process::id() as libc::pid_t);
         assert!(!me.is_empty() && me.iter().all(|t| t.cpu_s >= 0.0));
     }
