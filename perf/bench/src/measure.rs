@@ -222,7 +222,7 @@ struct CpuSeries {
     sim: Vec<(f64, f64)>,
     machine_busy: Vec<(f64, f64)>,
     machine_steal: Vec<(f64, f64)>,
-    /// The measured process's own threads: `(t, [(tid, name, cumulative CPU seconds)])`.
+    /// The threads of the measured process tree: `(t, threads)`.
     threads: Vec<(f64, Vec<ThreadStat>)>,
 }
 
@@ -358,26 +358,18 @@ fn thread_stats(pid: libc::pid_t) -> Vec<ThreadStat> {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = clock_ticks_per_s();
     dir.flatten()
         .filter_map(|entry| {
             let tid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            // A name cut at 15 bytes may end inside a UTF-8 character.
             let bytes = std::fs::read(entry.path().join("stat")).ok()?;
             let text = String::from_utf8_lossy(&bytes);
-            let (head, tail) = text.rsplit_once(')')?;
-            let name = head.split_once('(')?.1.to_string();
-            // After ')': field 3 (state) first; utime and stime are fields 14 and 15, the
-            // start time field 22.
-            let fields: Vec<&str> = tail.split_whitespace().collect();
-            let ticks = |i: usize| fields.get(i - 3)?.parse::<u64>().ok();
-            let cpu_s = (ticks(14)? + ticks(15)?) as f64 / hz;
+            let stat = StatLine::parse(&text)?;
             Some(ThreadStat {
                 tid,
-                start_ticks: ticks(22)?,
-                name,
-                cpu_s,
+                start_ticks: stat.field(22)?,
+                name: stat.name.to_string(),
+                cpu_s: (stat.field(14)? + stat.field(15)?) as f64 / hz,
             })
         })
         .collect()
@@ -411,8 +403,7 @@ fn proc_stats() -> Vec<ProcStat> {
 /// runs the JVM under a shell and python, so the peer is a process tree.
 fn tree_cpu_s(stats: &[ProcStat], pid: libc::pid_t) -> Option<f64> {
     let tree = tree_pids(stats, pid);
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks = clock_ticks_per_s();
     let total: u64 = stats
         .iter()
         .filter(|s| tree.contains(&s.pid))
@@ -432,16 +423,47 @@ struct ProcStat {
 }
 
 fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
-    // fields[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
-    let num = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let stat = StatLine::parse(&text)?;
+    let f = |n| stat.field(n);
     Some(ProcStat {
         pid,
-        ppid: num(4)? as i32,
-        ticks: num(14)? + num(15)? + num(16)? + num(17)?,
+        ppid: f(4)? as i32,
+        ticks: f(14)? + f(15)? + f(16)? + f(17)?,
     })
+}
+
+/// A process's or thread's `/proc/.../stat` line, split.
+struct StatLine<'a> {
+    /// The command name (field 2, at most 15 bytes; a name cut inside a UTF-8 character is read
+    /// lossily by the caller).
+    name: &'a str,
+    /// Fields 3 (state) onwards.
+    fields: Vec<&'a str>,
+}
+
+impl<'a> StatLine<'a> {
+    fn parse(text: &'a str) -> Option<StatLine<'a>> {
+        // The name may hold spaces and parentheses: the fields start after the last ')'.
+        let (head, tail) = text.rsplit_once(')')?;
+        Some(StatLine {
+            name: head.split_once('(')?.1,
+            fields: tail.split_whitespace().collect(),
+        })
+    }
+
+    /// Field `n` as proc(5) numbers them (1 is the pid): 4 ppid, 14 utime, 15 stime, 16 cutime,
+    /// 17 cstime, 22 starttime.
+    fn field(&self, n: usize) -> Option<u64> {
+        self.fields.get(n.checked_sub(3)?)?.parse().ok()
+    }
+}
+
+/// The unit of `/proc`'s CPU times.
+fn clock_ticks_per_s() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
 }
 
 /// The machine's cumulative CPU time since boot, all CPUs summed (`/proc/stat`'s `cpu` line).
@@ -466,8 +488,7 @@ fn parse_machine_cpu(line: &str) -> Option<MachineCpu> {
     let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = ticks[..] else {
         return None;
     };
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let hz = clock_ticks_per_s();
     Some(MachineCpu {
         busy_s: (user + nice + system + irq + softirq) as f64 / hz,
         steal_s: steal as f64 / hz,
@@ -579,8 +600,7 @@ mod tests {
 
     #[test]
     fn the_machine_cpu_line_splits_busy_from_idle_and_steal() {
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let hz = super::clock_ticks_per_s();
         let m = super::parse_machine_cpu("cpu  1393 7 1039 14261 256 0 17 3 0 0").unwrap();
         assert!((m.busy_s - (1393.0 + 7.0 + 1039.0 + 17.0) / hz).abs() < 1e-9);
         assert!((m.steal_s - 3.0 / hz).abs() < 1e-9);
