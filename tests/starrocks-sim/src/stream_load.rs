@@ -917,52 +917,58 @@ fn render_raw(rec: &Record<'_>) -> String {
 
 type CsvRow<'a> = (Vec<Option<std::borrow::Cow<'a, str>>>, &'a [u8]);
 
+/// The common case, without enclose or escape: rows and fields are cut at the delimiter and
+/// separator bytes. The body is checked as UTF-8 once; a field is read lossily only when the
+/// body is not valid UTF-8 or a cut falls inside a character (a separator that is not ASCII).
+fn split_plain_csv<'a>(params: &LoadParams, body: &'a [u8]) -> Vec<CsvRow<'a>> {
+    let text = std::str::from_utf8(body).ok();
+    let to_field = |start: usize, end: usize| -> Option<std::borrow::Cow<'a, str>> {
+        let s = match text.and_then(|t| t.get(start..end)) {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => String::from_utf8_lossy(&body[start..end]),
+        };
+        let s = match s {
+            std::borrow::Cow::Borrowed(b) if params.trim_space => {
+                std::borrow::Cow::Borrowed(b.trim())
+            }
+            std::borrow::Cow::Owned(o) if params.trim_space => {
+                std::borrow::Cow::Owned(o.trim().to_string())
+            }
+            s => s,
+        };
+        if s == "\\N" { None } else { Some(s) }
+    };
+    let sep = memchr::memmem::Finder::new(&params.column_separator);
+    let delim = memchr::memmem::Finder::new(&params.row_delimiter);
+    let mut rows = Vec::new();
+    let mut start = 0;
+    while start < body.len() {
+        let end = delim.find(&body[start..]).map_or(body.len(), |p| start + p);
+        let line_start = start;
+        start = end + params.row_delimiter.len();
+        if end == line_start {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut fs = line_start;
+        while let Some(p) = sep.find(&body[fs..end]) {
+            fields.push(to_field(fs, fs + p));
+            fs += p + params.column_separator.len();
+        }
+        fields.push(to_field(fs, end));
+        rows.push((fields, &body[line_start..end]));
+    }
+    rows
+}
+
 /// Splits CSV text into rows of fields; `\N` is NULL. With `enclose`, separators and
 /// delimiters inside enclosed fields are data; `escape` escapes the next byte.
 fn split_csv<'a>(params: &LoadParams, body: &'a [u8]) -> Vec<CsvRow<'a>> {
     let mut rows = Vec::new();
     let sep = &params.column_separator[..];
     let delim = &params.row_delimiter[..];
-    let to_field = |bytes: &'a [u8]| -> Option<std::borrow::Cow<'a, str>> {
-        let s = String::from_utf8_lossy(bytes);
-        let s = if params.trim_space {
-            match s {
-                std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(b.trim()),
-                std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.trim().to_string()),
-            }
-        } else {
-            s
-        };
-        if s == "\\N" { None } else { Some(s) }
-    };
     if params.enclose.is_none() && params.escape.is_none() {
-        let mut start = 0;
-        while start < body.len() {
-            let end = find(&body[start..], delim)
-                .map(|p| start + p)
-                .unwrap_or(body.len());
-            let line = &body[start..end];
-            start = end + delim.len();
-            if line.is_empty() {
-                continue;
-            }
-            let mut fields = Vec::new();
-            let mut fs = 0;
-            loop {
-                match find(&line[fs..], sep) {
-                    Some(p) => {
-                        fields.push(to_field(&line[fs..fs + p]));
-                        fs += p + sep.len();
-                    }
-                    None => {
-                        fields.push(to_field(&line[fs..]));
-                        break;
-                    }
-                }
-            }
-            rows.push((fields, line));
-        }
-        return rows;
+        return split_plain_csv(params, body);
     }
     // Slow path with enclose/escape.
     let enclose = params.enclose;
@@ -1041,13 +1047,6 @@ fn finish_field<'a>(cur: &[u8], enclosed: bool, trim: bool) -> Option<std::borro
     } else {
         Some(std::borrow::Cow::Owned(s))
     }
-}
-
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    if n.len() == 1 {
-        return h.iter().position(|b| *b == n[0]);
-    }
-    h.windows(n.len()).position(|w| w == n)
 }
 
 /// Applies a prepared load to the table. Rows are applied in body order, so the last row
