@@ -303,13 +303,9 @@ fn run() -> anyhow::Result<()> {
 
     step("sink ceiling: pre-encoded Stream Load bodies into starrocks-sim");
     let batch_bytes = (batch_mb as usize) << 20;
-    let sink_bodies = sink::prepare(&w, "bench_sink", batch_bytes)?;
-    sim.recreate_database("bench_sink", &w.tables)?;
-    let mut sink = sink::measure(&sink_bodies, &sim, pass_rows)?;
-    sim.recreate_database("bench_sink", &[])?;
-    // About 1 GB at full size: not held while starpipe runs. Encoded again for the second
-    // measurement.
-    drop(sink_bodies);
+    let mut sink = sink_measurement(&w, &sim, batch_bytes, |bodies, sim| {
+        sink::measure(bodies, sim, pass_rows)
+    })?;
     eprintln!(
         "   {:.0} rows/s, {:.1} MB/s of bodies ({} loads)",
         sink.rows_per_s, sink.mb_per_s, sink.loads
@@ -341,7 +337,9 @@ fn run() -> anyhow::Result<()> {
     let e2e = e2e::run_to_end("e2e_2", &inputs, &settings(2), Target::Apply)?;
     report_e2e(&e2e);
     step("sink ceiling again, right after the applied run");
-    match sink_again(&w, &sim, batch_bytes, pass_rows) {
+    match sink_measurement(&w, &sim, batch_bytes, |bodies, sim| {
+        sink::repeat(bodies, sim, pass_rows)
+    }) {
         Ok(again) => {
             eprintln!("   {:.0} rows/s", again.rows_per_s);
             sink.after_applied = Some(again);
@@ -450,6 +448,7 @@ fn run() -> anyhow::Result<()> {
         peer_discard: peer_discard.as_ref(),
         decode: decode.as_ref(),
         budget_mb: budget,
+        cpus: machine.cpus,
         pass_rows,
         source_bytes,
     };
@@ -519,19 +518,21 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The sink ceiling's second measurement: the bodies encoded again (as the first were) and
-/// sent into a fresh `bench_sink`.
-fn sink_again(
+/// One measurement of the sink ceiling (`measure` or `repeat`): the workload's bodies encoded
+/// and sent into a fresh `bench_sink`, left empty after. The bodies (about 1 GB at full size)
+/// are dropped here, so they are not held while starpipe runs, and encoded again for each
+/// measurement.
+fn sink_measurement<T>(
     w: &Workload,
     sim: &Sim,
     batch_bytes: usize,
-    pass_rows: u64,
-) -> anyhow::Result<sink::SinkRepeat> {
+    send: impl FnOnce(&sink::SinkBodies, &Sim) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let bodies = sink::prepare(w, "bench_sink", batch_bytes)?;
     sim.recreate_database("bench_sink", &w.tables)?;
-    let again = sink::repeat(&bodies, sim, pass_rows)?;
+    let measured = send(&bodies, sim)?;
     sim.recreate_database("bench_sink", &[])?;
-    Ok(again)
+    Ok(measured)
 }
 
 /// Partition threads of the discard-target runs (the scaling points).

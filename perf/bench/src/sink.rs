@@ -197,15 +197,18 @@ pub fn prepare(w: &Workload, target_db: &str, batch_bytes: usize) -> anyhow::Res
 /// measurements.
 pub fn measure(bodies: &SinkBodies, sim: &Sim, source_rows: u64) -> anyhow::Result<SinkCeiling> {
     let all = || bodies.per_table.iter().flat_map(|(_, b)| b);
-    let body_bytes = bodies.body_bytes();
-    let secs = send(bodies, sim)?;
+    let SinkRepeat {
+        secs,
+        rows_per_s,
+        mb_per_s,
+    } = repeat(bodies, sim, source_rows)?;
     Ok(SinkCeiling {
         loads: all().count(),
         rows: all().map(|b| b.rows).sum(),
-        body_bytes,
+        body_bytes: bodies.body_bytes(),
         secs,
-        rows_per_s: source_rows as f64 / secs,
-        mb_per_s: body_bytes as f64 / 1e6 / secs,
+        rows_per_s,
+        mb_per_s,
         encode_secs: bodies.encode_secs,
         decode_encode_cpu_s: bodies.decode_encode_cpu_s,
         after_applied: None,
