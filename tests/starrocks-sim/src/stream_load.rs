@@ -919,7 +919,8 @@ type CsvRow<'a> = (Vec<Option<std::borrow::Cow<'a, str>>>, &'a [u8]);
 
 /// The common case, without enclose or escape: rows and fields are cut at the delimiter and
 /// separator bytes. The body is checked as UTF-8 once; a field is read lossily only when the
-/// body is not valid UTF-8 or a cut falls inside a character (a separator that is not ASCII).
+/// body is not valid UTF-8 or a cut falls inside a character (a separator or delimiter that is
+/// not valid UTF-8 itself: a valid one matches valid text only at character boundaries).
 fn split_plain_csv<'a>(params: &LoadParams, body: &'a [u8]) -> Vec<CsvRow<'a>> {
     let text = std::str::from_utf8(body).ok();
     let to_field = |start: usize, end: usize| -> Option<std::borrow::Cow<'a, str>> {
@@ -1166,4 +1167,115 @@ pub fn pretty(v: &impl serde::Serialize) -> String {
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
     v.serialize(&mut ser).expect("serializable");
     String::from_utf8(out).expect("utf8 json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(sep: &[u8], delim: &[u8], trim_space: bool) -> LoadParams {
+        LoadParams {
+            label: None,
+            format: Format::Csv,
+            compression: None,
+            columns: None,
+            where_: None,
+            column_separator: sep.to_vec(),
+            row_delimiter: delim.to_vec(),
+            skip_header: 0,
+            trim_space,
+            enclose: None,
+            escape: None,
+            max_filter_ratio: 0.0,
+            timeout_s: 600,
+            strict_mode: false,
+            tz_offset: 0,
+            partial_update: false,
+            merge_condition: None,
+            jsonpaths: None,
+            json_root: None,
+            strip_outer_array: false,
+            ignore_json_size: false,
+        }
+    }
+
+    /// Each row's fields (`None` for `\N`) and its raw line, as text.
+    fn split(p: &LoadParams, body: &[u8]) -> Vec<(Vec<Option<String>>, String)> {
+        split_csv(p, body)
+            .into_iter()
+            .map(|(fields, raw)| {
+                let fields = fields.into_iter().map(|f| f.map(|f| f.into_owned()));
+                (fields.collect(), String::from_utf8_lossy(raw).into_owned())
+            })
+            .collect()
+    }
+
+    fn row(fields: &[Option<&str>], raw: &str) -> (Vec<Option<String>>, String) {
+        let fields = fields.iter().map(|f| f.map(str::to_string)).collect();
+        (fields, raw.to_string())
+    }
+
+    #[test]
+    fn empty_lines_are_skipped_and_backslash_n_is_null() {
+        let p = params(b"\x01", b"\n", false);
+        assert_eq!(
+            split(&p, b"a\x01b\n\nc\x01\\N\n"),
+            vec![
+                row(&[Some("a"), Some("b")], "a\x01b"),
+                row(&[Some("c"), None], "c\x01\\N"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_without_a_last_delimiter_ends_its_last_row() {
+        let p = params(b"\x01", b"\n", false);
+        assert_eq!(
+            split(&p, b"a\x01\nb"),
+            vec![row(&[Some("a"), Some("")], "a\x01"), row(&[Some("b")], "b")]
+        );
+    }
+
+    #[test]
+    fn separators_and_delimiters_of_several_bytes() {
+        let p = params(b"||", b"\r\n", false);
+        assert_eq!(
+            split(&p, b"a||b|c\r\nd\r\n"),
+            vec![
+                row(&[Some("a"), Some("b|c")], "a||b|c"),
+                row(&[Some("d")], "d")
+            ]
+        );
+    }
+
+    #[test]
+    fn trim_space_trims_before_the_null_check() {
+        let p = params(b"\x01", b"\n", true);
+        assert_eq!(
+            split(&p, b" a \x01 \\N \n"),
+            vec![row(&[Some("a"), None], " a \x01 \\N ")]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_read_lossily_per_field() {
+        let p = params(b"\x01", b"\n", false);
+        assert_eq!(
+            split(&p, b"a\xff\x01\xc3\xa9\n"),
+            vec![row(
+                &[Some("a\u{fffd}"), Some("\u{e9}")],
+                "a\u{fffd}\x01\u{e9}"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_separator_that_cuts_inside_a_character_reads_the_pieces_lossily() {
+        // 0xA9 is the second byte of "©" (C2 A9): the cut leaves a lone C2 in the first field.
+        let p = params(b"\xa9", b"\n", false);
+        assert_eq!(
+            split(&p, "x©y\n".as_bytes()),
+            vec![row(&[Some("x\u{fffd}"), Some("y")], "x©y")]
+        );
+    }
 }
