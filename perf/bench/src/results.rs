@@ -165,7 +165,10 @@ impl Runs<'_> {
     /// The speed-up over one partition thread that `threads` threads could reach if every
     /// process's CPU per row stayed what it was with one thread: starpipe, the emulator and
     /// the broker share the machine's cores, so a one-thread run that keeps `b` of `n` cores
-    /// busy leaves room for at most `n / b` times its rate, whatever starpipe does.
+    /// busy leaves room for at most `n / b` times its rate at those costs per row. A bound
+    /// under that premise, not a law: any process getting cheaper per row raises it. `n` is
+    /// `available_parallelism`, which an affinity mask or a cgroup quota lowers while
+    /// `/proc/stat` still counts every CPU: the bound is for a run with the whole machine.
     fn machine_bound(&self, threads: u32) -> Option<f64> {
         let one = self.discard_run(1)?.measured.steady.as_ref()?;
         let busy = one.cores().machine?;
@@ -387,7 +390,8 @@ fn print_goals(goals: &Value) {
     }
 }
 
-/// A goal's other figures (`machine_bound`, `value_vs_sink_ceiling_before`, ...), for its line.
+/// A goal's other numeric figures (`machine_bound`, `value_vs_sink_ceiling_before`, ...), for
+/// its line; objects (`cores_busy`) and nulls are left to the JSON.
 fn figures_beside(g: &Value) -> String {
     let Value::Object(fields) = g else {
         return String::new();

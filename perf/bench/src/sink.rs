@@ -284,7 +284,8 @@ pub struct SinkRepeat {
     pub mb_per_s: f64,
 }
 
-/// Sends `bodies` again (as [`measure`] did, with fresh labels) and measures the rate.
+/// Sends `bodies` (fresh labels each time, so one emulator takes them more than once) and
+/// measures the rate: the second measurement, and the first's rate for [`measure`].
 pub fn repeat(bodies: &SinkBodies, sim: &Sim, source_rows: u64) -> anyhow::Result<SinkRepeat> {
     let secs = send(bodies, sim)?;
     Ok(SinkRepeat {
