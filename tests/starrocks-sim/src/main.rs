@@ -24,6 +24,9 @@ mod tls;
 mod txn;
 mod types;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
