@@ -135,10 +135,14 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
                 };
                 match packet(bytes) {
                     Ok((rest, p)) => {
-                        // starpipe's patch: the rest stays where it is. 0.7.0 replaced
-                        // `self.bytes` with a copy of it here, freeing the buffer that the
-                        // returned packet points into (opensrv issue #66, fixed upstream by
-                        // PR #67 after 0.7.0, the last release).
+                        // starpipe's patch: the rest stays where it is, and the buffer is cut
+                        // after it (a read's zero padding), so that the unread bytes are its
+                        // last `remaining` for the next call and `poll_read`. Truncating never
+                        // moves or writes the bytes `p` points into. 0.7.0 replaced
+                        // `self.bytes` with a copy of the rest here, freeing the buffer that
+                        // the returned packet points into (opensrv issue #66, fixed upstream
+                        // by PR #67 after 0.7.0, the last release).
+                        self.bytes.truncate(self.start + self.remaining);
                         self.remaining = rest.len();
                         return Ok(Some(p));
                     }
@@ -167,9 +171,6 @@ impl<R: AsyncRead + Unpin> PacketReader<R> {
                 self.r.read(buf).await?
             };
             self.remaining = end + read;
-            // starpipe's patch: the unread bytes end the buffer, so that the next call (and
-            // `poll_read`) find them at `bytes.len() - remaining`.
-            self.bytes.truncate(self.remaining);
             // use a larger buffer size to reduce bytes resize times.
             buffer_size = PACKET_LARGE_BUFFER_SIZE;
 
